@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Idempotent set-up: a .venv with PyTorch and this project (+ test extras).
+# PyTorch: if the venv has none, installs ${TORCH_SPEC:-torch==2.13.0} (the CPU build on CPU-only machines
+# configured like ours; on GPU nodes install your CUDA build first, e.g. TORCH_SPEC="torch==2.13.0").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+# shellcheck disable=SC1091
+. .venv/bin/activate
+python -c "import torch" 2>/dev/null || pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+stamp=.venv/.synth-recam-installed
+want=$(sha256sum pyproject.toml | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  pip install -q -e ".[test]"
+  echo "$want" > "$stamp"
+fi

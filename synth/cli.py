@@ -1,0 +1,175 @@
+"""``synth``: plan, render, validate, summarise and draw MultiCamVideo-format datasets."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from .progress import console, job_progress, out_console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Synchronized multi-camera video generator (MultiCamVideo recipe of ReCamMaster).")
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(code)
+
+
+def _load(config: Optional[Path], catalog: Optional[Path]):
+    from .catalog import load_catalog
+    from .config import ConfigError, load_config
+
+    try:
+        return load_config(config), load_catalog(catalog)
+    except ConfigError as e:
+        _fail(str(e))
+
+
+@app.command()
+def plan(
+    scenes: int = typer.Option(..., "--scenes", min=1, help="Number of scenes (indices 0..N-1)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Run seed; scene k draws from (seed, k)."),
+    out: Path = typer.Option(Path("out/multicam"), "--out", help="Dataset root."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Generator config YAML (default: "
+                                          "configs/synth/multicamvideo.yaml)."),
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Asset catalog YAML (default: embedded)."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: plan only scenes with index % n == i."),
+) -> None:
+    """Sample scenes and write camera_extrinsics.json, scene.json and metadata.csv (no videos)."""
+    from .sampling import SamplingError, sample_scene
+    from .writer import (DatasetMismatchError, ensure_run_manifest, parse_shard, rebuild_metadata,
+                         scene_outputs_present, shard_indices, staged_scene, write_plan_files)
+
+    cfg, cat = _load(config, catalog)
+    try:
+        indices = shard_indices(scenes, parse_shard(shard))
+        ensure_run_manifest(out, seed, cfg, cat)
+    except (ValueError, DatasetMismatchError) as e:
+        _fail(str(e))
+    t0 = time.perf_counter()
+    done = skipped = 0
+    with job_progress("scenes") as prog:
+        task = prog.add_task("plan", total=len(indices))
+        for k in indices:
+            try:
+                p = sample_scene(cfg, cat, seed, k)
+            except SamplingError as e:
+                _fail(str(e))
+            if scene_outputs_present(out / p.relpath, p):
+                skipped += 1
+            else:
+                with staged_scene(out, p) as tmp:
+                    write_plan_files(tmp, p)
+                done += 1
+            prog.advance(task)
+    rows = rebuild_metadata(out)
+    dt = time.perf_counter() - t0
+    console.print(f"planned {done} scenes ({skipped} already complete) in {dt:.1f} s "
+                  f"({len(indices) / max(dt, 1e-9):.0f} scenes/s); metadata.csv: {rows} rows")
+    console.print(f"dataset: [bold]{out.resolve()}[/bold]")
+
+
+@app.command()
+def validate(
+    root: Path = typer.Argument(..., help="Dataset root (or one scene folder)."),
+    videos: bool = typer.Option(True, "--videos/--no-videos", help="Probe videos (frame count, fps, size)."),
+    max_problems: int = typer.Option(200, help="Print at most this many problems."),
+) -> None:
+    """Check a dataset (ours or the official MultiCamVideo); exit 1 if any problem is found."""
+    from .validate import validate_dataset
+
+    t0 = time.perf_counter()
+    problems, counts = validate_dataset(root, check_videos=videos)
+    for p in problems[:max_problems]:
+        console.print(f"[red]problem[/red] {p}")
+    if len(problems) > max_problems:
+        console.print(f"... and {len(problems) - max_problems} more")
+    summary = (f"{counts['scenes']} scenes, {counts['videos']} videos, {counts['metadata_rows']} metadata rows "
+               f"checked in {time.perf_counter() - t0:.1f} s")
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s)[/red]; {summary}")
+        raise typer.Exit(1)
+    console.print(f"[green]valid[/green]: {summary}")
+
+
+@app.command()
+def stats(
+    root: Path = typer.Argument(..., help="Dataset root."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the statistics as JSON."),
+    strict: bool = typer.Option(False, help="Exit 1 if any value lies outside its configured range."),
+) -> None:
+    """Distributions (families, lenses, speed profiles, radii, distances, angles) against the configured ranges."""
+    from .stats import collect_stats
+
+    st = collect_stats(root)
+    if st.scenes == 0:
+        _fail(f"{root}: no scenes with scene.json found")
+    out_console.print(f"[bold]{st.scenes}[/bold] scenes, [bold]{st.cameras}[/bold] cameras")
+    for name, counter in st.categorical.items():
+        exp = st.expected_fractions.get(name, {})
+        tab = Table(title=name, title_justify="left")
+        tab.add_column("value")
+        tab.add_column("count", justify="right")
+        tab.add_column("fraction", justify="right")
+        tab.add_column("configured", justify="right")
+        total = sum(counter.values())
+        for key in sorted(set(counter) | set(exp)):
+            tab.add_row(key, str(counter.get(key, 0)), f"{counter.get(key, 0) / total:.3f}",
+                        f"{exp[key]:.3f}" if key in exp else "")
+        out_console.print(tab)
+    tab = Table(title="numeric", title_justify="left")
+    for col in ("quantity", "n", "min", "p5", "median", "p95", "max", "configured", "outside"):
+        tab.add_column(col, justify="right" if col != "quantity" else "left")
+    bad = 0
+    for name, num in st.numeric.items():
+        s = num.summary()
+        oor = num.out_of_range()
+        bad += oor
+        rng = f"[{num.expected[0]:g}, {num.expected[1]:g}]" if num.expected else ""
+        tab.add_row(name, str(s["n"]), *(f"{s[k]:.3g}" for k in ("min", "p5", "median", "p95", "max")), rng,
+                    f"[red]{oor}[/red]" if oor else "0")
+    out_console.print(tab)
+    if json_out:
+        json_out.write_text(json.dumps(st.to_json(), indent=1, default=float))
+    if strict and bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+def plot(
+    scene_dir: Path = typer.Argument(..., help="A scene folder (with cameras/camera_extrinsics.json)."),
+    out: Path = typer.Option(..., "--out", help="Output PNG."),
+    every: int = typer.Option(10, min=1, help="Draw a frustum every N frames."),
+) -> None:
+    """Draw the scene's trajectories as camera frusta around the character."""
+    from .multicam_format import DatasetFormatError
+    from .plot import plot_scene
+
+    try:
+        path = plot_scene(scene_dir, out, every=every)
+    except DatasetFormatError as e:
+        _fail(str(e))
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def index(root: Path = typer.Argument(..., help="Dataset root.")) -> None:
+    """Rebuild metadata.csv from every complete scene (after sharded runs)."""
+    from .writer import rebuild_metadata
+
+    console.print(f"metadata.csv: {rebuild_metadata(root)} rows")
+
+
+def main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover
+    app(argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,326 @@
+"""The generator's configuration: every number of the MultiCamVideo recipe, validated on load.
+
+The schema is a set of strict pydantic models: unknown keys, wrong types and out-of-range values are errors that
+name the file and the dotted key (``trajectories.pan.angle_deg``). The shipped defaults live in
+``configs/synth/multicamvideo.yaml`` (also packaged as ``synth/configs/multicamvideo.yaml``); README documents
+every choice made where upstream is silent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Dict, List, Literal, Optional, Tuple
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+__all__ = ["ConfigError", "SynthConfig", "load_config", "default_config_path", "config_digest", "format_validation_error"]
+
+
+class ConfigError(ValueError):
+    """A configuration or catalog file is invalid; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+Range = Tuple[float, float]
+
+
+def _check_range(v: Range, lo: float | None = None, hi: float | None = None, *, positive: bool = False) -> Range:
+    a, b = v
+    if a > b:
+        raise ValueError(f"range [{a}, {b}] has min > max")
+    if positive and a <= 0:
+        raise ValueError(f"range [{a}, {b}] must be > 0")
+    if lo is not None and a < lo:
+        raise ValueError(f"range [{a}, {b}] must be >= {lo}")
+    if hi is not None and b > hi:
+        raise ValueError(f"range [{a}, {b}] must be <= {hi}")
+    return v
+
+
+class VideoConfig(_Strict):
+    """Output video: frame count, frame rate (Hz) and size (pixels). MultiCamVideo: 81 frames, 15 fps, 1280x1280."""
+
+    frames: int = Field(ge=2, le=100000)
+    fps: float = Field(gt=0, le=1000)
+    width: int = Field(ge=16, le=8192)
+    height: int = Field(ge=16, le=8192)
+
+    @field_validator("width", "height")
+    @classmethod
+    def _even(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError(f"{v} must be even (H.264 yuv420p)")
+        return v
+
+
+class LensPreset(_Strict):
+    """A lens: focal length (mm) and aperture (f-number). The aperture names the folder; it does not blur."""
+
+    focal_length_mm: float = Field(gt=0, le=2000)
+    aperture_f: float = Field(gt=0, le=128)
+
+
+class HemisphereConfig(_Strict):
+    """Hemisphere around the character in which camera starts are sampled (REFERENCE §1).
+
+    ``radii_m``: candidate radii; ``radius_choice``: ``largest_fitting`` takes the largest radius r with
+    ``2 r <= fit * min(free-space width, depth)`` (the smallest radius when none fits), ``random_fitting`` draws
+    uniformly among the fitting ones.
+    """
+
+    radii_m: List[float] = Field(min_length=1)
+    radius_choice: Literal["largest_fitting", "random_fitting"]
+    fit: float = Field(gt=0, le=10)
+
+    @field_validator("radii_m")
+    @classmethod
+    def _radii(cls, v: List[float]) -> List[float]:
+        if any(r <= 0.5 for r in v):
+            raise ValueError(f"every radius must be > 0.5 m (the minimum camera-character distance), got {v}")
+        return sorted(v)
+
+
+class PlacementConfig(_Strict):
+    """Where the character stands: uniformly in the central ``central_fraction`` of the free space (per axis),
+    or at one of the environment's ``character_spots_cm`` when the catalog lists them. ``torso_height_fraction``
+    of the character's height gives the aim point."""
+
+    central_fraction: float = Field(ge=0, le=1)
+    torso_height_fraction: float = Field(gt=0, le=1)
+    yaw_deg: Range
+
+
+class StartConfig(_Strict):
+    """Camera start pose. ``distance_m``: distance from the hemisphere centre, drawn from ``[min, radius]``
+    (``distance_sampling``: ``uniform`` in distance or ``volume`` = uniform in the hemisphere's volume);
+    ``elevation_deg``: elevation above the ground plane seen from the centre; the camera aims at the torso with a
+    uniform yaw/pitch jitter of ``aim_jitter_deg``; ``|pitch| <= max_abs_pitch_deg`` (upstream: 45)."""
+
+    min_distance_m: float = Field(gt=0.5)
+    distance_sampling: Literal["uniform", "volume"]
+    elevation_deg: Range
+    aim_jitter_deg: float = Field(ge=0, le=45)
+    max_abs_pitch_deg: float = Field(gt=0, le=89)
+
+    @field_validator("elevation_deg")
+    @classmethod
+    def _elev(cls, v: Range) -> Range:
+        return _check_range(v, 0.0, 89.0)
+
+
+class ConstraintsConfig(_Strict):
+    """Rules every camera obeys on every frame: inside the free space shrunk by ``wall_margin_m`` (and
+    ``ceiling_margin_m`` below its top), at least ``min_camera_height_m`` above the floor, more than
+    ``min_clearance_m`` from the character's vertical axis segment (upstream: 0.5 m), ``|pitch| <=
+    max_abs_pitch_deg``. ``max_tries``: rejection-sampling attempts per camera before the scene fails."""
+
+    wall_margin_m: float = Field(ge=0)
+    ceiling_margin_m: float = Field(ge=0)
+    min_camera_height_m: float = Field(ge=0)
+    min_clearance_m: float = Field(ge=0.5)
+    max_abs_pitch_deg: float = Field(gt=0, le=89)
+    max_tries: int = Field(ge=1, le=100000)
+
+
+class FamilyWeights(_Strict):
+    """Mixture weights of the trajectory families (upstream does not publish them); normalised on use."""
+
+    pan: float = Field(ge=0)
+    tilt: float = Field(ge=0)
+    translate: float = Field(ge=0)
+    arc: float = Field(ge=0)
+    random: float = Field(ge=0)
+    static: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> "FamilyWeights":
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one trajectory family needs a positive weight")
+        return self
+
+
+class PanConfig(_Strict):
+    angle_deg: Range
+
+    @field_validator("angle_deg")
+    @classmethod
+    def _r(cls, v: Range) -> Range:
+        return _check_range(v, 0.0, 180.0, positive=True)
+
+
+class TiltConfig(_Strict):
+    angle_deg: Range
+
+    @field_validator("angle_deg")
+    @classmethod
+    def _r(cls, v: Range) -> Range:
+        return _check_range(v, 0.0, 89.0, positive=True)
+
+
+class TranslateConfig(_Strict):
+    """Straight move along +/- one axis. ``frame: camera`` uses the start pose's OpenCV axes (x right, y down,
+    z forward); ``world`` uses Unreal's X, Y, Z. Distance = ``distance_fraction`` x distance-to-character
+    (camera to torso, at the start)."""
+
+    frame: Literal["camera", "world"]
+    axes: List[Literal["x", "y", "z"]] = Field(min_length=1)
+    distance_fraction: Range
+
+    @field_validator("distance_fraction")
+    @classmethod
+    def _r(cls, v: Range) -> Range:
+        return _check_range(v, 0.0, 10.0, positive=True)
+
+
+class ArcConfig(_Strict):
+    """Orbit about the vertical axis through the character, yawing with the orbit so the character stays in view."""
+
+    angle_deg: Range
+
+    @field_validator("angle_deg")
+    @classmethod
+    def _r(cls, v: Range) -> Range:
+        return _check_range(v, 0.0, 180.0, positive=True)
+
+
+class RandomPathConfig(_Strict):
+    """Move through 1-3 random waypoints; the polyline is smoothed by an interpolating B-spline (scipy,
+    degree min(3, points-1), chord-length knots) and rescaled about the start so the smoothed path's length is
+    ``length_fraction`` x distance-to-character. ``orientation: look_at`` keeps aiming at the torso (with the
+    start's jitter offset), ``fixed`` keeps the start rotation. ``max_abs_elevation_deg`` bounds how steeply
+    segments climb or fall."""
+
+    waypoints: Tuple[int, int]
+    length_fraction: Range
+    orientation: Literal["look_at", "fixed"]
+    max_abs_elevation_deg: float = Field(ge=0, le=90)
+
+    @field_validator("waypoints")
+    @classmethod
+    def _w(cls, v: Tuple[int, int]) -> Tuple[int, int]:
+        if not 1 <= v[0] <= v[1] <= 10:
+            raise ValueError(f"waypoints must satisfy 1 <= min <= max <= 10, got {list(v)}")
+        return v
+
+    @field_validator("length_fraction")
+    @classmethod
+    def _r(cls, v: Range) -> Range:
+        return _check_range(v, 0.0, 10.0, positive=True)
+
+
+class TrajectoriesConfig(_Strict):
+    weights: FamilyWeights
+    pan: PanConfig
+    tilt: TiltConfig
+    translate: TranslateConfig
+    arc: ArcConfig
+    random: RandomPathConfig
+
+
+class SpeedConfig(_Strict):
+    """Speed profile per camera: ``eased_fraction`` of cameras use upstream's variable speed
+    ``L_i = L_start + (L_end - L_start) (1 - exp(-a i/f)) / (1 - exp(-a))`` with ``f = frames - 1`` (so the last
+    frame reaches L_end), ``|a|`` uniform in ``a_abs`` and the sign of ``a`` random (a > 0 starts fast and slows
+    down, a < 0 starts slow and speeds up); the rest move at constant speed."""
+
+    eased_fraction: float = Field(ge=0, le=1)
+    a_abs: Range
+
+    @field_validator("a_abs")
+    @classmethod
+    def _r(cls, v: Range) -> Range:
+        return _check_range(v, 0.0, 50.0, positive=True)
+
+
+class SynthConfig(_Strict):
+    """The whole generator configuration (``configs/synth/multicamvideo.yaml``)."""
+
+    _digest: Optional[str] = PrivateAttr(default=None)
+    version: Literal[1]
+    cameras_per_scene: int = Field(ge=1, le=99)
+    video: VideoConfig
+    sensor_mm: float = Field(gt=0, le=200)
+    lenses: List[LensPreset] = Field(min_length=1)
+    hemisphere: HemisphereConfig
+    placement: PlacementConfig
+    start: StartConfig
+    constraints: ConstraintsConfig
+    trajectories: TrajectoriesConfig
+    speed: SpeedConfig
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SynthConfig":
+        if self.start.min_distance_m >= max(self.hemisphere.radii_m):
+            raise ValueError(f"start.min_distance_m ({self.start.min_distance_m}) must be below the largest "
+                             f"hemisphere radius ({max(self.hemisphere.radii_m)})")
+        if self.start.min_distance_m <= self.constraints.min_clearance_m:
+            raise ValueError("start.min_distance_m must exceed constraints.min_clearance_m")
+        if self.start.max_abs_pitch_deg > self.constraints.max_abs_pitch_deg:
+            raise ValueError("start.max_abs_pitch_deg must not exceed constraints.max_abs_pitch_deg")
+        return self
+
+    def with_video(self, **overrides: Any) -> "SynthConfig":
+        """A copy with some ``video`` fields replaced (``None`` values ignored), validated."""
+        video = {**self.video.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+        data = self.model_dump()
+        data["video"] = video
+        return SynthConfig.model_validate(data)
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {loc}: {msg} (got {e.get('input')!r})" if e["type"] != "missing" else f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def default_config_path() -> Path:
+    """The packaged default (identical to ``configs/synth/multicamvideo.yaml``)."""
+    return Path(str(resources.files("synth") / "configs" / "multicamvideo.yaml"))
+
+
+def load_config(path: Optional[Path | str] = None) -> SynthConfig:
+    """Load and validate a generator config (YAML). ``None`` loads the packaged default.
+
+    Raises:
+        ConfigError: unreadable YAML, unknown keys, wrong types or out-of-range values; names file and key.
+    """
+    path = Path(path) if path is not None else default_config_path()
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return SynthConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, str(path))) from None
+
+
+def config_digest(obj: BaseModel | Dict[str, Any]) -> str:
+    """Stable SHA-256 (hex, 16 chars) of a config's canonical JSON, to detect a dataset made with other settings.
+    Cached on frozen models."""
+    cached = getattr(obj, "_digest", None)
+    if cached:
+        return cached
+    data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    if isinstance(obj, SynthConfig):
+        obj._digest = digest
+    return digest

@@ -1,0 +1,260 @@
+"""The MultiCamVideo dataset format (ReCamMaster, REFERENCE §1): layout, camera JSON, ``metadata.csv``.
+
+Layout (ours adds ``scene.json`` per scene and ``synth_run.json`` at the root; upstream readers ignore both)::
+
+    <root>/metadata.csv                                   file_name,text   (file_name relative to train/)
+    <root>/synth_run.json                                 seed + config of the run that made the scenes
+    <root>/train/f{focal}_aperture{aperture}/scene{N}/
+        videos/cam01.mp4 .. cam10.mp4                     synchronized, same frame count, fps and size
+        cameras/camera_extrinsics.json                    {"frame0": {"cam01": "<FMatrix::ToString()>", ...}, ...}
+        scene.json                                        everything sampled for the scene
+
+Upstream's ReCamMaster code reads these files unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Mapping, Sequence, Tuple
+
+import numpy as np
+
+from .atomic import atomic_write_text
+from .geometry import FMatrixParseError, fmatrix_to_c2w, format_fmatrix, parse_fmatrix
+
+__all__ = [
+    "DatasetFormatError",
+    "camera_name",
+    "lens_dir_name",
+    "scene_dir_name",
+    "scene_relpath",
+    "parse_lens_dir_name",
+    "write_camera_extrinsics",
+    "write_camera_extrinsics_strings",
+    "read_camera_fmatrices",
+    "load_camera_extrinsics",
+    "MetadataRow",
+    "format_metadata_csv",
+    "read_metadata_csv",
+    "iter_scene_dirs",
+    "CAMERA_JSON",
+    "SCENE_JSON",
+    "VIDEOS_DIR",
+]
+
+CAMERA_JSON = Path("cameras") / "camera_extrinsics.json"
+SCENE_JSON = "scene.json"
+VIDEOS_DIR = "videos"
+_FRAME_RE = re.compile(r"^frame(\d+)$")
+_CAM_RE = re.compile(r"^cam(\d+)$")
+_LENS_RE = re.compile(r"^f(\d+(?:\.\d+)?)_aperture(\d+(?:\.\d+)?)$")
+_SCENE_RE = re.compile(r"^scene(\d+)$")
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file does not follow the MultiCamVideo format. The message names the file and the field."""
+
+
+def camera_name(j: int) -> str:
+    """1-based camera number -> ``camNN`` (``cam01`` .. ``cam10``)."""
+    if j < 1:
+        raise ValueError(f"camera numbers start at 1, got {j}")
+    return f"cam{j:02d}"
+
+
+def lens_dir_name(focal_mm: float, aperture_f: float) -> str:
+    """``f{focal}_aperture{aperture}`` as upstream names lens folders, e.g. ``f35_aperture2.4``."""
+    return f"f{focal_mm:g}_aperture{aperture_f:g}"
+
+
+def parse_lens_dir_name(name: str) -> Tuple[float, float] | None:
+    """``f35_aperture2.4`` -> ``(35.0, 2.4)``; None if the name is not a lens folder."""
+    m = _LENS_RE.match(name)
+    return (float(m.group(1)), float(m.group(2))) if m else None
+
+
+def scene_dir_name(index: int) -> str:
+    """Scene index -> folder name ``scene{index}``."""
+    return f"scene{index}"
+
+
+def scene_relpath(index: int, focal_mm: float, aperture_f: float) -> Path:
+    """Path of a scene relative to the dataset root: ``train/f{focal}_aperture{aperture}/scene{index}``."""
+    return Path("train") / lens_dir_name(focal_mm, aperture_f) / scene_dir_name(index)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# camera_extrinsics.json
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def write_camera_extrinsics_strings(path: Path, strings: Mapping[str, Sequence[str]]) -> None:
+    """Write ``camera_extrinsics.json`` from already formatted ``FMatrix::ToString()`` strings per camera/frame."""
+    names = list(strings)
+    counts = {len(strings[n]) for n in names}
+    if len(counts) != 1:
+        raise ValueError(f"{path}: all cameras need the same number of frames, got {sorted(counts)}")
+    (num_frames,) = counts
+    data = {f"frame{f}": {n: strings[n][f] for n in names} for f in range(num_frames)}
+    atomic_write_text(path, json.dumps(data, indent=4) + "\n")
+
+
+def write_camera_extrinsics(path: Path, fmatrices: Mapping[str, np.ndarray]) -> None:
+    """Write ``camera_extrinsics.json`` in upstream's exact format (4-space indent, frame-major), atomically.
+
+    Args:
+        path: destination file.
+        fmatrices: camera name (``camNN``) -> ``(F, 4, 4)`` Unreal FMatrix per frame (rows forward, right, up,
+            location cm). All cameras must have the same F.
+
+    Raises:
+        ValueError: cameras with different frame counts or non-finite values.
+    """
+    strings = {}
+    for n, mats in fmatrices.items():
+        mats = np.asarray(mats, dtype=np.float64)
+        if not np.all(np.isfinite(mats)):
+            raise ValueError(f"{path}: camera {n} has non-finite values")
+        strings[n] = [format_fmatrix(m) for m in mats]
+    write_camera_extrinsics_strings(path, strings)
+
+
+def read_camera_fmatrices(path: Path | str) -> Dict[str, np.ndarray]:
+    """Read ``camera_extrinsics.json`` -> camera name -> ``(F, 4, 4)`` FMatrix (Unreal rows, cm), frames in order.
+
+    Raises:
+        DatasetFormatError: unreadable JSON, frames not ``frame0..frame{F-1}``, a camera missing from a frame, or a
+            matrix string that does not parse; the message names the file, frame and camera.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetFormatError(f"{path}: file not found (expected cameras/camera_extrinsics.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetFormatError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict) or not data:
+        raise DatasetFormatError(f"{path}: expected an object {{'frame0': {{'cam01': '<matrix>', ...}}, ...}}")
+    frames = {}
+    for key in data:
+        m = _FRAME_RE.match(key)
+        if not m:
+            raise DatasetFormatError(f"{path}: unexpected key {key!r}; expected 'frame<N>'")
+        frames[int(m.group(1))] = key
+    n = len(frames)
+    if sorted(frames) != list(range(n)):
+        missing = sorted(set(range(max(frames) + 1)) - set(frames))
+        raise DatasetFormatError(f"{path}: frames must be frame0..frame{n - 1}; missing {missing[:5]}")
+    cams0 = data[frames[0]]
+    if not isinstance(cams0, dict) or not cams0:
+        raise DatasetFormatError(f"{path}: frame0 must map camera names to matrix strings")
+    names = sorted(cams0, key=lambda c: (int(_CAM_RE.match(c).group(1)) if _CAM_RE.match(c) else 10**9, c))
+    out = {c: np.empty((n, 4, 4)) for c in names}
+    for f in range(n):
+        row = data[frames[f]]
+        if not isinstance(row, dict):
+            raise DatasetFormatError(f"{path}: frame{f} must be an object of camera matrices")
+        if set(row) != set(names):
+            raise DatasetFormatError(f"{path}: frame{f} has cameras {sorted(row)}, frame0 has {names}")
+        for c in names:
+            try:
+                out[c][f] = parse_fmatrix(row[c])
+            except FMatrixParseError as e:
+                raise DatasetFormatError(f"{path}: frame{f} {c}: {e}") from None
+    return out
+
+
+def load_camera_extrinsics(path: Path | str) -> Dict[str, np.ndarray]:
+    """Read ``camera_extrinsics.json`` -> camera name -> ``(F, 4, 4)`` OpenCV c2w in metres (upstream's conversion).
+
+    World axes are Unreal's (left-handed, so ``det(R) = -1``); see :mod:`synth.geometry`.
+
+    Raises:
+        DatasetFormatError: see :func:`read_camera_fmatrices`.
+    """
+    return {c: fmatrix_to_c2w(m) for c, m in read_camera_fmatrices(path).items()}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# metadata.csv
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetadataRow:
+    """One ``metadata.csv`` row: ``file_name`` relative to ``train/`` (upstream) and its caption ``text``."""
+
+    file_name: str
+    text: str
+
+
+def format_metadata_csv(rows: Iterable[MetadataRow]) -> str:
+    """``file_name,text`` with the text always double-quoted, as upstream's example metadata."""
+    out = io.StringIO()
+    out.write("file_name,text\n")
+    for r in rows:
+        if "\n" in r.text or "\r" in r.text:
+            raise ValueError(f"caption for {r.file_name} contains a line break")
+        name = r.file_name
+        if any(ch in name for ch in ',"\n'):
+            name = '"' + name.replace('"', '""') + '"'
+        out.write(f'{name},"{r.text.replace(chr(34), chr(34) * 2)}"\n')
+    return out.getvalue()
+
+
+def read_metadata_csv(path: Path | str) -> List[MetadataRow]:
+    """Read a ``metadata.csv`` with columns ``file_name,text`` (extra columns are ignored).
+
+    Raises:
+        DatasetFormatError: missing file or columns, or an empty ``file_name``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetFormatError(f"{path}: file not found (expected metadata.csv with columns file_name,text)") from None
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or not {"file_name", "text"} <= set(reader.fieldnames):
+        raise DatasetFormatError(f"{path}: header must contain file_name,text; got {reader.fieldnames}")
+    rows = []
+    for i, r in enumerate(reader, start=2):
+        if not r["file_name"]:
+            raise DatasetFormatError(f"{path}:{i}: empty file_name")
+        rows.append(MetadataRow(r["file_name"], r["text"] or ""))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Walking a dataset.
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def iter_scene_dirs(root: Path | str, split: str = "train") -> Iterator[Path]:
+    """Scene folders ``<root>/<split>/<lens>/scene<N>`` in (lens, N) order; hidden/temporary folders skipped."""
+    base = Path(root) / split
+    if not base.is_dir():
+        return
+    for lens in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        scenes = [p for p in lens.iterdir() if p.is_dir() and _SCENE_RE.match(p.name)]
+        yield from sorted(scenes, key=lambda p: int(_SCENE_RE.match(p.name).group(1)))
+
+
+def scene_index_from_dir(path: Path) -> int | None:
+    """``.../scene17`` -> 17, else None."""
+    m = _SCENE_RE.match(Path(path).name)
+    return int(m.group(1)) if m else None
+
+
+def is_finite_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def camera_names(num: int) -> Sequence[str]:
+    """``['cam01', ..., 'camNN']``."""
+    return [camera_name(j) for j in range(1, num + 1)]

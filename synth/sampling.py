@@ -1,0 +1,271 @@
+"""Scene sampling: pure, seeded functions implementing the MultiCamVideo recipe (REFERENCE §1).
+
+Scene ``k`` of run seed ``s`` draws from ``numpy.random.default_rng(SeedSequence([s, k]))`` and camera ``j`` of it
+from ``SeedSequence([s, k, j])``, so a scene is identical whatever the shard, order or number of workers, and one
+camera's rejection sampling does not shift another's draws.
+
+Rules (every one checked by ``tests/test_sampling_rules.py`` from the written JSON alone):
+
+* hemisphere radius from ``hemisphere.radii_m`` chosen by the environment's free space;
+* start within the hemisphere (distance to its centre <= radius, above the ground), more than
+  ``constraints.min_clearance_m`` from the character, aimed at the torso within ``start.aim_jitter_deg``,
+  ``|pitch| <= start.max_abs_pitch_deg``;
+* families pan / tilt / translate / arc / random / static with the configured ranges; speed constant or eased;
+* on every frame: inside the free space (margins), above the floor, clear of the character,
+  ``|pitch| <= constraints.max_abs_pitch_deg``. Violations are rejected and the camera re-drawn.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from . import trajectories as tr
+from .captions import camera_caption, scene_caption
+from .catalog import Catalog, Character, Environment
+from .config import SynthConfig, config_digest
+from .geometry import look_at_rotator
+from .multicam_format import camera_name
+from .scene import FAMILIES, CameraPlan, Lens, ScenePlan, SpeedProfile, VideoSpec
+
+__all__ = ["sample_scene", "SamplingError", "scene_rng", "camera_rng", "choose_radius", "lens_for_index",
+           "segment_distance", "constraint_violation"]
+
+CM = 100.0
+
+
+class SamplingError(RuntimeError):
+    """No camera satisfying every rule was found within ``constraints.max_tries`` draws."""
+
+
+def scene_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of scene ``index`` of run ``seed`` (independent of shards, order and workers)."""
+    if seed < 0 or index < 0:
+        raise ValueError(f"seed and scene index must be >= 0, got seed={seed} index={index}")
+    return np.random.default_rng(np.random.SeedSequence([seed, index]))
+
+
+def camera_rng(seed: int, index: int, cam: int) -> np.random.Generator:
+    """The generator of camera ``cam`` (1-based) of scene ``index``."""
+    return np.random.default_rng(np.random.SeedSequence([seed, index, cam]))
+
+
+def _weighted(rng: np.random.Generator, items, weights):
+    w = np.asarray(weights, dtype=np.float64)
+    return items[int(rng.choice(len(items), p=w / w.sum()))]
+
+
+def choose_radius(cfg: SynthConfig, env: Environment, rng: np.random.Generator) -> float:
+    """Hemisphere radius (m) from the environment's free space: radii r with ``2 r <= fit * min(width, depth)``
+    fit; ``largest_fitting`` takes the largest, ``random_fitting`` a uniform one; the smallest if none fits."""
+    sx, sy, _ = env.free_space_cm.size_m
+    radii = cfg.hemisphere.radii_m
+    fitting = [r for r in radii if 2 * r <= cfg.hemisphere.fit * min(sx, sy) + 1e-9]
+    if not fitting:
+        return float(radii[0])
+    if cfg.hemisphere.radius_choice == "largest_fitting":
+        return float(fitting[-1])
+    return float(fitting[int(rng.integers(len(fitting)))])
+
+
+def lens_for_index(cfg: SynthConfig, index: int) -> Lens:
+    """Lens presets are assigned round-robin (``lenses[index % n]``): exactly balanced over consecutive scenes."""
+    p = cfg.lenses[index % len(cfg.lenses)]
+    return Lens(p.focal_length_mm, p.aperture_f, cfg.sensor_mm)
+
+
+def segment_distance(points: np.ndarray, base: np.ndarray, height: float) -> np.ndarray:
+    """Distance from points ``(N, 3)`` to the vertical segment ``[base, base + (0, 0, height)]`` (same units)."""
+    p = np.asarray(points, float)
+    z = np.clip(p[:, 2], base[2], base[2] + height)
+    closest = np.stack([np.full(len(p), base[0]), np.full(len(p), base[1]), z], -1)
+    return np.linalg.norm(p - closest, axis=1)
+
+
+def constraint_violation(cfg: SynthConfig, env: Environment, char_base_m: np.ndarray, char_height_m: float,
+                         loc_m: np.ndarray, rot_deg: np.ndarray) -> Optional[str]:
+    """The first rule that a trajectory ``(F, 3)`` metres / ``(F, 3)`` rotators breaks on any frame, or None."""
+    c = cfg.constraints
+    lo = np.asarray(env.free_space_cm.min) / CM
+    hi = np.asarray(env.free_space_cm.max) / CM
+    if np.any(loc_m[:, :2] < lo[:2] + c.wall_margin_m) or np.any(loc_m[:, :2] > hi[:2] - c.wall_margin_m):
+        return "leaves the free space"
+    if np.any(loc_m[:, 2] < lo[2] + c.min_camera_height_m):
+        return "goes below the minimum camera height"
+    if np.any(loc_m[:, 2] > hi[2] - c.ceiling_margin_m):
+        return "goes above the free space"
+    if np.any(segment_distance(loc_m, char_base_m, char_height_m) <= c.min_clearance_m):
+        return "comes too close to the character"
+    if np.any(np.abs(rot_deg[:, 0]) > c.max_abs_pitch_deg):
+        return "pitches too steeply"
+    return None
+
+
+def _sample_start(cfg: SynthConfig, rng: np.random.Generator, centre_m: np.ndarray, radius: float,
+                  torso_m: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A start (location m, rotator deg, aim offset deg) inside the hemisphere, aimed at the torso with jitter."""
+    s = cfg.start
+    if s.distance_sampling == "uniform":
+        r = rng.uniform(s.min_distance_m, radius)
+    else:
+        r = radius * np.cbrt(rng.uniform((s.min_distance_m / radius) ** 3, 1.0))
+    elev = np.radians(rng.uniform(*s.elevation_deg))
+    az = rng.uniform(0.0, 2 * np.pi)
+    loc = centre_m + r * np.array([np.cos(elev) * np.cos(az), np.cos(elev) * np.sin(az), np.sin(elev)])
+    loc = np.round(loc * CM, 4) / CM  # stored in scene.json to 1e-4 cm; poses use the stored value
+    offset = np.round(rng.uniform(-s.aim_jitter_deg, s.aim_jitter_deg, size=2), 6)  # (pitch, yaw)
+    rot = look_at_rotator(loc, torso_m)
+    rot[0] += offset[0]
+    rot[1] += offset[1]
+    return loc, np.round(rot, 6), offset
+
+
+def _sample_speed(cfg: SynthConfig, rng: np.random.Generator) -> SpeedProfile:
+    if rng.uniform() < cfg.speed.eased_fraction:
+        a = rng.uniform(*cfg.speed.a_abs) * (1.0 if rng.uniform() < 0.5 else -1.0)
+        return SpeedProfile("eased", float(a))
+    return SpeedProfile("constant", None)
+
+
+def _r(x, nd=6):
+    """Round for JSON (floats, lists)."""
+    if isinstance(x, np.ndarray):
+        x = x.tolist()
+    if isinstance(x, (list, tuple)):
+        return [_r(v, nd) for v in x]
+    return round(float(x), nd)
+
+
+def _sample_family(cfg: SynthConfig, family: str, rng: np.random.Generator, loc: np.ndarray, rot: np.ndarray,
+                   offset: np.ndarray, torso_m: np.ndarray, char_base_m: np.ndarray, u: np.ndarray):
+    """Draw a family's parameters and evaluate its poses. Returns (params, loc_m (F,3), rot_deg (F,3))."""
+    t = cfg.trajectories
+    d0 = float(np.linalg.norm(loc - torso_m))
+    if family == "static":
+        params = {}
+        poses = tr.static(loc, rot, u)
+    elif family == "pan":
+        angle = _r(rng.uniform(*t.pan.angle_deg))
+        direction = "right" if rng.uniform() < 0.5 else "left"
+        params = {"angle_deg": angle, "direction": direction}
+        poses = tr.pan_tilt(loc, rot, u, 0.0, angle if direction == "right" else -angle)
+    elif family == "tilt":
+        angle = _r(rng.uniform(*t.tilt.angle_deg))
+        direction = "up" if rng.uniform() < 0.5 else "down"
+        params = {"angle_deg": angle, "direction": direction}
+        poses = tr.pan_tilt(loc, rot, u, angle if direction == "up" else -angle, 0.0)
+    elif family == "translate":
+        axis = t.translate.axes[int(rng.integers(len(t.translate.axes)))]
+        sign = 1 if rng.uniform() < 0.5 else -1
+        frac = rng.uniform(*t.translate.distance_fraction)
+        dist = frac * d0
+        if t.translate.frame == "camera":
+            direction = tr.camera_axis_vectors(rot)[axis]
+        else:
+            direction = np.eye(3)["xyz".index(axis)]
+        disp = np.asarray(_r(sign * dist * direction, 7))
+        params = {"frame": t.translate.frame, "axis": axis, "direction": sign, "distance_m": _r(dist),
+                  "distance_fraction": _r(frac), "displacement_m": disp.tolist()}
+        poses = tr.translate(loc, rot, u, disp)
+    elif family == "arc":
+        angle = _r(rng.uniform(*t.arc.angle_deg))
+        direction = "left" if rng.uniform() < 0.5 else "right"
+        signed = angle if direction == "left" else -angle
+        params = {"angle_deg": angle, "direction": direction, "pivot_cm": _r(char_base_m * CM, 4),
+                  "radius_m": _r(np.linalg.norm(loc[:2] - char_base_m[:2]))}
+        poses = tr.arc(loc, rot, u, char_base_m, signed)
+    elif family == "random":
+        rc = t.random
+        n = int(rng.integers(rc.waypoints[0], rc.waypoints[1] + 1))
+        frac = rng.uniform(*rc.length_fraction)
+        length = _r(frac * d0)
+        az = rng.uniform(0, 2 * np.pi, n)
+        el = np.radians(rng.uniform(-rc.max_abs_elevation_deg, rc.max_abs_elevation_deg, n))
+        seg = rng.dirichlet(np.ones(n)) * length
+        steps = seg[:, None] * np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], -1)
+        waypoints = tr.fit_waypoints_to_length(loc, loc + np.cumsum(steps, axis=0), length)
+        waypoints = loc + (waypoints - loc) * tr.frame_scale(loc, waypoints, u, length)
+        waypoints = np.round(waypoints * CM, 4) / CM
+        look = torso_m if rc.orientation == "look_at" else None
+        params = {"num_waypoints": n, "waypoints_cm": _r(waypoints * CM, 4), "length_m": length,
+                  "length_fraction": _r(frac), "orientation": rc.orientation}
+        poses = tr.random_path(loc, rot, u, waypoints, length, look, offset)
+    else:  # pragma: no cover - guarded by FAMILIES
+        raise ValueError(family)
+    params = {**params, "distance_to_character_m": _r(d0),
+              "start": {"location_cm": _r(loc * CM, 4), "rotator_deg": rot.tolist(),
+                        "aim_offset_deg": offset.tolist()}}
+    return params, poses[0], poses[1]
+
+
+def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, cam: int, radius: float,
+                   char_base_m: np.ndarray, char_height: float, torso_m: np.ndarray) -> CameraPlan:
+    rng = camera_rng(seed, index, cam)
+    w = cfg.trajectories.weights
+    family = _weighted(rng, FAMILIES, [getattr(w, f) for f in FAMILIES])
+    speed = _sample_speed(cfg, rng)
+    u = tr.speed_progress(cfg.video.frames, speed.profile, speed.a)
+    last = "no attempt"
+    for _ in range(cfg.constraints.max_tries):
+        loc, rot, offset = _sample_start(cfg, rng, char_base_m, radius, torso_m)
+        if abs(rot[0]) > cfg.start.max_abs_pitch_deg:
+            last = "start pitch too steep"
+            continue
+        params, loc_f, rot_f = _sample_family(cfg, family, rng, loc, rot, offset, torso_m, char_base_m, u)
+        reason = constraint_violation(cfg, env, char_base_m, char_height, loc_f, rot_f)
+        if reason is None:
+            name = camera_name(cam)
+            return CameraPlan(name=name, family=family, params=params, speed=speed, location_cm=loc_f * CM,
+                              rotator_deg=rot_f, caption=camera_caption(family, params, speed.to_json()))
+        last = reason
+    raise SamplingError(
+        f"scene {index} cam{cam:02d}: no '{family}' trajectory satisfied the rules in {cfg.constraints.max_tries} "
+        f"tries in environment {env.id!r} (radius {radius} m; last failure: camera {last}). Enlarge the free "
+        f"space or relax the trajectory ranges / constraints in the config.")
+
+
+def _place_character(cfg: SynthConfig, env: Environment, rng: np.random.Generator) -> np.ndarray:
+    if env.character_spots_cm:
+        return np.asarray(env.character_spots_cm[int(rng.integers(len(env.character_spots_cm)))], float) / CM
+    lo = np.asarray(env.free_space_cm.min, float) / CM
+    hi = np.asarray(env.free_space_cm.max, float) / CM
+    half = (hi - lo) / 2 * cfg.placement.central_fraction
+    mid = (hi + lo) / 2
+    xy = rng.uniform(mid[:2] - half[:2], mid[:2] + half[:2]) if cfg.placement.central_fraction > 0 else mid[:2]
+    return np.array([xy[0], xy[1], lo[2]])
+
+
+def sample_scene(cfg: SynthConfig, catalog: Catalog, seed: int, index: int) -> ScenePlan:
+    """Sample scene ``index`` of run ``seed``: environment, lighting, character, animation, placement, lens and
+    ``cfg.cameras_per_scene`` camera trajectories.
+
+    Pure: the result depends only on (cfg, catalog, seed, index).
+
+    Raises:
+        SamplingError: a camera could not satisfy the rules within ``constraints.max_tries``.
+        ValueError: negative seed or index.
+    """
+    rng = scene_rng(seed, index)
+    env: Environment = _weighted(rng, catalog.environments, [e.weight for e in catalog.environments])
+    lighting = env.lighting[int(rng.integers(len(env.lighting)))]
+    char: Character = _weighted(rng, catalog.characters, [c.weight for c in catalog.characters])
+    anims = catalog.animations_for(char.id)
+    anim = _weighted(rng, anims, [a.weight for a in anims])
+    anim_start = float(rng.uniform(0.0, anim.duration_s)) if anim.loop else 0.0
+    radius = choose_radius(cfg, env, rng)
+    base = np.round(_place_character(cfg, env, rng) * CM, 4) / CM
+    yaw = float(rng.uniform(*cfg.placement.yaw_deg))
+    torso = base + np.array([0.0, 0.0, char.height_m * cfg.placement.torso_height_fraction])
+    cams = [_sample_camera(cfg, env, seed, index, j, radius, base, char.height_m, torso)
+            for j in range(1, cfg.cameras_per_scene + 1)]
+    v = cfg.video
+    return ScenePlan(
+        seed=seed, index=index, environment_id=env.id, lighting=lighting,
+        free_space_cm=(tuple(env.free_space_cm.min), tuple(env.free_space_cm.max)), hemisphere_radius_m=radius,
+        character_id=char.id, character_location_cm=tuple(_r(base * CM, 4)), character_yaw_deg=_r(yaw),
+        character_height_m=char.height_m, aim_point_cm=tuple(_r(torso * CM, 4)), animation_id=anim.id,
+        animation_start_s=_r(anim_start), lens=lens_for_index(cfg, index),
+        video=VideoSpec(v.frames, v.fps, v.width, v.height), cameras=cams,
+        caption=scene_caption(char.description, anim.description, env.description, lighting),
+        config_digest=config_digest(cfg), catalog_digest=catalog.digest())

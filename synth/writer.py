@@ -1,0 +1,182 @@
+"""Writing datasets: the run manifest, atomic scene folders and ``metadata.csv``.
+
+A scene is assembled in ``<out>/.partial/`` and renamed into ``<out>/train/<lens>/scene<N>`` only when complete,
+so the dataset never holds a half-written scene; re-runs skip complete scenes. ``synth_run.json`` pins the seed,
+config and catalog of the run: a different one aimed at the same folder is refused, nothing overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from .atomic import atomic_write_text, replace_dir
+from .catalog import Catalog
+from .config import SynthConfig, config_digest
+from .multicam_format import (CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, MetadataRow, format_metadata_csv,
+                              iter_scene_dirs, write_camera_extrinsics_strings)
+from .scene import ScenePlan
+
+__all__ = ["RUN_MANIFEST", "DatasetMismatchError", "ensure_run_manifest", "write_plan_files", "scene_outputs_present",
+           "staged_scene", "rebuild_metadata", "parse_shard", "shard_indices", "read_scene_json"]
+
+RUN_MANIFEST = "synth_run.json"
+PARTIAL_DIR = ".partial"
+
+
+class DatasetMismatchError(RuntimeError):
+    """The output folder holds scenes made with another seed, config or catalog."""
+
+
+def _flatten(d: Any, prefix: str = "") -> Dict[str, Any]:
+    if isinstance(d, dict):
+        out: Dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: d}
+
+
+def ensure_run_manifest(out: Path, seed: int, cfg: SynthConfig, catalog: Catalog) -> None:
+    """Create ``<out>/synth_run.json`` or check that the existing one has this seed, config and catalog.
+
+    Raises:
+        DatasetMismatchError: the folder was made with other settings, or holds a dataset without a manifest.
+    """
+    out = Path(out)
+    path = out / RUN_MANIFEST
+    manifest = {"format": "synth-run", "version": 1, "seed": seed, "config_digest": config_digest(cfg),
+                "catalog_digest": catalog.digest(), "catalog_backend": catalog.backend,
+                "config": cfg.model_dump(mode="json")}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise DatasetMismatchError(f"{path}: unreadable run manifest ({e}); refusing to write into {out}")
+        problems = []
+        if old.get("seed") != seed:
+            problems.append(f"seed {old.get('seed')} (now {seed})")
+        if old.get("config_digest") != manifest["config_digest"]:
+            a, b = _flatten(old.get("config", {})), _flatten(manifest["config"])
+            diff = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            problems.append("config differs (" + "; ".join(diff[:6]) + (" ..." if len(diff) > 6 else "") + ")")
+        if old.get("catalog_digest") != manifest["catalog_digest"]:
+            problems.append("asset catalog differs")
+        if problems:
+            raise DatasetMismatchError(
+                f"{out} holds scenes made with other settings: {', '.join(problems)}. Use another --out, or the "
+                f"same seed/config/catalog to extend or resume it. Nothing was written.")
+        return
+    if (out / "train").exists() and any(iter_scene_dirs(out)):
+        raise DatasetMismatchError(f"{out} already holds scenes but no {RUN_MANIFEST}; refusing to mix runs. "
+                                   f"Use an empty --out.")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
+
+
+def write_plan_files(scene_dir: Path, plan: ScenePlan) -> None:
+    """Write ``cameras/camera_extrinsics.json`` and ``scene.json`` of a scene into ``scene_dir``."""
+    scene_dir = Path(scene_dir)
+    write_camera_extrinsics_strings(scene_dir / CAMERA_JSON, {c.name: c.fmatrix_strings() for c in plan.cameras})
+    atomic_write_text(scene_dir / SCENE_JSON, json.dumps(plan.to_json(), indent=1) + "\n")
+
+
+def read_scene_json(scene_dir: Path) -> Optional[Dict[str, Any]]:
+    """``scene.json`` of a scene folder, or None if absent or unreadable."""
+    try:
+        return json.loads((Path(scene_dir) / SCENE_JSON).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def scene_outputs_present(scene_dir: Path, plan: ScenePlan, extra_files: Sequence[str] = ()) -> bool:
+    """True if ``scene_dir`` holds this plan's scene.json (same config and catalog), its camera JSON, and every
+    relative path in ``extra_files`` (e.g. ``videos/cam01.mp4``)."""
+    scene_dir = Path(scene_dir)
+    meta = read_scene_json(scene_dir)
+    if meta is None or meta.get("config_digest") != plan.config_digest or meta.get("index") != plan.index:
+        return False
+    if meta.get("catalog_digest") != plan.catalog_digest or meta.get("seed") != plan.seed:
+        return False
+    return (scene_dir / CAMERA_JSON).is_file() and all((scene_dir / f).is_file() for f in extra_files)
+
+
+def _partial_root(out: Path) -> Path:
+    return Path(out) / PARTIAL_DIR
+
+
+@contextlib.contextmanager
+def staged_scene(out: Path, plan: ScenePlan) -> Iterator[Path]:
+    """Yield an empty staging folder for ``plan``; on normal exit it replaces ``<out>/<plan.relpath>`` in one
+    rename, on any exception (Ctrl-C included) it is deleted. Stale staging folders of the same scene (from a
+    killed run) are removed first: only one worker owns a scene index at a time."""
+    root = _partial_root(out)
+    root.mkdir(parents=True, exist_ok=True)
+    prefix = f"scene{plan.index}."
+    for stale in root.glob(prefix + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = root / f"{prefix}{socket.gethostname()}.{os.getpid()}"
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        replace_dir(staging, Path(out) / plan.relpath)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def rebuild_metadata(out: Path) -> int:
+    """Rewrite ``<out>/metadata.csv`` from every complete scene's ``scene.json`` (one row per camera video, text =
+    scene caption + camera caption). Safe to run while other shards work: it reads only finished scenes.
+
+    Returns the number of rows written.
+    """
+    out = Path(out)
+    rows: List[MetadataRow] = []
+    for scene_dir in iter_scene_dirs(out):
+        meta = read_scene_json(scene_dir)
+        if meta is None:
+            continue
+        rel = scene_dir.relative_to(out / "train").as_posix()
+        for cam, c in meta.get("cameras", {}).items():
+            text = f"{meta.get('caption', '')} {c.get('caption', '')}".strip()
+            rows.append(MetadataRow(f"{rel}/{VIDEOS_DIR}/{cam}.mp4", text))
+    atomic_write_text(out / "metadata.csv", format_metadata_csv(rows))
+    return len(rows)
+
+
+def parse_shard(text: Optional[str]) -> Tuple[int, int]:
+    """``"i/n"`` (0 <= i < n) -> ``(i, n)``; None -> ``(0, 1)``.
+
+    Raises:
+        ValueError: malformed text.
+    """
+    if text is None:
+        return 0, 1
+    try:
+        i_s, n_s = text.split("/")
+        i, n = int(i_s), int(n_s)
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n (e.g. 0/8), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def shard_indices(num_scenes: int, shard: Tuple[int, int], start: int = 0) -> List[int]:
+    """Scene indices ``start .. start + num_scenes - 1`` owned by shard ``(i, n)``: those with ``k % n == i``
+    (interleaved, so shards stay balanced and a run can later be extended with more scenes)."""
+    i, n = shard
+    return [k for k in range(start, start + num_scenes) if k % n == i]
+
+
+def iter_planned(cfg: SynthConfig, catalog: Catalog, seed: int, indices: Iterable[int]):
+    from .sampling import sample_scene
+
+    for k in indices:
+        yield sample_scene(cfg, catalog, seed, k)
