@@ -384,7 +384,8 @@ def project_points(K: np.ndarray, c2w: np.ndarray, points_world: np.ndarray) -> 
 
 
 def rotation_angle_deg(r_a: np.ndarray, r_b: np.ndarray) -> np.ndarray:
-    """Geodesic angle (degrees) between rotations ``(..., 3, 3)`` (proper or both improper)."""
+    """Geodesic angle (degrees) between rotations ``(..., 3, 3)`` (both proper or both improper); the atan2 form
+    stays accurate near zero, where ``arccos((tr - 1) / 2)`` loses precision."""
     r = np.swapaxes(np.asarray(r_a, dtype=np.float64), -1, -2) @ np.asarray(r_b, dtype=np.float64)
-    c = (np.trace(r, axis1=-2, axis2=-1) - 1.0) / 2.0
-    return np.degrees(np.arccos(np.clip(c, -1.0, 1.0)))
+    w = np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1)
+    return np.degrees(np.arctan2(np.linalg.norm(w, axis=-1) / 2.0, (np.trace(r, axis1=-2, axis2=-1) - 1.0) / 2.0))

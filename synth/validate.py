@@ -8,7 +8,6 @@ cameras, parseable, finite, orthonormal right-handed Unreal axes, FMatrix paddin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -16,9 +15,10 @@ import numpy as np
 
 from .multicam_format import (CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, DatasetFormatError, camera_names,
                               iter_scene_dirs, parse_lens_dir_name, read_camera_fmatrices, read_metadata_csv)
+from .video_io import VideoReadError, probe_video
 from .writer import PARTIAL_DIR, read_scene_json
 
-__all__ = ["Problem", "validate_dataset", "validate_scene", "probe_video", "VideoInfo"]
+__all__ = ["Problem", "validate_dataset", "validate_scene"]
 
 #: |R R^T - I| tolerance: the strings carry 6 significant digits.
 ORTHO_TOL = 2e-5
@@ -32,43 +32,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    frames: int
-    fps: float
-    width: int
-    height: int
-    codec: str
-    pix_fmt: str
-
-
-def probe_video(path: Path) -> VideoInfo:
-    """Frame count (by demuxing every packet), frame rate, size, codec and pixel format of a video (PyAV).
-
-    Raises:
-        ValueError: the file cannot be opened or demuxed (missing, truncated, not a video).
-    """
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise _NoVideo()
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or Fraction(0)
-            frames = sum(1 for p in container.demux(stream) if p.size)
-            cc = stream.codec_context
-            return VideoInfo(frames, float(rate), cc.width, cc.height, cc.name, str(cc.format.name if cc.format else ""))
-    except _NoVideo:
-        raise ValueError("no video stream") from None
-    except Exception as e:  # av raises many error types (InvalidDataError, EOFError, OSError ...)
-        raise ValueError(f"unreadable video ({type(e).__name__}: {e})") from None
-
-
-class _NoVideo(Exception):
-    pass
 
 
 def _check_matrices(path: Path, mats: Dict[str, np.ndarray], frames: int, cams: List[str]) -> Iterator[Problem]:
@@ -162,8 +125,8 @@ def validate_scene(scene_dir: Path, check_videos: bool = True, official_ok: bool
                 continue
             try:
                 info = probe_video(vp)
-            except ValueError as e:
-                problems.append(Problem(str(vp), str(e)))
+            except VideoReadError as e:
+                problems.append(Problem(str(vp), str(e).split(": ", 1)[-1]))
                 continue
             if info.frames != exp["frames"]:
                 problems.append(Problem(str(vp), f"{info.frames} frames; expected {exp['frames']}"))

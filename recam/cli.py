@@ -1,0 +1,142 @@
+"""``recam``: ReCamMaster on Wan2.1 — inference, checkpoint conversion, tiny models, data preparation, training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from synth.progress import console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="ReCamMaster (camera-controlled video-to-video) on diffusers' Wan2.1.")
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def infer(
+    model_dir: Path = typer.Option(..., "--model_dir", help="Local Wan2.1-T2V-1.3B in diffusers layout."),
+    ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="ReCamMaster weights: upstream step*.ckpt or a "
+                                        "diffusers transformer folder. Default: untrained camera modules."),
+    cam_type: Optional[int] = typer.Option(None, "--cam_type", min=1, max=10, help="Preset trajectory 1..10."),
+    trajectory: Optional[Path] = typer.Option(None, "--trajectory", help="camera_extrinsics.json or moves YAML."),
+    camera: Optional[str] = typer.Option(None, "--camera", help="Camera of a multi-camera --trajectory JSON."),
+    dataset_path: Optional[Path] = typer.Option(None, "--dataset_path", help="Folder with metadata.csv + videos/."),
+    video: Optional[Path] = typer.Option(None, "--video", help="One source video (with --prompt)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="Caption of --video."),
+    out: Path = typer.Option(Path("results"), "--out", help="Output folder."),
+    num_frames: int = typer.Option(81, "--num_frames", help="Frames (4k + 1)."),
+    height: int = typer.Option(480, "--height"),
+    width: int = typer.Option(832, "--width"),
+    start_frame: int = typer.Option(0, "--start_frame", min=0),
+    stride: int = typer.Option(1, "--stride", min=1, help="Take every N-th source frame."),
+    steps: int = typer.Option(50, "--steps", min=1),
+    guidance: float = typer.Option(5.0, "--guidance", help="CFG scale on the text (1 = off)."),
+    seed: int = typer.Option(0, "--seed"),
+    dtype: str = typer.Option("auto", "--dtype", help="auto | bf16 | fp16 | fp32."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
+    vae_tiling: bool = typer.Option(False, "--vae_tiling", help="Tiled VAE encode/decode (less memory)."),
+    cpu_offload: bool = typer.Option(False, "--cpu_offload", help="Keep models on the CPU, move each to the GPU "
+                                     "when used (accelerate)."),
+    attention_backend: Optional[str] = typer.Option(None, "--attention_backend", help="diffusers attention "
+                                                    "backend (e.g. native, flash, _native_cudnn)."),
+) -> None:
+    """Re-capture videos along a new camera trajectory (upstream: --cam_type 1..10 --dataset_path DIR)."""
+    from synth.video_io import VideoReadError
+
+    from .cameras import PRESET_NAMES, TrajectoryError, latent_frame_indices, load_trajectory
+    from .infer import InferJob, jobs_from_dataset, load_jobs, resolve_device_dtype, run_inference
+    from .pipeline import ReCamMasterPipeline
+
+    if (cam_type is None) == (trajectory is None):
+        _fail("give exactly one of --cam_type 1..10 or --trajectory FILE")
+    if (dataset_path is None) == (video is None):
+        _fail("give exactly one of --dataset_path DIR or --video FILE (with --prompt)")
+    if video is not None and not prompt:
+        _fail("--video needs --prompt (the caption of the source video)")
+    if height % 16 or width % 16:
+        _fail(f"--height and --width must be multiples of 16, got {height}x{width}")
+    try:
+        latent_frame_indices(num_frames)
+        traj = load_trajectory(cam_type if cam_type is not None else trajectory, num_frames, camera)
+        jobs = jobs_from_dataset(dataset_path) if dataset_path else [InferJob(video.stem, video, prompt)]
+        dev, dt = resolve_device_dtype(device, dtype)
+        loaded = load_jobs(jobs, num_frames=num_frames, height=height, width=width, start_frame=start_frame,
+                           stride=stride)
+    except (ValueError, TrajectoryError, FileNotFoundError, VideoReadError) as e:
+        _fail(str(e))
+    name = f"cam_type{cam_type}" if cam_type is not None else trajectory.stem
+    if cam_type is not None:
+        console.print(f"trajectory {cam_type}: {PRESET_NAMES[cam_type]}")
+    try:
+        pipe = ReCamMasterPipeline.from_wan(model_dir, ckpt, torch_dtype=dt)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        _fail(str(e))
+    if ckpt is None:
+        console.print("[yellow]warning:[/yellow] no --ckpt: camera modules are zero/identity (base Wan2.1, "
+                      "not trained to follow cameras)")
+    if attention_backend:
+        pipe.transformer.set_attention_backend(attention_backend)
+    if vae_tiling:
+        pipe.vae.enable_tiling()
+    if cpu_offload:
+        pipe.enable_model_cpu_offload(device=dev)
+    else:
+        pipe.to(dev)
+    written = run_inference(pipe, loaded, traj, out / name, steps=steps, guidance=guidance, seed=seed,
+                            log=console.print)
+    console.print(f"wrote {len(written)} video(s) to [bold]{(out / name).resolve()}[/bold]")
+
+
+@app.command("init-tiny")
+def init_tiny(out: Path = typer.Argument(..., help="Folder to create."),
+              seed: int = typer.Option(0, help="Random seed of the weights.")) -> None:
+    """Write a tiny random-weight Wan2.1 + ReCamMaster model folder (built in code, no downloads)."""
+    from .tiny import build_tiny_model_dir
+
+    build_tiny_model_dir(out, seed)
+    console.print(f"tiny model: [bold]{out.resolve()}[/bold] (diffusers layout + recammaster_tiny.ckpt)")
+
+
+@app.command()
+def convert(
+    src: Path = typer.Argument(..., help="upstream .ckpt / Wan DiT .safetensors, or a diffusers transformer folder."),
+    dst: Path = typer.Argument(..., help="Output: a folder (diffusers) or a .ckpt file (upstream)."),
+    to: str = typer.Option(..., "--to", help="diffusers | official"),
+    config: Optional[Path] = typer.Option(None, "--config", help="JSON of upstream WanModel kwargs for an "
+                                          "upstream checkpoint (default Wan2.1-T2V-1.3B)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Cast to bf16 | fp16 | fp32 (default: keep)."),
+) -> None:
+    """Convert ReCamMaster DiT weights between upstream's format (step*.ckpt) and diffusers' both ways."""
+    import torch
+
+    from .convert import save_official
+    from .model import ReCamMasterTransformer3DModel
+
+    dt = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(dtype, "bad")
+    if dt == "bad":
+        _fail(f"--dtype must be bf16, fp16 or fp32, got {dtype!r}")
+    try:
+        if to == "diffusers":
+            cfg = json.loads(config.read_text()) if config else None
+            model = ReCamMasterTransformer3DModel.from_official(src, config=cfg, torch_dtype=dt)
+            model.save_pretrained(str(dst))
+        elif to == "official":
+            model = ReCamMasterTransformer3DModel.from_pretrained(str(src), torch_dtype=dt)
+            save_official(model, dst)
+        else:
+            _fail(f"--to must be diffusers or official, got {to!r}")
+    except (FileNotFoundError, ValueError, OSError) as e:
+        _fail(str(e))
+    n = sum(p.numel() for p in model.parameters())
+    console.print(f"wrote {dst} ({n / 1e6:.1f} M parameters)")
+
+
+def main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover
+    app(argv)

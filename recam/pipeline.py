@@ -1,0 +1,211 @@
+"""``ReCamMasterPipeline``: re-capture a video along a new camera trajectory (diffusers ``DiffusionPipeline``).
+
+Source video -> normalised Wan VAE latents; prompt -> UMT5 embeddings (512 tokens, zeroed past the true length;
+diffusers' ``WanPipeline.encode_prompt``); flow-matching Euler sampling on upstream's schedule (shift 5, 50 steps)
+with the model input ``[noisy target | clean source]``; classifier-free guidance on the text only (the negative
+branch keeps the source latents and the cameras); decode the target half. Follows upstream
+``WanVideoReCamMasterPipeline.__call__`` (KwaiVGI/ReCamMaster).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Union
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLWan, DiffusionPipeline
+from diffusers.pipelines.wan.pipeline_wan import WanPipeline
+from diffusers.utils import BaseOutput
+
+from .model import ReCamMasterTransformer3DModel
+from .scheduler import inference_sigmas, make_inference_scheduler
+from .video import tensor_to_frames
+
+__all__ = ["ReCamMasterPipeline", "ReCamMasterPipelineOutput", "DEFAULT_NEGATIVE_PROMPT", "normalize_latents",
+           "denormalize_latents", "load_components_error"]
+
+#: Wan2.1's default negative prompt, used by upstream's inference script.
+DEFAULT_NEGATIVE_PROMPT = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
+                           "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
+                           "手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走")
+
+
+def _stats(vae: AutoencoderKLWan, like: torch.Tensor):
+    shape = (1, vae.config.z_dim, 1, 1, 1)
+    mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32, device=like.device).view(shape)
+    std = torch.tensor(vae.config.latents_std, dtype=torch.float32, device=like.device).view(shape)
+    return mean, std
+
+
+def normalize_latents(vae: AutoencoderKLWan, mode: torch.Tensor) -> torch.Tensor:
+    """``(mode - latents_mean) / latents_std`` (float32), the scale the DiT was trained on."""
+    mean, std = _stats(vae, mode)
+    return (mode.float() - mean) / std
+
+
+def denormalize_latents(vae: AutoencoderKLWan, z: torch.Tensor) -> torch.Tensor:
+    mean, std = _stats(vae, z)
+    return z.float() * std + mean
+
+
+@dataclass
+class ReCamMasterPipelineOutput(BaseOutput):
+    """``frames``: per batch item ``[F, H, W, 3]`` uint8 (``output_type='np'``) or the ``[B, 16, F_lat, h, w]``
+    target latents (``output_type='latent'``)."""
+
+    frames: Union[List[np.ndarray], torch.Tensor]
+
+
+def load_components_error(model_dir: Path, what: str) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"{model_dir}: no {what}/ folder. --model_dir must be a local Wan2.1-T2V-1.3B in diffusers layout "
+        f"(model_index.json, tokenizer/, text_encoder/, vae/, transformer/), e.g. Wan-AI/Wan2.1-T2V-1.3B-Diffusers "
+        f"downloaded beforehand, or `recam init-tiny DIR` for a tiny random one. Nothing is downloaded.")
+
+
+class ReCamMasterPipeline(DiffusionPipeline):
+    """Components: ``tokenizer`` (UMT5), ``text_encoder`` (``UMT5EncoderModel``), ``vae`` (``AutoencoderKLWan``),
+    ``scheduler`` (``FlowMatchEulerDiscreteScheduler``, shift 5), ``transformer``
+    (:class:`~recam.model.ReCamMasterTransformer3DModel`)."""
+
+    model_cpu_offload_seq = "text_encoder->transformer->vae"
+    # Prompt encoding is Wan's (UMT5, padded to max_sequence_length, zero past the true length): reuse diffusers'.
+    encode_prompt = WanPipeline.encode_prompt
+    _get_t5_prompt_embeds = WanPipeline._get_t5_prompt_embeds
+
+    def __init__(self, tokenizer, text_encoder, vae, scheduler, transformer: ReCamMasterTransformer3DModel):
+        super().__init__()
+        self.register_modules(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler,
+                              transformer=transformer)
+
+    # --------------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_wan(cls, model_dir: Union[str, Path], ckpt: Union[str, Path, None] = None,
+                 torch_dtype: torch.dtype = torch.bfloat16, vae_dtype: torch.dtype = torch.float32
+                 ) -> "ReCamMasterPipeline":
+        """Build from a local Wan2.1 diffusers folder and ReCamMaster weights.
+
+        Args:
+            model_dir: Wan2.1-T2V-1.3B in diffusers layout (``tokenizer/``, ``text_encoder/``, ``vae/``,
+                ``transformer/``).
+            ckpt: ReCamMaster weights: upstream ``step20000.ckpt`` (original key names), a diffusers folder saved by
+                ``recam convert`` / ``save_pretrained``, or None (camera modules zero/identity: the base Wan model,
+                untrained for re-capture).
+            torch_dtype: transformer and text encoder dtype. vae_dtype: VAE dtype (float32 by default).
+
+        Raises:
+            FileNotFoundError: a component folder or the checkpoint is missing.
+        """
+        from transformers import AutoTokenizer, UMT5EncoderModel
+
+        from .convert import official_from_config
+
+        model_dir = Path(model_dir)
+        for sub in ("tokenizer", "text_encoder", "vae", "transformer"):
+            if not (model_dir / sub).is_dir():
+                raise load_components_error(model_dir, sub)
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir / "tokenizer"), local_files_only=True)
+        text_encoder = UMT5EncoderModel.from_pretrained(str(model_dir / "text_encoder"), torch_dtype=torch_dtype,
+                                                        local_files_only=True)
+        vae = AutoencoderKLWan.from_pretrained(str(model_dir / "vae"), torch_dtype=vae_dtype, local_files_only=True)
+        if ckpt is None:
+            transformer = ReCamMasterTransformer3DModel.from_pretrained(str(model_dir / "transformer"),
+                                                                        torch_dtype=torch_dtype)
+        elif Path(ckpt).is_dir():
+            transformer = ReCamMasterTransformer3DModel.from_pretrained(str(ckpt), torch_dtype=torch_dtype)
+        else:
+            cfg = ReCamMasterTransformer3DModel.load_config(str(model_dir / "transformer"), local_files_only=True)
+            transformer = ReCamMasterTransformer3DModel.from_official(ckpt, config=official_from_config(cfg),
+                                                                      torch_dtype=torch_dtype)
+        return cls(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=make_inference_scheduler(),
+                   transformer=transformer)
+
+    # --------------------------------------------------------------------------------------------------------
+    def encode_source(self, video: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, F, H, W]`` in [-1, 1] -> normalised latents ``[B, 16, (F - 1) / 4 + 1, H / 8, W / 8]`` float32
+        (the posterior mode, like upstream)."""
+        device = self._execution_device
+        mode = self.vae.encode(video.to(device=device, dtype=self.vae.dtype)).latent_dist.mode()
+        return normalize_latents(self.vae, mode)
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents -> video ``[B, 3, F, H, W]`` in [-1, 1]."""
+        z = denormalize_latents(self.vae, latents).to(self.vae.dtype)
+        return self.vae.decode(z, return_dict=False)[0].clamp(-1, 1)
+
+    @torch.no_grad()
+    def __call__(self, video: torch.Tensor, prompt: Union[str, List[str]], cam_emb: torch.Tensor,
+                 negative_prompt: Union[str, List[str], None] = DEFAULT_NEGATIVE_PROMPT, num_inference_steps: int = 50,
+                 guidance_scale: float = 5.0, generator: Optional[torch.Generator] = None, seed: Optional[int] = 0,
+                 max_sequence_length: int = 512, output_type: str = "np", cfg_batch: bool = True,
+                 callback: Optional[Callable[[int, int], None]] = None) -> ReCamMasterPipelineOutput:
+        """Re-capture ``video`` along the target camera trajectory ``cam_emb``.
+
+        Args:
+            video: ``[B, 3, F, H, W]`` float in [-1, 1] (preprocess with :mod:`recam.video`); F = 4k + 1, H and W
+                multiples of 16.
+            prompt: caption(s) of the video.
+            cam_emb: ``[B, (F - 1) / 4 + 1, 12]`` or ``[(F - 1) / 4 + 1, 12]`` relative target poses
+                (:func:`recam.cameras.inference_cam_emb`).
+            negative_prompt: CFG negative prompt (Wan's default); ignored when ``guidance_scale <= 1``.
+            num_inference_steps: Euler steps on upstream's shift-5 schedule.
+            guidance_scale: CFG scale on the text.
+            generator / seed: the initial noise is ``torch.randn`` on the CPU in float32 (upstream's ``seed=0`` gives
+                upstream's noise); ``generator`` wins over ``seed``.
+            cfg_batch: run the two CFG branches as one batch (faster, twice the activation memory).
+            callback: called as ``callback(step, total)`` after each step.
+
+        Raises:
+            ValueError: frame count not 4k + 1, spatial size not a multiple of 16, ``cam_emb`` of the wrong shape.
+        """
+        if video.ndim != 5 or video.shape[1] != 3:
+            raise ValueError(f"video must be [B, 3, F, H, W], got {tuple(video.shape)}")
+        b, _, f, h, w = video.shape
+        if (f - 1) % 4:
+            raise ValueError(f"the video needs 4k + 1 frames (Wan VAE), got {f}")
+        if h % 16 or w % 16:
+            raise ValueError(f"height and width must be multiples of 16, got {h}x{w}")
+        f_lat = (f - 1) // 4 + 1
+        if cam_emb.ndim == 2:
+            cam_emb = cam_emb[None].expand(b, -1, -1)
+        if tuple(cam_emb.shape) != (b, f_lat, 12):
+            raise ValueError(f"cam_emb must be [{b}, {f_lat}, 12] for {f} frames, got {tuple(cam_emb.shape)}")
+        device = self._execution_device
+        dtype = self.transformer.dtype
+        do_cfg = guidance_scale > 1.0
+        prompts = [prompt] * b if isinstance(prompt, str) else list(prompt)
+        negs = None
+        if do_cfg:
+            negs = [negative_prompt or ""] * b if not isinstance(negative_prompt, list) else negative_prompt
+        pos, neg = self.encode_prompt(prompt=prompts, negative_prompt=negs, do_classifier_free_guidance=do_cfg,
+                                      max_sequence_length=max_sequence_length, device=device, dtype=dtype)
+        source = self.encode_source(video).to(dtype)
+        if generator is None:
+            generator = torch.Generator("cpu").manual_seed(seed if seed is not None else 0)
+        latents = torch.randn(source.shape, generator=generator, dtype=torch.float32).to(device, dtype)
+        cam = cam_emb.to(device, dtype)
+        self.scheduler.set_timesteps(sigmas=inference_sigmas(num_inference_steps), device=device)
+        timesteps = self.scheduler.timesteps
+        for i, t in enumerate(self.progress_bar(timesteps)):
+            x = torch.cat([latents, source], dim=2)
+            tt = t.expand(b).to(torch.float32)
+            if do_cfg and cfg_batch:
+                v = self.transformer(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([pos, neg]),
+                                     torch.cat([cam, cam])).sample[:, :, :f_lat]
+                v_pos, v_neg = v.chunk(2)
+                v = v_neg + guidance_scale * (v_pos - v_neg)
+            else:
+                v = self.transformer(x, tt, pos, cam).sample[:, :, :f_lat]
+                if do_cfg:
+                    v_neg = self.transformer(x, tt, neg, cam).sample[:, :, :f_lat]
+                    v = v_neg + guidance_scale * (v - v_neg)
+            latents = self.scheduler.step(v, t, latents, return_dict=False)[0]
+            if callback is not None:
+                callback(i + 1, len(timesteps))
+        self.maybe_free_model_hooks()
+        if output_type == "latent":
+            return ReCamMasterPipelineOutput(frames=latents)
+        decoded = self.decode_latents(latents)
+        return ReCamMasterPipelineOutput(frames=[tensor_to_frames(v) for v in decoded])

@@ -1,0 +1,179 @@
+"""Video reading and writing through PyAV (FFmpeg): H.264 / yuv420p mp4 out, RGB uint8 frames in.
+
+One place for video I/O, used by the renderers' writers, ``synth validate`` and ``recam``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Optional, Tuple
+
+import numpy as np
+
+from .atomic import atomic_output_path
+
+__all__ = ["VideoWriter", "write_video", "read_video", "probe_video", "VideoInfo", "VideoReadError"]
+
+
+class VideoReadError(ValueError):
+    """A video cannot be read, or holds fewer frames than needed; the message names the file."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    frames: int
+    fps: float
+    width: int
+    height: int
+    codec: str
+    pix_fmt: str
+
+
+def _rate(fps: float) -> Fraction:
+    return Fraction(fps).limit_denominator(1001)
+
+
+class VideoWriter:
+    """Stream RGB frames into an H.264 mp4 (yuv420p), written to a temporary file and renamed on :meth:`close`.
+
+    Args:
+        path: destination ``.mp4``.
+        fps: frame rate (Hz).
+        width, height: frame size in pixels (even).
+        crf: x264 constant rate factor (lower = better; 18 is visually lossless).
+        preset: x264 speed preset.
+        threads: encoder threads (0 = FFmpeg's choice).
+
+    Frames must be ``(height, width, 3)`` uint8. Nothing appears under ``path`` unless :meth:`close` succeeds;
+    :meth:`abort` (or an exception inside a ``with`` block) removes the partial file.
+    """
+
+    def __init__(self, path: Path, fps: float, width: int, height: int, crf: int = 18, preset: str = "veryfast",
+                 threads: int = 0):
+        import av
+
+        if width % 2 or height % 2:
+            raise ValueError(f"{path}: H.264 yuv420p needs even width and height, got {width}x{height}")
+        self.path, self.width, self.height = Path(path), width, height
+        self._ctx = atomic_output_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        self._container = av.open(str(self._tmp), mode="w", format="mp4")
+        self._stream = self._container.add_stream("libx264", rate=_rate(fps))
+        self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
+        self._stream.options = {"crf": str(crf), "preset": preset}
+        self._stream.codec_context.thread_count = threads
+        self.frames = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        import av
+
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"{self.path}: frame must be ({self.height}, {self.width}, 3) uint8, got "
+                             f"{frame.shape} {frame.dtype}")
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> Path:
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        self._ctx.__exit__(None, None, None)
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self._container.close()
+        except Exception:  # noqa: BLE001 - the file is discarded anyway
+            pass
+        self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int = 18, preset: str = "veryfast") -> Path:
+    """Write RGB uint8 frames ``(H, W, 3)`` to an H.264 mp4 atomically."""
+    it = iter(frames)
+    first = next(it)
+    with VideoWriter(path, fps, first.shape[1], first.shape[0], crf=crf, preset=preset) as w:
+        w.write(first)
+        for f in it:
+            w.write(f)
+    return Path(path)
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Frame count (by demuxing every packet), frame rate, size, codec and pixel format.
+
+    Raises:
+        VideoReadError: missing, truncated or not a video.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise _NoVideo()
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or Fraction(0)
+            frames = sum(1 for p in container.demux(stream) if p.size)
+            cc = stream.codec_context
+            return VideoInfo(frames, float(rate), cc.width, cc.height, cc.name, str(cc.format.name if cc.format else ""))
+    except _NoVideo:
+        raise VideoReadError(f"{path}: no video stream") from None
+    except Exception as e:  # av raises many error types (InvalidDataError, EOFError, OSError ...)
+        raise VideoReadError(f"{path}: unreadable video ({type(e).__name__}: {e})") from None
+
+
+class _NoVideo(Exception):
+    pass
+
+
+def read_video(path: Path, num_frames: Optional[int] = None, start: int = 0, stride: int = 1
+               ) -> Tuple[np.ndarray, float]:
+    """Decode frames ``start, start + stride, ...`` (``num_frames`` of them; all when None) as RGB uint8.
+
+    Returns:
+        ``(frames [N, H, W, 3] uint8, fps)``.
+
+    Raises:
+        VideoReadError: unreadable file, or fewer frames than requested (the message says how many it has).
+    """
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise VideoReadError(f"{path}: file not found")
+    wanted = None if num_frames is None else set(range(start, start + num_frames * stride, stride))
+    frames = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoReadError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            fps = float(stream.average_rate or stream.guessed_rate or 0)
+            for i, frame in enumerate(container.decode(stream)):
+                if (wanted is None and i >= start and (i - start) % stride == 0) or (wanted and i in wanted):
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                if wanted is not None and len(frames) == num_frames:
+                    break
+    except VideoReadError:
+        raise
+    except Exception as e:
+        raise VideoReadError(f"{path}: unreadable video ({type(e).__name__}: {e})") from None
+    if num_frames is not None and len(frames) < num_frames:
+        raise VideoReadError(f"{path}: needs {num_frames} frames from frame {start} with stride {stride} "
+                             f"(up to frame {start + (num_frames - 1) * stride}); it has {len(frames)} of them")
+    if not frames:
+        raise VideoReadError(f"{path}: no frames")
+    return np.stack(frames), fps
