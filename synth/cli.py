@@ -44,7 +44,7 @@ def plan(
 ) -> None:
     """Sample scenes and write camera_extrinsics.json, scene.json and metadata.csv (no videos)."""
     from .sampling import SamplingError, sample_scene
-    from .writer import (DatasetMismatchError, ensure_run_manifest, parse_shard, rebuild_metadata,
+    from .writer import (DatasetMismatchError, ensure_run_manifest, finish_run, parse_shard,
                          scene_outputs_present, shard_indices, staged_scene, write_plan_files)
 
     cfg, cat = _load(config, catalog)
@@ -69,11 +69,106 @@ def plan(
                     write_plan_files(tmp, p)
                 done += 1
             prog.advance(task)
-    rows = rebuild_metadata(out)
+    rows = finish_run(out)
     dt = time.perf_counter() - t0
     console.print(f"planned {done} scenes ({skipped} already complete) in {dt:.1f} s "
                   f"({len(indices) / max(dt, 1e-9):.0f} scenes/s); metadata.csv: {rows} rows")
     console.print(f"dataset: [bold]{out.resolve()}[/bold]")
+
+
+@app.command()
+def render(
+    scenes: int = typer.Option(..., "--scenes", min=1, help="Number of scenes (indices 0..N-1)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Run seed; scene k draws from (seed, k)."),
+    out: Path = typer.Option(Path("out/multicam"), "--out", help="Dataset root."),
+    width: Optional[int] = typer.Option(None, "--width", help="Video width (default: config, 1280)."),
+    height: Optional[int] = typer.Option(None, "--height", help="Video height (default: config, 1280)."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Frames per video (default: config, 81)."),
+    backend: str = typer.Option("embedded", "--backend", help="embedded (Panda3D) or unreal (UnrealCV)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Scenes rendered in parallel processes."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: render only scenes with index % n == i "
+                                        "(e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)."),
+    depth: bool = typer.Option(False, "--depth", help="Also write per-camera depth (16-bit PNG, mm)."),
+    masks: bool = typer.Option(False, "--masks", help="Also write character masks (PNG)."),
+    joints: bool = typer.Option(False, "--joints", help="Also write 2D/3D joint positions (joints/joints.npz)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Generator config YAML."),
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Asset catalog YAML (default: the backend's)."),
+    crf: int = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better)."),
+    preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset."),
+    msaa: int = typer.Option(0, "--msaa", min=0, max=16, help="Multisample anti-aliasing samples (embedded)."),
+    ue_binary: Optional[Path] = typer.Option(None, "--ue-binary", help="Packaged UE5 game to launch (unreal)."),
+    ue_map: Optional[str] = typer.Option(None, "--map", help="Map to load at launch (unreal)."),
+    ue_endpoint: Optional[str] = typer.Option(None, "--ue-endpoint", help="HOST:PORT of a running UnrealCV "
+                                              "server (unreal)."),
+    ue_port: int = typer.Option(9000, "--ue-port", help="Port for a launched UE5 game (unreal)."),
+) -> None:
+    """Render scenes into the MultiCamVideo layout (videos + cameras + scene.json + metadata.csv)."""
+    from .render.driver import RenderSettings, render_scenes, summarize
+    from .render.outputs import OutputSpec
+    from .writer import DatasetMismatchError, ensure_run_manifest, finish_run, parse_shard, shard_indices
+
+    if backend not in ("embedded", "unreal"):
+        _fail(f"--backend must be embedded or unreal, got {backend!r}")
+    if backend == "unreal" and catalog is None:
+        _fail("--backend unreal needs --catalog (the Unreal project's maps, characters and animations)")
+    cfg, cat = _load(config, catalog)
+    try:
+        cfg = cfg.with_video(width=width, height=height, frames=frames)
+        indices = shard_indices(scenes, parse_shard(shard))
+        ensure_run_manifest(out, seed, cfg, cat)
+    except (ValueError, DatasetMismatchError) as e:
+        _fail(str(e))
+    options = {"msaa": msaa}
+    launcher = None
+    if backend == "unreal":
+        from .render.unreal.launcher import UnrealLaunchError, start_or_attach
+
+        try:
+            launcher, options = start_or_attach(ue_binary=ue_binary, ue_map=ue_map, endpoint=ue_endpoint,
+                                                port=ue_port, width=cfg.video.width, height=cfg.video.height)
+        except UnrealLaunchError as e:
+            _fail(str(e))
+    settings = RenderSettings(out=out, seed=seed, cfg=cfg, catalog=cat, backend=backend,
+                              spec=OutputSpec(depth=depth, masks=masks, joints=joints, crf=crf, preset=preset),
+                              backend_options=options)
+    v = cfg.video
+    console.print(f"rendering {len(indices)} scenes x {cfg.cameras_per_scene} cameras x {v.frames} frames at "
+                  f"{v.width}x{v.height} ({backend}, {workers} worker(s)) into {out}")
+    done = []
+    t0 = time.perf_counter()
+    try:
+        with job_progress("scenes") as prog:
+            task = prog.add_task("render", total=len(indices))
+            for st in render_scenes(settings, indices, workers):
+                done.append(st)
+                prog.advance(task)
+                if prog.disable and not st.skipped:  # no live bar (not a terminal): one line per scene
+                    el = time.perf_counter() - t0
+                    n = len(done)
+                    console.print(f"scene {st.index} done ({n}/{len(indices)}, {st.images / max(st.wall_s, 1e-9):.1f} "
+                                  f"images/s, ETA {el / n * (len(indices) - n):.0f} s)")
+    except KeyboardInterrupt:
+        finish_run(out)
+        console.print(f"[yellow]interrupted[/yellow] after {len(done)} scenes; nothing half-written is left in "
+                      f"the dataset. Run the same command again to resume.")
+        raise typer.Exit(130)
+    except OSError as e:
+        finish_run(out)
+        _fail(f"I/O error while writing into {out}: {e} (the scene in progress was discarded; free space and "
+              f"re-run to resume)")
+    except Exception as e:  # noqa: BLE001 - backend errors carry their own message
+        finish_run(out)
+        _fail(f"{type(e).__name__}: {e} (the scene in progress was discarded; re-run to resume)")
+    finally:
+        if launcher is not None:
+            launcher.stop()
+    rows = finish_run(out)
+    s = summarize(done)
+    dt = time.perf_counter() - t0
+    console.print(f"rendered {s['scenes']} scenes ({s['skipped']} already complete) in {dt:.1f} s: "
+                  f"{s['images'] / max(dt, 1e-9):.1f} images/s overall (render {s['render_images_per_s']:.1f}/s, "
+                  f"encode {s['write_images_per_s']:.1f}/s); metadata.csv: {rows} rows")
+    console.print(f"dataset: [bold]{out.resolve()}[/bold]  (check it with: synth validate {out})")
 
 
 @app.command()

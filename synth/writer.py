@@ -23,7 +23,7 @@ from .multicam_format import (CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, MetadataRow, 
 from .scene import ScenePlan
 
 __all__ = ["RUN_MANIFEST", "DatasetMismatchError", "ensure_run_manifest", "write_plan_files", "scene_outputs_present",
-           "staged_scene", "rebuild_metadata", "parse_shard", "shard_indices", "read_scene_json"]
+           "staged_scene", "rebuild_metadata", "finish_run", "parse_shard", "shard_indices", "read_scene_json"]
 
 RUN_MANIFEST = "synth_run.json"
 PARTIAL_DIR = ".partial"
@@ -148,6 +148,18 @@ def rebuild_metadata(out: Path) -> int:
             rows.append(MetadataRow(f"{rel}/{VIDEOS_DIR}/{cam}.mp4", text))
     atomic_write_text(out / "metadata.csv", format_metadata_csv(rows))
     return len(rows)
+
+
+def finish_run(out: Path) -> int:
+    """End of a plan/render run (also after errors): rebuild ``metadata.csv`` and drop an empty staging folder.
+    Returns the number of metadata rows."""
+    rows = rebuild_metadata(out)
+    partial = Path(out) / PARTIAL_DIR
+    try:
+        partial.rmdir()  # only succeeds when empty: other shards' work in progress stays
+    except OSError:
+        pass
+    return rows
 
 
 def parse_shard(text: Optional[str]) -> Tuple[int, int]:

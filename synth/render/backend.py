@@ -1,0 +1,107 @@
+"""The renderer-backend interface: what the embedded (Panda3D) and Unreal (UnrealCV) backends implement.
+
+A backend renders one scene at a time: load the environment, spawn the character, choose its animation, set the
+lens, and then per frame set the animation time, set every camera's pose and capture all cameras. Poses are given as
+the Unreal FMatrix rows written to ``camera_extrinsics.json`` (location cm; forward, right, up axes), so a backend
+draws exactly what the dataset states.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..catalog import Animation, Character, Environment
+from ..scene import Lens
+
+__all__ = ["RendererBackend", "CameraCapture", "CaptureRequest", "RenderError", "AssetError"]
+
+
+class RenderError(RuntimeError):
+    """A backend failed while rendering (the scene is discarded and may be retried)."""
+
+
+class AssetError(RenderError):
+    """An asset is missing, unreadable or unusable; the message names it and the catalog entry."""
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    """What to capture besides RGB."""
+
+    depth: bool = False
+    mask: bool = False
+
+
+@dataclass
+class CameraCapture:
+    """One camera's images of one frame.
+
+    Attributes:
+        rgb: ``(H, W, 3)`` uint8, sRGB.
+        depth_m: ``(H, W)`` float32 planar depth (distance along the optical axis) in metres; 0 where nothing was hit.
+        mask: ``(H, W)`` bool, True on the character.
+    """
+
+    rgb: np.ndarray
+    depth_m: Optional[np.ndarray] = None
+    mask: Optional[np.ndarray] = None
+
+
+class RendererBackend(ABC):
+    """Interface of a renderer backend (see module docstring). Units: Unreal world cm and degrees."""
+
+    name: str = "backend"
+
+    @abstractmethod
+    def load_environment(self, env: Environment, lighting: str) -> None:
+        """Load an environment of the catalog with one of its lighting presets (replaces the previous scene)."""
+
+    @abstractmethod
+    def spawn_character(self, character: Character, location_cm: Sequence[float], yaw_deg: float) -> None:
+        """Place a character with its feet at ``location_cm`` facing Unreal yaw ``yaw_deg`` (0 = +X)."""
+
+    @abstractmethod
+    def set_animation(self, animation: Animation) -> None:
+        """Select the character's animation clip."""
+
+    @abstractmethod
+    def set_animation_time(self, t_s: float) -> None:
+        """Pose the character at animation time ``t_s`` seconds (looping clips wrap)."""
+
+    @abstractmethod
+    def set_lens(self, lens: Lens, width: int, height: int) -> None:
+        """Set every camera's lens (focal length and sensor width give the horizontal FOV) and image size."""
+
+    @abstractmethod
+    def set_camera_poses(self, fmatrices: np.ndarray) -> None:
+        """Set all cameras' poses for the next capture: ``(C, 4, 4)`` Unreal FMatrix (rows forward, right, up,
+        location cm)."""
+
+    @abstractmethod
+    def capture(self, request: CaptureRequest = CaptureRequest()) -> List[CameraCapture]:
+        """Render and return every camera's images of the current world state (one synchronized instant)."""
+
+    @abstractmethod
+    def joint_positions_cm(self) -> Tuple[List[str], np.ndarray]:
+        """The character's joint names and world positions ``(J, 3)`` in Unreal cm at the current time."""
+
+    def close(self) -> None:
+        """Release resources."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def camera_names(n: int) -> List[str]:
+    return [f"cam{j:02d}" for j in range(1, n + 1)]
+
+
+def as_dict(captures: Sequence[CameraCapture]) -> Dict[str, CameraCapture]:
+    return dict(zip(camera_names(len(captures)), captures))

@@ -1,0 +1,229 @@
+"""Rendering datasets: the per-scene frame loop and the multi-scene job (resumable, sharded, multi-process).
+
+Per scene the main thread drives the backend (GL contexts belong to one thread) while a writer thread encodes the
+previous frames, so rendering and encoding overlap; a bounded queue caps memory. Every scene is assembled in a
+staging folder and renamed into place complete (:func:`synth.writer.staged_scene`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from ..catalog import Catalog
+from ..config import SynthConfig
+from ..scene import ScenePlan
+from ..writer import PARTIAL_DIR, scene_outputs_present, staged_scene, write_plan_files
+from .backend import CaptureRequest, RendererBackend
+from .outputs import OutputSpec, SceneWriter, expected_files
+
+__all__ = ["SceneStats", "RenderSettings", "render_scene", "render_scenes", "make_backend", "scene_is_complete"]
+
+
+@dataclass
+class SceneStats:
+    index: int
+    frames: int = 0
+    cameras: int = 0
+    render_s: float = 0.0
+    write_s: float = 0.0
+    wall_s: float = 0.0
+    skipped: bool = False
+
+    @property
+    def images(self) -> int:
+        return self.frames * self.cameras
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Everything a worker needs to render scenes of a run (picklable for worker processes)."""
+
+    out: Path
+    seed: int
+    cfg: SynthConfig
+    catalog: Catalog
+    backend: str = "embedded"
+    spec: OutputSpec = OutputSpec()
+    backend_options: Dict = field(default_factory=dict)
+    warmup: int = 1
+    queue_frames: int = 3
+
+
+def make_backend(name: str, catalog: Catalog, num_cameras: int, options: Dict) -> RendererBackend:
+    """Instantiate a backend by name (``embedded`` or ``unreal``)."""
+    if name == "embedded":
+        from .embedded.backend import EmbeddedBackend
+
+        return EmbeddedBackend(catalog, num_cameras, msaa=options.get("msaa", 0))
+    if name == "unreal":
+        from .unreal.backend import UnrealBackend
+
+        return UnrealBackend(catalog, num_cameras, **options)
+    raise ValueError(f"unknown backend {name!r}; expected embedded or unreal")
+
+
+def scene_is_complete(settings: RenderSettings, plan: ScenePlan) -> bool:
+    files = expected_files(plan.camera_names(), plan.video.frames, settings.spec)
+    return scene_outputs_present(settings.out / plan.relpath, plan, files)
+
+
+def render_scene(backend: RendererBackend, plan: ScenePlan, catalog: Catalog, scene_dir: Path, spec: OutputSpec,
+                 warmup: int = 1, queue_frames: int = 3) -> SceneStats:
+    """Render every frame of ``plan`` with ``backend`` into ``scene_dir`` (plan files, videos, extras).
+
+    All cameras of frame ``f`` are captured after one ``set_animation_time(plan.animation_time_s(f))``: one world
+    state per frame. ``warmup`` extra captures of frame 0 are discarded first (shader compilation; Unreal's
+    temporal AA and exposure history).
+    """
+    t_wall = time.perf_counter()
+    stats = SceneStats(plan.index, plan.video.frames, len(plan.cameras))
+    backend.load_environment(catalog.environment(plan.environment_id), plan.lighting)
+    backend.spawn_character(catalog.character(plan.character_id), plan.character_location_cm, plan.character_yaw_deg)
+    backend.set_animation(catalog.animation(plan.animation_id))
+    backend.set_lens(plan.lens, plan.video.width, plan.video.height)
+    fm = np.stack([c.fmatrices() for c in plan.cameras])  # (C, F, 4, 4) exactly as written
+    write_plan_files(scene_dir, plan)
+    writer = SceneWriter(scene_dir, plan.camera_names(), fm, plan.intrinsics(), plan.video.fps, plan.video.width,
+                         plan.video.height, plan.video.frames, spec)
+    request = CaptureRequest(depth=spec.depth or spec.joints, mask=spec.masks)
+    q: "queue.Queue" = queue.Queue(maxsize=max(1, queue_frames))
+    errors: List[BaseException] = []
+
+    def consume() -> None:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if errors:
+                continue  # keep draining so the producer never blocks
+            t0 = time.perf_counter()
+            try:
+                writer.write_frame(*item)
+            except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+                errors.append(e)
+            stats.write_s += time.perf_counter() - t0
+
+    thread = threading.Thread(target=consume, name=f"writer-scene{plan.index}", daemon=True)
+    thread.start()
+    try:
+        for _ in range(warmup):
+            backend.set_animation_time(plan.animation_time_s(0))
+            backend.set_camera_poses(fm[:, 0])
+            backend.capture(request)
+        for f in range(plan.video.frames):
+            if errors:
+                raise errors[0]
+            t0 = time.perf_counter()
+            backend.set_animation_time(plan.animation_time_s(f))
+            backend.set_camera_poses(fm[:, f])
+            caps = backend.capture(request)
+            joints = backend.joint_positions_cm() if spec.joints else None
+            stats.render_s += time.perf_counter() - t0
+            q.put((f, caps, joints))
+        q.put(None)
+        thread.join()
+        if errors:
+            raise errors[0]
+        writer.close()
+    except BaseException:
+        q.put(None)
+        thread.join(timeout=60)
+        writer.abort()
+        raise
+    stats.wall_s = time.perf_counter() - t_wall
+    return stats
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Jobs
+# ------------------------------------------------------------------------------------------------------------------
+
+_WORKER: Dict = {}
+
+
+def _render_index(settings: RenderSettings, backend: RendererBackend, index: int) -> SceneStats:
+    from ..sampling import sample_scene
+
+    plan = sample_scene(settings.cfg, settings.catalog, settings.seed, index)
+    if scene_is_complete(settings, plan):
+        return SceneStats(index, skipped=True)
+    with staged_scene(settings.out, plan) as tmp:
+        stats = render_scene(backend, plan, settings.catalog, tmp, settings.spec, settings.warmup,
+                             settings.queue_frames)
+    return stats
+
+
+def _worker_init(settings: RenderSettings) -> None:
+    _WORKER["settings"] = settings
+    _WORKER["backend"] = make_backend(settings.backend, settings.catalog, settings.cfg.cameras_per_scene,
+                                      settings.backend_options)
+
+
+def _worker_task(index: int) -> SceneStats:
+    return _render_index(_WORKER["settings"], _WORKER["backend"], index)
+
+
+def clean_stale_staging(out: Path, indices: Sequence[int]) -> int:
+    """Remove staging folders of these scene indices left by a killed run (other shards' are left alone)."""
+    root = Path(out) / PARTIAL_DIR
+    n = 0
+    if root.is_dir():
+        wanted = {f"scene{k}" for k in indices}
+        for p in root.iterdir():
+            if p.name.split(".")[0] in wanted:
+                shutil.rmtree(p, ignore_errors=True)
+                n += 1
+    return n
+
+
+def render_scenes(settings: RenderSettings, indices: Sequence[int], workers: int = 1,
+                  backend: Optional[RendererBackend] = None) -> Iterator[SceneStats]:
+    """Render the scenes ``indices`` (skipping complete ones), yielding their stats as they finish.
+
+    ``workers > 1`` renders scenes in that many processes (spawned; each owns a backend). Exceptions propagate
+    (after the pool is torn down); a scene that failed leaves nothing behind.
+    """
+    clean_stale_staging(settings.out, indices)
+    if workers <= 1:
+        own = backend is None
+        backend = backend or make_backend(settings.backend, settings.catalog, settings.cfg.cameras_per_scene,
+                                          settings.backend_options)
+        try:
+            for k in indices:
+                yield _render_index(settings, backend, k)
+        finally:
+            if own:
+                backend.close()
+        return
+    ctx = mp.get_context("spawn")
+    pool = ctx.Pool(processes=workers, initializer=_worker_init, initargs=(settings,))
+    try:
+        for stats in pool.imap_unordered(_worker_task, list(indices)):
+            yield stats
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def summarize(stats: Sequence[SceneStats]) -> Dict[str, float]:
+    rendered = [s for s in stats if not s.skipped]
+    images = sum(s.images for s in rendered)
+    render_s = sum(s.render_s for s in rendered)
+    write_s = sum(s.write_s for s in rendered)
+    wall = sum(s.wall_s for s in rendered)
+    return {"scenes": len(rendered), "skipped": len(stats) - len(rendered), "images": images,
+            "render_images_per_s": images / render_s if render_s else 0.0,
+            "write_images_per_s": images / write_s if write_s else 0.0,
+            "scene_wall_images_per_s": images / wall if wall else 0.0}

@@ -1,0 +1,363 @@
+"""The embedded renderer backend: Panda3D offscreen through EGL (Mesa llvmpipe on CPUs, NVIDIA EGL on GPU nodes).
+
+One offscreen buffer per camera (all sharing one GL context); one ``renderFrame()`` draws every camera from the same
+scene graph, i.e. the same character pose: capture is synchronized by construction. Colour buffers are sRGB, depth
+buffers 32-bit float and linearised to metres, masks come from a second, flat-shaded pass per camera in which only
+the character is white (tag states; depth-tested, so occlusion is respected).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ...catalog import Animation, Catalog, Character, Environment
+from ...scene import Lens
+from ..backend import AssetError, CameraCapture, CaptureRequest, RenderError, RendererBackend
+from . import coords
+
+__all__ = ["EmbeddedBackend", "panda_base", "NEAR_M", "FAR_M"]
+
+NEAR_M, FAR_M = 0.05, 1000.0
+_MASK_TAG = "synth_mask"
+_BASE = None
+
+
+def panda_base():
+    """The process-wide Panda3D ``ShowBase`` (offscreen, no window, no audio)."""
+    global _BASE
+    if _BASE is not None:
+        return _BASE
+    from panda3d.core import loadPrcFileData
+
+    loadPrcFileData("synth", "\n".join([
+        "load-display p3headlessgl", "window-type none", "audio-library-name null", "sync-video false",
+        "notify-level-display error", "notify-level-device fatal", "notify-level-glgsg error",
+        "notify-level-gltf error", "notify-level-gobj error", "notify-level-egldisplay error",
+        "textures-power-2 none", "default-model-extension .egg", "model-cache-dir", "framebuffer-srgb true",
+        "gl-coordinate-system default", "support-threads false",
+    ]))
+    from direct.showbase.ShowBase import ShowBase
+
+    try:
+        _BASE = ShowBase(windowType="none")
+        _BASE.makeDefaultPipe()
+    except Exception as e:  # noqa: BLE001
+        raise RenderError(f"cannot start Panda3D offscreen rendering through EGL ({e}); the embedded renderer "
+                          f"needs libEGL (Mesa or NVIDIA)") from None
+    if _BASE.pipe is None:
+        raise RenderError("Panda3D found no graphics pipe (p3headlessgl/EGL); install Mesa's libEGL (libegl1)")
+    try:  # the glTF loader registers itself through an entry point; make sure it is active
+        import gltf
+
+        gltf.patch_loader(_BASE.loader)
+    except Exception:  # noqa: BLE001 - older/newer panda3d-gltf register automatically
+        pass
+    return _BASE
+
+
+class EmbeddedBackend(RendererBackend):
+    """Panda3D backend.
+
+    Args:
+        catalog: the asset catalog (environments, characters, animations; ``asset`` references resolved against it).
+        num_cameras: cameras per scene.
+        msaa: multisample anti-aliasing samples (0 = off).
+    """
+
+    name = "embedded"
+
+    def __init__(self, catalog: Catalog, num_cameras: int = 10, msaa: int = 0):
+        self.catalog = catalog
+        self.num_cameras = num_cameras
+        self.msaa = msaa
+        self.base = panda_base()
+        from panda3d.core import NodePath
+
+        self.world = NodePath("synth-world")
+        self.scene = None
+        self.character = None
+        self.char_root = None
+        self.joints: Dict[str, object] = {}
+        self.animation: Optional[Animation] = None
+        self.size: Optional[Tuple[int, int]] = None
+        self.buffers: List[dict] = []
+        self.lens = None
+        self._mask_enabled = False
+
+    # ---------------------------------------------------------------------------------------------- buffers
+    def _make_buffers(self, width: int, height: int, masks: bool) -> None:
+        from panda3d.core import (Camera, ColorAttrib, FrameBufferProperties, GraphicsOutput, GraphicsPipe,
+                                  LightAttrib, NodePath, RenderState, ShaderAttrib, Texture, TextureAttrib,
+                                  WindowProperties)
+
+        self._release_buffers()
+        engine, pipe = self.base.graphicsEngine, self.base.pipe
+        host = self._host_buffer()
+        gsg = host.getGsg()
+        # Environment: flat black but textures kept, so alpha-tested cards (foliage) cut out as in the RGB pass.
+        flat_black = RenderState.make(ColorAttrib.makeFlat((0, 0, 0, 1)), LightAttrib.makeAllOff(),
+                                      ShaderAttrib.makeOff(), 1000)
+        flat_white = RenderState.make(ColorAttrib.makeFlat((1, 1, 1, 1)), TextureAttrib.makeAllOff(),
+                                      LightAttrib.makeAllOff(), ShaderAttrib.makeOff(), 1000)
+        for i in range(self.num_cameras):
+            entry = {}
+            for kind in (("rgb", "mask") if masks else ("rgb",)):
+                fbp = FrameBufferProperties()
+                fbp.setRgbColor(True)
+                fbp.setRgbaBits(8, 8, 8, 8)
+                fbp.setDepthBits(32)
+                fbp.setFloatDepth(True)
+                if kind == "rgb":
+                    fbp.setSrgbColor(True)
+                    if self.msaa:
+                        fbp.setMultisamples(self.msaa)
+                buf = engine.makeOutput(pipe, f"{kind}{i}", -10 + i, fbp, WindowProperties.size(width, height),
+                                        GraphicsPipe.BFRefuseWindow, gsg, host)
+                if buf is None:
+                    raise RenderError(f"cannot create a {width}x{height} offscreen buffer (EGL)")
+                color = Texture(f"{kind}{i}")
+                buf.addRenderTexture(color, GraphicsOutput.RTMCopyRam, GraphicsOutput.RTPColor)
+                depth = None
+                if kind == "rgb":
+                    depth = Texture(f"depth{i}")
+                    depth.setFormat(Texture.FDepthComponent32)
+                    buf.addRenderTexture(depth, GraphicsOutput.RTMCopyRam, GraphicsOutput.RTPDepth)
+                buf.setClearColorActive(True)
+                buf.setClearColor((0, 0, 0, 1))
+                cam_node = Camera(f"{kind}-cam{i}", self.lens)
+                if kind == "mask":
+                    cam_node.setInitialState(flat_black)
+                    cam_node.setTagStateKey(_MASK_TAG)
+                    cam_node.setTagState("character", flat_white)
+                    cam = entry["rgb_cam"].attachNewNode(cam_node)
+                else:
+                    cam = self.world.attachNewNode(cam_node)
+                dr = buf.makeDisplayRegion()
+                dr.setCamera(cam)
+                entry[kind] = buf
+                entry[f"{kind}_tex"] = color
+                entry[f"{kind}_cam"] = cam
+                if depth is not None:
+                    entry["depth_tex"] = depth
+            self.buffers.append(entry)
+        self.size = (width, height)
+        self._mask_enabled = masks
+        self.gsg = gsg
+        if self.lens is not None:
+            for entry in self.buffers:
+                entry["rgb_cam"].node().setLens(self.lens)
+                if "mask_cam" in entry:
+                    entry["mask_cam"].node().setLens(self.lens)
+        if getattr(self, "_poses", None) is not None:
+            self._apply_poses(self._poses)
+
+    def _host_buffer(self):
+        """A tiny host buffer owning the GL context; camera buffers are framebuffer objects on it (which is what
+        allows float depth attachments)."""
+        if getattr(self, "_host", None) is None:
+            from panda3d.core import FrameBufferProperties, GraphicsPipe, WindowProperties
+
+            fbp = FrameBufferProperties()
+            fbp.setRgbColor(True)
+            fbp.setDepthBits(16)
+            self._host = self.base.graphicsEngine.makeOutput(self.base.pipe, "synth-host", -100, fbp,
+                                                             WindowProperties.size(16, 16),
+                                                             GraphicsPipe.BFRefuseWindow)
+            if self._host is None:
+                raise RenderError("cannot create an offscreen GL context through EGL")
+        return self._host
+
+    def _release_buffers(self) -> None:
+        for entry in self.buffers:
+            for kind in ("rgb", "mask"):
+                if kind in entry:
+                    self.base.graphicsEngine.removeWindow(entry[kind])
+                    entry[f"{kind}_cam"].removeNode()
+        self.buffers = []
+
+    def renderer_info(self) -> str:
+        if not self.buffers:
+            return "Panda3D (no buffer yet)"
+        g = self.gsg
+        return f"Panda3D {self._panda_version()} on {g.getDriverRenderer()} ({g.getDriverVendor()})"
+
+    @staticmethod
+    def _panda_version() -> str:
+        from panda3d.core import PandaSystem
+
+        return PandaSystem.getVersionString()
+
+    # ---------------------------------------------------------------------------------------------- scene
+    def load_environment(self, env: Environment, lighting: str) -> None:
+        from .environments import BUILDERS, apply_lighting, build_environment
+
+        if self.scene is not None:
+            self.scene.removeNode()
+        self.character = self.char_root = None
+        self._markers = []
+        self.scene = self.world.attachNewNode(f"scene-{env.id}")
+        lo = coords.unreal_cm_to_panda(env.free_space_cm.min)
+        hi = coords.unreal_cm_to_panda(env.free_space_cm.max)
+        lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+        asset = env.asset
+        if asset.startswith("builtin:"):
+            builder = asset.split(":", 1)[1]
+            if builder not in BUILDERS:
+                raise AssetError(f"environment {env.id!r}: unknown built-in {builder!r}; available {sorted(BUILDERS)}")
+        elif asset == "panda3d:models/environment":
+            builder = "panda_env"
+        else:
+            raise AssetError(f"environment {env.id!r}: the embedded renderer cannot load {asset!r} (use builtin:<name> "
+                             f"or panda3d:models/environment)")
+        try:
+            build_environment(self.scene, builder, env.kind, lo, hi, lighting, env.id, env.params, self.base.loader)
+            apply_lighting(self.scene, lighting, env.kind, lo, hi, env.id)
+        except (ValueError, OSError) as e:
+            raise AssetError(f"environment {env.id!r}: {e}") from None
+
+    def spawn_character(self, character: Character, location_cm: Sequence[float], yaw_deg: float) -> None:
+        from .characters import expose_joints, load_character
+
+        if self.scene is None:
+            raise RenderError("load_environment must come before spawn_character")
+        if self.char_root is not None:
+            self.char_root.removeNode()
+        loaded = load_character(self.catalog, character, self.catalog.animations_for(character.id))
+        self.char_root = self.scene.attachNewNode(f"char-{character.id}")
+        self.char_root.setPos(*coords.unreal_cm_to_panda(location_cm))
+        heading = coords.unreal_yaw_to_panda_heading(yaw_deg) + coords.panda_heading_offset_for_forward(loaded.forward)
+        self.char_root.setH(heading)
+        actor = loaded.actor
+        if character.asset.startswith("panda3d:"):
+            from .environments import mark_textures_srgb
+
+            mark_textures_srgb(actor)
+        actor.reparentTo(self.char_root)
+        actor.setScale(loaded.scale)
+        lo, _ = actor.getTightBounds(self.char_root)
+        actor.setZ(actor.getZ() - float(lo[2]))  # feet on the ground
+        actor.setTag(_MASK_TAG, "character")
+        self.character = loaded
+        self.joints = expose_joints(actor)
+        self.animation = None
+
+    def set_animation(self, animation: Animation) -> None:
+        if self.character is None:
+            raise RenderError("spawn_character must come before set_animation")
+        if animation.id not in self.character.anim_names:
+            raise AssetError(f"animation {animation.id!r} is not bound to the current character")
+        self.animation = animation
+
+    def set_animation_time(self, t_s: float) -> None:
+        from .characters import frame_for_time
+
+        if self.animation is None:
+            raise RenderError("set_animation must come before set_animation_time")
+        name = self.character.anim_names[self.animation.id]
+        frame = frame_for_time(self.character, self.animation.id, t_s, self.animation.loop)
+        self.character.actor.pose(name, frame)
+        self.character.actor.update(force=True)
+        self._update_markers()
+
+    def set_lens(self, lens: Lens, width: int, height: int) -> None:
+        from panda3d.core import PerspectiveLens
+
+        pl = PerspectiveLens()
+        pl.setFilmSize(lens.sensor_mm, lens.sensor_mm * height / width)
+        pl.setFocalLength(lens.focal_length_mm)
+        pl.setNearFar(NEAR_M, FAR_M)
+        self.lens = pl
+        if self.size != (width, height) or not self.buffers:
+            self._make_buffers(width, height, self._mask_enabled)
+        for entry in self.buffers:
+            entry["rgb_cam"].node().setLens(pl)
+            if "mask_cam" in entry:
+                entry["mask_cam"].node().setLens(pl)
+
+    def enable_masks(self, enabled: bool) -> None:
+        """Create (or drop) the mask pass; lens and camera poses carry over."""
+        if enabled != self._mask_enabled:
+            self._mask_enabled = enabled
+            if self.size is not None:
+                self._make_buffers(*self.size, enabled)
+
+    def set_camera_poses(self, fmatrices: np.ndarray) -> None:
+        fm = np.asarray(fmatrices, float)
+        if fm.shape != (self.num_cameras, 4, 4):
+            raise ValueError(f"expected ({self.num_cameras}, 4, 4) camera matrices, got {fm.shape}")
+        if not self.buffers:
+            raise RenderError("set_lens must come before set_camera_poses")
+        self._poses = fm.copy()
+        self._apply_poses(fm)
+
+    def _apply_poses(self, fm: np.ndarray) -> None:
+        from panda3d.core import LMatrix4f
+
+        for entry, m in zip(self.buffers, fm):
+            entry["rgb_cam"].setMat(LMatrix4f(*coords.fmatrix_to_panda_camera(m).ravel().tolist()))
+
+    def set_background(self, rgb: Sequence[float]) -> None:
+        for entry in self.buffers:
+            entry["rgb"].setClearColor((*rgb, 1))
+
+    def capture(self, request: CaptureRequest = CaptureRequest()) -> List[CameraCapture]:
+        if request.mask and not self._mask_enabled:
+            self.enable_masks(True)
+        if self.scene is None or not self.buffers:
+            raise RenderError("nothing to render: load an environment and set the lens first")
+        self.base.graphicsEngine.renderFrame()
+        w, h = self.size
+        out = []
+        for entry in self.buffers:
+            raw = entry["rgb_tex"].getRamImageAs("RGB")
+            if not raw:
+                raise RenderError("the renderer returned an empty image (EGL context lost?)")
+            rgb = np.frombuffer(raw, np.uint8).reshape(h, w, 3)[::-1].copy()
+            cap = CameraCapture(rgb)
+            if request.depth:
+                d = np.frombuffer(entry["depth_tex"].getRamImage(), np.float32).reshape(h, w)[::-1]
+                z = NEAR_M * FAR_M / (FAR_M - d.astype(np.float64) * (FAR_M - NEAR_M))
+                cap.depth_m = np.where(d >= 1.0 - 1e-7, 0.0, z).astype(np.float32)
+            if request.mask:
+                m = np.frombuffer(entry["mask_tex"].getRamImageAs("R"), np.uint8).reshape(h, w)[::-1]
+                cap.mask = m > 127
+            out.append(cap)
+        return out
+
+    def add_marker(self, joint: str, radius_m: float = 0.03, rgb: Sequence[float] = (1.0, 0.0, 0.0)) -> None:
+        """Attach a small unlit sphere, drawn on top of everything, to a joint of the current character (debugging
+        and geometric tests: its image position can be measured and triangulated)."""
+        from .procedural import sphere
+
+        if joint not in self.joints:
+            raise KeyError(f"no joint {joint!r}; the character has {sorted(self.joints)}")
+        m = sphere(f"marker-{joint}", (0, 0, 0), radius_m, seg=16, rings=10)
+        m.setColor(*rgb, 1)
+        m.setLightOff(1)
+        m.setTextureOff(1)
+        m.setDepthTest(False)  # drawn over everything (joints sit inside the body)
+        m.setDepthWrite(False)
+        m.setBin("fixed", 100)
+        m.reparentTo(self.scene)
+        m.node().setFinal(True)
+        self._markers = getattr(self, "_markers", []) + [(m, self.joints[joint])]
+
+    def _update_markers(self) -> None:
+        for m, jnp in getattr(self, "_markers", []):
+            m.setPos(self.scene, jnp.getPos(self.scene))
+
+    def joint_positions_cm(self) -> Tuple[List[str], np.ndarray]:
+        if self.character is None:
+            raise RenderError("no character")
+        names = list(self.joints)
+        pts = np.array([list(self.joints[n].getPos(self.world)) for n in names])
+        return names, coords.panda_to_unreal_cm(pts)
+
+    def close(self) -> None:
+        self._release_buffers()
+        if self.scene is not None:
+            self.scene.removeNode()
+            self.scene = None
+        self.world.removeNode()

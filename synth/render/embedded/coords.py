@@ -1,0 +1,55 @@
+"""The one place where Unreal world coordinates meet Panda3D's.
+
+Unreal: left-handed, X forward, Y right, Z up, centimetres. Panda3D: right-handed, Z up, metres (our choice of unit).
+Mapping: ``panda = (X, -Y, Z) / 100``; flipping Y turns the left-handed frame right-handed. A Panda3D camera looks
+along its +Y with +Z up and +X right; its transform is a row-vector matrix with rows (right, forward, up, position).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synth.geometry import fmatrix_to_c2w
+
+__all__ = ["FLIP", "unreal_cm_to_panda", "panda_to_unreal_cm", "fmatrix_to_panda_camera", "unreal_yaw_to_panda_heading",
+           "panda_heading_offset_for_forward"]
+
+FLIP = np.array([1.0, -1.0, 1.0])
+
+
+def unreal_cm_to_panda(p_cm) -> np.ndarray:
+    """Unreal world point(s) ``(..., 3)`` in cm -> Panda3D world metres."""
+    return np.asarray(p_cm, float) * FLIP / 100.0
+
+
+def panda_to_unreal_cm(p) -> np.ndarray:
+    """Panda3D world point(s) ``(..., 3)`` in metres -> Unreal world cm."""
+    return np.asarray(p, float) * FLIP * 100.0
+
+
+def fmatrix_to_panda_camera(fmatrix: np.ndarray) -> np.ndarray:
+    """Unreal camera FMatrix (rows forward, right, up, location cm) -> Panda3D camera matrix ``(4, 4)`` (rows
+    right, forward, up, position in metres). Goes through the upstream OpenCV c2w so that the rendered camera is the
+    one ``camera_extrinsics.json`` states."""
+    c2w = fmatrix_to_c2w(fmatrix)          # columns: x right, y down, z forward (Unreal axes), metres
+    m = np.zeros((4, 4))
+    m[0, :3] = c2w[:3, 0] * FLIP           # right
+    m[1, :3] = c2w[:3, 2] * FLIP           # forward
+    m[2, :3] = -c2w[:3, 1] * FLIP          # up
+    m[3, :3] = c2w[:3, 3] * FLIP
+    m[3, 3] = 1.0
+    return m
+
+
+def unreal_yaw_to_panda_heading(yaw_deg: float) -> float:
+    """Heading (deg, CCW about +Z) that turns a model facing Panda's +X to face Unreal yaw ``yaw_deg``."""
+    return -float(yaw_deg)
+
+
+def panda_heading_offset_for_forward(forward: str) -> float:
+    """Heading that turns a model whose front faces ``forward`` (``+x``, ``-x``, ``+y``, ``-y`` in Panda axes) to
+    face Panda's +X."""
+    table = {"+x": 0.0, "+y": -90.0, "-x": 180.0, "-y": 90.0}
+    if forward not in table:
+        raise ValueError(f"forward must be one of {sorted(table)}, got {forward!r}")
+    return table[forward]

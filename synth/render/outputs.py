@@ -1,0 +1,135 @@
+"""Scene output writers: videos, optional depth, masks and joints (formats documented in ``docs/dataset.md``).
+
+Per scene folder (all optional outputs only when requested)::
+
+    videos/camNN.mp4              H.264, yuv420p, the video fps, exactly `frames` frames
+    depth/camNN/FFFFF.png         16-bit PNG, planar depth in millimetres (0 = nothing hit / beyond 65.535 m)
+    masks/camNN/FFFFF.png         8-bit PNG, 255 on the character, 0 elsewhere
+    joints/joints.npz             names (J,), positions_cm (F, J, 3) Unreal world cm,
+                                  uv (C, F, J, 2) pixels (K convention of synth.geometry), depth_m (C, F, J),
+                                  in_frame (C, F, J), visible (C, F, J) (in frame, in front, not occluded)
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..atomic import atomic_write_bytes
+from ..geometry import fmatrix_to_c2w, project_points
+from ..multicam_format import VIDEOS_DIR
+from ..video_io import VideoWriter
+from .backend import CameraCapture
+
+__all__ = ["OutputSpec", "SceneWriter", "expected_files", "OCCLUSION_TOLERANCE_M"]
+
+#: a joint counts as visible if the rendered surface at its pixel is no more than this in front of it (the body's
+#: own surface lies in front of its joints)
+OCCLUSION_TOLERANCE_M = 0.25
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    depth: bool = False
+    masks: bool = False
+    joints: bool = False
+    crf: int = 18
+    preset: str = "veryfast"
+
+
+def expected_files(cameras: Sequence[str], frames: int, spec: OutputSpec) -> List[str]:
+    """Relative paths whose presence means the scene's requested outputs are complete."""
+    files = [f"{VIDEOS_DIR}/{c}.mp4" for c in cameras]
+    if spec.depth:
+        files += [f"depth/{c}/{frames - 1:05d}.png" for c in cameras]
+    if spec.masks:
+        files += [f"masks/{c}/{frames - 1:05d}.png" for c in cameras]
+    if spec.joints:
+        files.append("joints/joints.npz")
+    return files
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+class SceneWriter:
+    """Writes one scene's captures into ``scene_dir`` as they arrive (called from the writer thread).
+
+    Args:
+        scene_dir: the scene's staging folder.
+        cameras: camera names in capture order.
+        fmatrices: ``(C, F, 4, 4)`` the written poses (for joint projection).
+        K: ``(3, 3)`` intrinsics.
+        fps, width, height, frames: video settings.
+        spec: requested outputs.
+    """
+
+    def __init__(self, scene_dir: Path, cameras: Sequence[str], fmatrices: np.ndarray, K: np.ndarray, fps: float,
+                 width: int, height: int, frames: int, spec: OutputSpec):
+        self.dir = Path(scene_dir)
+        self.cameras = list(cameras)
+        self.spec = spec
+        self.frames = frames
+        self.K = K
+        self.c2w = fmatrix_to_c2w(fmatrices)  # (C, F, 4, 4) metres
+        self.videos = {c: VideoWriter(self.dir / VIDEOS_DIR / f"{c}.mp4", fps, width, height, crf=spec.crf,
+                                      preset=spec.preset) for c in self.cameras}
+        self.joint_names: Optional[List[str]] = None
+        self.joints_cm: List[np.ndarray] = []
+        self._uv: List[List[np.ndarray]] = [[] for _ in self.cameras]
+        self._z: List[List[np.ndarray]] = [[] for _ in self.cameras]
+        self._vis: List[List[np.ndarray]] = [[] for _ in self.cameras]
+        self._inframe: List[List[np.ndarray]] = [[] for _ in self.cameras]
+
+    def write_frame(self, f: int, captures: Sequence[CameraCapture], joints: Optional[tuple] = None) -> None:
+        h, w = captures[0].rgb.shape[:2]
+        for ci, (cam, cap) in enumerate(zip(self.cameras, captures)):
+            self.videos[cam].write(cap.rgb)
+            if self.spec.depth:
+                mm = np.clip(np.round(cap.depth_m * 1000.0), 0, 65535).astype(np.uint16)
+                mm[cap.depth_m * 1000.0 > 65535] = 0
+                atomic_write_bytes(self.dir / "depth" / cam / f"{f:05d}.png", _png(mm))
+            if self.spec.masks:
+                atomic_write_bytes(self.dir / "masks" / cam / f"{f:05d}.png",
+                                   _png(cap.mask.astype(np.uint8) * 255))
+            if self.spec.joints and joints is not None:
+                names, pos_cm = joints
+                uv, z = project_points(self.K, self.c2w[ci, f], pos_cm / 100.0)
+                inframe = (z > 0) & np.all((uv >= 0) & (uv < [w, h]), axis=1)
+                vis = inframe.copy()
+                if cap.depth_m is not None:
+                    px = np.clip(np.floor(uv[inframe]).astype(int), 0, [w - 1, h - 1])
+                    surf = cap.depth_m[px[:, 1], px[:, 0]]
+                    vis[inframe] = (surf == 0) | (surf >= z[inframe] - OCCLUSION_TOLERANCE_M)
+                self._uv[ci].append(uv)
+                self._z[ci].append(z)
+                self._vis[ci].append(vis)
+                self._inframe[ci].append(inframe)
+        if self.spec.joints and joints is not None:
+            self.joint_names = list(joints[0])
+            self.joints_cm.append(np.asarray(joints[1], float))
+
+    def close(self) -> None:
+        for v in self.videos.values():
+            v.close()
+        if self.spec.joints:
+            buf = io.BytesIO()
+            np.savez_compressed(buf, names=np.array(self.joint_names or []),
+                                positions_cm=np.stack(self.joints_cm).astype(np.float32),
+                                uv=np.stack([np.stack(u) for u in self._uv]).astype(np.float32),
+                                depth_m=np.stack([np.stack(z) for z in self._z]).astype(np.float32),
+                                in_frame=np.stack([np.stack(v) for v in self._inframe]),
+                                visible=np.stack([np.stack(v) for v in self._vis]))
+            atomic_write_bytes(self.dir / "joints" / "joints.npz", buf.getvalue())
+
+    def abort(self) -> None:
+        for v in self.videos.values():
+            v.abort()
