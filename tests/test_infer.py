@@ -62,3 +62,21 @@ def test_infer_missing_weights(tmp_path, example):
     r = run(app, ["infer", "--model_dir", str(tmp_path / "nope"), "--cam_type", "1", "--video",
                   str(example / "videos/4.mp4"), "--prompt", "x"])
     assert r.exit_code == 2 and "Nothing is downloaded" in " ".join(r.output.split())
+
+
+def test_readme_demo_on_synth_render_output(tiny, tmp_path):
+    """README's end-to-end demo: a video rendered by `synth render`, re-captured with `recam infer --cam_type 9`."""
+    from synth.cli import app as synth_app
+
+    data = tmp_path / "demo"
+    r = run(synth_app, ["render", "--scenes", "1", "--width", "160", "--height", "160", "--frames", "17",
+                        "--out", str(data)])
+    assert r.exit_code == 0, r.output
+    video = next(data.glob("train/*/scene0/videos/cam01.mp4"))
+    caption = (data / "metadata.csv").read_text().splitlines()[1].split(",", 1)[1].strip('"')
+    r = run(app, ["infer", "--model_dir", str(tiny), "--ckpt", str(tiny / "recammaster_tiny.ckpt"), "--cam_type", "9",
+                  "--video", str(video), "--prompt", caption, "--num_frames", "17", "--height", "64", "--width",
+                  "64", "--steps", "2", "--out", str(tmp_path / "results")])
+    assert r.exit_code == 0, r.output
+    info = probe_video(tmp_path / "results/cam_type9/cam01.mp4")
+    assert (info.frames, info.fps, info.width) == (17, 15.0, 64)

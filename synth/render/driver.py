@@ -36,6 +36,7 @@ class SceneStats:
     render_s: float = 0.0
     write_s: float = 0.0
     wall_s: float = 0.0
+    loop_s: float = 0.0  # the frame loop alone (no scene setup, no warm-up)
     skipped: bool = False
 
     @property
@@ -119,6 +120,7 @@ def render_scene(backend: RendererBackend, plan: ScenePlan, catalog: Catalog, sc
             backend.set_animation_time(plan.animation_time_s(0))
             backend.set_camera_poses(fm[:, 0])
             backend.capture(request)
+        t_loop = time.perf_counter()
         for f in range(plan.video.frames):
             if errors:
                 raise errors[0]
@@ -134,6 +136,7 @@ def render_scene(backend: RendererBackend, plan: ScenePlan, catalog: Catalog, sc
         if errors:
             raise errors[0]
         writer.close()
+        stats.loop_s = time.perf_counter() - t_loop
     except BaseException:
         q.put(None)
         thread.join(timeout=60)

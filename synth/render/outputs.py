@@ -40,6 +40,9 @@ class OutputSpec:
     joints: bool = False
     crf: int = 18
     preset: str = "veryfast"
+    #: x264 threads per stream: one is the most CPU-efficient (a scene has 10 streams, and the renderer needs the
+    #: remaining cores); 0 lets FFmpeg choose
+    encoder_threads: int = 1
 
 
 def expected_files(cameras: Sequence[str], frames: int, spec: OutputSpec) -> List[str]:
@@ -81,7 +84,7 @@ class SceneWriter:
         self.K = K
         self.c2w = fmatrix_to_c2w(fmatrices)  # (C, F, 4, 4) metres
         self.videos = {c: VideoWriter(self.dir / VIDEOS_DIR / f"{c}.mp4", fps, width, height, crf=spec.crf,
-                                      preset=spec.preset) for c in self.cameras}
+                                      preset=spec.preset, threads=spec.encoder_threads) for c in self.cameras}
         self.joint_names: Optional[List[str]] = None
         self.joints_cm: List[np.ndarray] = []
         self._uv: List[List[np.ndarray]] = [[] for _ in self.cameras]
