@@ -138,5 +138,131 @@ def convert(
     console.print(f"wrote {dst} ({n / 1e6:.1f} M parameters)")
 
 
+@app.command()
+def prepare(
+    dataset: Path = typer.Option(..., "--dataset", help="Dataset root."),
+    kind: str = typer.Option(..., "--kind", help="multicam | realcam-vid | spatialvid | re10k | dl3dv"),
+    model_dir: Path = typer.Option(..., "--model_dir", help="Local Wan2.1 diffusers folder (VAE, text encoder)."),
+    out: Path = typer.Option(..., "--out", help="Cache folder."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Train config YAML: frames and size from its "
+                                          "data section."),
+    num_frames: Optional[int] = typer.Option(None, "--num_frames", help="Frames per window (4k + 1)."),
+    height: Optional[int] = typer.Option(None, "--height"),
+    width: Optional[int] = typer.Option(None, "--width"),
+    stride: Optional[int] = typer.Option(None, "--stride", help="Source frame stride within a window."),
+    index: Optional[str] = typer.Option(None, "--index", help="RealCam-Vid metadata npz (relative to --dataset)."),
+    caption: str = typer.Option("long", "--caption", help="RealCam-Vid caption: long | short."),
+    require_metric: bool = typer.Option(False, "--require-metric", help="Skip clips without a metric scale."),
+    cache_dtype: str = typer.Option("bf16", "--cache_dtype", help="bf16 | fp16 | fp32"),
+    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: this machine's share of the clips."),
+    device: str = typer.Option("auto", "--device"),
+    vae_tiling: bool = typer.Option(False, "--vae_tiling"),
+) -> None:
+    """Cache normalised VAE latents and text embeddings per clip window (resumable, shardable)."""
+    from synth.multicam_format import DatasetFormatError
+    from synth.progress import job_progress
+    from synth.writer import parse_shard
+
+    from .data.formats import KINDS
+    from .data.prepare import PrepareSettings, prepare_dataset
+    from .infer import resolve_device_dtype
+
+    if kind not in KINDS:
+        _fail(f"--kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    base = {"num_frames": 81, "height": 480, "width": 832, "stride": 1}
+    if config is not None:
+        from .train.config import ConfigError, load_train_config
+
+        try:
+            d = load_train_config(config).data
+        except ConfigError as e:
+            _fail(str(e))
+        base.update(num_frames=d.num_frames, height=d.height, width=d.width, stride=d.stride)
+    for k, v in {"num_frames": num_frames, "height": height, "width": width, "stride": stride}.items():
+        if v is not None:
+            base[k] = v
+    if (base["num_frames"] - 1) % 4 or base["height"] % 16 or base["width"] % 16:
+        _fail(f"frames must be 4k + 1 and height/width multiples of 16; got {base}")
+    options = {"require_metric": require_metric}
+    if kind == "realcam-vid":
+        options.update(index=index, caption=caption)
+    settings = PrepareSettings(cache_dtype=cache_dtype, options=options, **base)
+    dev, _ = resolve_device_dtype(device, "fp32")
+    try:
+        sh = parse_shard(shard)
+        with job_progress("clips") as prog:
+            task = prog.add_task(f"prepare {kind}", total=None)
+            report = prepare_dataset(kind, dataset, model_dir, out, settings, sh, str(dev), vae_tiling=vae_tiling,
+                                     on_item=lambda key, what: prog.advance(task))
+    except (ValueError, FileNotFoundError, DatasetFormatError) as e:
+        _fail(str(e))
+    for p in report.problems[:50]:
+        console.print(f"[yellow]broken[/yellow] {p}")
+    if len(report.problems) > 50:
+        console.print(f"... {len(report.problems) - 50} more (all in {out / kind}/problems.*.json)")
+    console.print(f"{report.written} written, {report.skipped} already cached, {len(report.problems)} broken "
+                  f"({report.seconds:.1f} s); cache: [bold]{out.resolve()}[/bold]")
+
+
+@app.command()
+def align(
+    metric_depth: Path = typer.Option(..., "--metric-depth", help="Folder of metric depth maps per frame."),
+    relative_depth: Optional[Path] = typer.Option(None, "--relative-depth", help="Folder of relative depth maps."),
+    colmap: Optional[Path] = typer.Option(None, "--colmap", help="COLMAP text model folder (SfM points)."),
+    out: Path = typer.Option(..., "--out", help="Scale file to write (the loaders read metric_scale.json beside "
+                             "a clip's annotations)."),
+    masks: Optional[Path] = typer.Option(None, "--masks", help="Dynamic masks (non-zero = moving), by frame stem."),
+    first_only: bool = typer.Option(False, "--first-only", help="COLMAP: use the first frame only."),
+    png_scale: float = typer.Option(0.001, "--png-scale", help="Metres per unit of 16-bit PNG depth."),
+    exr_disparity: bool = typer.Option(False, "--exr-disparity", help="EXR maps hold disparity (1/depth)."),
+) -> None:
+    """Per-clip metric scale: median(metric depth / relative depth or SfM depth) over valid static samples."""
+    from .data.align import scale_from_colmap, scale_from_relative_depth, summary_line, write_scale_file
+
+    if (relative_depth is None) == (colmap is None):
+        _fail("give exactly one of --relative-depth DIR or --colmap DIR")
+    try:
+        if relative_depth is not None:
+            res = scale_from_relative_depth(metric_depth, relative_depth, masks, png_scale, exr_disparity)
+        else:
+            res = scale_from_colmap(metric_depth, colmap, masks, first_only, png_scale, exr_disparity)
+    except ValueError as e:
+        _fail(str(e))
+    write_scale_file(out, res, {"metric_depth": str(metric_depth),
+                                "relative": str(relative_depth or colmap)})
+    console.print(summary_line(res))
+    console.print(f"wrote {out}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def train(
+    config: Path = typer.Option(..., "--config", help="Training config YAML (configs/recam/*.yaml)."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key.path=value overrides, e.g. trainer.devices=8"),
+    resume: str = typer.Option("auto", "--resume", help="auto (last checkpoint of output.dir), never, or a path."),
+) -> None:
+    """Train ReCamMaster (Lightning): resumable, DDP / FSDP / DeepSpeed, bf16, exports in both formats."""
+    from .train.config import ConfigError, load_train_config
+    from .train.module import NonFiniteLossError
+    from .train.run import train as run_train
+
+    try:
+        cfg = load_train_config(config, overrides or [])
+    except ConfigError as e:
+        _fail(str(e))
+    try:
+        trainer, module = run_train(cfg, resume)
+    except NonFiniteLossError as e:
+        _fail(str(e), code=3)
+    except (FileNotFoundError, ValueError, ImportError) as e:
+        _fail(str(e))
+    if trainer.is_global_zero:
+        console.print(f"trained to step {trainer.global_step} ({module.num_trainable():,} trainable parameters); "
+                      f"outputs in [bold]{Path(cfg.output.dir).resolve()}[/bold]")
+
+
 def main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover
     app(argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -23,6 +23,7 @@ __all__ = [
     "load_official",
     "load_state_dict_file",
     "save_official",
+    "save_diffusers",
     "cast_keep_fp32",
     "camera_keys",
 ]
@@ -252,16 +253,28 @@ def from_pretrained_with_camera(super_from_pretrained: Callable, path, *args, **
     return model
 
 
-def save_official(model, path: Path | str) -> Path:
-    """Write the model in upstream's checkpoint format (``torch.save`` of the original-key state dict, the
-    container of ``step20000.ckpt``), atomically."""
+def save_official(model_or_state_dict, path: Path | str) -> Path:
+    """Write a model (or its diffusers-named state dict) in upstream's checkpoint format (``torch.save`` of the
+    original-key state dict, the container of ``step20000.ckpt``), atomically."""
     from synth.atomic import atomic_output_path
 
     path = Path(path)
-    sd = diffusers_to_original({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+    sd = model_or_state_dict if isinstance(model_or_state_dict, dict) else model_or_state_dict.state_dict()
+    sd = diffusers_to_original({k: v.detach().cpu().contiguous() for k, v in sd.items()})
     with atomic_output_path(path) as tmp:
         torch.save(sd, str(tmp))
     return path
+
+
+def save_diffusers(model_cls, config, state_dict: Dict[str, torch.Tensor], path: Path | str) -> Path:
+    """``save_pretrained`` of a state dict without a second copy of the live model (built on the meta device)."""
+    from accelerate import init_empty_weights
+
+    with init_empty_weights():
+        m = model_cls.from_config(config)
+    m.load_state_dict({k: v.detach().cpu() for k, v in state_dict.items()}, strict=True, assign=True)
+    m.save_pretrained(str(path))
+    return Path(path)
 
 
 def read_json(path: Path) -> Dict[str, Any]:

@@ -24,7 +24,7 @@ from .scheduler import inference_sigmas, make_inference_scheduler
 from .video import tensor_to_frames
 
 __all__ = ["ReCamMasterPipeline", "ReCamMasterPipelineOutput", "DEFAULT_NEGATIVE_PROMPT", "normalize_latents",
-           "denormalize_latents", "load_components_error"]
+           "denormalize_latents", "load_components_error", "denoise"]
 
 #: Wan2.1's default negative prompt, used by upstream's inference script.
 DEFAULT_NEGATIVE_PROMPT = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
@@ -48,6 +48,44 @@ def normalize_latents(vae: AutoencoderKLWan, mode: torch.Tensor) -> torch.Tensor
 def denormalize_latents(vae: AutoencoderKLWan, z: torch.Tensor) -> torch.Tensor:
     mean, std = _stats(vae, z)
     return z.float() * std + mean
+
+
+def denoise(transformer, scheduler, latents: torch.Tensor, source: torch.Tensor, context: torch.Tensor,
+            negative_context: Optional[torch.Tensor], cam_emb: torch.Tensor, num_inference_steps: int = 50,
+            guidance_scale: float = 5.0, cfg_batch: bool = True,
+            callback: Optional[Callable[[int, int], None]] = None, progress: Optional[Callable] = None) -> torch.Tensor:
+    """Upstream's sampling loop: Euler steps on the shift-5 flow-matching schedule with the model input
+    ``[latents | source]`` (frame axis), CFG on the text only (the negative branch keeps source and cameras).
+
+    Args:
+        latents: ``[B, 16, F, h, w]`` initial noise; source: the clean source latents (same shape).
+        context / negative_context: ``[B, L, D]`` text embeddings (negative None = no CFG).
+        cam_emb: ``[B, F, 12]``.
+
+    Returns the denoised target latents.
+    """
+    f_lat = latents.shape[2]
+    b = latents.shape[0]
+    scheduler.set_timesteps(sigmas=inference_sigmas(num_inference_steps), device=latents.device)
+    timesteps = scheduler.timesteps
+    do_cfg = negative_context is not None and guidance_scale != 1.0
+    for i, t in enumerate(progress(timesteps) if progress else timesteps):
+        x = torch.cat([latents, source], dim=2)
+        tt = t.expand(b).to(torch.float32)
+        if do_cfg and cfg_batch:
+            v = transformer(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([context, negative_context]),
+                            torch.cat([cam_emb, cam_emb])).sample[:, :, :f_lat]
+            v_pos, v_neg = v.chunk(2)
+            v = v_neg + guidance_scale * (v_pos - v_neg)
+        else:
+            v = transformer(x, tt, context, cam_emb).sample[:, :, :f_lat]
+            if do_cfg:
+                v_neg = transformer(x, tt, negative_context, cam_emb).sample[:, :, :f_lat]
+                v = v_neg + guidance_scale * (v - v_neg)
+        latents = scheduler.step(v, t, latents, return_dict=False)[0]
+        if callback is not None:
+            callback(i + 1, len(timesteps))
+    return latents
 
 
 @dataclass
@@ -126,9 +164,9 @@ class ReCamMasterPipeline(DiffusionPipeline):
     def encode_source(self, video: torch.Tensor) -> torch.Tensor:
         """``[B, 3, F, H, W]`` in [-1, 1] -> normalised latents ``[B, 16, (F - 1) / 4 + 1, H / 8, W / 8]`` float32
         (the posterior mode, like upstream)."""
-        device = self._execution_device
-        mode = self.vae.encode(video.to(device=device, dtype=self.vae.dtype)).latent_dist.mode()
-        return normalize_latents(self.vae, mode)
+        from .encoders import encode_video_latents
+
+        return encode_video_latents(self.vae, video, device=self._execution_device)
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents -> video ``[B, 3, F, H, W]`` in [-1, 1]."""
@@ -185,25 +223,9 @@ class ReCamMasterPipeline(DiffusionPipeline):
         if generator is None:
             generator = torch.Generator("cpu").manual_seed(seed if seed is not None else 0)
         latents = torch.randn(source.shape, generator=generator, dtype=torch.float32).to(device, dtype)
-        cam = cam_emb.to(device, dtype)
-        self.scheduler.set_timesteps(sigmas=inference_sigmas(num_inference_steps), device=device)
-        timesteps = self.scheduler.timesteps
-        for i, t in enumerate(self.progress_bar(timesteps)):
-            x = torch.cat([latents, source], dim=2)
-            tt = t.expand(b).to(torch.float32)
-            if do_cfg and cfg_batch:
-                v = self.transformer(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([pos, neg]),
-                                     torch.cat([cam, cam])).sample[:, :, :f_lat]
-                v_pos, v_neg = v.chunk(2)
-                v = v_neg + guidance_scale * (v_pos - v_neg)
-            else:
-                v = self.transformer(x, tt, pos, cam).sample[:, :, :f_lat]
-                if do_cfg:
-                    v_neg = self.transformer(x, tt, neg, cam).sample[:, :, :f_lat]
-                    v = v_neg + guidance_scale * (v - v_neg)
-            latents = self.scheduler.step(v, t, latents, return_dict=False)[0]
-            if callback is not None:
-                callback(i + 1, len(timesteps))
+        latents = denoise(self.transformer, self.scheduler, latents, source, pos, neg if do_cfg else None,
+                          cam_emb.to(device, dtype), num_inference_steps, guidance_scale, cfg_batch, callback,
+                          progress=self.progress_bar)
         self.maybe_free_model_hooks()
         if output_type == "latent":
             return ReCamMasterPipelineOutput(frames=latents)

@@ -63,35 +63,32 @@ class TrainingSchedule:
 
 def flow_matching_loss(model, latents: torch.Tensor, noise: torch.Tensor, timestep_index: torch.Tensor,
                        schedule: TrainingSchedule, context: torch.Tensor, cam_emb: torch.Tensor,
-                       num_target_frames: int, condition_timestep_index: torch.Tensor | None = None,
+                       num_target_frames: int, condition: torch.Tensor | None = None,
                        reduce: bool = True) -> torch.Tensor:
-    """Upstream ReCamMaster training loss (``train_recammaster.py``), per sample.
+    """Upstream ReCamMaster training loss (``train_recammaster.py``).
 
-    ``x_t = (1 - sigma) x0 + sigma eps`` on all frames; the source half (frames ``num_target_frames:``) is then
-    replaced by the clean latents (or, with ``condition_timestep_index``, by latents noised to that level: the paper's
-    condition-noise augmentation); ``target = eps - x0``; MSE over the target half only, times the timestep weight.
+    ``x_t = (1 - sigma) x0 + sigma eps`` on the target frames; the source half of the model input is the clean
+    source latents (upstream) or ``condition`` (the trainer's noised / dropped-out source for the paper's
+    strategies); ``target = eps - x0``; MSE over the target half only, times upstream's timestep weight.
 
     Args:
-        model: the DiT (``(x, t, context, cam_emb) -> velocity``).
-        latents, noise: ``[B, C, F_tgt + F_src, H, W]``.
+        model: the DiT (``(x, t, context, cam_emb) -> .sample``).
+        latents, noise: ``[B, C, F_tgt + F_src, H, W]`` (target first).
         timestep_index: ``[B]`` long, indices into ``schedule``.
         context: ``[B, L, text_dim]``; cam_emb: ``[B, F_tgt, 12]``.
-        condition_timestep_index: ``[B]`` long or None.
-        reduce: mean over the batch (else ``[B]``).
+        condition: ``[B, C, F_src, H, W]`` replacing the clean source half, or None.
+        reduce: mean over the batch (else per-sample ``[B]``).
     """
     b = latents.shape[0]
+    f = num_target_frames
     shape = (b,) + (1,) * (latents.ndim - 1)
     sigma = schedule.sigmas.to(latents.device)[timestep_index].view(shape).to(latents.dtype)
-    noisy = (1 - sigma) * latents + sigma * noise
-    cond = latents[:, :, num_target_frames:]
-    if condition_timestep_index is not None:
-        cs = schedule.sigmas.to(latents.device)[condition_timestep_index].view(shape).to(latents.dtype)
-        cond = (1 - cs) * cond + cs * noise[:, :, num_target_frames:]
-    noisy = torch.cat([noisy[:, :, :num_target_frames], cond], dim=2)
-    timestep = schedule.timesteps.to(latents.device)[timestep_index].to(latents.dtype)
-    pred = model(noisy, timestep, context, cam_emb).sample
-    target = noise - latents
-    per_sample = F.mse_loss(pred[:, :, :num_target_frames].float(), target[:, :, :num_target_frames].float(),
-                            reduction="none").flatten(1).mean(1)
+    noisy = (1 - sigma) * latents[:, :, :f] + sigma * noise[:, :, :f]
+    cond = latents[:, :, f:] if condition is None else condition.to(latents.dtype)
+    x = torch.cat([noisy, cond], dim=2)
+    timestep = schedule.timesteps.to(latents.device)[timestep_index].to(torch.float32)
+    pred = model(x, timestep, context, cam_emb).sample
+    target = noise[:, :, :f] - latents[:, :, :f]
+    per_sample = F.mse_loss(pred[:, :, :f].float(), target.float(), reduction="none").flatten(1).mean(1)
     loss = per_sample * schedule.weights.to(latents.device)[timestep_index].float()
     return loss.mean() if reduce else loss

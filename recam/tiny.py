@@ -2,8 +2,8 @@
 
 Same layout as ``Wan-AI/Wan2.1-T2V-1.3B-Diffusers`` (``model_index.json``, ``tokenizer/``, ``text_encoder/``,
 ``vae/``, ``transformer/``, ``scheduler/``) plus ``recammaster_tiny.ckpt`` in upstream's checkpoint format, so every
-loading path of the real model is exercised. Sizes follow diffusers' own tiny test configs (REFERENCE §2); nothing
-is downloaded. For tests and demos only: the outputs are noise-like.
+loading path of the real model is exercised. Sizes follow diffusers' own tiny test configs (REFERENCE §2), with the
+transformer widened to 64; nothing is downloaded. For tests and demos only: the outputs are noise-like.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ import torch
 
 __all__ = ["TINY_TRANSFORMER", "TINY_VAE", "TINY_TEXT", "build_tiny_model_dir", "tiny_tokenizer", "tiny_transformer"]
 
-TINY_TRANSFORMER: Dict = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
-                              out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2,
+# dim 64 (not diffusers' test value 24): a token's output is 16 channels x 2x2 patch = 64 values, and a narrower
+# model cannot represent arbitrary outputs (it could never overfit a batch)
+TINY_TRANSFORMER: Dict = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=32, in_channels=16,
+                              out_channels=16, text_dim=32, freq_dim=256, ffn_dim=128, num_layers=2,
                               cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024)
 TINY_VAE: Dict = dict(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
                       temperal_downsample=[False, True, True])

@@ -53,6 +53,10 @@ __all__ = [
     "relative_cam_emb",
     "project_points",
     "rotation_angle_deg",
+    "opengl_to_opencv_c2w",
+    "w2c_quat_to_c2w",
+    "interpolate_c2w",
+    "intrinsics_from_normalized",
 ]
 
 #: Sensor size of the MultiCamVideo cameras (square), millimetres. REFERENCE §1.
@@ -389,3 +393,77 @@ def rotation_angle_deg(r_a: np.ndarray, r_b: np.ndarray) -> np.ndarray:
     r = np.swapaxes(np.asarray(r_a, dtype=np.float64), -1, -2) @ np.asarray(r_b, dtype=np.float64)
     w = np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1)
     return np.degrees(np.arctan2(np.linalg.norm(w, axis=-1) / 2.0, (np.trace(r, axis1=-2, axis2=-1) - 1.0) / 2.0))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Conventions of real camera-annotated datasets (REFERENCE §3).
+# ------------------------------------------------------------------------------------------------------------------
+
+_GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
+
+
+def opengl_to_opencv_c2w(c2w_gl: np.ndarray) -> np.ndarray:
+    """c2w with OpenGL/nerfstudio camera axes (x right, y up, z backward; DL3DV ``transforms.json``) -> OpenCV camera
+    axes (x right, y down, z forward): ``c2w_gl @ diag(1, -1, -1, 1)``. Shapes ``(..., 4, 4)``; units unchanged."""
+    return np.asarray(c2w_gl, dtype=np.float64) @ _GL_TO_CV
+
+
+def w2c_quat_to_c2w(poses: np.ndarray) -> np.ndarray:
+    """SpatialVID poses ``(N, 7)`` = w2c ``[tx, ty, tz, qx, qy, qz, qw]`` (scipy's xyzw order, OpenCV axes) -> c2w
+    ``(N, 4, 4)``. Raises ValueError on a wrong shape."""
+    from scipy.spatial.transform import Rotation
+
+    p = np.asarray(poses, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 7:
+        raise ValueError(f"expected (N, 7) [tx ty tz qx qy qz qw] poses, got {p.shape}")
+    w2c = np.zeros((len(p), 4, 4))
+    w2c[:, :3, :3] = Rotation.from_quat(p[:, 3:7]).as_matrix()
+    w2c[:, :3, 3] = p[:, :3]
+    w2c[:, 3, 3] = 1.0
+    return invert_rigid(w2c)
+
+
+def interpolate_c2w(times: np.ndarray, c2w: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Interpolate proper rigid poses on SE(3) as rotation slerp + linear camera centres.
+
+    Args:
+        times: ``(N,)`` strictly increasing sample times (e.g. annotated frame indices), N >= 1.
+        c2w: ``(N, 4, 4)`` proper rigid c2w (det +1).
+        query: ``(M,)`` times inside ``[times[0], times[-1]]``.
+
+    Returns:
+        ``(M, 4, 4)``.
+
+    Raises:
+        ValueError: unsorted times, queries outside the annotated range, improper rotations.
+    """
+    from scipy.spatial.transform import Rotation, Slerp
+
+    t = np.asarray(times, dtype=np.float64)
+    q = np.asarray(query, dtype=np.float64)
+    c2w = np.asarray(c2w, dtype=np.float64)
+    if len(t) != len(c2w) or len(t) == 0:
+        raise ValueError(f"{len(t)} times for {len(c2w)} poses")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError("pose times must be strictly increasing")
+    if q.min() < t[0] - 1e-9 or q.max() > t[-1] + 1e-9:
+        raise ValueError(f"query times [{q.min()}, {q.max()}] outside the annotated range [{t[0]}, {t[-1]}]")
+    if np.any(np.linalg.det(c2w[:, :3, :3]) < 0):
+        raise ValueError("interpolate_c2w needs proper rotations (det +1)")
+    out = np.zeros((len(q), 4, 4))
+    out[:, 3, 3] = 1.0
+    if len(t) == 1:
+        out[:] = c2w[0]
+        return out
+    qc = np.clip(q, t[0], t[-1])
+    out[:, :3, :3] = Slerp(t, Rotation.from_matrix(c2w[:, :3, :3]))(qc).as_matrix()
+    for k in range(3):
+        out[:, k, 3] = np.interp(qc, t, c2w[:, k, 3])
+    return out
+
+
+def intrinsics_from_normalized(k_norm, width: int, height: int) -> np.ndarray:
+    """``[fx/W, fy/H, cx/W, cy/H]`` (RealCam-Vid, SpatialVID, RealEstate10K) -> K in pixels for a ``width x height``
+    image (continuous pixel coordinates, see the module docstring)."""
+    fx, fy, cx, cy = np.asarray(k_norm, dtype=np.float64)
+    return np.array([[fx * width, 0.0, cx * width], [0.0, fy * height, cy * height], [0.0, 0.0, 1.0]])

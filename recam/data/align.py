@@ -1,0 +1,222 @@
+"""``recam align``: a clip's metric scale from metric depth maps (RealCam-I2V / CamI2V, REFERENCE §3).
+
+``scale = median(D_metric / z_rel)`` over valid, static samples, where ``z_rel`` is either a relative depth map on
+the same pixel grid, or the camera-space depth of COLMAP points (text model) at their observed pixels. Scale only,
+no shift. Multiplying the clip's relative translations by ``scale`` gives metres.
+
+Depth files are matched by frame name stem: ``.npy`` (float, metres), ``.exr`` (channel ``Z``, or ``R`` / ``Y``;
+``--exr-disparity`` inverts, as SpatialVID stores disparity) or 16-bit ``.png`` (``--png-scale`` metres per unit,
+default 0.001 = millimetres). Dynamic masks (optional, same stems, non-zero = moving) exclude pixels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+
+from synth.atomic import atomic_write_text
+
+__all__ = ["load_depth", "read_colmap_text", "scale_from_relative_depth", "scale_from_colmap", "AlignResult",
+           "write_scale_file", "DEPTH_EXT"]
+
+DEPTH_EXT = (".npy", ".exr", ".png")
+
+
+@dataclass
+class AlignResult:
+    scale: float
+    method: str
+    samples: int
+    per_frame: Dict[str, float] = field(default_factory=dict)
+
+    def spread(self) -> Dict[str, float]:
+        """Spread of the per-frame median ratios: relative to the scale (percentiles, relative IQR)."""
+        v = np.asarray(list(self.per_frame.values()), float)
+        if not len(v):
+            return {}
+        p10, p25, p50, p75, p90 = np.percentile(v, [10, 25, 50, 75, 90])
+        return {"frames": int(len(v)), "min": float(v.min()), "p10": float(p10), "median": float(p50),
+                "p90": float(p90), "max": float(v.max()), "rel_iqr": float((p75 - p25) / self.scale)}
+
+    def to_json(self) -> Dict[str, object]:
+        return {"scale": self.scale, "method": self.method, "samples": self.samples, "spread": self.spread(),
+                "per_frame_median": self.per_frame}
+
+
+def load_depth(path: Path, png_scale: float = 0.001, exr_disparity: bool = False) -> np.ndarray:
+    """A depth map in metres ``(H, W)`` float64; invalid values (<= 0, non-finite) become NaN.
+
+    Raises:
+        ValueError: unsupported extension or unreadable file (named).
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    try:
+        if ext == ".npy":
+            d = np.load(path).astype(np.float64)
+        elif ext == ".png":
+            from PIL import Image
+
+            img = np.asarray(Image.open(path))
+            if img.dtype != np.uint16:
+                raise ValueError(f"expected a 16-bit PNG, got {img.dtype}")
+            d = img.astype(np.float64) * png_scale
+        elif ext == ".exr":
+            import OpenEXR
+
+            with OpenEXR.File(str(path)) as f:
+                ch = f.channels()
+                name = next((c for c in ("Z", "R", "Y", "depth") if c in ch), None)
+                if name is None:
+                    raise ValueError(f"no Z/R/Y channel (has {sorted(ch)})")
+                d = np.asarray(ch[name].pixels, dtype=np.float64)
+            if exr_disparity:
+                with np.errstate(divide="ignore"):
+                    d = np.where(d > 0, 1.0 / d, np.nan)
+        else:
+            raise ValueError(f"unsupported depth format {ext!r}; use {DEPTH_EXT}")
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"{path}: unreadable depth map ({e})") from None
+    if d.ndim == 3:
+        d = d[..., 0]
+    d[~np.isfinite(d) | (d <= 0)] = np.nan
+    return d
+
+
+def _files_by_stem(folder: Path, exts=DEPTH_EXT) -> Dict[str, Path]:
+    return {p.stem: p for p in sorted(Path(folder).iterdir()) if p.suffix.lower() in exts}
+
+
+def _static(mask_dir: Optional[Path], stem: str, shape) -> np.ndarray:
+    if mask_dir is None:
+        return np.ones(shape, bool)
+    cands = [p for p in Path(mask_dir).glob(f"{stem}.*")]
+    if not cands:
+        return np.ones(shape, bool)
+    m = np.load(cands[0]) if cands[0].suffix == ".npy" else np.asarray(__import__("PIL.Image").Image.open(cands[0]))
+    if m.ndim == 3:
+        m = m[..., 0]
+    if m.shape != shape:
+        raise ValueError(f"{cands[0]}: mask shape {m.shape} differs from depth {shape}")
+    return m == 0
+
+
+def scale_from_relative_depth(metric_dir: Path, relative_dir: Path, mask_dir: Optional[Path] = None,
+                              png_scale: float = 0.001, exr_disparity: bool = False) -> AlignResult:
+    """Median of ``metric / relative`` over all valid static pixels of the frames present in both folders.
+
+    Raises:
+        ValueError: no common frames, mismatched shapes, or no valid pixel.
+    """
+    met, rel = _files_by_stem(metric_dir), _files_by_stem(relative_dir)
+    common = sorted(set(met) & set(rel))
+    if not common:
+        raise ValueError(f"no frames in common between {metric_dir} and {relative_dir} (matched by file stem)")
+    ratios, per_frame = [], {}
+    for stem in common:
+        dm = load_depth(met[stem], png_scale, exr_disparity)
+        dr = load_depth(rel[stem], png_scale, exr_disparity)
+        if dm.shape != dr.shape:
+            raise ValueError(f"{met[stem]} {dm.shape} and {rel[stem]} {dr.shape}: depth maps differ in size")
+        ok = np.isfinite(dm) & np.isfinite(dr) & _static(mask_dir, stem, dm.shape)
+        if ok.sum():
+            r = dm[ok] / dr[ok]
+            ratios.append(r)
+            per_frame[stem] = float(np.median(r))
+    if not ratios:
+        raise ValueError(f"no valid static pixel in {len(common)} frames")
+    allr = np.concatenate(ratios)
+    return AlignResult(float(np.median(allr)), "relative-depth", int(allr.size), per_frame)
+
+
+def read_colmap_text(model_dir: Path):
+    """COLMAP text model -> (cameras {id: (w, h, params)}, images {name: (R (3,3), t (3,), cam_id, obs (N, 3) =
+    x, y, point3D_id)}, points {id: xyz}). Image poses are w2c (qw qx qy qz tx ty tz).
+
+    Raises:
+        ValueError: missing files or malformed lines (file and line named).
+    """
+    from scipy.spatial.transform import Rotation
+
+    model_dir = Path(model_dir)
+    cameras, images, points = {}, {}, {}
+
+    def lines(name):
+        p = model_dir / name
+        if not p.exists():
+            raise ValueError(f"{p}: missing (expected a COLMAP text model: cameras.txt, images.txt, points3D.txt)")
+        return [(i + 1, ln) for i, ln in enumerate(p.read_text().splitlines()) if ln.strip() and not ln.startswith("#")]
+
+    try:
+        for n, ln in lines("cameras.txt"):
+            t = ln.split()
+            cameras[int(t[0])] = (int(t[2]), int(t[3]), [float(v) for v in t[4:]])
+        img_lines = lines("images.txt")
+        for k in range(0, len(img_lines), 2):
+            n, ln = img_lines[k]
+            t = ln.split()
+            qw, qx, qy, qz, tx, ty, tz = (float(v) for v in t[1:8])
+            obs_line = img_lines[k + 1][1].split() if k + 1 < len(img_lines) else []
+            obs = np.array(obs_line, float).reshape(-1, 3) if obs_line else np.zeros((0, 3))
+            images[t[9]] = (Rotation.from_quat([qx, qy, qz, qw]).as_matrix(), np.array([tx, ty, tz]), int(t[8]), obs)
+        for n, ln in lines("points3D.txt"):
+            t = ln.split()
+            points[int(t[0])] = np.array([float(v) for v in t[1:4]])
+    except (ValueError, IndexError) as e:
+        raise ValueError(f"{model_dir}: malformed COLMAP text model ({e})") from None
+    return cameras, images, points
+
+
+def scale_from_colmap(metric_dir: Path, model_dir: Path, mask_dir: Optional[Path] = None, first_only: bool = False,
+                      png_scale: float = 0.001, exr_disparity: bool = False) -> AlignResult:
+    """Median of ``D_metric(pixel) / z_sfm`` over the SfM points observed in each image that has a metric depth map
+    (matched by stem); ``first_only`` uses the first image only (RealCam-I2V's choice). COLMAP pixel coordinates
+    put pixel centres at +0.5, like ours."""
+    cameras, images, points = read_colmap_text(model_dir)
+    met = _files_by_stem(metric_dir)
+    names = sorted(n for n in images if Path(n).stem in met)
+    if not names:
+        raise ValueError(f"no COLMAP image of {model_dir} has a depth map in {metric_dir} (matched by stem)")
+    if first_only:
+        names = names[:1]
+    ratios, per_frame = [], {}
+    for name in names:
+        R, t, cam_id, obs = images[name]
+        w, h, _ = cameras[cam_id]
+        stem = Path(name).stem
+        d = load_depth(met[stem], png_scale, exr_disparity)
+        static = _static(mask_dir, stem, d.shape)
+        sy, sx = d.shape[0] / h, d.shape[1] / w
+        r = []
+        for x, y, pid in obs:
+            if pid < 0 or int(pid) not in points:
+                continue
+            z = (R @ points[int(pid)] + t)[2]
+            u, v = int(x * sx), int(y * sy)
+            if z <= 0 or not (0 <= u < d.shape[1] and 0 <= v < d.shape[0]) or not static[v, u] \
+                    or not np.isfinite(d[v, u]):
+                continue
+            r.append(d[v, u] / z)
+        if r:
+            ratios += r
+            per_frame[stem] = float(np.median(r))
+    if not ratios:
+        raise ValueError("no SfM point projects onto a valid static depth pixel")
+    return AlignResult(float(np.median(ratios)), "colmap", len(ratios), per_frame)
+
+
+def write_scale_file(path: Path, result: AlignResult, source: Dict[str, str]) -> Path:
+    """Write the scale file the loaders read (``metric_scale.json``)."""
+    atomic_write_text(Path(path), json.dumps({**result.to_json(), "source": source}, indent=1) + "\n")
+    return Path(path)
+
+
+def summary_line(result: AlignResult) -> str:
+    s = result.spread()
+    return (f"scale {result.scale:.6g} from {result.samples} samples ({result.method}); per-frame medians over "
+            f"{s.get('frames', 0)} frames: p10 {s.get('p10', float('nan')):.4g}, p90 {s.get('p90', float('nan')):.4g}, "
+            f"relative IQR {s.get('rel_iqr', float('nan')):.3f}")

@@ -1,0 +1,284 @@
+"""Training datasets: MultiCamVideo pairs and single-view clips (I2V / T2V), from the latent cache or raw video.
+
+Sample dict (one item; the default collate stacks them):
+
+=================  ==============================  ============================================================
+key                shape, dtype                    meaning
+=================  ==============================  ============================================================
+sample_id          str                             ``<kind>:<target key>`` or ``...<-<condition camera>``
+kind, task         str                             dataset kind; ``v2v`` (pair), ``i2v`` or ``t2v`` (single view)
+cam_emb            [F_lat, 12] float32             target poses at ``range(F)[::4]`` relative to the condition
+                                                   camera's frame 0 (upstream's contract); translations in metres
+                                                   when ``metric`` is True
+source_keep        [F_lat] bool                    which source latent frames are real (the trainer replaces the
+                                                   others with noise): all (v2v), frame 0 (i2v), none (t2v)
+metric             bool                            translations are in metres
+latents            [16, 2 F_lat, h, w] float32     (cache) target latents then source latents
+context            [512, D] float32                (cache) UMT5 embeddings of the target caption, zero-padded
+dyn_mask           [F_lat, h, w] float32           (cache, SpatialVID) 1 on dynamic objects, else 0 (optional)
+video              [2, 3, F, H, W] float32         (raw) target and source frames in [-1, 1]
+prompt             str                             (raw) the target caption
+=================  ==============================  ============================================================
+
+Broken samples: problems found while indexing are collected in ``dataset.problems``; with ``on_error='fail'``
+the dataset refuses to build (listing them), with ``'skip'`` they are left out. A sample that fails while loading
+(truncated video, unreadable cache file) raises :class:`SampleError` (``fail``) or is replaced by the next good
+sample and counted in ``dataset.load_errors`` (``skip``); it is never retried forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from synth.geometry import relative_cam_emb
+from synth.video_io import VideoReadError
+
+from ..cameras import latent_frame_indices
+from ..encoders import pad_context
+from ..video import frames_to_tensor
+from .cache import iter_items, load_item, read_meta
+from .formats import Problem, VideoItem, enumerate_items
+
+__all__ = ["SampleError", "DatasetBuildError", "CacheSource", "RawSource", "MultiCamPairDataset",
+           "SingleViewDataset", "build_dataset"]
+
+log = logging.getLogger(__name__)
+
+
+class SampleError(RuntimeError):
+    """A sample could not be loaded; ``path`` and ``reason`` say which and why."""
+
+    def __init__(self, path: str, reason: str, sample_id: str = ""):
+        super().__init__(f"{path}: {reason}" + (f" (sample {sample_id})" if sample_id else ""))
+        self.path, self.reason, self.sample_id = path, reason, sample_id
+
+
+class DatasetBuildError(ValueError):
+    """A dataset holds broken samples and ``on_error='fail'``."""
+
+
+@dataclass
+class ItemInfo:
+    key: str
+    group: str
+    camera: str
+    c2w0: np.ndarray  # (4, 4)
+    metric: bool
+
+
+class CacheSource:
+    """Items of one kind in the latent cache (``recam prepare``)."""
+
+    def __init__(self, cache: Path | str, kind: str):
+        self.cache, self.kind = Path(cache), kind
+        self.paths: Dict[str, Path] = {}
+        self.info: Dict[str, ItemInfo] = {}
+        self.problems: List[Problem] = []
+        for p in iter_items(self.cache, kind):
+            m = read_meta(p)
+            if m is None or "key" not in m:
+                self.problems.append(Problem(str(p), "unreadable cache file"))
+                continue
+            key = str(m["key"])
+            self.paths[key] = p
+            self.info[key] = ItemInfo(key, str(m.get("group") or key), str(m.get("camera") or ""),
+                                      np.asarray(m["c2w0"], float), m.get("metric_scale") is not None)
+        if not self.paths and not self.problems:
+            self.problems.append(Problem(str(self.cache / kind), f"no cached {kind} items (run `recam prepare`)"))
+
+    @property
+    def keys(self) -> List[str]:
+        return list(self.paths)
+
+    def load(self, key: str) -> Dict[str, object]:
+        try:
+            d = load_item(self.paths[key])
+        except Exception as e:  # safetensors raises several types for damaged files
+            raise SampleError(str(self.paths[key]), f"unreadable cache file ({type(e).__name__}: {e})") from None
+        return {"latents": d["latents"].float(), "context": pad_context(d["context"].float()),
+                "c2w": d["c2w"].numpy(), "dyn_mask": d.get("dyn_mask")}
+
+
+class RawSource:
+    """Items of a dataset read from raw video (for training with frozen encoders, or without a cache)."""
+
+    def __init__(self, kind: str, root: Path | str, num_frames: int, height: int, width: int, stride: int = 1,
+                 **options):
+        self.kind, self.height, self.width = kind, height, width
+        items, self.problems = enumerate_items(kind, root, num_frames, stride, **options)
+        self.items: Dict[str, VideoItem] = {it.key: it for it in items}
+        self.info = {k: ItemInfo(k, it.group or k, it.camera, it.c2w[0], it.metric) for k, it in self.items.items()}
+
+    @property
+    def keys(self) -> List[str]:
+        return list(self.items)
+
+    def load(self, key: str) -> Dict[str, object]:
+        from .prepare import load_frames
+
+        it = self.items[key]
+        try:
+            frames = load_frames(it, self.height, self.width)
+        except VideoReadError as e:
+            raise SampleError(str(it.video if not isinstance(it.video, list) else it.video[0]),
+                              str(e).split(": ", 1)[-1]) from None
+        return {"video": frames_to_tensor(frames), "prompt": it.caption, "c2w": it.c2w, "dyn_mask": None}
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle between two cameras' optical axes (OpenCV z columns)."""
+    za, zb = a[:3, 2], b[:3, 2]
+    return float(np.degrees(np.arccos(np.clip(np.dot(za, zb) / np.linalg.norm(za) / np.linalg.norm(zb), -1, 1))))
+
+
+class _Base(Dataset):
+    def __init__(self, source, num_frames: int, on_error: str, seed: int):
+        if on_error not in ("skip", "fail"):
+            raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
+        self.source, self.on_error, self.seed = source, on_error, seed
+        self.lat_idx = latent_frame_indices(num_frames)
+        self.problems: List[Problem] = list(source.problems)
+        self.load_errors: List[Tuple[str, str]] = []
+        self.epoch = 0
+        if self.problems and on_error == "fail":
+            raise DatasetBuildError(f"{len(self.problems)} broken samples:\n" +
+                                    "\n".join(f"  {p}" for p in self.problems[:50]))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _safe(self, index: int):
+        """Load sample ``index``; on failure fail or move to the next index (bounded)."""
+        n = len(self)
+        for k in range(min(n, 64)):
+            i = (index + k) % n
+            try:
+                return self._get(i)
+            except SampleError as e:
+                if self.on_error == "fail":
+                    raise
+                self.load_errors.append((e.path, e.reason))
+                log.warning("skipping broken sample: %s", e)
+        raise SampleError("<dataset>", "64 consecutive samples failed to load; see the warnings")
+
+    def __getitem__(self, index: int):
+        return self._safe(index)
+
+
+class MultiCamPairDataset(_Base):
+    """Ordered pairs (condition camera, target camera) of different cameras of each scene.
+
+    One code path for upstream's MultiCamVideo and ``synth`` output. ``cam_emb`` = target poses relative to the
+    condition camera's frame 0 (golden-tested against upstream). Filters: ``max_angle_deg`` between the two
+    cameras' optical axes at frame 0, ``min_baseline_m`` / ``max_baseline_m`` between their centres.
+    """
+
+    def __init__(self, source, num_frames: int = 81, max_angle_deg: Optional[float] = None,
+                 min_baseline_m: Optional[float] = None, max_baseline_m: Optional[float] = None,
+                 on_error: str = "skip", seed: int = 0):
+        super().__init__(source, num_frames, on_error, seed)
+        groups: Dict[str, List[str]] = defaultdict(list)
+        for key, info in source.info.items():
+            groups[info.group].append(key)
+        self.pairs: List[Tuple[str, str]] = []
+        for g in sorted(groups):
+            keys = sorted(groups[g])
+            for cond in keys:
+                for tgt in keys:
+                    if cond == tgt:
+                        continue
+                    a, b = source.info[cond].c2w0, source.info[tgt].c2w0
+                    if max_angle_deg is not None and _angle_deg(a, b) > max_angle_deg:
+                        continue
+                    base = float(np.linalg.norm(a[:3, 3] - b[:3, 3]))
+                    if (min_baseline_m is not None and base < min_baseline_m) or \
+                            (max_baseline_m is not None and base > max_baseline_m):
+                        continue
+                    self.pairs.append((cond, tgt))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def _get(self, i: int):
+        cond_key, tgt_key = self.pairs[i]
+        tgt, cond = self.source.load(tgt_key), self.source.load(cond_key)
+        cam = relative_cam_emb(cond["c2w"][0], tgt["c2w"][self.lat_idx])
+        out = {"sample_id": f"{self.source.kind}:{tgt_key}<-{self.source.info[cond_key].camera or cond_key}",
+               "kind": self.source.kind, "task": "v2v", "cam_emb": torch.from_numpy(cam),
+               "source_keep": torch.ones(len(self.lat_idx), dtype=torch.bool),
+               "metric": bool(self.source.info[tgt_key].metric)}
+        if "latents" in tgt:
+            out["latents"] = torch.cat([tgt["latents"], cond["latents"]], dim=1)
+            out["context"] = tgt["context"]
+        else:
+            out["video"] = torch.stack([tgt["video"], cond["video"]])
+            out["prompt"] = tgt["prompt"]
+        return out
+
+
+class SingleViewDataset(_Base):
+    """Single-view clips as I2V / T2V samples (ReCamMaster paper): the source is the clip itself with every latent
+    frame but the first (I2V) or all of them (T2V) to be replaced by noise, and ``cam_emb`` is the clip's own
+    trajectory relative to its frame 0. The task is drawn per (seed, epoch, index) with ``task_probs``."""
+
+    def __init__(self, source, num_frames: int = 81, task_probs: Optional[Dict[str, float]] = None,
+                 require_metric: bool = False, on_error: str = "skip", seed: int = 0):
+        super().__init__(source, num_frames, on_error, seed)
+        self.task_probs = dict(task_probs or {"i2v": 0.5, "t2v": 0.5})
+        if set(self.task_probs) - {"i2v", "t2v"} or abs(sum(self.task_probs.values()) - 1) > 1e-6:
+            raise ValueError(f"task_probs must give i2v and t2v probabilities summing to 1, got {self.task_probs}")
+        self.keys = [k for k in sorted(source.keys) if source.info[k].metric or not require_metric]
+        self.problems += [Problem(k, "no metric scale") for k in sorted(source.keys) if k not in self.keys]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def task_of(self, i: int) -> str:
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        return "i2v" if rng.random() < self.task_probs.get("i2v", 0.0) else "t2v"
+
+    def _get(self, i: int):
+        key = self.keys[i]
+        d = self.source.load(key)
+        task = self.task_of(i)
+        keep = torch.zeros(len(self.lat_idx), dtype=torch.bool)
+        if task == "i2v":
+            keep[0] = True
+        cam = relative_cam_emb(d["c2w"][0], d["c2w"][self.lat_idx])
+        out = {"sample_id": f"{self.source.kind}:{key}", "kind": self.source.kind, "task": task,
+               "cam_emb": torch.from_numpy(cam), "source_keep": keep, "metric": bool(self.source.info[key].metric)}
+        if "latents" in d:
+            out["latents"] = torch.cat([d["latents"], d["latents"]], dim=1)
+            out["context"] = d["context"]
+            if d.get("dyn_mask") is not None:
+                out["dyn_mask"] = d["dyn_mask"].float()
+        else:
+            out["video"] = torch.stack([d["video"], d["video"]])
+            out["prompt"] = d["prompt"]
+        return out
+
+
+def build_dataset(kind: str, *, cache: Optional[Path] = None, root: Optional[Path] = None, num_frames: int = 81,
+                  height: int = 480, width: int = 832, stride: int = 1, on_error: str = "skip", seed: int = 0,
+                  pair_filters: Optional[Dict] = None, task_probs: Optional[Dict[str, float]] = None,
+                  require_metric: bool = False, options: Optional[Dict] = None) -> Dataset:
+    """A dataset of ``kind`` from a cache (preferred) or raw files (``root``)."""
+    if (cache is None) == (root is None):
+        raise ValueError("give exactly one of cache= or root=")
+    src = CacheSource(cache, kind) if cache is not None else RawSource(
+        kind, root, num_frames, height, width, stride, require_metric=require_metric, **(options or {}))
+    if kind == "multicam":
+        return MultiCamPairDataset(src, num_frames, on_error=on_error, seed=seed, **(pair_filters or {}))
+    return SingleViewDataset(src, num_frames, task_probs, require_metric, on_error, seed)
+
+
+def describe(datasets: Sequence[Dataset]) -> str:
+    return ", ".join(f"{type(d).__name__}({len(d)})" for d in datasets)

@@ -1,0 +1,223 @@
+"""The training configuration (``configs/recam/*.yaml``): strict pydantic schema, ``key=value`` overrides.
+
+Relative paths in the config are relative to the current working directory (the folder ``recam train`` runs in).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Dict, List, Literal, Optional, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from synth.config import ConfigError, format_validation_error
+
+__all__ = ["TrainConfig", "load_train_config", "apply_overrides", "ConfigError", "UPSTREAM_TRAINABLE"]
+
+#: upstream trains the parameters whose names contain these (self-attention = diffusers' attn1)
+UPSTREAM_TRAINABLE = ["attn1", "cam_encoder", "projector"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelConfig(_Strict):
+    """``model_dir``: local Wan2.1 diffusers folder (transformer config/weights; VAE and text encoder for raw-video
+    training and validation). ``init``: ReCamMaster weights to start from (upstream ``.ckpt`` or diffusers
+    folder); None = camera modules zero/identity on the base model. ``trainable``: substrings of parameter names
+    to train (upstream: self-attention, cam_encoder, projector)."""
+
+    model_dir: str
+    init: Optional[str] = None
+    trainable: List[str] = Field(default_factory=lambda: list(UPSTREAM_TRAINABLE), min_length=1)
+    gradient_checkpointing: bool = True
+    attention_backend: Optional[str] = None
+
+
+class DatasetEntry(_Strict):
+    """One dataset of the mixture: from a ``cache`` (``recam prepare``) or a raw ``root``."""
+
+    kind: Literal["multicam", "realcam-vid", "spatialvid", "re10k", "dl3dv"]
+    cache: Optional[str] = None
+    root: Optional[str] = None
+    weight: float = Field(1.0, gt=0)
+    task_probs: Dict[Literal["i2v", "t2v"], float] = Field(default_factory=lambda: {"i2v": 0.5, "t2v": 0.5})
+    require_metric: bool = False
+    max_angle_deg: Optional[float] = Field(None, gt=0, le=180)
+    min_baseline_m: Optional[float] = Field(None, ge=0)
+    max_baseline_m: Optional[float] = Field(None, gt=0)
+    options: Dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DatasetEntry":
+        if (self.cache is None) == (self.root is None):
+            raise ValueError("give exactly one of cache (a recam prepare folder) or root (raw dataset)")
+        return self
+
+
+class DataConfig(_Strict):
+    num_frames: int = Field(81, ge=5)
+    height: int = Field(480, ge=16)
+    width: int = Field(832, ge=16)
+    stride: int = Field(1, ge=1)
+    datasets: List[DatasetEntry] = Field(min_length=1)
+    batch_size: int = Field(1, ge=1)
+    num_workers: int = Field(4, ge=0)
+    on_error: Literal["skip", "fail"] = "skip"
+    val_samples: int = Field(2, ge=0)
+
+    @model_validator(mode="after")
+    def _shapes(self) -> "DataConfig":
+        if (self.num_frames - 1) % 4:
+            raise ValueError(f"num_frames must be 4k + 1 (Wan VAE), got {self.num_frames}")
+        if self.height % 16 or self.width % 16:
+            raise ValueError(f"height and width must be multiples of 16, got {self.height}x{self.width}")
+        return self
+
+
+class EmaConfig(_Strict):
+    enabled: bool = False
+    decay: float = Field(0.9999, gt=0, lt=1)
+
+
+class OptimConfig(_Strict):
+    lr: float = Field(1e-4, gt=0)
+    betas: Sequence[float] = (0.9, 0.999)
+    weight_decay: float = Field(0.0, ge=0)
+    eps: float = Field(1e-8, gt=0)
+    warmup_steps: int = Field(0, ge=0)
+    ema: EmaConfig = EmaConfig()
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v):
+        if len(v) != 2 or not all(0 <= b < 1 for b in v):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {list(v)}")
+        return list(v)
+
+
+class ConditionNoise(_Strict):
+    """Noise on the condition (source) latents: with probability ``prob`` the source is noised to a timestep drawn
+    uniformly from ``[t_min, t_max]`` of 1000 (paper: 200-500), closing the synthetic-to-real gap."""
+
+    prob: float = Field(0.0, ge=0, le=1)
+    t_min: float = Field(200, ge=0, le=1000)
+    t_max: float = Field(500, ge=0, le=1000)
+
+
+class LossConfig(_Strict):
+    """The paper's strategies on top of upstream's loss (all off = upstream exactly): condition noise; condition
+    dropout of pair samples to I2V (all source latents but frame 0 replaced by noise) or T2V (all replaced); text
+    dropout (the caption embedding replaced by the empty prompt's)."""
+
+    condition_noise: ConditionNoise = ConditionNoise()
+    i2v_prob: float = Field(0.0, ge=0, le=1)
+    t2v_prob: float = Field(0.0, ge=0, le=1)
+    text_dropout: float = Field(0.0, ge=0, le=1)
+    #: debugging: reuse step 0's noise and timesteps at every step (with trainer.overfit_batches, a model must fit)
+    fixed_noise: bool = False
+
+    @model_validator(mode="after")
+    def _probs(self) -> "LossConfig":
+        if self.i2v_prob + self.t2v_prob > 1:
+            raise ValueError("i2v_prob + t2v_prob must be <= 1")
+        return self
+
+
+class TrainerConfig(_Strict):
+    accelerator: str = "auto"
+    devices: int = Field(1, ge=1)
+    num_nodes: int = Field(1, ge=1)
+    strategy: Literal["auto", "ddp", "fsdp", "deepspeed_stage_1", "deepspeed_stage_2"] = "auto"
+    precision: Literal["bf16-mixed", "32", "32-true", "16-mixed"] = "bf16-mixed"
+    accumulate_grad_batches: int = Field(1, ge=1)
+    max_steps: int = Field(20000, ge=1)
+    checkpoint_every: int = Field(1000, ge=1)
+    val_every: int = Field(1000, ge=1)
+    log_every: int = Field(10, ge=1)
+    gradient_clip_val: Optional[float] = Field(None, gt=0)
+    #: debugging: train on this many batches only (Lightning's overfit_batches)
+    overfit_batches: int = Field(0, ge=0)
+
+
+class ValidationConfig(_Strict):
+    """Periodic validation: the flow-matching loss at fixed timesteps on held-out samples, and ``num_videos``
+    sampled videos (``steps`` Euler steps) written as mp4 and logged as frame grids."""
+
+    num_videos: int = Field(1, ge=0)
+    steps: int = Field(20, ge=1)
+    guidance: float = Field(1.0, ge=1)
+
+
+class OutputConfig(_Strict):
+    dir: str = "runs/recam"
+    export_official: bool = True
+    export_diffusers: bool = True
+
+
+class TrainConfig(_Strict):
+    seed: int = 0
+    model: ModelConfig
+    data: DataConfig
+    optim: OptimConfig = OptimConfig()
+    loss: LossConfig = LossConfig()
+    trainer: TrainerConfig = TrainerConfig()
+    validation: ValidationConfig = ValidationConfig()
+    output: OutputConfig = OutputConfig()
+
+
+def _set(d: Dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    cur: Any = d
+    for k in keys[:-1]:
+        if isinstance(cur, list):
+            cur = cur[int(k)]
+        else:
+            cur = cur.setdefault(k, {})
+    last = keys[-1]
+    if isinstance(cur, list):
+        cur[int(last)] = value
+    else:
+        cur[last] = value
+
+
+def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
+    """``["trainer.devices=2", "data.datasets.0.weight=0.5"]`` -> a new dict; values parse as YAML scalars.
+
+    Raises:
+        ConfigError: an override without ``=``.
+    """
+    out = copy.deepcopy(raw)
+    for o in overrides:
+        if "=" not in o:
+            raise ConfigError(f"override {o!r} must look like key.path=value")
+        k, v = o.split("=", 1)
+        try:
+            _set(out, k.strip(), yaml.safe_load(v))
+        except (IndexError, ValueError, TypeError) as e:
+            raise ConfigError(f"override {o!r}: cannot set {k} ({e})") from None
+    return out
+
+
+def load_train_config(path: Path | str, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Load, override and validate a training config.
+
+    Raises:
+        ConfigError: unreadable YAML, unknown keys, wrong types or values; names file and key.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    raw = apply_overrides(raw, overrides)
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, str(path) + (" (with overrides)" if overrides else ""))) \
+            from None

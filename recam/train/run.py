@@ -1,0 +1,217 @@
+"""Assembling a training run: Trainer (devices, precision, strategy), loggers, checkpoints, exports, validation.
+
+Outputs under ``output.dir``::
+
+    config.yaml                      the resolved config
+    checkpoints/last.ckpt, stepN.ckpt   Lightning checkpoints (trainable weights, optimizer, loops) to resume
+    export/stepN.ckpt                upstream format (full DiT state dict, original key names; EMA if enabled)
+    export/stepN-diffusers/          diffusers format (save_pretrained)
+    tb/, csv/                        TensorBoard and CSV logs
+    val/stepN/*.mp4                  sampled validation videos (source | generated)
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional, Tuple
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from .config import TrainConfig
+from .datamodule import ReCamMasterDataModule
+from .module import ReCamMasterModule
+
+__all__ = ["build_trainer", "train", "ExportCallback", "ValidationVideos", "resolve_resume"]
+
+log = logging.getLogger(__name__)
+
+
+class ExportCallback(Callback):
+    """Every ``every`` optimizer steps and at the end: the DiT in upstream's format and in diffusers' format."""
+
+    def __init__(self, out: Path, every: int, official: bool, diffusers: bool):
+        self.out, self.every, self.official, self.diffusers = Path(out), every, official, diffusers
+
+    def _export(self, trainer, module: ReCamMasterModule) -> None:
+        if not trainer.is_global_zero or not (self.official or self.diffusers):
+            return
+        from ..convert import save_diffusers, save_official
+
+        step = trainer.global_step
+        sd = module.export_state_dict()
+        if self.official:
+            save_official(sd, self.out / f"step{step}.ckpt")
+        if self.diffusers:
+            save_diffusers(type(module.transformer), module.transformer.config, sd, self.out / f"step{step}-diffusers")
+        log.info("exported step %d to %s", step, self.out)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if (batch_idx + 1) % trainer.accumulate_grad_batches == 0 and trainer.global_step % self.every == 0:
+            self._export(trainer, module)
+
+    def on_train_end(self, trainer, module) -> None:
+        if trainer.global_step % self.every:
+            self._export(trainer, module)
+
+
+class ValidationVideos(Callback):
+    """After each validation: sample ``num_videos`` videos from held-out samples (cached latents), write
+    ``val/step{N}/<i>.mp4`` (decoded source | generated) and log their first/middle/last frames to TensorBoard."""
+
+    def __init__(self, out: Path, num_videos: int, steps: int, guidance: float, fps: float = 15.0):
+        self.out, self.num_videos, self.steps, self.guidance, self.fps = Path(out), num_videos, steps, guidance, fps
+        self.vae = None
+
+    @rank_zero_only
+    def on_validation_epoch_end(self, trainer, module: ReCamMasterModule) -> None:
+        if self.num_videos == 0 or trainer.sanity_checking:
+            return
+        from diffusers import AutoencoderKLWan
+
+        from synth.video_io import write_video
+
+        from ..pipeline import denoise, denormalize_latents
+        from ..scheduler import make_inference_scheduler
+        from ..video import tensor_to_frames
+
+        vae_dir = Path(module.cfg.model.model_dir) / "vae"
+        if not vae_dir.is_dir():
+            log.warning("validation videos skipped: no VAE in %s", vae_dir)
+            return
+        if self.vae is None:
+            self.vae = AutoencoderKLWan.from_pretrained(str(vae_dir), local_files_only=True).eval()
+        vae = self.vae.to(module.device)
+        loader = trainer.datamodule.val_dataloader()
+        was_training = module.training
+        module.eval()
+        try:
+            for i, batch in enumerate(loader):
+                if i >= self.num_videos:
+                    break
+                with torch.no_grad():
+                    lat, ctx = module._inputs({k: (v.to(module.device) if isinstance(v, torch.Tensor) else v)
+                                               for k, v in batch.items()})
+                    f = lat.shape[2] // 2
+                    g = torch.Generator("cpu").manual_seed(module.cfg.seed + i)
+                    noise = torch.randn(lat[:, :, :f].shape, generator=g).to(module.device)
+                    neg = torch.zeros_like(ctx) if self.guidance > 1 else None
+                    if neg is not None and module.empty_context.numel():
+                        neg = module.empty_context.to(ctx)[None].expand_as(ctx)
+                    gen = denoise(module.transformer, make_inference_scheduler(self.steps), noise, lat[:, :, f:].float(),
+                                  ctx.float(), neg, batch["cam_emb"].to(module.device).float(), self.steps,
+                                  self.guidance)
+                    both = torch.cat([lat[:, :, f:].float(), gen], 0)
+                    video = vae.decode(denormalize_latents(vae, both).to(vae.dtype), return_dict=False)[0].clamp(-1, 1)
+                src, out = tensor_to_frames(video[0]), tensor_to_frames(video[1])
+                path = self.out / f"step{trainer.global_step}" / f"{i}.mp4"
+                import numpy as np
+
+                write_video(path, np.concatenate([src, out], axis=2), self.fps)
+                for lg in trainer.loggers:
+                    if isinstance(lg, TensorBoardLogger):
+                        idx = [0, len(out) // 2, len(out) - 1]
+                        grid = np.concatenate([np.concatenate([src[k], out[k]], 0) for k in idx], 1)
+                        lg.experiment.add_image(f"val/video{i}", grid, trainer.global_step, dataformats="HWC")
+        finally:
+            module.train(was_training)
+
+
+def _complete(path: Path) -> bool:
+    """A torch checkpoint is a zip archive; one cut short by a kill has no central directory."""
+    import zipfile
+
+    return path.is_file() and zipfile.is_zipfile(path)
+
+
+def resolve_resume(cfg: TrainConfig, resume: str) -> Optional[str]:
+    """``auto``: the newest complete checkpoint of ``output.dir/checkpoints`` (``last.ckpt``, else the highest
+    ``stepN.ckpt``; a file truncated by a kill is skipped); ``never``; or a path."""
+    if resume == "never":
+        return None
+    if resume == "auto":
+        d = Path(cfg.output.dir) / "checkpoints"
+        steps = sorted(d.glob("step*.ckpt"), key=lambda p: int("".join(c for c in p.stem if c.isdigit()) or 0))
+        for cand in [d / "last.ckpt"] + steps[::-1]:
+            if _complete(cand):
+                return str(cand)
+            if cand.exists():
+                log.warning("ignoring incomplete checkpoint %s", cand)
+        return None
+    if not Path(resume).exists():
+        raise FileNotFoundError(f"--resume {resume}: checkpoint not found")
+    return resume
+
+
+def _strategy(cfg: TrainConfig):
+    s = cfg.trainer.strategy
+    if s == "fsdp":
+        from lightning.pytorch.strategies import FSDPStrategy
+
+        from ..model import ReCamMasterTransformerBlock
+
+        return FSDPStrategy(auto_wrap_policy={ReCamMasterTransformerBlock}, sharding_strategy="FULL_SHARD",
+                            state_dict_type="full")
+    if s.startswith("deepspeed"):
+        try:
+            import deepspeed  # noqa: F401
+        except ImportError:
+            raise ImportError(f"trainer.strategy={s} needs DeepSpeed: pip install deepspeed") from None
+    return s
+
+
+def build_trainer(cfg: TrainConfig) -> L.Trainer:
+    out = Path(cfg.output.dir)
+    t = cfg.trainer
+    callbacks = [
+        ModelCheckpoint(dirpath=out / "checkpoints", filename="step{step}", every_n_train_steps=t.checkpoint_every,
+                        save_top_k=-1, save_last=True, auto_insert_metric_name=False),
+        ExportCallback(out / "export", t.checkpoint_every, cfg.output.export_official, cfg.output.export_diffusers),
+        ValidationVideos(out / "val", cfg.validation.num_videos, cfg.validation.steps, cfg.validation.guidance),
+        LearningRateMonitor(logging_interval="step"),
+    ]
+    precision = "32-true" if t.precision == "32" else t.precision
+    val = cfg.data.val_samples > 0
+    return L.Trainer(accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=_strategy(cfg),
+                     precision=precision, max_steps=t.max_steps, accumulate_grad_batches=t.accumulate_grad_batches,
+                     gradient_clip_val=t.gradient_clip_val, log_every_n_steps=t.log_every,
+                     val_check_interval=(t.val_every * t.accumulate_grad_batches) if val else None,
+                     check_val_every_n_epoch=None, limit_val_batches=1.0 if val else 0, num_sanity_val_steps=0,
+                     callbacks=callbacks, use_distributed_sampler=False, default_root_dir=str(out),
+                     overfit_batches=t.overfit_batches,
+                     logger=[TensorBoardLogger(str(out), name="tb", version=""),
+                             CSVLogger(str(out), name="csv", version="")],
+                     enable_model_summary=False)
+
+
+def load_empty_context(cfg: TrainConfig) -> Optional[torch.Tensor]:
+    """The empty prompt's embedding for text dropout (``<cache>/empty_context.safetensors`` of the first cached
+    dataset, written by ``recam prepare``), padded to 512 rows; None if unavailable."""
+    from safetensors.torch import load_file
+
+    from ..encoders import pad_context
+
+    for e in cfg.data.datasets:
+        if e.cache and (Path(e.cache) / "empty_context.safetensors").exists():
+            return pad_context(load_file(str(Path(e.cache) / "empty_context.safetensors"))["context"].float())
+    return None
+
+
+def train(cfg: TrainConfig, resume: str = "auto") -> Tuple[L.Trainer, ReCamMasterModule]:
+    """Run (or resume) a training job. Returns the trainer and module."""
+    L.seed_everything(cfg.seed, workers=True)
+    out = Path(cfg.output.dir)
+    ckpt = resolve_resume(cfg, resume)
+    trainer = build_trainer(cfg)
+    if trainer.is_global_zero:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    module = ReCamMasterModule(cfg, empty_context=load_empty_context(cfg))
+    data = ReCamMasterDataModule(cfg)
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt)
+    return trainer, module
