@@ -14,7 +14,7 @@ is ``(num_frames, 4, 4)`` OpenCV c2w (x right, y down, z forward) in metres.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, List, Mapping, Optional, Union
 
 import numpy as np
 import yaml

@@ -101,6 +101,10 @@ def render(
     ue_endpoint: Optional[str] = typer.Option(None, "--ue-endpoint", help="HOST:PORT of a running UnrealCV "
                                               "server (unreal)."),
     ue_port: int = typer.Option(9000, "--ue-port", help="Port for a launched UE5 game (unreal)."),
+    ue_timeout: float = typer.Option(60.0, "--ue-timeout", help="Seconds to wait for an UnrealCV reply; after a "
+                                     "timeout the connection is replaced and the scene rendered again (unreal)."),
+    ue_allow_root: bool = typer.Option(False, "--ue-allow-root", hidden=True,
+                                       help="Launch even as root (test doubles only; Unreal itself refuses)."),
 ) -> None:
     """Render scenes into the MultiCamVideo layout (videos + cameras + scene.json + metadata.csv)."""
     from .render.driver import RenderSettings, render_scenes, summarize
@@ -111,7 +115,13 @@ def render(
         _fail(f"--backend must be embedded or unreal, got {backend!r}")
     if backend == "unreal" and catalog is None:
         _fail("--backend unreal needs --catalog (the Unreal project's maps, characters and animations)")
+    if backend == "unreal" and workers > 1:
+        _fail("--backend unreal renders through one game (UnrealCV serves one client): use --workers 1 and run one "
+              "synth render per game instance with --shard i/n")
     cfg, cat = _load(config, catalog)
+    if cat.backend != backend:
+        _fail(f"{catalog or 'the built-in catalog'}: backend: {cat.backend!r}, but --backend is {backend!r}; its "
+              f"assets cannot be loaded by the {backend} renderer")
     try:
         cfg = cfg.with_video(width=width, height=height, frames=frames)
         indices = shard_indices(scenes, parse_shard(shard))
@@ -125,7 +135,9 @@ def render(
 
         try:
             launcher, options = start_or_attach(ue_binary=ue_binary, ue_map=ue_map, endpoint=ue_endpoint,
-                                                port=ue_port, width=cfg.video.width, height=cfg.video.height)
+                                                port=ue_port, width=cfg.video.width, height=cfg.video.height,
+                                                allow_root=ue_allow_root)
+            options["timeout"] = ue_timeout
         except UnrealLaunchError as e:
             _fail(str(e))
     settings = RenderSettings(out=out, seed=seed, cfg=cfg, catalog=cat, backend=backend,

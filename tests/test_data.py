@@ -111,7 +111,8 @@ def test_realcam_vid(tmp_path):
                        task_probs={"i2v": 0.5, "t2v": 0.5})
     good = [i for i, k in enumerate(ds.keys) if k in ("videos/a.mp4", "videos/b.mp4")]
     s = ds[good[0]]
-    assert s["video"].shape == (2, 3, 9, H, W) and torch.equal(s["video"][0], s["video"][1])
+    assert s["video"].shape == (2, 3, 9, H, W) and s["video"].dtype == torch.uint8
+    assert torch.equal(s["video"][0], s["video"][1])
     assert np.allclose(s["cam_emb"].numpy(), emb_ref(ref[0], ref[[0, 4, 8]]), atol=1e-6)
     assert s["task"] in ("i2v", "t2v") and s["source_keep"].sum() == (1 if s["task"] == "i2v" else 0)
     tasks = {ds.task_of(i) for i in range(200) for _ in [ds.set_epoch(i)]}

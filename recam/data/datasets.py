@@ -13,10 +13,12 @@ cam_emb            [F_lat, 12] float32             target poses at ``range(F)[::
 source_keep        [F_lat] bool                    which source latent frames are real (the trainer replaces the
                                                    others with noise): all (v2v), frame 0 (i2v), none (t2v)
 metric             bool                            translations are in metres
-latents            [16, 2 F_lat, h, w] float32     (cache) target latents then source latents
-context            [512, D] float32                (cache) UMT5 embeddings of the target caption, zero-padded
+latents            [16, 2 F_lat, h, w]             (cache) target then source latents, in the cache's dtype (bf16
+                                                   by default: half the inter-process traffic; the trainer casts)
+context            [512, D]                        (cache) UMT5 embeddings of the target caption, zero-padded
 dyn_mask           [F_lat, h, w] float32           (cache, SpatialVID) 1 on dynamic objects, else 0 (optional)
-video              [2, 3, F, H, W] float32         (raw) target and source frames in [-1, 1]
+video              [2, 3, F, H, W] uint8           (raw) target and source frames (0..255; the trainer maps them
+                                                   to [-1, 1] on its device: 4x less to move between processes)
 prompt             str                             (raw) the target caption
 =================  ==============================  ============================================================
 
@@ -43,7 +45,6 @@ from synth.video_io import VideoReadError
 
 from ..cameras import latent_frame_indices
 from ..encoders import pad_context
-from ..video import frames_to_tensor
 from .cache import iter_items, load_item, read_meta
 from .formats import Problem, VideoItem, enumerate_items
 
@@ -103,7 +104,7 @@ class CacheSource:
             d = load_item(self.paths[key])
         except Exception as e:  # safetensors raises several types for damaged files
             raise SampleError(str(self.paths[key]), f"unreadable cache file ({type(e).__name__}: {e})") from None
-        return {"latents": d["latents"].float(), "context": pad_context(d["context"].float()),
+        return {"latents": d["latents"], "context": pad_context(d["context"]),
                 "c2w": d["c2w"].numpy(), "dyn_mask": d.get("dyn_mask")}
 
 
@@ -130,7 +131,8 @@ class RawSource:
         except VideoReadError as e:
             raise SampleError(str(it.video if not isinstance(it.video, list) else it.video[0]),
                               str(e).split(": ", 1)[-1]) from None
-        return {"video": frames_to_tensor(frames), "prompt": it.caption, "c2w": it.c2w, "dyn_mask": None}
+        video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)  # [3, F, H, W] uint8
+        return {"video": video, "prompt": it.caption, "c2w": it.c2w, "dyn_mask": None}
 
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:

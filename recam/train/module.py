@@ -121,7 +121,8 @@ class ReCamMasterModule(L.LightningModule):
         from ..encoders import encode_prompts, encode_video_latents
 
         tok, te, vae = self._encoders()
-        v = batch["video"]  # [B, 2, 3, F, H, W]
+        v = batch["video"].to(self.device)  # [B, 2, 3, F, H, W] uint8
+        v = v.float().div(127.5).sub(1.0) if v.dtype == torch.uint8 else v
         b = v.shape[0]
         lat = encode_video_latents(vae, v.flatten(0, 1), device=self.device)
         lat = lat.unflatten(0, (b, 2))

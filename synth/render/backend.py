@@ -17,11 +17,16 @@ import numpy as np
 from ..catalog import Animation, Character, Environment
 from ..scene import Lens
 
-__all__ = ["RendererBackend", "CameraCapture", "CaptureRequest", "RenderError", "AssetError"]
+__all__ = ["RendererBackend", "CameraCapture", "CaptureRequest", "RenderError", "AssetError", "RetryableRenderError"]
 
 
 class RenderError(RuntimeError):
     """A backend failed while rendering (the scene is discarded and may be retried)."""
+
+
+class RetryableRenderError(RenderError):
+    """A transient fault (timeout, dropped connection, restarted server): the scene is discarded and rendered again
+    from its start; never stitched from parts."""
 
 
 class AssetError(RenderError):

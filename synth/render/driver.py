@@ -16,16 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
+import logging
+
 import numpy as np
 
 from ..catalog import Catalog
 from ..config import SynthConfig
 from ..scene import ScenePlan
 from ..writer import PARTIAL_DIR, scene_outputs_present, staged_scene, write_plan_files
-from .backend import CaptureRequest, RendererBackend
+from .backend import CaptureRequest, RenderError, RendererBackend, RetryableRenderError
 from .outputs import OutputSpec, SceneWriter, expected_files
 
 __all__ = ["SceneStats", "RenderSettings", "render_scene", "render_scenes", "make_backend", "scene_is_complete"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,6 +61,8 @@ class RenderSettings:
     backend_options: Dict = field(default_factory=dict)
     warmup: int = 1
     queue_frames: int = 3
+    #: attempts per scene on transient faults (each attempt starts the scene from scratch)
+    max_attempts: int = 3
 
 
 def make_backend(name: str, catalog: Catalog, num_cameras: int, options: Dict) -> RendererBackend:
@@ -159,10 +165,17 @@ def _render_index(settings: RenderSettings, backend: RendererBackend, index: int
     plan = sample_scene(settings.cfg, settings.catalog, settings.seed, index)
     if scene_is_complete(settings, plan):
         return SceneStats(index, skipped=True)
-    with staged_scene(settings.out, plan) as tmp:
-        stats = render_scene(backend, plan, settings.catalog, tmp, settings.spec, settings.warmup,
-                             settings.queue_frames)
-    return stats
+    warmup = max(settings.warmup, getattr(backend, "warmup", 0))
+    for attempt in range(1, settings.max_attempts + 1):
+        try:
+            with staged_scene(settings.out, plan) as tmp:  # a failed attempt leaves nothing behind
+                return render_scene(backend, plan, settings.catalog, tmp, settings.spec, warmup,
+                                    settings.queue_frames)
+        except RetryableRenderError as e:
+            if attempt == settings.max_attempts:
+                raise RenderError(f"scene {index} failed {attempt} times; last fault: {e}") from None
+            log.warning("scene %d attempt %d failed (%s); rendering it again from the start", index, attempt, e)
+    raise AssertionError("unreachable")
 
 
 def _worker_init(settings: RenderSettings) -> None:

@@ -89,7 +89,7 @@ class EmbeddedBackend(RendererBackend):
     # ---------------------------------------------------------------------------------------------- buffers
     def _make_buffers(self, width: int, height: int, masks: bool) -> None:
         from panda3d.core import (Camera, ColorAttrib, FrameBufferProperties, GraphicsOutput, GraphicsPipe,
-                                  LightAttrib, NodePath, RenderState, ShaderAttrib, Texture, TextureAttrib,
+                                  LightAttrib, RenderState, ShaderAttrib, Texture, TextureAttrib,
                                   WindowProperties)
 
         self._release_buffers()
