@@ -1,6 +1,6 @@
 """ReCamMaster DiT: time and peak memory of one forward and one forward+backward.
 
-    python benchmarks/bench_model.py --preset tiny --latent 2x6x60x104      # CPU-sized
+    python benchmarks/bench_model.py --preset tiny --latent 6x60x104         # CPU-sized
     python benchmarks/bench_model.py --preset 1.3b --latent 42x60x104 --dtype bf16 --backends native,flash,...
 
 ``--latent FxHxW`` is the model input (target + source frames: 81 frames at 480x832 -> 42x60x104). On CUDA the
@@ -137,6 +137,8 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     args.latent = [int(v) for v in args.latent.lower().split("x")]
+    if len(args.latent) != 3:
+        ap.error(f"--latent must be FxHxW (e.g. 42x60x104), got {'x'.join(map(str, args.latent))}")
     if args.peak_tflops is None and args.device.startswith("cuda"):
         args.peak_tflops = 989.0
     ctx = mp.get_context("spawn")

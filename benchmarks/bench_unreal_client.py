@@ -10,8 +10,9 @@ the transfer over loopback and the BMP decoding, i.e. what our client adds on to
 * bytes / frame: reply bytes received (BMP headers + serialised arrays + BGRA pixels);
 * decode s / frame: ``decode_bmp`` alone.
 
-Real UE5: upstream UnrealCV reports ~10-18 images/s for sequential 640x480 captures (REFERENCE §4); at 1280x1280
-the GPU render + read-back dominates, so expect roughly 1-2 synchronized 10-camera frames per second per game.
+Real UE5: upstream UnrealCV reports ~10-18 images/s for sequential 640x480 captures (REFERENCE §4); 1280x1280 has
+5.3x the pixels and the GPU render + read-back dominates, so expect a few images/s per game instance (an
+extrapolation): the client's cost measured here is a small fraction of that.
 """
 
 from __future__ import annotations
