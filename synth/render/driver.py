@@ -7,6 +7,7 @@ staging folder and renamed into place complete (:func:`synth.writer.staged_scene
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import queue
 import shutil
@@ -15,8 +16,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
-
-import logging
 
 import numpy as np
 
