@@ -24,8 +24,8 @@ def bare_panda_loop(size, frames: int) -> float:
 
     from synth.catalog import load_catalog
     from synth.render.embedded.backend import EmbeddedBackend
-    from synth.scene import Lens
-    from synth.geometry import look_at_rotator, unreal_pose_to_fmatrix
+    from synth.core.scene_spec import Lens
+    from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
 
     cat = load_catalog()
     be = EmbeddedBackend(cat, 10)

@@ -38,11 +38,11 @@ def main() -> None:
     w, h = (int(v) for v in args.size.split("x"))
 
     from synth.catalog import Catalog, load_catalog
-    from synth.geometry import look_at_rotator, unreal_pose_to_fmatrix
+    from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
     from synth.render.unreal.backend import UnrealBackend
     from synth.render.unreal.fake_server import start_server_process, unreal_catalog_for
     from synth.render.unreal.protocol import decode_bmp, encode_bmp
-    from synth.scene import Lens
+    from synth.core.scene_spec import Lens
 
     data, _ = unreal_catalog_for(load_catalog())
     cat = Catalog.model_validate(data)

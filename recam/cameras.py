@@ -1,6 +1,6 @@
 """Cameras for ReCamMaster: trajectories, the ``cam_emb`` contract, the 10 presets and custom trajectories.
 
-Built on the shared camera-geometry core :mod:`synth.geometry` (conventions documented there). Every trajectory here
+Built on the shared camera-geometry core :mod:`synth.core.geometry` (conventions documented there). Every trajectory here
 is ``(num_frames, 4, 4)`` OpenCV c2w (x right, y down, z forward) in metres.
 
 * Presets (``cam_type`` 1..10) reproduce upstream's ``example_test_data/cameras/camera_extrinsics.json`` (Unreal
@@ -19,10 +19,10 @@ from typing import Any, List, Mapping, Optional, Union
 import numpy as np
 import yaml
 
-from synth.geometry import (look_at_rotator, relative_cam_emb, relative_poses,  # noqa: F401 (public re-exports)
+from synth.core.geometry import (look_at_rotator, relative_cam_emb, relative_poses,  # noqa: F401 (public re-exports)
                             unreal_pose_to_c2w)
-from synth.multicam_format import load_camera_extrinsics  # noqa: F401
-from synth.trajectories import speed_progress
+from synth.core.multicam_format import load_camera_extrinsics  # noqa: F401
+from synth.core.speed import speed_progress
 
 __all__ = ["load_camera_extrinsics", "relative_cam_emb", "relative_poses", "PRESET_NAMES", "preset_trajectory",
            "trajectory_from_moves", "load_trajectory", "inference_cam_emb", "latent_frame_indices",

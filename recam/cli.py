@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from synth.progress import console
+from synth.core.progress import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ReCamMaster (camera-controlled video-to-video) on diffusers' Wan2.1.")
@@ -48,7 +48,7 @@ def infer(
                                                     "backend (e.g. native, flash, _native_cudnn)."),
 ) -> None:
     """Re-capture videos along a new camera trajectory (upstream: --cam_type 1..10 --dataset_path DIR)."""
-    from synth.video_io import VideoReadError
+    from synth.core.video_io import VideoReadError
 
     from .cameras import PRESET_NAMES, TrajectoryError, latent_frame_indices, load_trajectory
     from .infer import InferJob, jobs_from_dataset, load_jobs, resolve_device_dtype, run_inference
@@ -159,9 +159,9 @@ def prepare(
     vae_tiling: bool = typer.Option(False, "--vae_tiling"),
 ) -> None:
     """Cache normalised VAE latents and text embeddings per clip window (resumable, shardable)."""
-    from synth.multicam_format import DatasetFormatError
-    from synth.progress import job_progress
-    from synth.writer import parse_shard
+    from synth.core.multicam_format import DatasetFormatError
+    from synth.core.progress import job_progress
+    from synth.core.sharding import parse_shard
 
     from .data.formats import KINDS
     from .data.prepare import PrepareSettings, prepare_dataset

@@ -256,7 +256,7 @@ def from_pretrained_with_camera(super_from_pretrained: Callable, path, *args, **
 def save_official(model_or_state_dict, path: Path | str) -> Path:
     """Write a model (or its diffusers-named state dict) in upstream's checkpoint format (``torch.save`` of the
     original-key state dict, the container of ``step20000.ckpt``), atomically."""
-    from synth.atomic import atomic_output_path
+    from synth.core.atomic import atomic_output_path
 
     path = Path(path)
     sd = model_or_state_dict if isinstance(model_or_state_dict, dict) else model_or_state_dict.state_dict()

@@ -15,8 +15,8 @@ from typing import Callable, List
 import numpy as np
 import torch
 
-from synth.multicam_format import read_metadata_csv
-from synth.video_io import read_video, write_video
+from synth.core.multicam_format import read_metadata_csv
+from synth.core.video_io import read_video, write_video
 
 from .cameras import inference_cam_emb
 from .video import frames_to_tensor, resize_center_crop

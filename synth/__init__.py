@@ -1,7 +1,7 @@
 """synth: synchronized multi-camera video generation following ReCamMaster's MultiCamVideo recipe.
 
-Submodules: :mod:`synth.geometry` (camera conventions, shared with recam), :mod:`synth.sampling` (pure seeded scene
-sampling), :mod:`synth.multicam_format` (dataset format), :mod:`synth.render` (renderer backends), :mod:`synth.cli`.
+Submodules: :mod:`synth.core.geometry` (camera conventions, shared with recam), :mod:`synth.sampling` (pure seeded scene
+sampling), :mod:`synth.core.multicam_format` (dataset format), :mod:`synth.render` (renderer backends), :mod:`synth.cli`.
 """
 
 __version__ = "0.1.0"

@@ -36,7 +36,7 @@ from typing import Any, Dict, List, Literal, Optional, Tuple
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from .config import ConfigError, format_validation_error
+from .core.errors import ConfigError, format_validation_error
 
 __all__ = ["Catalog", "Environment", "Character", "Animation", "Box", "load_catalog", "default_catalog_path"]
 

@@ -11,7 +11,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from .progress import console, job_progress, out_console
+from .core.progress import console, job_progress, out_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Synchronized multi-camera video generator (MultiCamVideo recipe of ReCamMaster).")
@@ -24,7 +24,8 @@ def _fail(msg: str, code: int = 2) -> None:
 
 def _load(config: Optional[Path], catalog: Optional[Path]):
     from .catalog import load_catalog
-    from .config import ConfigError, load_config
+    from .config import load_config
+    from .core.errors import ConfigError
 
     try:
         return load_config(config), load_catalog(catalog)
@@ -44,8 +45,10 @@ def plan(
 ) -> None:
     """Sample scenes and write camera_extrinsics.json, scene.json and metadata.csv (no videos)."""
     from .sampling import SamplingError, sample_scene
-    from .writer import (DatasetMismatchError, ensure_run_manifest, finish_run, parse_shard,
-                         scene_outputs_present, shard_indices, staged_scene, write_plan_files)
+    from .core.sharding import parse_shard, shard_indices
+    from .writer import (DatasetMismatchError, ensure_run_manifest, finish_run, scene_outputs_present,
+                         staged_scene)
+    from .core.multicam_format import write_scene_files
 
     cfg, cat = _load(config, catalog)
     try:
@@ -66,7 +69,7 @@ def plan(
                 skipped += 1
             else:
                 with staged_scene(out, p) as tmp:
-                    write_plan_files(tmp, p)
+                    write_scene_files(tmp, p)
                 done += 1
             prog.advance(task)
     rows = finish_run(out)
@@ -109,7 +112,8 @@ def render(
     """Render scenes into the MultiCamVideo layout (videos + cameras + scene.json + metadata.csv)."""
     from .render.driver import RenderSettings, render_scenes, summarize
     from .render.outputs import OutputSpec
-    from .writer import DatasetMismatchError, ensure_run_manifest, finish_run, parse_shard, shard_indices
+    from .core.sharding import parse_shard, shard_indices
+    from .writer import DatasetMismatchError, ensure_run_manifest, finish_run
 
     if backend not in ("embedded", "unreal"):
         _fail(f"--backend must be embedded or unreal, got {backend!r}")
@@ -256,7 +260,7 @@ def plot(
     every: int = typer.Option(10, min=1, help="Draw a frustum every N frames."),
 ) -> None:
     """Draw the scene's trajectories as camera frusta around the character."""
-    from .multicam_format import DatasetFormatError
+    from .core.multicam_format import DatasetFormatError
     from .plot import plot_scene
 
     try:

@@ -17,11 +17,9 @@ from typing import Any, Dict, List, Literal, Optional, Tuple
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-__all__ = ["ConfigError", "SynthConfig", "load_config", "default_config_path", "config_digest", "format_validation_error"]
+from .core.errors import ConfigError, format_validation_error
 
-
-class ConfigError(ValueError):
-    """A configuration or catalog file is invalid; the message names the file and the key."""
+__all__ = ["SynthConfig", "load_config", "default_config_path", "config_digest"]
 
 
 class _Strict(BaseModel):
@@ -272,17 +270,6 @@ class SynthConfig(_Strict):
         data = self.model_dump()
         data["video"] = video
         return SynthConfig.model_validate(data)
-
-
-def format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid configuration"]
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"  {loc}: {msg} (got {e.get('input')!r})" if e["type"] != "missing" else f"  {loc}: {msg}")
-    return "\n".join(lines)
 
 
 def default_config_path() -> Path:

@@ -12,9 +12,11 @@ from typing import Optional
 
 import numpy as np
 
-from .geometry import SENSOR_MM, intrinsics_from_lens
-from .multicam_format import CAMERA_JSON, load_camera_extrinsics, parse_lens_dir_name
-from .writer import read_scene_json
+from .core.geometry import SENSOR_MM, intrinsics_from_lens
+from .core.multicam_format import load_camera_extrinsics
+from .core.layout import CAMERA_JSON, parse_lens_dir_name
+from .core.geometry import CM_PER_M
+from .writer import read_spec_or_none
 
 __all__ = ["plot_scene", "frustum_corners"]
 
@@ -43,11 +45,9 @@ def plot_scene(scene_dir: Path, out_png: Path, every: int = 10, depth: Optional[
 
     scene_dir, out_png = Path(scene_dir), Path(out_png)
     c2ws = load_camera_extrinsics(scene_dir / CAMERA_JSON)
-    meta = read_scene_json(scene_dir) or {}
-    if meta:
-        lens, video = meta["lens"], meta["video"]
-        K = intrinsics_from_lens(lens["focal_length_mm"], lens["sensor_mm"], video["width"], video["height"])
-        w, h = video["width"], video["height"]
+    spec = read_spec_or_none(scene_dir)
+    if spec is not None:
+        K, w, h = spec.intrinsics(), spec.video.width, spec.video.height
     else:
         focal = (parse_lens_dir_name(scene_dir.parent.name) or (24.0, 0))[0]
         w = h = 1280
@@ -61,7 +61,7 @@ def plot_scene(scene_dir: Path, out_png: Path, every: int = 10, depth: Optional[
     colors = plt.get_cmap("tab10")
     for i, (cam, c) in enumerate(c2ws.items()):
         col = colors(i % 10)
-        fam = meta.get("cameras", {}).get(cam, {}).get("trajectory", "")
+        fam = {c.name: c.family for c in spec.cameras}.get(cam, "") if spec else ""
         pos = c[:, :3, 3] * _FLIP
         ax.plot(*pos.T, color=col, lw=1.5, label=f"{cam} {fam}")
         for f in list(range(0, len(c), max(1, every))) + [len(c) - 1]:
@@ -71,25 +71,25 @@ def plot_scene(scene_dir: Path, out_png: Path, every: int = 10, depth: Optional[
                 ax.plot(*np.stack([fr[0], fr[k]]).T, color=col, lw=lw, alpha=0.9)
             ring = fr[[1, 2, 3, 4, 1]]
             ax.plot(*ring.T, color=col, lw=lw)
-    if meta:
-        base = np.asarray(meta["character"]["location_cm"], float) / 100 * _FLIP
-        hgt = meta["character"].get("height_m", 1.7)
-        ax.plot(*np.stack([base, base + [0, 0, hgt]]).T, color="k", lw=4, label=meta["character"]["id"])
-        torso = np.asarray(meta["character"].get("aim_point_cm", base * 100), float) / 100 * _FLIP
+    if spec is not None:
+        base = np.asarray(spec.character_location_cm, float) / CM_PER_M * _FLIP
+        hgt = spec.character_height_m
+        ax.plot(*np.stack([base, base + [0, 0, hgt]]).T, color="k", lw=4, label=spec.character_id)
+        torso = np.asarray(spec.aim_point_cm, float) / CM_PER_M * _FLIP
         ax.scatter(*torso, color="k", s=30)
-        r = meta["environment"]["hemisphere_radius_m"]
+        r = spec.hemisphere_radius_m
         uu, vv = np.meshgrid(np.linspace(0, 2 * np.pi, 37), np.linspace(0, np.pi / 2, 10))
         ax.plot_wireframe(base[0] + r * np.cos(uu) * np.cos(vv), base[1] + r * np.sin(uu) * np.cos(vv),
                           base[2] + r * np.sin(vv), color="0.8", lw=0.4)
-        title = (f"{scene_dir.name}: {meta['environment']['id']}, {meta['character']['id']} "
-                 f"{meta['animation']['id']}, {meta['lens']['focal_length_mm']:g} mm, r = {r:g} m")
+        title = (f"{scene_dir.name}: {spec.environment_id}, {spec.character_id} {spec.animation_id}, "
+                 f"{spec.lens.focal_length_mm:g} mm, r = {r:g} m")
     else:
         title = f"{scene_dir.name} ({len(c2ws)} cameras)"
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("X (m, Unreal forward)")
     ax.set_ylabel("-Y (m, Unreal left)")
     ax.set_zlabel("Z (m, up)")
-    pts = np.concatenate([all_pos * _FLIP] + ([base[None]] if meta else []))
+    pts = np.concatenate([all_pos * _FLIP] + ([base[None]] if spec is not None else []))
     mid, half = (pts.max(0) + pts.min(0)) / 2, (pts.max(0) - pts.min(0)).max() / 2 + depth
     ax.set_xlim(mid[0] - half, mid[0] + half)
     ax.set_ylim(mid[1] - half, mid[1] + half)

@@ -25,14 +25,15 @@ from . import trajectories as tr
 from .captions import camera_caption, scene_caption
 from .catalog import Catalog, Character, Environment
 from .config import SynthConfig, config_digest
-from .geometry import look_at_rotator
-from .multicam_format import camera_name
-from .scene import FAMILIES, CameraPlan, Lens, ScenePlan, SpeedProfile, VideoSpec
+from .core.geometry import CM_PER_M, look_at_rotator
+from .core.speed import speed_progress
+from .core.layout import camera_name
+from .core.scene_spec import CameraSpec, Lens, SceneSpec, SpeedProfile, VideoSpec
 
 __all__ = ["sample_scene", "SamplingError", "scene_rng", "camera_rng", "choose_radius", "lens_for_index",
            "segment_distance", "constraint_violation"]
 
-CM = 100.0
+CM = CM_PER_M
 
 
 class SamplingError(RuntimeError):
@@ -191,7 +192,7 @@ def _sample_family(cfg: SynthConfig, family: str, rng: np.random.Generator, loc:
         params = {"num_waypoints": n, "waypoints_cm": _r(waypoints * CM, 4), "length_m": length,
                   "length_fraction": _r(frac), "orientation": rc.orientation}
         poses = tr.random_path(loc, rot, u, waypoints, length, look, offset)
-    else:  # pragma: no cover - guarded by FAMILIES
+    else:  # pragma: no cover - guarded by tr.FAMILIES
         raise ValueError(family)
     params = {**params, "distance_to_character_m": _r(d0),
               "start": {"location_cm": _r(loc * CM, 4), "rotator_deg": rot.tolist(),
@@ -200,12 +201,12 @@ def _sample_family(cfg: SynthConfig, family: str, rng: np.random.Generator, loc:
 
 
 def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, cam: int, radius: float,
-                   char_base_m: np.ndarray, char_height: float, torso_m: np.ndarray) -> CameraPlan:
+                   char_base_m: np.ndarray, char_height: float, torso_m: np.ndarray) -> CameraSpec:
     rng = camera_rng(seed, index, cam)
     w = cfg.trajectories.weights
-    family = _weighted(rng, FAMILIES, [getattr(w, f) for f in FAMILIES])
+    family = _weighted(rng, tr.FAMILIES, [getattr(w, f) for f in tr.FAMILIES])
     speed = _sample_speed(cfg, rng)
-    u = tr.speed_progress(cfg.video.frames, speed.profile, speed.a)
+    u = speed_progress(cfg.video.frames, speed.profile, speed.a)
     last = "no attempt"
     for _ in range(cfg.constraints.max_tries):
         loc, rot, offset = _sample_start(cfg, rng, char_base_m, radius, torso_m)
@@ -216,7 +217,7 @@ def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, ca
         reason = constraint_violation(cfg, env, char_base_m, char_height, loc_f, rot_f)
         if reason is None:
             name = camera_name(cam)
-            return CameraPlan(name=name, family=family, params=params, speed=speed, location_cm=loc_f * CM,
+            return CameraSpec(name=name, family=family, params=params, speed=speed, location_cm=loc_f * CM,
                               rotator_deg=rot_f, caption=camera_caption(family, params, speed.to_json()))
         last = reason
     raise SamplingError(
@@ -236,7 +237,7 @@ def _place_character(cfg: SynthConfig, env: Environment, rng: np.random.Generato
     return np.array([xy[0], xy[1], lo[2]])
 
 
-def sample_scene(cfg: SynthConfig, catalog: Catalog, seed: int, index: int) -> ScenePlan:
+def sample_scene(cfg: SynthConfig, catalog: Catalog, seed: int, index: int) -> SceneSpec:
     """Sample scene ``index`` of run ``seed``: environment, lighting, character, animation, placement, lens and
     ``cfg.cameras_per_scene`` camera trajectories.
 
@@ -260,7 +261,7 @@ def sample_scene(cfg: SynthConfig, catalog: Catalog, seed: int, index: int) -> S
     cams = [_sample_camera(cfg, env, seed, index, j, radius, base, char.height_m, torso)
             for j in range(1, cfg.cameras_per_scene + 1)]
     v = cfg.video
-    return ScenePlan(
+    return SceneSpec(
         seed=seed, index=index, environment_id=env.id, lighting=lighting,
         free_space_cm=(tuple(env.free_space_cm.min), tuple(env.free_space_cm.max)), hemisphere_radius_m=radius,
         character_id=char.id, character_location_cm=tuple(_r(base * CM, 4)), character_yaw_deg=_r(yaw),

@@ -16,9 +16,12 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .config import SynthConfig, load_config
-from .geometry import axes_to_rotator
-from .multicam_format import CAMERA_JSON, iter_scene_dirs, read_camera_fmatrices
-from .writer import RUN_MANIFEST, read_scene_json
+from .core.geometry import axes_to_rotator
+from .core.multicam_format import iter_scene_dirs, read_camera_fmatrices
+from .core.layout import CAMERA_JSON
+from .core.geometry import CM_PER_M
+from .core.layout import RUN_MANIFEST
+from .writer import read_spec_or_none
 
 __all__ = ["DatasetStats", "collect_stats", "Numeric"]
 
@@ -86,34 +89,34 @@ def collect_stats(root: Path) -> DatasetStats:
     st.expected_fractions["speed"] = {"constant": 1 - cfg.speed.eased_fraction, "eased": cfg.speed.eased_fraction}
     radii = cfg.hemisphere.radii_m
     for scene_dir in iter_scene_dirs(root):
-        meta = read_scene_json(scene_dir)
-        if meta is None:
+        spec = read_spec_or_none(scene_dir)
+        if spec is None:
             continue
         st.scenes += 1
-        lens = meta["lens"]
-        st.categorical["lens"][f"f{lens['focal_length_mm']:g}_aperture{lens['aperture_f']:g}"] += 1
-        st.categorical["environment"][meta["environment"]["id"]] += 1
-        st.categorical["character"][meta["character"]["id"]] += 1
-        st.categorical["animation"][meta["animation"]["id"]] += 1
-        radius = meta["environment"]["hemisphere_radius_m"]
+        st.categorical["lens"][scene_dir.parent.name] += 1
+        st.categorical["environment"][spec.environment_id] += 1
+        st.categorical["character"][spec.character_id] += 1
+        st.categorical["animation"][spec.animation_id] += 1
+        radius = spec.hemisphere_radius_m
         st.categorical["hemisphere_radius_m"][f"{radius:g}"] += 1
-        centre = np.asarray(meta["character"]["location_cm"], float) / 100
+        centre = np.asarray(spec.character_location_cm, float) / CM_PER_M
         try:
             mats = read_camera_fmatrices(scene_dir / CAMERA_JSON)
         except ValueError:
             mats = {}
-        for cam, c in meta["cameras"].items():
+        for c in spec.cameras:
+            cam = c.name
             st.cameras += 1
-            fam, p, sp = c["trajectory"], c["params"], c["speed"]
+            fam, p, sp = c.family, c.params, c.speed
             st.categorical["trajectory"][fam] += 1
-            st.categorical["speed"][sp["profile"]] += 1
-            if sp["profile"] == "eased":
-                st.add("speed |a|", abs(sp["a"]), cfg.speed.a_abs)
-                st.categorical["speed sign"]["a>0 (fast->slow)" if sp["a"] > 0 else "a<0 (slow->fast)"] += 1
+            st.categorical["speed"][sp.profile] += 1
+            if sp.profile == "eased":
+                st.add("speed |a|", abs(sp.a), cfg.speed.a_abs)
+                st.categorical["speed sign"]["a>0 (fast->slow)" if sp.a > 0 else "a<0 (slow->fast)"] += 1
             st.add("distance to character (m)", p["distance_to_character_m"])
             if cam in mats:
                 m0 = mats[cam][0]
-                st.add("start distance to centre / radius", np.linalg.norm(m0[3, :3] / 100 - centre) / radius,
+                st.add("start distance to centre / radius", np.linalg.norm(m0[3, :3] / CM_PER_M - centre) / radius,
                        (0.0, 1.0))
                 pitch = axes_to_rotator(mats[cam])[:, 0]
                 st.add("start pitch (deg)", pitch[0], (-cfg.start.max_abs_pitch_deg, cfg.start.max_abs_pitch_deg))

@@ -2,7 +2,7 @@
 
 Positions are Unreal world **metres** here (the sampler converts to cm for the scene description); rotations are
 Unreal rotators ``[pitch, yaw, roll]`` in degrees. ``u`` is the per-frame progress in [0, 1] from
-:func:`speed_progress`; every family moves by ``u[i] x (its total amount)`` at frame ``i``.
+:func:`synth.core.speed.speed_progress`; every family moves by ``u[i] x (its total amount)`` at frame ``i``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.interpolate import make_interp_spline
 
-from .geometry import look_at_rotator, rotator_to_axes
+from .core.geometry import look_at_rotator, rotator_to_axes
 
 __all__ = [
-    "speed_progress",
+    "FAMILIES",
     "pan_tilt",
     "translate",
     "arc",
@@ -28,26 +28,7 @@ __all__ = [
 ]
 
 
-def speed_progress(num_frames: int, profile: str, a: float | None = None) -> np.ndarray:
-    """Progress ``u`` ``(num_frames,)`` in [0, 1], ``u[0] = 0`` and ``u[-1] = 1``.
-
-    ``constant``: ``u_i = i / f``. ``eased``: upstream's ``u_i = (1 - exp(-a i / f)) / (1 - exp(-a))``
-    (ReCamMaster README) with ``f = num_frames - 1``; ``a > 0`` starts fast and slows down, ``a < 0`` starts slow
-    and speeds up; ``a -> 0`` is constant speed.
-
-    Raises:
-        ValueError: unknown profile, fewer than 2 frames, or eased without a non-zero ``a``.
-    """
-    if num_frames < 2:
-        raise ValueError(f"need at least 2 frames, got {num_frames}")
-    x = np.arange(num_frames, dtype=np.float64) / (num_frames - 1)
-    if profile == "constant":
-        return x
-    if profile == "eased":
-        if a is None or a == 0 or not np.isfinite(a):
-            raise ValueError(f"eased speed needs a finite non-zero 'a', got {a}")
-        return -np.expm1(-a * x) / -np.expm1(-a)
-    raise ValueError(f"unknown speed profile {profile!r}; expected 'constant' or 'eased'")
+FAMILIES = ("pan", "tilt", "translate", "arc", "random", "static")
 
 
 def static(location: np.ndarray, rotator: np.ndarray, u: np.ndarray):

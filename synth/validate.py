@@ -13,10 +13,14 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from .multicam_format import (CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, DatasetFormatError, camera_names,
-                              iter_scene_dirs, parse_lens_dir_name, read_camera_fmatrices, read_metadata_csv)
-from .video_io import VideoReadError, probe_video
-from .writer import PARTIAL_DIR, read_scene_json
+from .core.multicam_format import (DatasetFormatError, iter_scene_dirs, read_camera_fmatrices, read_metadata_csv,
+                                   read_scene_spec)
+
+from .core.layout import CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, camera_names, parse_lens_dir_name
+from .core.video_io import VideoReadError, probe_video
+from .core.layout import METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, TRAIN_DIR, VAL_BASIC
+from .core.scene_spec import SceneSpec
+from .trajectories import FAMILIES
 
 __all__ = ["Problem", "validate_dataset", "validate_scene"]
 
@@ -58,51 +62,37 @@ def _check_matrices(path: Path, mats: Dict[str, np.ndarray], frames: int, cams: 
             yield Problem(p, f"{cam}: FMatrix padding must be [.. 0] rows and a final 1")
 
 
-def _scene_expectations(meta: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    if meta is None:
+def _scene_expectations(spec: Optional[SceneSpec]) -> Dict[str, Any]:
+    if spec is None:
         return dict(OFFICIAL)
-    v = meta.get("video", {})
-    return {"frames": v.get("frames"), "cameras": len(meta.get("cameras", {})), "fps": v.get("fps"),
-            "width": v.get("width"), "height": v.get("height")}
+    v = spec.video
+    return {"frames": v.frames, "cameras": len(spec.cameras), "fps": v.fps, "width": v.width, "height": v.height}
 
 
-_SCENE_KEYS = {"seed": int, "index": int, "environment": dict, "character": dict, "animation": dict, "lens": dict,
-               "video": dict, "cameras": dict, "caption": str}
-
-
-def _check_scene_json(scene_dir: Path, meta: Dict[str, Any]) -> Iterator[Problem]:
+def _check_scene_spec(scene_dir: Path, spec: SceneSpec) -> Iterator[Problem]:
     p = str(scene_dir / SCENE_JSON)
-    for k, t in _SCENE_KEYS.items():
-        if not isinstance(meta.get(k), t):
-            yield Problem(p, f"field {k!r} missing or not a {t.__name__}")
-    if any(not isinstance(meta.get(k), dict) for k in ("video", "lens", "cameras")):
-        return
-    for k in ("frames", "width", "height"):
-        if not isinstance(meta["video"].get(k), int) or meta["video"][k] <= 0:
-            yield Problem(p, f"video.{k} must be a positive integer")
     lens = parse_lens_dir_name(scene_dir.parent.name)
-    if lens is not None and (abs(lens[0] - meta["lens"].get("focal_length_mm", -1)) > 1e-9
-                             or abs(lens[1] - meta["lens"].get("aperture_f", -1)) > 1e-9):
-        yield Problem(p, f"lens {meta['lens']} does not match folder {scene_dir.parent.name}")
-    for cam, c in meta["cameras"].items():
-        if c.get("trajectory") not in ("pan", "tilt", "translate", "arc", "random", "static"):
-            yield Problem(p, f"cameras.{cam}.trajectory: unknown {c.get('trajectory')!r}")
-        sp = c.get("speed", {})
-        if sp.get("profile") not in ("constant", "eased") or (sp.get("profile") == "eased" and not sp.get("a")):
-            yield Problem(p, f"cameras.{cam}.speed: expected profile constant, or eased with a != 0")
+    if lens is not None and (abs(lens[0] - spec.lens.focal_length_mm) > 1e-9 or abs(lens[1] - spec.lens.aperture_f) > 1e-9):
+        yield Problem(p, f"lens {spec.lens.to_json()} does not match folder {scene_dir.parent.name}")
+    for c in spec.cameras:
+        if c.family not in FAMILIES:
+            yield Problem(p, f"cameras.{c.name}.trajectory: unknown {c.family!r}")
 
 
 def validate_scene(scene_dir: Path, check_videos: bool = True, official_ok: bool = True) -> List[Problem]:
     """Problems of one scene folder (``cameras/`` + optional ``videos/`` + optional ``scene.json``)."""
     scene_dir = Path(scene_dir)
     problems: List[Problem] = []
-    meta = read_scene_json(scene_dir)
-    if meta is None and (scene_dir / SCENE_JSON).exists():
-        problems.append(Problem(str(scene_dir / SCENE_JSON), "unreadable JSON"))
-    if meta is None and not official_ok:
-        problems.append(Problem(str(scene_dir), f"missing {SCENE_JSON}"))
+    meta: Optional[SceneSpec] = None
+    try:
+        meta = read_scene_spec(scene_dir)
+    except FileNotFoundError:
+        if not official_ok:
+            problems.append(Problem(str(scene_dir), f"missing {SCENE_JSON}"))
+    except DatasetFormatError as e:
+        return [Problem(str(scene_dir / SCENE_JSON), str(e).split(": ", 1)[-1])]
     if meta is not None:
-        problems += list(_check_scene_json(scene_dir, meta))
+        problems += list(_check_scene_spec(scene_dir, meta))
         if problems:
             return problems
     exp = _scene_expectations(meta)
@@ -111,8 +101,8 @@ def validate_scene(scene_dir: Path, check_videos: bool = True, official_ok: bool
         mats = read_camera_fmatrices(scene_dir / CAMERA_JSON)
     except DatasetFormatError as e:
         return problems + [Problem(str(scene_dir / CAMERA_JSON), str(e).split(": ", 1)[-1])]
-    if meta is not None and list(meta["cameras"]) != list(mats):
-        problems.append(Problem(str(scene_dir / SCENE_JSON), f"cameras {list(meta['cameras'])} differ from the "
+    if meta is not None and list(meta.camera_names()) != list(mats):
+        problems.append(Problem(str(scene_dir / SCENE_JSON), f"cameras {list(meta.camera_names())} differ from the "
                                                              f"camera JSON's {list(mats)}"))
     problems += list(_check_matrices(scene_dir / CAMERA_JSON, mats, exp["frames"], cams))
     vdir = scene_dir / VIDEOS_DIR
@@ -152,14 +142,14 @@ def validate_dataset(root: Path, check_videos: bool = True) -> Tuple[List[Proble
         counts["scenes"] = 1
         return validate_scene(root, check_videos), counts
     problems: List[Problem] = []
-    train = root / "train"
+    train = root / TRAIN_DIR
     if not train.is_dir():
         problems.append(Problem(str(train), "missing: expected train/<f{focal}_aperture{aperture}>/scene<N>/"))
     else:
         for lens_dir in sorted(p for p in train.iterdir() if not p.name.startswith(".")):
             if not lens_dir.is_dir() or parse_lens_dir_name(lens_dir.name) is None:
                 problems.append(Problem(str(lens_dir), "not a lens folder f{focal}_aperture{aperture}"))
-    ours = (root / "synth_run.json").exists()
+    ours = (root / RUN_MANIFEST).exists()
     scene_dirs = list(iter_scene_dirs(root))
     for scene_dir in scene_dirs:
         counts["scenes"] += 1
@@ -167,10 +157,10 @@ def validate_dataset(root: Path, check_videos: bool = True) -> Tuple[List[Proble
         counts["videos"] += len(list((scene_dir / VIDEOS_DIR).glob("*.mp4"))) if (scene_dir / VIDEOS_DIR).exists() else 0
     if train.is_dir() and not scene_dirs:
         problems.append(Problem(str(train), "no scene folders"))
-    val = root / "val" / "10basic_trajectories"
+    val = root / VAL_BASIC
     if val.exists():
         problems += validate_scene(val, check_videos)
-    meta_path = root / "metadata.csv"
+    meta_path = root / METADATA_CSV
     if meta_path.exists():
         try:
             rows = read_metadata_csv(meta_path)

@@ -15,18 +15,16 @@ import socket
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from .atomic import atomic_write_text, replace_dir
+from .core.atomic import atomic_write_text, replace_dir
 from .catalog import Catalog
 from .config import SynthConfig, config_digest
-from .multicam_format import (CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, MetadataRow, format_metadata_csv,
-                              iter_scene_dirs, write_camera_extrinsics_strings)
-from .scene import ScenePlan
+from .core.layout import CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, TRAIN_DIR, video_relpath
+from .core.multicam_format import (DatasetFormatError, MetadataRow, format_metadata_csv, iter_scene_dirs,
+                                   read_scene_spec, write_scene_files)
+from .core.scene_spec import SceneSpec
 
-__all__ = ["RUN_MANIFEST", "DatasetMismatchError", "ensure_run_manifest", "write_plan_files", "scene_outputs_present",
-           "staged_scene", "rebuild_metadata", "finish_run", "parse_shard", "shard_indices", "read_scene_json"]
-
-RUN_MANIFEST = "synth_run.json"
-PARTIAL_DIR = ".partial"
+__all__ = ["DatasetMismatchError", "ensure_run_manifest", "scene_outputs_present", "staged_scene", "rebuild_metadata",
+           "finish_run", "read_spec_or_none"]
 
 
 class DatasetMismatchError(RuntimeError):
@@ -72,36 +70,29 @@ def ensure_run_manifest(out: Path, seed: int, cfg: SynthConfig, catalog: Catalog
                 f"{out} holds scenes made with other settings: {', '.join(problems)}. Use another --out, or the "
                 f"same seed/config/catalog to extend or resume it. Nothing was written.")
         return
-    if (out / "train").exists() and any(iter_scene_dirs(out)):
+    if (out / TRAIN_DIR).exists() and any(iter_scene_dirs(out)):
         raise DatasetMismatchError(f"{out} already holds scenes but no {RUN_MANIFEST}; refusing to mix runs. "
                                    f"Use an empty --out.")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
 
 
-def write_plan_files(scene_dir: Path, plan: ScenePlan) -> None:
-    """Write ``cameras/camera_extrinsics.json`` and ``scene.json`` of a scene into ``scene_dir``."""
-    scene_dir = Path(scene_dir)
-    write_camera_extrinsics_strings(scene_dir / CAMERA_JSON, {c.name: c.fmatrix_strings() for c in plan.cameras})
-    atomic_write_text(scene_dir / SCENE_JSON, json.dumps(plan.to_json(), indent=1) + "\n")
-
-
-def read_scene_json(scene_dir: Path) -> Optional[Dict[str, Any]]:
-    """``scene.json`` of a scene folder, or None if absent or unreadable."""
+def read_spec_or_none(scene_dir: Path) -> Optional[SceneSpec]:
+    """The typed ``scene.json`` of a scene folder, or None if it is absent or malformed (resume and indexing treat
+    such a scene as unfinished; ``synth validate`` reports why)."""
     try:
-        return json.loads((Path(scene_dir) / SCENE_JSON).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return read_scene_spec(scene_dir)
+    except (FileNotFoundError, DatasetFormatError):
         return None
 
 
-def scene_outputs_present(scene_dir: Path, plan: ScenePlan, extra_files: Sequence[str] = ()) -> bool:
+def scene_outputs_present(scene_dir: Path, plan: SceneSpec, extra_files: Sequence[str] = ()) -> bool:
     """True if ``scene_dir`` holds this plan's scene.json (same config and catalog), its camera JSON, and every
     relative path in ``extra_files`` (e.g. ``videos/cam01.mp4``)."""
     scene_dir = Path(scene_dir)
-    meta = read_scene_json(scene_dir)
-    if meta is None or meta.get("config_digest") != plan.config_digest or meta.get("index") != plan.index:
-        return False
-    if meta.get("catalog_digest") != plan.catalog_digest or meta.get("seed") != plan.seed:
+    done = read_spec_or_none(scene_dir)
+    if done is None or (done.config_digest, done.catalog_digest, done.seed, done.index) != \
+            (plan.config_digest, plan.catalog_digest, plan.seed, plan.index):
         return False
     return (scene_dir / CAMERA_JSON).is_file() and all((scene_dir / f).is_file() for f in extra_files)
 
@@ -111,7 +102,7 @@ def _partial_root(out: Path) -> Path:
 
 
 @contextlib.contextmanager
-def staged_scene(out: Path, plan: ScenePlan) -> Iterator[Path]:
+def staged_scene(out: Path, plan: SceneSpec) -> Iterator[Path]:
     """Yield an empty staging folder for ``plan``; on normal exit it replaces ``<out>/<plan.relpath>`` in one
     rename, on any exception (Ctrl-C included) it is deleted. Stale staging folders of the same scene (from a
     killed run) are removed first: only one worker owns a scene index at a time."""
@@ -139,14 +130,13 @@ def rebuild_metadata(out: Path) -> int:
     out = Path(out)
     rows: List[MetadataRow] = []
     for scene_dir in iter_scene_dirs(out):
-        meta = read_scene_json(scene_dir)
-        if meta is None:
+        spec = read_spec_or_none(scene_dir)
+        if spec is None:
             continue
-        rel = scene_dir.relative_to(out / "train").as_posix()
-        for cam, c in meta.get("cameras", {}).items():
-            text = f"{meta.get('caption', '')} {c.get('caption', '')}".strip()
-            rows.append(MetadataRow(f"{rel}/{VIDEOS_DIR}/{cam}.mp4", text))
-    atomic_write_text(out / "metadata.csv", format_metadata_csv(rows))
+        rel = scene_dir.relative_to(out / TRAIN_DIR).as_posix()
+        for cam in spec.cameras:
+            rows.append(MetadataRow(video_relpath(rel, cam.name), f"{spec.caption} {cam.caption}".strip()))
+    atomic_write_text(out / METADATA_CSV, format_metadata_csv(rows))
     return len(rows)
 
 
@@ -160,31 +150,6 @@ def finish_run(out: Path) -> int:
     except OSError:
         pass
     return rows
-
-
-def parse_shard(text: Optional[str]) -> Tuple[int, int]:
-    """``"i/n"`` (0 <= i < n) -> ``(i, n)``; None -> ``(0, 1)``.
-
-    Raises:
-        ValueError: malformed text.
-    """
-    if text is None:
-        return 0, 1
-    try:
-        i_s, n_s = text.split("/")
-        i, n = int(i_s), int(n_s)
-    except ValueError:
-        raise ValueError(f"--shard must look like i/n (e.g. 0/8), got {text!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise ValueError(f"--shard i/n needs 0 <= i < n, got {text!r}")
-    return i, n
-
-
-def shard_indices(num_scenes: int, shard: Tuple[int, int], start: int = 0) -> List[int]:
-    """Scene indices ``start .. start + num_scenes - 1`` owned by shard ``(i, n)``: those with ``k % n == i``
-    (interleaved, so shards stay balanced and a run can later be extended with more scenes)."""
-    i, n = shard
-    return [k for k in range(start, start + num_scenes) if k % n == i]
 
 
 def iter_planned(cfg: SynthConfig, catalog: Catalog, seed: int, indices: Iterable[int]):

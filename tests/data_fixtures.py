@@ -9,7 +9,7 @@ from typing import Dict
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from synth.video_io import write_video
+from synth.core.video_io import write_video
 
 W, H = 64, 48
 

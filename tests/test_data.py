@@ -19,7 +19,7 @@ from recam.data.datasets import (DatasetBuildError, MultiCamPairDataset, RawSour
                                  build_dataset)
 from recam.data.formats import enumerate_items
 from recam.data.sampler import MixingSampler, mix
-from synth.video_io import write_video
+from synth.core.video_io import write_video
 
 run = CliRunner().invoke
 

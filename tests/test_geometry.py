@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recam.cameras import load_camera_extrinsics, relative_cam_emb
-from synth import geometry as g
+from synth.core import geometry as g
 
 angles = st.floats(-179.0, 179.0, allow_nan=False)
 pitches = st.floats(-89.0, 89.0, allow_nan=False)
@@ -147,7 +147,7 @@ def test_invert_rigid():
 
 
 def test_load_camera_extrinsics_errors(tmp_path):
-    from synth.multicam_format import DatasetFormatError
+    from synth.core.multicam_format import DatasetFormatError
 
     p = tmp_path / "camera_extrinsics.json"
     p.write_text('{"frame0": {"cam01": "[1 0 0 0] [0 1 0 0] [0 0 1 0]"}}')

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recam.cli import app
-from synth.video_io import probe_video, read_video
+from synth.core.video_io import probe_video, read_video
 
 run = CliRunner().invoke
 

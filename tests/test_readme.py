@@ -42,7 +42,7 @@ def test_end_to_end_flow_runs_as_written(tmp_path):
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])
     assert (tmp_path / "runs/tiny_cpu/export/step20.ckpt").is_file()
     out = tmp_path / "results/cam_type9/cam01.mp4"
-    from synth.video_io import probe_video
+    from synth.core.video_io import probe_video
 
     info = probe_video(out)
     assert (info.frames, info.width, info.height) == (9, 64, 64)

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 from recam.cameras import load_camera_extrinsics
 from synth.catalog import load_catalog
 from synth.cli import app
-from synth.geometry import intrinsics_from_lens, look_at_rotator, project_points, unreal_pose_to_fmatrix
-from synth.video_io import probe_video
+from synth.core.geometry import intrinsics_from_lens, look_at_rotator, project_points, unreal_pose_to_fmatrix
+from synth.core.video_io import probe_video
 
 pytestmark = pytest.mark.slow
 run = CliRunner().invoke
@@ -112,7 +112,7 @@ def test_synchronized_capture_triangulates_joint(tmp_path):
     """A marker on the waving hand, seen by several cameras at the same frame, triangulates (with the written
     poses) to the hand's true 3D position within 2 cm: all cameras show one world state."""
     from synth.render.embedded.backend import EmbeddedBackend
-    from synth.scene import Lens
+    from synth.core.scene_spec import Lens
 
     cat = load_catalog()
     be = EmbeddedBackend(cat, num_cameras=4)
@@ -126,7 +126,7 @@ def test_synchronized_capture_triangulates_joint(tmp_path):
     target = np.array([120.0, -80.0, 150.0])
     eyes = target + np.array([[-300, -150, 40], [250, -250, 90], [-100, 320, 60], [280, 200, -20]], float)
     fm = unreal_pose_to_fmatrix(eyes, look_at_rotator(eyes, target[None]))
-    from synth.geometry import fmatrix_to_c2w, format_fmatrix, parse_fmatrix
+    from synth.core.geometry import fmatrix_to_c2w, format_fmatrix, parse_fmatrix
 
     fm = np.stack([parse_fmatrix(format_fmatrix(m)) for m in fm])  # what a dataset would hold
     K = intrinsics_from_lens(35, 23.76, W, H)
@@ -159,7 +159,7 @@ def test_panda_character_geometry(tmp_path):
     """The stock animated panda (loaded by file, scaled to the catalog height) is placed where the scene says."""
     from synth.render.embedded.backend import EmbeddedBackend
     from synth.render.backend import CaptureRequest
-    from synth.scene import Lens
+    from synth.core.scene_spec import Lens
 
     cat = load_catalog()
     be = EmbeddedBackend(cat, num_cameras=2)
@@ -175,7 +175,7 @@ def test_panda_character_geometry(tmp_path):
     names, pos = be.joint_positions_cm()
     assert 0 < pos[:, 2].max() <= 130 and np.abs(pos[:, :2]).max() < 170  # 1.2 m tall, ~2.4 m long panda
     K = intrinsics_from_lens(24, 23.76, 320, 240)
-    from synth.geometry import fmatrix_to_c2w
+    from synth.core.geometry import fmatrix_to_c2w
 
     # the stock skeleton also has helper joints (Dummy_*, *_nub) at the model's extremities: test the real bones
     bones = np.array([n.startswith("Bone_") and not n.endswith("_nub") for n in names])
@@ -238,7 +238,7 @@ def test_bad_assets_give_clear_errors(tmp_path, problem):
 
 
 def test_interrupt_and_disk_full_leave_nothing_half_written(tmp_path, monkeypatch):
-    from synth import video_io
+    from synth.core import video_io
 
     out = tmp_path / "ds"
     args = ["render", "--scenes", "2", "--width", "64", "--height", "64", "--frames", "5", "--out", str(out)]

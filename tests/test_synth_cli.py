@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from synth.catalog import load_catalog
 from synth.cli import app
-from synth.config import ConfigError, default_config_path, load_config
-from synth.writer import parse_shard, shard_indices
+from synth.config import default_config_path, load_config
+from synth.core.errors import ConfigError
+from synth.core.sharding import parse_shard, shard_indices
 
 REPO = Path(__file__).resolve().parents[1]
 run = CliRunner().invoke

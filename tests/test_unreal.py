@@ -22,11 +22,11 @@ from typer.testing import CliRunner
 
 from synth.catalog import load_catalog
 from synth.cli import app
-from synth.geometry import fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
+from synth.core.geometry import fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
 from synth.render.unreal.backend import frame_batch_commands
 from synth.render.unreal.fake_server import start_server_process, unreal_catalog_for
 from synth.render.unreal.protocol import FLOAT_RE, MAX_REQUESTS_PER_TICK, STOCK_COMMANDS, SYNTH_COMMANDS, Grammar, fmt_float
-from synth.video_io import read_video
+from synth.core.video_io import read_video
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -101,7 +101,7 @@ def test_unreal_geometry_joints_in_masks(reference):
     from PIL import Image
 
     from recam.cameras import load_camera_extrinsics
-    from synth.geometry import intrinsics_from_lens, project_points
+    from synth.core.geometry import intrinsics_from_lens, project_points
 
     for scene in sorted(reference.glob("train/*/scene*")):
         meta = json.loads((scene / "scene.json").read_text())

@@ -18,7 +18,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from synth.atomic import atomic_write_text
+from synth.core.atomic import atomic_write_text
 
 __all__ = ["load_depth", "read_colmap_text", "scale_from_relative_depth", "scale_from_colmap", "AlignResult",
            "write_scale_file", "DEPTH_EXT"]

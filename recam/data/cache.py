@@ -26,7 +26,7 @@ from typing import Dict, Iterator, List, Optional
 import numpy as np
 import torch
 
-from synth.atomic import atomic_output_path, atomic_write_text
+from synth.core.atomic import atomic_output_path, atomic_write_text
 
 __all__ = ["CACHE_VERSION", "item_path", "write_item", "read_meta", "load_item", "iter_items", "write_manifest",
            "read_manifest"]

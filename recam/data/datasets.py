@@ -40,8 +40,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from synth.geometry import relative_cam_emb
-from synth.video_io import VideoReadError
+from synth.core.geometry import relative_cam_emb
+from synth.core.video_io import VideoReadError
 
 from ..cameras import latent_frame_indices
 from ..encoders import pad_context

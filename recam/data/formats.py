@@ -26,9 +26,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from synth.geometry import (SENSOR_MM, interpolate_c2w, invert_rigid, opengl_to_opencv_c2w, w2c_quat_to_c2w)
-from synth.multicam_format import (CAMERA_JSON, DatasetFormatError, iter_scene_dirs, load_camera_extrinsics,
-                                   parse_lens_dir_name, read_metadata_csv)
+from synth.core.geometry import (SENSOR_MM, interpolate_c2w, invert_rigid, opengl_to_opencv_c2w, w2c_quat_to_c2w)
+from synth.core.multicam_format import DatasetFormatError, iter_scene_dirs, load_camera_extrinsics, read_metadata_csv
+from synth.core.layout import CAMERA_JSON, parse_lens_dir_name
 
 __all__ = ["VideoItem", "Problem", "KINDS", "enumerate_items", "SCALE_FILE", "read_scale_file", "safe_join"]
 

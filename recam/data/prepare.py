@@ -13,7 +13,8 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 import torch
 
-from synth.video_io import VideoReadError, probe_video, read_video
+from synth.core.sharding import select_shard
+from synth.core.video_io import VideoReadError, probe_video, read_video
 
 from ..video import frames_to_tensor, resize_center_crop
 from .cache import item_path, read_meta, write_item, write_manifest
@@ -95,11 +96,6 @@ def dyn_mask_latent(path: Path, frames: np.ndarray, shape: Tuple[int, int, int])
     return out
 
 
-def _select_shard(items: List[VideoItem], shard: Tuple[int, int]) -> List[VideoItem]:
-    i, n = shard
-    return [it for k, it in enumerate(items) if k % n == i]
-
-
 def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, settings: PrepareSettings,
                     shard: Tuple[int, int] = (0, 1), device: str = "cpu", batch_text: int = 8,
                     on_item: Optional[Callable[[str, str], None]] = None, vae_tiling: bool = False) -> PrepareReport:
@@ -118,7 +114,7 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
         if not (model_dir / sub).is_dir():
             raise load_components_error(model_dir, sub)
     items, problems = enumerate_items(kind, root, settings.num_frames, settings.stride, **settings.options)
-    items = _select_shard(items, shard)
+    items = select_shard(items, shard)
     report = PrepareReport(problems=list(problems))
     model_id = hashlib.sha256(((model_dir / "vae" / "config.json").read_text() +
                                (model_dir / "text_encoder" / "config.json").read_text()).encode()).hexdigest()[:16]
@@ -173,7 +169,7 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
             if on_item:
                 on_item(it.key, "written")
     write_manifest(cache)
-    from synth.atomic import atomic_write_text
+    from synth.core.atomic import atomic_write_text
 
     atomic_write_text(Path(cache) / kind / f"problems.shard{shard[0]}of{shard[1]}.json",
                       json.dumps([{"path": p.path, "reason": p.reason} for p in report.problems], indent=1) + "\n")

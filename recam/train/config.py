@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from synth.config import ConfigError, format_validation_error
+from synth.core.errors import ConfigError, format_validation_error
 
 __all__ = ["TrainConfig", "load_train_config", "apply_overrides", "ConfigError", "UPSTREAM_TRAINABLE"]
 

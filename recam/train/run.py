@@ -74,7 +74,7 @@ class ValidationVideos(Callback):
             return
         from diffusers import AutoencoderKLWan
 
-        from synth.video_io import write_video
+        from synth.core.video_io import write_video
 
         from ..pipeline import denoise, denormalize_latents
         from ..scheduler import make_inference_scheduler

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..catalog import Animation, Character, Environment
-from ..scene import Lens
+from ..core.scene_spec import Lens
 
 __all__ = ["RendererBackend", "CameraCapture", "CaptureRequest", "RenderError", "AssetError", "RetryableRenderError"]
 

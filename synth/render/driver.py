@@ -21,8 +21,10 @@ import numpy as np
 
 from ..catalog import Catalog
 from ..config import SynthConfig
-from ..scene import ScenePlan
-from ..writer import PARTIAL_DIR, scene_outputs_present, staged_scene, write_plan_files
+from ..core.scene_spec import SceneSpec
+from ..core.layout import PARTIAL_DIR
+from ..core.multicam_format import write_scene_files
+from ..writer import scene_outputs_present, staged_scene
 from .backend import CaptureRequest, RenderError, RendererBackend, RetryableRenderError
 from .outputs import OutputSpec, SceneWriter, expected_files
 
@@ -77,12 +79,12 @@ def make_backend(name: str, catalog: Catalog, num_cameras: int, options: Dict) -
     raise ValueError(f"unknown backend {name!r}; expected embedded or unreal")
 
 
-def scene_is_complete(settings: RenderSettings, plan: ScenePlan) -> bool:
+def scene_is_complete(settings: RenderSettings, plan: SceneSpec) -> bool:
     files = expected_files(plan.camera_names(), plan.video.frames, settings.spec)
     return scene_outputs_present(settings.out / plan.relpath, plan, files)
 
 
-def render_scene(backend: RendererBackend, plan: ScenePlan, catalog: Catalog, scene_dir: Path, spec: OutputSpec,
+def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, scene_dir: Path, spec: OutputSpec,
                  warmup: int = 1, queue_frames: int = 3) -> SceneStats:
     """Render every frame of ``plan`` with ``backend`` into ``scene_dir`` (plan files, videos, extras).
 
@@ -97,7 +99,7 @@ def render_scene(backend: RendererBackend, plan: ScenePlan, catalog: Catalog, sc
     backend.set_animation(catalog.animation(plan.animation_id))
     backend.set_lens(plan.lens, plan.video.width, plan.video.height)
     fm = np.stack([c.fmatrices() for c in plan.cameras])  # (C, F, 4, 4) exactly as written
-    write_plan_files(scene_dir, plan)
+    write_scene_files(scene_dir, plan)
     writer = SceneWriter(scene_dir, plan.camera_names(), fm, plan.intrinsics(), plan.video.fps, plan.video.width,
                          plan.video.height, plan.video.frames, spec)
     request = CaptureRequest(depth=spec.depth or spec.joints, mask=spec.masks)

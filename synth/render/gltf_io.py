@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from synth.atomic import atomic_output_path
+from synth.core.atomic import atomic_output_path
 
 __all__ = ["Joint", "MeshPart", "Material", "AnimationClip", "write_skinned_glb"]
 

@@ -6,7 +6,7 @@ Per scene folder (all optional outputs only when requested)::
     depth/camNN/FFFFF.png         16-bit PNG, planar depth in millimetres (0 = nothing hit / beyond 65.535 m)
     masks/camNN/FFFFF.png         8-bit PNG, 255 on the character, 0 elsewhere
     joints/joints.npz             names (J,), positions_cm (F, J, 3) Unreal world cm,
-                                  uv (C, F, J, 2) pixels (K convention of synth.geometry), depth_m (C, F, J),
+                                  uv (C, F, J, 2) pixels (K convention of synth.core.geometry), depth_m (C, F, J),
                                   in_frame (C, F, J), visible (C, F, J) (in frame, in front, not occluded)
 """
 
@@ -20,10 +20,10 @@ from typing import List, Optional, Sequence
 import numpy as np
 from PIL import Image
 
-from ..atomic import atomic_write_bytes
-from ..geometry import fmatrix_to_c2w, project_points
-from ..multicam_format import VIDEOS_DIR
-from ..video_io import VideoWriter
+from ..core.atomic import atomic_write_bytes
+from ..core.geometry import CM_PER_M, fmatrix_to_c2w, project_points
+from ..core.layout import VIDEOS_DIR
+from ..core.video_io import VideoWriter
 from .backend import CameraCapture
 
 __all__ = ["OutputSpec", "SceneWriter", "expected_files", "OCCLUSION_TOLERANCE_M"]
@@ -105,7 +105,7 @@ class SceneWriter:
                                    _png(cap.mask.astype(np.uint8) * 255))
             if self.spec.joints and joints is not None:
                 names, pos_cm = joints
-                uv, z = project_points(self.K, self.c2w[ci, f], pos_cm / 100.0)
+                uv, z = project_points(self.K, self.c2w[ci, f], pos_cm / CM_PER_M)
                 inframe = (z > 0) & np.all((uv >= 0) & (uv < [w, h]), axis=1)
                 vis = inframe.copy()
                 if cap.depth_m is not None:

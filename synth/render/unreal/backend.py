@@ -19,8 +19,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...catalog import Animation, Catalog, Character, Environment
-from ...geometry import fmatrix_to_unreal_pose, horizontal_fov_deg
-from ...scene import Lens
+from ...core.geometry import fmatrix_to_unreal_pose, horizontal_fov_deg
+from ...core.scene_spec import Lens
 from ..backend import CameraCapture, CaptureRequest, RenderError, RendererBackend
 from .connection import Connection, UnrealCVError, UnrealCVFault
 from .protocol import (CHARACTER_MASK_RGB, CHARACTER_NAME, MAX_REQUESTS_PER_TICK, check_str, decode_bmp, fmt_float,

@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 
 from ...catalog import Catalog
-from ...geometry import focal_mm_from_hfov, unreal_pose_to_fmatrix
+from ...core.geometry import focal_mm_from_hfov, unreal_pose_to_fmatrix
 from .protocol import (MAX_REQUESTS_PER_TICK, PLUGIN_VERSION, STOCK_COMMANDS, SYNTH_COMMANDS, Grammar, encode_bmp,
                        frame, map_package, read_frame)
 
@@ -492,7 +492,7 @@ class FakeUnrealServer:
             self.backend.set_animation_time(self.time_s)
 
     def _capture(self, cid: int):
-        from ...scene import Lens
+        from ...core.scene_spec import Lens
         from ..backend import CameraCapture, CaptureRequest
 
         self._camera(str(cid))

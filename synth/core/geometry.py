@@ -31,6 +31,10 @@ import numpy as np
 
 __all__ = [
     "SENSOR_MM",
+    "CM_PER_M",
+    "PoseError",
+    "pose_problems",
+    "check_poses",
     "rotator_to_axes",
     "axes_to_rotator",
     "rotator_to_quat",
@@ -61,6 +65,9 @@ __all__ = [
 
 #: Sensor size of the MultiCamVideo cameras (square), millimetres. REFERENCE §1.
 SENSOR_MM = 23.76
+
+#: Unreal works in centimetres, everything else here in metres.
+CM_PER_M = 100.0
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -224,9 +231,6 @@ def parse_fmatrix(text: str) -> np.ndarray:
 # FMatrix <-> OpenCV c2w (upstream ReCamMaster's conversion) and Unreal pose <-> c2w.
 # ------------------------------------------------------------------------------------------------------------------
 
-_CM_PER_M = 100.0
-
-
 def fmatrix_to_c2w(m: np.ndarray) -> np.ndarray:
     """FMatrix ``(..., 4, 4)`` -> OpenCV c2w ``(..., 4, 4)`` in metres, exactly upstream's conversion.
 
@@ -236,14 +240,14 @@ def fmatrix_to_c2w(m: np.ndarray) -> np.ndarray:
     m = np.asarray(m, dtype=np.float64)
     c2w = np.swapaxes(m, -1, -2)[..., [1, 2, 0, 3]].copy()
     c2w[..., :3, 1] *= -1.0
-    c2w[..., :3, 3] /= _CM_PER_M
+    c2w[..., :3, 3] /= CM_PER_M
     return c2w
 
 
 def c2w_to_fmatrix(c2w: np.ndarray) -> np.ndarray:
     """Inverse of :func:`fmatrix_to_c2w`: OpenCV c2w (metres) -> FMatrix (cm)."""
     c = np.asarray(c2w, dtype=np.float64).copy()
-    c[..., :3, 3] *= _CM_PER_M
+    c[..., :3, 3] *= CM_PER_M
     c[..., :3, 1] *= -1.0
     m_t = np.empty_like(c)
     m_t[..., [1, 2, 0, 3]] = c
@@ -467,3 +471,65 @@ def intrinsics_from_normalized(k_norm, width: int, height: int) -> np.ndarray:
     image (continuous pixel coordinates, see the module docstring)."""
     fx, fy, cx, cy = np.asarray(k_norm, dtype=np.float64)
     return np.array([[fx * width, 0.0, cx * width], [0.0, fy * height, cy * height], [0.0, 0.0, 1.0]])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Pose checks: every place a pose enters (camera files, trajectories, dataset readers, training samples).
+# ------------------------------------------------------------------------------------------------------------------
+
+#: |R^T R - I| tolerance of :func:`pose_problems`: loose enough for poses written with 6 significant digits.
+ORTHO_TOL = 1e-4
+
+
+class PoseError(ValueError):
+    """A camera pose is not a usable rigid transform; the message names where it came from and what is wrong."""
+
+
+def pose_problems(poses: np.ndarray, det_sign: int | None = 1, tol: float = ORTHO_TOL) -> list:
+    """What is wrong with rigid 4x4 transforms ``(..., 4, 4)`` (c2w or w2c), as short messages (empty if valid).
+
+    Checks: shape, finite values, bottom row ``[0 0 0 1]``, orthonormal rotation (``max |R^T R - I| <= tol``) and
+    the sign of ``det(R)``: ``+1`` for a proper rotation in OpenCV camera axes with a right-handed world (real
+    datasets, relative poses), ``-1`` for upstream's c2w in Unreal's left-handed world
+    (:func:`fmatrix_to_c2w`), ``None`` to accept either. A non-orthonormal rotation (all zeros, a scale) also
+    makes a pose non-invertible, which is what breaks relative poses downstream.
+    """
+    p = np.asarray(poses, dtype=np.float64)
+    if p.ndim < 2 or p.shape[-2:] != (4, 4):
+        return [f"expected (..., 4, 4) matrices, got shape {p.shape}"]
+    flat = p.reshape(-1, 4, 4)
+    out = []
+    bad = ~np.isfinite(flat).all(axis=(1, 2))
+    if bad.any():
+        out.append(f"non-finite values (NaN or inf) in pose {int(np.argmax(bad))}")
+        return out
+    bottom = np.abs(flat[:, 3] - np.array([0.0, 0.0, 0.0, 1.0])).max(axis=1)
+    if (bottom > 1e-6).any():
+        out.append(f"bottom row of pose {int(np.argmax(bottom))} is not [0 0 0 1]")
+    r = flat[:, :3, :3]
+    err = np.abs(np.swapaxes(r, 1, 2) @ r - np.eye(3)).max(axis=(1, 2))
+    if (err > tol).any():
+        i = int(np.argmax(err))
+        out.append(f"rotation of pose {i} is not orthonormal (max |R^T R - I| = {err[i]:.3g} > {tol:g})")
+        return out
+    if det_sign is not None:
+        det = np.linalg.det(r)
+        wrong = np.sign(det) != det_sign
+        if wrong.any():
+            i = int(np.argmax(wrong))
+            out.append(f"det(R) of pose {i} is {det[i]:+.3f}; expected {det_sign:+d} "
+                       + ("(a proper rotation in OpenCV axes)" if det_sign > 0 else
+                          "(upstream c2w in Unreal's left-handed world)"))
+    return out
+
+
+def check_poses(poses: np.ndarray, where: str, det_sign: int | None = 1, tol: float = ORTHO_TOL) -> np.ndarray:
+    """Return ``poses`` as float64 if :func:`pose_problems` finds nothing, else raise :class:`PoseError`.
+
+    Args:
+        where: names the source in the message (file, camera, field), e.g. ``"traj.json: cam09"``.
+    """
+    problems = pose_problems(poses, det_sign, tol)
+    if problems:
+        raise PoseError(f"{where}: " + "; ".join(problems))
+    return np.asarray(poses, dtype=np.float64)

@@ -1,15 +1,9 @@
-"""The MultiCamVideo dataset format (ReCamMaster, REFERENCE §1): layout, camera JSON, ``metadata.csv``.
+"""The MultiCamVideo dataset format (ReCamMaster, REFERENCE §1): camera JSON, ``metadata.csv``, ``scene.json``.
 
-Layout (ours adds ``scene.json`` per scene and ``synth_run.json`` at the root; upstream readers ignore both)::
-
-    <root>/metadata.csv                                   file_name,text   (file_name relative to train/)
-    <root>/synth_run.json                                 seed + config of the run that made the scenes
-    <root>/train/f{focal}_aperture{aperture}/scene{N}/
-        videos/cam01.mp4 .. cam10.mp4                     synchronized, same frame count, fps and size
-        cameras/camera_extrinsics.json                    {"frame0": {"cam01": "<FMatrix::ToString()>", ...}, ...}
-        scene.json                                        everything sampled for the scene
-
-Upstream's ReCamMaster code reads these files unchanged.
+Names of every file and folder: :mod:`synth.core.layout`. ``camera_extrinsics.json`` is written only here
+(:func:`write_camera_extrinsics`), ``scene.json`` read and written only here (:func:`read_scene_spec`,
+:func:`write_scene_files`). Upstream's ReCamMaster code reads these files unchanged (it ignores our ``scene.json``
+and ``synth_run.json``).
 """
 
 from __future__ import annotations
@@ -27,82 +21,31 @@ import numpy as np
 
 from .atomic import atomic_write_text
 from .geometry import FMatrixParseError, fmatrix_to_c2w, format_fmatrix, parse_fmatrix
+from .layout import CAMERA_JSON, CAMERA_RE, SCENE_JSON, SCENE_RE, TRAIN_DIR
+from .scene_spec import SceneSpec, SceneSpecError
+
+_FRAME_RE = re.compile(r"^frame(\d+)$")
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file does not follow the MultiCamVideo format. The message names the file and the field."""
 
 __all__ = [
     "DatasetFormatError",
-    "camera_name",
-    "lens_dir_name",
-    "scene_dir_name",
-    "scene_relpath",
-    "parse_lens_dir_name",
     "write_camera_extrinsics",
-    "write_camera_extrinsics_strings",
     "read_camera_fmatrices",
     "load_camera_extrinsics",
     "MetadataRow",
     "format_metadata_csv",
     "read_metadata_csv",
     "iter_scene_dirs",
-    "CAMERA_JSON",
-    "SCENE_JSON",
-    "VIDEOS_DIR",
+    "read_scene_spec",
+    "write_scene_files",
 ]
-
-CAMERA_JSON = Path("cameras") / "camera_extrinsics.json"
-SCENE_JSON = "scene.json"
-VIDEOS_DIR = "videos"
-_FRAME_RE = re.compile(r"^frame(\d+)$")
-_CAM_RE = re.compile(r"^cam(\d+)$")
-_LENS_RE = re.compile(r"^f(\d+(?:\.\d+)?)_aperture(\d+(?:\.\d+)?)$")
-_SCENE_RE = re.compile(r"^scene(\d+)$")
-
-
-class DatasetFormatError(ValueError):
-    """A dataset file does not follow the MultiCamVideo format. The message names the file and the field."""
-
-
-def camera_name(j: int) -> str:
-    """1-based camera number -> ``camNN`` (``cam01`` .. ``cam10``)."""
-    if j < 1:
-        raise ValueError(f"camera numbers start at 1, got {j}")
-    return f"cam{j:02d}"
-
-
-def lens_dir_name(focal_mm: float, aperture_f: float) -> str:
-    """``f{focal}_aperture{aperture}`` as upstream names lens folders, e.g. ``f35_aperture2.4``."""
-    return f"f{focal_mm:g}_aperture{aperture_f:g}"
-
-
-def parse_lens_dir_name(name: str) -> Tuple[float, float] | None:
-    """``f35_aperture2.4`` -> ``(35.0, 2.4)``; None if the name is not a lens folder."""
-    m = _LENS_RE.match(name)
-    return (float(m.group(1)), float(m.group(2))) if m else None
-
-
-def scene_dir_name(index: int) -> str:
-    """Scene index -> folder name ``scene{index}``."""
-    return f"scene{index}"
-
-
-def scene_relpath(index: int, focal_mm: float, aperture_f: float) -> Path:
-    """Path of a scene relative to the dataset root: ``train/f{focal}_aperture{aperture}/scene{index}``."""
-    return Path("train") / lens_dir_name(focal_mm, aperture_f) / scene_dir_name(index)
-
 
 # ------------------------------------------------------------------------------------------------------------------
 # camera_extrinsics.json
 # ------------------------------------------------------------------------------------------------------------------
-
-
-def write_camera_extrinsics_strings(path: Path, strings: Mapping[str, Sequence[str]]) -> None:
-    """Write ``camera_extrinsics.json`` from already formatted ``FMatrix::ToString()`` strings per camera/frame."""
-    names = list(strings)
-    counts = {len(strings[n]) for n in names}
-    if len(counts) != 1:
-        raise ValueError(f"{path}: all cameras need the same number of frames, got {sorted(counts)}")
-    (num_frames,) = counts
-    data = {f"frame{f}": {n: strings[n][f] for n in names} for f in range(num_frames)}
-    atomic_write_text(path, json.dumps(data, indent=4) + "\n")
 
 
 def write_camera_extrinsics(path: Path, fmatrices: Mapping[str, np.ndarray]) -> None:
@@ -122,7 +65,12 @@ def write_camera_extrinsics(path: Path, fmatrices: Mapping[str, np.ndarray]) -> 
         if not np.all(np.isfinite(mats)):
             raise ValueError(f"{path}: camera {n} has non-finite values")
         strings[n] = [format_fmatrix(m) for m in mats]
-    write_camera_extrinsics_strings(path, strings)
+    counts = {len(v) for v in strings.values()}
+    if len(counts) != 1:
+        raise ValueError(f"{path}: all cameras need the same number of frames, got {sorted(counts)}")
+    (num_frames,) = counts
+    data = {f"frame{f}": {n: strings[n][f] for n in strings} for f in range(num_frames)}
+    atomic_write_text(path, json.dumps(data, indent=4) + "\n")
 
 
 def read_camera_fmatrices(path: Path | str) -> Dict[str, np.ndarray]:
@@ -154,7 +102,7 @@ def read_camera_fmatrices(path: Path | str) -> Dict[str, np.ndarray]:
     cams0 = data[frames[0]]
     if not isinstance(cams0, dict) or not cams0:
         raise DatasetFormatError(f"{path}: frame0 must map camera names to matrix strings")
-    names = sorted(cams0, key=lambda c: (int(_CAM_RE.match(c).group(1)) if _CAM_RE.match(c) else 10**9, c))
+    names = sorted(cams0, key=lambda c: (int(CAMERA_RE.match(c).group(1)) if CAMERA_RE.match(c) else 10**9, c))
     out = {c: np.empty((n, 4, 4)) for c in names}
     for f in range(n):
         row = data[frames[f]]
@@ -173,7 +121,7 @@ def read_camera_fmatrices(path: Path | str) -> Dict[str, np.ndarray]:
 def load_camera_extrinsics(path: Path | str) -> Dict[str, np.ndarray]:
     """Read ``camera_extrinsics.json`` -> camera name -> ``(F, 4, 4)`` OpenCV c2w in metres (upstream's conversion).
 
-    World axes are Unreal's (left-handed, so ``det(R) = -1``); see :mod:`synth.geometry`.
+    World axes are Unreal's (left-handed, so ``det(R) = -1``); see :mod:`synth.core.geometry`.
 
     Raises:
         DatasetFormatError: see :func:`read_camera_fmatrices`.
@@ -235,26 +183,46 @@ def read_metadata_csv(path: Path | str) -> List[MetadataRow]:
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def iter_scene_dirs(root: Path | str, split: str = "train") -> Iterator[Path]:
+def iter_scene_dirs(root: Path | str, split: str = TRAIN_DIR) -> Iterator[Path]:
     """Scene folders ``<root>/<split>/<lens>/scene<N>`` in (lens, N) order; hidden/temporary folders skipped."""
     base = Path(root) / split
     if not base.is_dir():
         return
     for lens in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        scenes = [p for p in lens.iterdir() if p.is_dir() and _SCENE_RE.match(p.name)]
-        yield from sorted(scenes, key=lambda p: int(_SCENE_RE.match(p.name).group(1)))
+        scenes = [p for p in lens.iterdir() if p.is_dir() and SCENE_RE.match(p.name)]
+        yield from sorted(scenes, key=lambda p: int(SCENE_RE.match(p.name).group(1)))
 
 
-def scene_index_from_dir(path: Path) -> int | None:
-    """``.../scene17`` -> 17, else None."""
-    m = _SCENE_RE.match(Path(path).name)
-    return int(m.group(1)) if m else None
+# ------------------------------------------------------------------------------------------------------------------
+# scene.json (ours) and the files of a planned scene.
+# ------------------------------------------------------------------------------------------------------------------
 
 
-def is_finite_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+def read_scene_spec(scene_dir: Path | str) -> SceneSpec:
+    """The typed ``scene.json`` of a scene folder.
+
+    Raises:
+        FileNotFoundError: no ``scene.json`` (an official MultiCamVideo scene has none).
+        DatasetFormatError: unreadable JSON or a malformed field (named, with the file).
+    """
+    path = Path(scene_dir) / SCENE_JSON
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetFormatError(f"{path}: not valid JSON ({e})") from None
+    try:
+        return SceneSpec.from_json(data, str(path))
+    except SceneSpecError as e:
+        raise DatasetFormatError(str(e)) from None
 
 
-def camera_names(num: int) -> Sequence[str]:
-    """``['cam01', ..., 'camNN']``."""
-    return [camera_name(j) for j in range(1, num + 1)]
+def write_scene_files(scene_dir: Path | str, spec: SceneSpec) -> None:
+    """Write a scene's ``cameras/camera_extrinsics.json`` (the quantised poses renderers draw) and ``scene.json``,
+    each atomically."""
+    scene_dir = Path(scene_dir)
+    write_camera_extrinsics(scene_dir / CAMERA_JSON, spec.camera_fmatrices())
+    atomic_write_text(scene_dir / SCENE_JSON, json.dumps(spec.to_json(), indent=1) + "\n")
+
+
