@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
 import time
@@ -87,7 +89,7 @@ def render(
     width: Optional[int] = typer.Option(None, "--width", help="Video width (default: config, 1280)."),
     height: Optional[int] = typer.Option(None, "--height", help="Video height (default: config, 1280)."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per video (default: config, 81)."),
-    backend: str = typer.Option("embedded", "--backend", help="Renderer backend (see _with_backend_options)."),
+    backend: str = typer.Option("embedded", "--backend", help="Renderer backend (see _WithBackendOptions)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Scenes rendered in parallel processes."),
     shard: Optional[str] = typer.Option(None, "--shard", help="i/n: render only scenes with index % n == i "
                                         "(e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)."),
@@ -98,7 +100,7 @@ def render(
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="Asset catalog YAML (default: the backend's)."),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better)."),
     preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset."),
-    **backend_flags,  # one keyword per option of every registered backend: see _with_backend_options
+    **backend_flags,  # one keyword per option of every registered backend: see _WithBackendOptions
 ) -> None:
     """Render scenes into the MultiCamVideo layout (videos + cameras + scene.json + metadata.csv)."""
     import contextlib
@@ -197,38 +199,45 @@ def _backend_options(ctx: typer.Context, entry, flags: dict):
         _fail(format_validation_error(e, f"--backend {entry.name} options"))
 
 
-def _with_backend_options(func):
-    """Give ``synth render`` one flag per option of every registered backend (from their ``Options`` models):
-    typer reads the command's parameters from its signature, so the ``**backend_flags`` catch-all is replaced by
-    explicit keyword parameters."""
-    import inspect
+class _WithBackendOptions:
+    """A command whose ``**backend_flags`` catch-all becomes one keyword parameter (flag) per option of every
+    registered backend (their ``Options`` models). Typer reads a command's parameters from its signature; this one
+    is computed when typer asks, so backends registered after import get their flags too."""
 
-    import annotated_types
+    def __init__(self, func):
+        functools.update_wrapper(self, func)
 
-    from .render.registry import backends, option_flag
+    def __call__(self, *args, **kwargs):
+        return self.__wrapped__(*args, **kwargs)
 
-    sig = inspect.signature(func, eval_str=True)
-    params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    names = "; ".join(f"{n}: {e.help}" if e.help else n for n, e in backends().items())
-    params = [p.replace(default=typer.Option("embedded", "--backend", help=f"Renderer backend ({names}).")) if
-              p.name == "backend" else p for p in params]
-    taken = {p.name for p in params}
-    for entry in backends().values():
-        for name, field in entry.Options.model_fields.items():
-            if name in taken:
-                raise ValueError(f"backend {entry.name!r}: option {name!r} clashes with a synth render parameter")
-            extra = field.json_schema_extra or {}
-            bounds = {"min": m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)}
-            bounds.update({"max": m.le for m in field.metadata if isinstance(m, annotated_types.Le)})
-            default = typer.Option(field.default, option_flag(name, field), help=f"{field.description.rstrip('.')} ({entry.name}).",
-                                   hidden=bool(extra.get("hidden")), **bounds)
-            params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                            annotation=field.annotation))
-    func.__signature__ = sig.replace(parameters=params)
-    return func
+    @property
+    def __signature__(self) -> inspect.Signature:
+        import annotated_types
+
+        from .render.registry import backends, option_flag
+
+        sig = inspect.signature(self.__wrapped__, eval_str=True)
+        registered = backends()
+        names = "; ".join(f"{n}: {e.help}" if e.help else n for n, e in registered.items())
+        params = [p.replace(default=typer.Option("embedded", "--backend", help=f"Renderer backend ({names}).")) if
+                  p.name == "backend" else p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        taken = {p.name for p in params}
+        for entry in registered.values():
+            for name, field in entry.Options.model_fields.items():
+                if name in taken:
+                    raise ValueError(f"backend {entry.name!r}: option {name!r} clashes with a synth render parameter")
+                extra = field.json_schema_extra or {}
+                bounds = {"min": m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)}
+                bounds.update({"max": m.le for m in field.metadata if isinstance(m, annotated_types.Le)})
+                default = typer.Option(field.default, option_flag(name, field),
+                                       help=f"{field.description.rstrip('.')} ({entry.name}).",
+                                       hidden=bool(extra.get("hidden")), **bounds)
+                params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                                annotation=field.annotation))
+        return sig.replace(parameters=params)
 
 
-app.command()(_with_backend_options(render))
+app.command()(_WithBackendOptions(render))
 
 
 @app.command()

@@ -124,17 +124,9 @@ def register_backend(cls: E) -> E:
     return cls
 
 
-def _discover() -> None:
-    from . import backends as pkg
-
-    for m in pkgutil.iter_modules(pkg.__path__):
-        if not m.name.startswith("_"):
-            importlib.import_module(f"{pkg.__name__}.{m.name}")
-
-
 def backends() -> Dict[str, BackendEntry]:
-    """Every registered backend by name (the modules of :mod:`synth.render.backends` are imported first)."""
-    _discover()
+    """Every registered backend by name (the modules of :mod:`synth.render.backends` register on import of this
+    module)."""
     return dict(_REGISTRY)
 
 
@@ -149,3 +141,14 @@ def get_backend(name: str) -> BackendEntry:
         return registered[name]
     except KeyError:
         raise UnknownBackendError(f"unknown backend {name!r}; registered: {', '.join(registered)}") from None
+
+
+def _discover() -> None:
+    from . import backends as pkg
+
+    for m in pkgutil.iter_modules(pkg.__path__):
+        if not m.name.startswith("_"):
+            importlib.import_module(f"{pkg.__name__}.{m.name}")
+
+
+_discover()
