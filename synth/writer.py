@@ -150,10 +150,3 @@ def finish_run(out: Path) -> int:
     except OSError:
         pass
     return rows
-
-
-def iter_planned(cfg: SynthConfig, catalog: Catalog, seed: int, indices: Iterable[int]):
-    from .sampling import sample_scene
-
-    for k in indices:
-        yield sample_scene(cfg, catalog, seed, k)

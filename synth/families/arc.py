@@ -5,22 +5,13 @@ from __future__ import annotations
 from typing import Any, Dict
 
 import numpy as np
-from pydantic import field_validator
-
 from ..core.geometry import CM_PER_M
-from .base import FamilyBlock, Range, TrajectoryFamily, check_range, hold, register_family, round_json, sentence
+from .base import AngleRangeConfig, TrajectoryFamily, hold, register_family, round_json, sentence
 
 
-class ArcConfig(FamilyBlock):
+class ArcConfig(AngleRangeConfig):
     """Orbit about the vertical axis through the character, yawing with the orbit so the character stays in view.
     ``angle_deg``: orbit angle, uniform in ``[min, max]`` degrees (0 < min <= max <= 180)."""
-
-    angle_deg: Range
-
-    @field_validator("angle_deg")
-    @classmethod
-    def _r(cls, v: Range) -> Range:
-        return check_range(v, 0.0, 180.0, positive=True)
 
 
 def orbit(location, rotator, u, pivot, angle_deg: float):

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..core.geometry import rotator_to_axes
 
-__all__ = ["TrajectoryFamily", "FamilyBlock", "FamilyContext", "register_family", "get_family", "families",
+__all__ = ["TrajectoryFamily", "FamilyBlock", "AngleRangeConfig", "FamilyContext", "register_family", "get_family", "families",
            "UnknownFamilyError", "Range", "check_range", "round_json", "sentence", "hold", "camera_axis_vectors",
            "range_problem", "RESERVED_NAMES"]
 
@@ -37,6 +37,19 @@ class FamilyBlock(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     weight: float = Field(ge=0)
+
+
+class AngleRangeConfig(FamilyBlock):
+    """A block with ``angle_deg``: the total angle, uniform in ``[min, max]`` degrees
+    (``0 < min <= max <= MAX_DEG``)."""
+
+    MAX_DEG: ClassVar[float] = 180.0
+    angle_deg: Range
+
+    @field_validator("angle_deg")
+    @classmethod
+    def _angle(cls, v: Range) -> Range:
+        return check_range(v, 0.0, cls.MAX_DEG, positive=True)
 
 
 @dataclass(frozen=True)

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, ClassVar, Dict, Tuple
 
-from pydantic import field_validator
-
-from .base import FamilyBlock, Range, TrajectoryFamily, check_range, hold, register_family, round_json, sentence
+from .base import AngleRangeConfig, TrajectoryFamily, hold, register_family, round_json, sentence
 
 
-class PanConfig(FamilyBlock):
+class PanConfig(AngleRangeConfig):
     """``angle_deg``: total yaw change, uniform in ``[min, max]`` degrees (0 < min <= max <= 180)."""
-
-    angle_deg: Range
-
-    @field_validator("angle_deg")
-    @classmethod
-    def _r(cls, v: Range) -> Range:
-        return check_range(v, 0.0, 180.0, positive=True)
 
 
 def rotate_in_place(location, rotator, u, d_pitch_deg: float, d_yaw_deg: float):
@@ -29,20 +20,32 @@ def rotate_in_place(location, rotator, u, d_pitch_deg: float, d_yaw_deg: float):
     return loc, rot
 
 
-@register_family
-class Pan(TrajectoryFamily):
-    name = "pan"
-    Config = PanConfig
+class RotateInPlace(TrajectoryFamily):
+    """Pan and tilt: a uniform angle in ``block.angle_deg`` and a fair-coin direction; ``directions[0]`` is the
+    positive one (Unreal yaw right, pitch up)."""
 
-    def sample(self, block: PanConfig, ctx, rng):
+    rotator_index: ClassVar[int]  # 0 pitch, 1 yaw
+    directions: ClassVar[Tuple[str, str]]
+    verb: ClassVar[str]
+
+    def sample(self, block: AngleRangeConfig, ctx, rng):
         angle = round_json(rng.uniform(*block.angle_deg))
-        direction = "right" if rng.uniform() < 0.5 else "left"
-        loc, rot = rotate_in_place(ctx.start_loc_m, ctx.start_rot_deg, ctx.u, 0.0,
-                                   angle if direction == "right" else -angle)
+        direction = self.directions[0] if rng.uniform() < 0.5 else self.directions[1]
+        delta = [0.0, 0.0]
+        delta[self.rotator_index] = angle if direction == self.directions[0] else -angle
+        loc, rot = rotate_in_place(ctx.start_loc_m, ctx.start_rot_deg, ctx.u, *delta)
         return {"angle_deg": angle, "direction": direction}, loc, rot
 
     def caption(self, params: Dict[str, Any], speed_phrase: str) -> str:
-        return sentence(f"the camera pans {params['direction']} by {params['angle_deg']:.0f} degrees {speed_phrase}")
+        return sentence(f"the camera {self.verb} {params['direction']} by {params['angle_deg']:.0f} degrees "
+                        f"{speed_phrase}")
 
-    def stats(self, params, block: PanConfig):
-        return [("pan angle (deg)", params["angle_deg"], block.angle_deg)]
+    def stats(self, params, block: AngleRangeConfig):
+        return [(f"{self.name} angle (deg)", params["angle_deg"], block.angle_deg)]
+
+
+@register_family
+class Pan(RotateInPlace):
+    name = "pan"
+    Config = PanConfig
+    rotator_index, directions, verb = 1, ("right", "left"), "pans"

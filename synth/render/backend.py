@@ -102,11 +102,3 @@ class RendererBackend(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def camera_names(n: int) -> List[str]:
-    return [f"cam{j:02d}" for j in range(1, n + 1)]
-
-
-def as_dict(captures: Sequence[CameraCapture]) -> Dict[str, CameraCapture]:
-    return dict(zip(camera_names(len(captures)), captures))
