@@ -13,6 +13,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
+from .core.layout import METADATA_CSV
 from .core.progress import console, job_progress, out_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -77,7 +78,7 @@ def plan(
     rows = finish_run(out)
     dt = time.perf_counter() - t0
     console.print(f"planned {done} scenes ({skipped} already complete) in {dt:.1f} s "
-                  f"({len(indices) / max(dt, 1e-9):.0f} scenes/s); metadata.csv: {rows} rows")
+                  f"({len(indices) / max(dt, 1e-9):.0f} scenes/s); {METADATA_CSV}: {rows} rows")
     console.print(f"dataset: [bold]{out.resolve()}[/bold]")
 
 
@@ -108,7 +109,8 @@ def render(
     from .core.sharding import parse_shard, shard_indices
     from .render.driver import RenderSettings, render_scenes, summarize
     from .render.outputs import OutputSpec
-    from .render.registry import BackendSetupError, UnknownBackendError, get_backend
+    from .render.backend import BackendSetupError
+    from .render.backends import UnknownBackendError, get_backend
     from .writer import DatasetMismatchError, ensure_run_manifest, finish_run
 
     try:
@@ -173,7 +175,7 @@ def render(
     dt = time.perf_counter() - t0
     console.print(f"rendered {s['scenes']} scenes ({s['skipped']} already complete) in {dt:.1f} s: "
                   f"{s['images'] / max(dt, 1e-9):.1f} images/s overall (render {s['render_images_per_s']:.1f}/s, "
-                  f"encode {s['write_images_per_s']:.1f}/s); metadata.csv: {rows} rows")
+                  f"encode {s['write_images_per_s']:.1f}/s); {METADATA_CSV}: {rows} rows")
     console.print(f"dataset: [bold]{out.resolve()}[/bold]  (check it with: synth validate {out})")
 
 
@@ -183,7 +185,7 @@ def _backend_options(ctx: typer.Context, entry, flags: dict):
     from pydantic import ValidationError
 
     from .core.errors import format_validation_error
-    from .render.registry import backends, option_flag
+    from .render.backends import backends, option_flag
 
     for other in backends().values():
         if other.name == entry.name:
@@ -214,7 +216,7 @@ class _WithBackendOptions:
     def __signature__(self) -> inspect.Signature:
         import annotated_types
 
-        from .render.registry import backends, option_flag
+        from .render.backends import backends, option_flag
 
         sig = inspect.signature(self.__wrapped__, eval_str=True)
         registered = backends()

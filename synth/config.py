@@ -124,8 +124,9 @@ class TrajectoriesConfig(RootModel[Dict[str, SerializeAsAny[FamilyBlock]]]):
     """``trajectories:``: one block per trajectory family, keyed by the family's registered name
     (:mod:`synth.families`), each validated by that family's ``Config`` and holding its mixture ``weight``.
 
-    Families are drawn in the order listed (with the same weights, reordering the YAML changes the draws). Unknown
-    family names are errors naming the key and the registered families. Blocks are reachable as mapping items
+    Blocks are kept in the families' draw order (``(draw_order, name)``, see
+    :class:`~synth.families.base.TrajectoryFamily`), not the YAML's: a config's digest ignores key order, and so do
+    its scenes. Unknown family names are errors naming the key and the registered families. Blocks are reachable as mapping items
     (``cfg.trajectories["pan"]``) and as attributes (``cfg.trajectories.pan``).
     """
 
@@ -154,6 +155,7 @@ class TrajectoriesConfig(RootModel[Dict[str, SerializeAsAny[FamilyBlock]]]):
                     errors += relocate_errors(e, (name,))
         if errors:
             raise ValidationError.from_exception_data("trajectories", errors)
+        blocks = {k: blocks[k] for k in registered if k in blocks}  # draw order, independent of the YAML's
         if not blocks:
             raise ValueError(f"no trajectory family configured; registered: {', '.join(registered)}")
         if sum(b.weight for b in blocks.values()) <= 0:
@@ -187,7 +189,7 @@ class TrajectoriesConfig(RootModel[Dict[str, SerializeAsAny[FamilyBlock]]]):
 
     @property
     def weights(self) -> Dict[str, float]:
-        """Family name -> mixture weight, in config order (not normalised)."""
+        """Family name -> mixture weight, in draw order (not normalised)."""
         return {k: b.weight for k, b in self.root.items()}
 
 

@@ -11,7 +11,7 @@ Rules (every one checked by ``tests/test_sampling_rules.py`` from the written JS
   ``constraints.min_clearance_m`` from the character, aimed at the torso within ``start.aim_jitter_deg``,
   ``|pitch| <= start.max_abs_pitch_deg``;
 * a trajectory family (:mod:`synth.families`, drawn by the weights of the config's ``trajectories`` blocks, in
-  their order) with its configured ranges; speed constant or eased;
+  the families' draw order) with its configured ranges; speed constant or eased;
 * on every frame: inside the free space (margins), above the floor, clear of the character,
   ``|pitch| <= constraints.max_abs_pitch_deg``. Violations are rejected and the camera re-drawn.
 """
@@ -147,7 +147,7 @@ def _sample_family(cfg: SynthConfig, family: str, rng: np.random.Generator, loc:
 def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, cam: int, radius: float,
                    char_base_m: np.ndarray, char_height: float, torso_m: np.ndarray) -> CameraSpec:
     rng = camera_rng(seed, index, cam)
-    weights = cfg.trajectories.weights  # config order: the draw depends on it
+    weights = cfg.trajectories.weights  # in the families' draw order, whatever the YAML's
     family = _weighted(rng, list(weights), list(weights.values()))
     speed = _sample_speed(cfg, rng)
     u = speed_progress(cfg.video.frames, speed.profile, speed.a)

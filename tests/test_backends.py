@@ -18,7 +18,7 @@ from synth.catalog import default_catalog_path
 from synth.cli import app
 from synth.core.video_io import read_video
 from synth.render.backend import CameraCapture, RendererBackend
-from synth.render.registry import (BackendEntry, BackendOptions, UnknownBackendError, backends, get_backend, option,
+from synth.render.backends import (BackendEntry, BackendOptions, UnknownBackendError, backends, get_backend, option,
                                    register_backend)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ def test_backend_flag_errors(tmp_path, args, needle):
 
 
 def test_entries_and_cli_do_not_import_renderers():
-    code = ("import sys, synth.cli; from synth.render.registry import backends; backends(); "
+    code = ("import sys, synth.cli; from synth.render.backends import backends; backends(); "
             "heavy = [m for m in sys.modules if m.split('.')[0] in ('panda3d', 'direct') or m.startswith("
             "('synth.render.embedded', 'synth.render.unreal.backend', 'synth.render.unreal.connection'))]; "
             "assert not heavy, heavy")

@@ -71,8 +71,13 @@ def _config(tmp_path: Path, mutate) -> Path:
     return p
 
 
-def test_builtin_families_registered():
+def test_builtin_families_registered(tmp_path):
     assert list(load_config().trajectories) == ["pan", "tilt", "translate", "arc", "random", "static"]
+    # the draw order is the families', not the YAML's (the digest ignores key order, so must the scenes)
+    p = tmp_path / "sorted.yaml"
+    p.write_text(yaml.safe_dump(yaml.safe_load(default_config_path().read_text()), sort_keys=True))
+    assert list(load_config(p).trajectories) == list(load_config().trajectories)
+    assert config_digest(load_config(p)) == config_digest(load_config())
     assert {"pan", "tilt", "translate", "arc", "random", "static", "dolly_zoom"} <= set(families())
     with pytest.raises(UnknownFamilyError, match="unknown trajectory family 'warp'; registered: .*pan"):
         get_family("warp")

@@ -31,6 +31,7 @@ def orbit(location, rotator, u, pivot, angle_deg: float):
 @register_family
 class Arc(TrajectoryFamily):
     name = "arc"
+    draw_order = 3
     Config = ArcConfig
 
     def sample(self, block: ArcConfig, ctx, rng):

@@ -47,5 +47,6 @@ class RotateInPlace(TrajectoryFamily):
 @register_family
 class Pan(RotateInPlace):
     name = "pan"
+    draw_order = 0
     Config = PanConfig
     rotator_index, directions, verb = 1, ("right", "left"), "pans"

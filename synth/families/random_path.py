@@ -62,6 +62,7 @@ def follow_path(location, rotator, u, waypoints, length_m: float, look_at=None, 
 @register_family
 class RandomPath(TrajectoryFamily):
     name = "random"
+    draw_order = 4
     Config = RandomPathConfig
 
     def sample(self, block: RandomPathConfig, ctx, rng):

@@ -8,6 +8,7 @@ from .base import FamilyBlock, TrajectoryFamily, hold, register_family
 @register_family
 class Static(TrajectoryFamily):
     name = "static"
+    draw_order = 5
     Config = FamilyBlock  # only the weight
 
     def sample(self, block, ctx, rng):

@@ -15,5 +15,6 @@ class TiltConfig(AngleRangeConfig):
 @register_family
 class Tilt(RotateInPlace):
     name = "tilt"
+    draw_order = 1
     Config = TiltConfig
     rotator_index, directions, verb = 0, ("up", "down"), "tilts"

@@ -39,6 +39,7 @@ def translate(location, rotator, u, displacement_m):
 @register_family
 class Translate(TrajectoryFamily):
     name = "translate"
+    draw_order = 2
     Config = TranslateConfig
 
     def sample(self, block: TranslateConfig, ctx, rng):

@@ -17,7 +17,8 @@ import numpy as np
 from ..catalog import Animation, Character, Environment
 from ..core.scene_spec import Lens
 
-__all__ = ["RendererBackend", "CameraCapture", "CaptureRequest", "RenderError", "AssetError", "RetryableRenderError"]
+__all__ = ["RendererBackend", "CameraCapture", "CaptureRequest", "RenderError", "AssetError", "RetryableRenderError",
+           "BackendSetupError"]
 
 
 class RenderError(RuntimeError):
@@ -27,6 +28,11 @@ class RenderError(RuntimeError):
 class RetryableRenderError(RenderError):
     """A transient fault (timeout, dropped connection, restarted server): the scene is discarded and rendered again
     from its start; never stitched from parts."""
+
+
+class BackendSetupError(RuntimeError):
+    """A backend's session could not be set up for a run (a game that does not start, nothing listening ...); the
+    message says what to check. ``synth render`` reports it and exits 2."""
 
 
 class AssetError(RenderError):

@@ -27,7 +27,7 @@ from ..core.multicam_format import write_scene_files
 from ..writer import scene_outputs_present, staged_scene
 from .backend import CaptureRequest, RenderError, RendererBackend, RetryableRenderError
 from .outputs import OutputSpec, SceneWriter, expected_files
-from .registry import get_backend
+from .backends import get_backend
 
 __all__ = ["SceneStats", "RenderSettings", "render_scene", "render_scenes", "make_backend", "scene_is_complete"]
 
@@ -68,7 +68,7 @@ class RenderSettings:
 
 
 def make_backend(name: str, catalog: Catalog, num_cameras: int, options: Dict) -> RendererBackend:
-    """Instantiate the backend registered as ``name`` (:mod:`synth.render.registry`) with the keyword ``options``
+    """Instantiate the backend registered as ``name`` (:mod:`synth.render.backends`) with the keyword ``options``
     its session yielded.
 
     Raises:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..registry import BackendEntry, BackendOptions, option, register_backend
+from .base import BackendEntry, BackendOptions, option, register_backend
 
 
 class EmbeddedOptions(BackendOptions):

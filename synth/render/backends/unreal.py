@@ -7,7 +7,7 @@ import contextlib
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
-from ..registry import BackendEntry, BackendOptions, option, register_backend
+from .base import BackendEntry, BackendOptions, option, register_backend
 
 
 class UnrealOptions(BackendOptions):
@@ -43,7 +43,7 @@ class UnrealEntry(BackendEntry):
         keyword arguments.
 
         Raises:
-            UnrealLaunchError: (a :class:`~synth.render.registry.BackendSetupError`) neither or both of binary /
+            UnrealLaunchError: (a :class:`~synth.render.backend.BackendSetupError`) neither or both of binary /
                 endpoint, nothing answering at the endpoint, a game that does not start.
         """
         from ..unreal.launcher import UELauncher, UnrealLaunchError, parse_endpoint, probe

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
-from ..registry import BackendSetupError
+from ..backend import BackendSetupError
 from .protocol import read_frame
 
 __all__ = ["UnrealLaunchError", "UELauncher", "probe", "parse_endpoint", "write_unrealcv_ini"]

@@ -1,4 +1,4 @@
-"""Renderer backends registered by name, with typed options.
+"""The renderer-backend registry: backends registered by name, with typed options.
 
 A backend is registered by one module of :mod:`synth.render.backends` holding a :class:`BackendEntry` subclass
 decorated with :func:`register_backend`. The entry is light (it must not import the renderer itself: Panda3D,
@@ -11,19 +11,12 @@ is imported only in :meth:`BackendEntry.create`; external resources (a game proc
 from __future__ import annotations
 
 import contextlib
-import importlib
-import pkgutil
 from typing import Any, ClassVar, Dict, Iterator, Optional, Type, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["BackendEntry", "BackendOptions", "BackendSetupError", "UnknownBackendError", "option", "register_backend",
+__all__ = ["BackendEntry", "BackendOptions", "UnknownBackendError", "option", "register_backend",
            "get_backend", "backends", "option_flag"]
-
-
-class BackendSetupError(RuntimeError):
-    """A backend's session could not be set up (a game that does not start, nothing listening ...); the message
-    says what to check. ``synth render`` reports it and exits 2."""
 
 
 class UnknownBackendError(KeyError):
@@ -90,7 +83,7 @@ class BackendEntry:
         on exit. Default: the options as keyword arguments.
 
         Raises:
-            BackendSetupError: the set-up failed (the message says what to check).
+            synth.render.backend.BackendSetupError: the set-up failed (the message says what to check).
         """
         yield options.model_dump()
 
@@ -110,7 +103,7 @@ def register_backend(cls: E) -> E:
     if not isinstance(name, str) or not name:
         raise ValueError(f"{cls.__qualname__}: a backend entry needs a `name`")
     if not (isinstance(cls.Options, type) and issubclass(cls.Options, BackendOptions)):
-        raise ValueError(f"{cls.__qualname__}.Options must subclass synth.render.registry.BackendOptions")
+        raise ValueError(f"{cls.__qualname__}.Options must subclass synth.render.backends.BackendOptions")
     old = _REGISTRY.get(name)
     if old is not None and type(old).__qualname__ != cls.__qualname__:
         raise ValueError(f"backend {name!r} is already registered by {type(old).__module__}.{type(old).__qualname__}")
@@ -125,8 +118,8 @@ def register_backend(cls: E) -> E:
 
 
 def backends() -> Dict[str, BackendEntry]:
-    """Every registered backend by name (the modules of :mod:`synth.render.backends` register on import of this
-    module)."""
+    """Every registered backend by name (the modules of :mod:`synth.render.backends` register when the package is
+    imported)."""
     return dict(_REGISTRY)
 
 
@@ -141,14 +134,3 @@ def get_backend(name: str) -> BackendEntry:
         return registered[name]
     except KeyError:
         raise UnknownBackendError(f"unknown backend {name!r}; registered: {', '.join(registered)}") from None
-
-
-def _discover() -> None:
-    from . import backends as pkg
-
-    for m in pkgutil.iter_modules(pkg.__path__):
-        if not m.name.startswith("_"):
-            importlib.import_module(f"{pkg.__name__}.{m.name}")
-
-
-_discover()
