@@ -126,8 +126,8 @@ class TrajectoriesConfig(RootModel[Dict[str, SerializeAsAny[FamilyBlock]]]):
 
     Blocks are kept in the families' draw order (``(draw_order, name)``, see
     :class:`~synth.families.base.TrajectoryFamily`), not the YAML's: a config's digest ignores key order, and so do
-    its scenes. Unknown family names are errors naming the key and the registered families. Blocks are reachable as mapping items
-    (``cfg.trajectories["pan"]``) and as attributes (``cfg.trajectories.pan``).
+    its scenes. Unknown family names are errors naming the key and the registered families. Blocks are reachable as
+    mapping items (``cfg.trajectories["pan"]``) and as attributes (``cfg.trajectories.pan``).
     """
 
     model_config = ConfigDict(frozen=True)

@@ -130,7 +130,8 @@ def collect_stats(root: Path) -> DatasetStats:
                 for name, value in fam_impl.categorical(p).items():
                     st.categorical[name][value] += 1
     if st.scenes:
-        st.numeric.setdefault("hemisphere radius (m)", Numeric("hemisphere radius (m)", expected=(min(radii), max(radii))))
+        st.numeric.setdefault("hemisphere radius (m)",
+                              Numeric("hemisphere radius (m)", expected=(min(radii), max(radii))))
     for r, n in st.categorical.get("hemisphere_radius_m", {}).items():
         st.numeric["hemisphere radius (m)"].values += [float(r)] * n
     return st

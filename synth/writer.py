@@ -13,15 +13,15 @@ import os
 import shutil
 import socket
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from .core.atomic import atomic_write_text, replace_dir
 from .catalog import Catalog
 from .config import SynthConfig, config_digest
+from .core.atomic import atomic_write_text, replace_dir
 from .core.layout import (CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, TRAIN_DIR, scene_dir_name,
                           video_relpath)
 from .core.multicam_format import (DatasetFormatError, MetadataRow, format_metadata_csv, iter_scene_dirs,
-                                   read_scene_spec, write_scene_files)
+                                   read_scene_spec)
 from .core.scene_spec import SceneSpec
 
 __all__ = ["DatasetMismatchError", "ensure_run_manifest", "scene_outputs_present", "staged_scene", "rebuild_metadata",

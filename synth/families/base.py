@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..core.geometry import rotator_to_axes
 
-__all__ = ["TrajectoryFamily", "FamilyBlock", "AngleRangeConfig", "FamilyContext", "register_family", "get_family", "families",
-           "UnknownFamilyError", "Range", "check_range", "round_json", "sentence", "hold", "camera_axis_vectors",
-           "range_problem", "RESERVED_NAMES"]
+__all__ = ["TrajectoryFamily", "FamilyBlock", "AngleRangeConfig", "FamilyContext", "register_family", "get_family",
+           "families", "UnknownFamilyError", "Range", "check_range", "round_json", "sentence", "hold",
+           "camera_axis_vectors", "range_problem", "RESERVED_NAMES"]
 
 Range = Tuple[float, float]
 

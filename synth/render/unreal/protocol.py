@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import struct
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
