@@ -172,7 +172,7 @@ class TrajectoriesConfig(RootModel[Dict[str, SerializeAsAny[FamilyBlock]]]):
             return root[name]
         raise AttributeError(f"no trajectory family {name!r} configured; configured: {', '.join(root or {})}")
 
-    def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # the family names, in config order
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # the family names, in draw order
         return iter(self.root)
 
     def __contains__(self, name: object) -> bool:

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+from pydantic import ValidationError
 
 from .config import SynthConfig, load_config
+from .core.errors import ConfigError, format_validation_error
 from .core.geometry import CM_PER_M, axes_to_rotator
 from .core.layout import CAMERA_JSON, RUN_MANIFEST, lens_dir_name
 from .core.multicam_format import iter_scene_dirs, read_camera_fmatrices
@@ -72,12 +74,19 @@ def _config_of(root: Path) -> SynthConfig:
     """The run's config from ``synth_run.json`` (version-1 configs are upgraded), else the default."""
     manifest = root / RUN_MANIFEST
     if manifest.exists():
-        return SynthConfig.model_validate(json.loads(manifest.read_text())["config"])
+        try:
+            return SynthConfig.model_validate(json.loads(manifest.read_text())["config"])
+        except ValidationError as e:  # e.g. a family that is not registered in this installation
+            raise ConfigError(format_validation_error(e, f"{manifest}: config")) from None
     return load_config()
 
 
 def collect_stats(root: Path) -> DatasetStats:
-    """Distributions of every scene under ``root`` (see module docstring)."""
+    """Distributions of every scene under ``root`` (see module docstring).
+
+    Raises:
+        ConfigError: the config in ``synth_run.json`` is invalid here (e.g. names a family not registered).
+    """
     root = Path(root)
     cfg = _config_of(root)
     t = cfg.trajectories
