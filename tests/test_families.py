@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from pydantic import field_validator
 from typer.testing import CliRunner
 
 from synth.cli import app
-from synth.config import config_digest, default_config_path, load_config
+from synth.config import SynthConfig, config_digest, default_config_path, load_config
 from synth.core.errors import ConfigError
 from synth.core.layout import CAMERA_JSON, METADATA_CSV, RUN_MANIFEST
 from synth.core.multicam_format import load_camera_extrinsics, read_scene_spec
@@ -174,3 +176,19 @@ def test_version_1_configs_and_manifests_still_load(tmp_path):
     r = run(app, ["stats", str(out), "--strict", "--json", str(tmp_path / "b.json")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()
+
+
+BUILTIN = ["pan", "tilt", "translate", "arc", "random", "static"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.permutations(BUILTIN), st.lists(st.floats(0, 10, allow_nan=False), min_size=6, max_size=6))
+def test_v1_upgrade_keeps_every_weight_in_draw_order(order, weights):
+    assume(sum(weights) > 0)
+    data = yaml.safe_load(default_config_path().read_text())
+    v1 = _as_v1(data)
+    v1["trajectories"]["weights"] = dict(zip(order, weights))
+    cfg = SynthConfig.model_validate(v1)
+    assert cfg.version == 2 and list(cfg.trajectories) == BUILTIN
+    assert cfg.trajectories.weights == dict(zip(order, weights))
+    assert cfg.trajectories.arc.angle_deg == tuple(data["trajectories"]["arc"]["angle_deg"])
