@@ -107,10 +107,10 @@ def render(
     import contextlib
 
     from .core.sharding import parse_shard, shard_indices
-    from .render.driver import RenderSettings, render_scenes, summarize
-    from .render.outputs import OutputSpec
     from .render.backend import BackendSetupError
     from .render.backends import UnknownBackendError, get_backend
+    from .render.driver import RenderSettings, render_scenes, summarize
+    from .render.outputs import OutputSpec
     from .writer import DatasetMismatchError, ensure_run_manifest, finish_run
 
     try:
