@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
 import time
@@ -11,6 +13,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
+from .core.layout import METADATA_CSV
 from .core.progress import console, job_progress, out_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -75,19 +78,19 @@ def plan(
     rows = finish_run(out)
     dt = time.perf_counter() - t0
     console.print(f"planned {done} scenes ({skipped} already complete) in {dt:.1f} s "
-                  f"({len(indices) / max(dt, 1e-9):.0f} scenes/s); metadata.csv: {rows} rows")
+                  f"({len(indices) / max(dt, 1e-9):.0f} scenes/s); {METADATA_CSV}: {rows} rows")
     console.print(f"dataset: [bold]{out.resolve()}[/bold]")
 
 
-@app.command()
 def render(
+    ctx: typer.Context,
     scenes: int = typer.Option(..., "--scenes", min=1, help="Number of scenes (indices 0..N-1)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Run seed; scene k draws from (seed, k)."),
     out: Path = typer.Option(Path("out/multicam"), "--out", help="Dataset root."),
     width: Optional[int] = typer.Option(None, "--width", help="Video width (default: config, 1280)."),
     height: Optional[int] = typer.Option(None, "--height", help="Video height (default: config, 1280)."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per video (default: config, 81)."),
-    backend: str = typer.Option("embedded", "--backend", help="embedded (Panda3D) or unreal (UnrealCV)."),
+    backend: str = typer.Option("embedded", "--backend", help="Renderer backend (see _WithBackendOptions)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Scenes rendered in parallel processes."),
     shard: Optional[str] = typer.Option(None, "--shard", help="i/n: render only scenes with index % n == i "
                                         "(e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)."),
@@ -98,30 +101,27 @@ def render(
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="Asset catalog YAML (default: the backend's)."),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better)."),
     preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset."),
-    msaa: int = typer.Option(0, "--msaa", min=0, max=16, help="Multisample anti-aliasing samples (embedded)."),
-    ue_binary: Optional[Path] = typer.Option(None, "--ue-binary", help="Packaged UE5 game to launch (unreal)."),
-    ue_map: Optional[str] = typer.Option(None, "--map", help="Map to load at launch (unreal)."),
-    ue_endpoint: Optional[str] = typer.Option(None, "--ue-endpoint", help="HOST:PORT of a running UnrealCV "
-                                              "server (unreal)."),
-    ue_port: int = typer.Option(9000, "--ue-port", help="Port for a launched UE5 game (unreal)."),
-    ue_timeout: float = typer.Option(60.0, "--ue-timeout", help="Seconds to wait for an UnrealCV reply; after a "
-                                     "timeout the connection is replaced and the scene rendered again (unreal)."),
-    ue_allow_root: bool = typer.Option(False, "--ue-allow-root", hidden=True,
-                                       help="Launch even as root (test doubles only; Unreal itself refuses)."),
+    **backend_flags,  # one keyword per option of every registered backend: see _WithBackendOptions
 ) -> None:
     """Render scenes into the MultiCamVideo layout (videos + cameras + scene.json + metadata.csv)."""
+    import contextlib
+
+    from .core.sharding import parse_shard, shard_indices
+    from .render.backend import BackendSetupError
+    from .render.backends import UnknownBackendError, get_backend
     from .render.driver import RenderSettings, render_scenes, summarize
     from .render.outputs import OutputSpec
-    from .core.sharding import parse_shard, shard_indices
     from .writer import DatasetMismatchError, ensure_run_manifest, finish_run
 
-    if backend not in ("embedded", "unreal"):
-        _fail(f"--backend must be embedded or unreal, got {backend!r}")
-    if backend == "unreal" and catalog is None:
-        _fail("--backend unreal needs --catalog (the Unreal project's maps, characters and animations)")
-    if backend == "unreal" and workers > 1:
-        _fail("--backend unreal renders through one game (UnrealCV serves one client): use --workers 1 and run one "
-              "synth render per game instance with --shard i/n")
+    try:
+        entry = get_backend(backend)
+    except UnknownBackendError as e:
+        _fail(f"--backend: {e}")
+    options = _backend_options(ctx, entry, backend_flags)
+    if entry.needs_catalog and catalog is None:
+        _fail(f"--backend {backend} needs --catalog ({entry.needs_catalog})")
+    if entry.max_workers is not None and workers > entry.max_workers:
+        _fail(f"--backend {backend} renders with at most {entry.max_workers} worker(s): {entry.workers_hint}")
     cfg, cat = _load(config, catalog)
     if cat.backend != backend:
         _fail(f"{catalog or 'the built-in catalog'}: backend: {cat.backend!r}, but --backend is {backend!r}; its "
@@ -132,59 +132,114 @@ def render(
         ensure_run_manifest(out, seed, cfg, cat)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
-    options = {"msaa": msaa}
-    launcher = None
-    if backend == "unreal":
-        from .render.unreal.launcher import UnrealLaunchError, start_or_attach
-
-        try:
-            launcher, options = start_or_attach(ue_binary=ue_binary, ue_map=ue_map, endpoint=ue_endpoint,
-                                                port=ue_port, width=cfg.video.width, height=cfg.video.height,
-                                                allow_root=ue_allow_root)
-            options["timeout"] = ue_timeout
-        except UnrealLaunchError as e:
-            _fail(str(e))
+    session = contextlib.ExitStack()
+    try:
+        kwargs = session.enter_context(entry.session(options, cfg.video.width, cfg.video.height))
+    except BackendSetupError as e:
+        _fail(str(e))
     settings = RenderSettings(out=out, seed=seed, cfg=cfg, catalog=cat, backend=backend,
                               spec=OutputSpec(depth=depth, masks=masks, joints=joints, crf=crf, preset=preset),
-                              backend_options=options)
+                              backend_options=kwargs)
     v = cfg.video
     console.print(f"rendering {len(indices)} scenes x {cfg.cameras_per_scene} cameras x {v.frames} frames at "
                   f"{v.width}x{v.height} ({backend}, {workers} worker(s)) into {out}")
     done = []
     t0 = time.perf_counter()
-    try:
-        with job_progress("scenes") as prog:
-            task = prog.add_task("render", total=len(indices))
-            for st in render_scenes(settings, indices, workers):
-                done.append(st)
-                prog.advance(task)
-                if prog.disable and not st.skipped:  # no live bar (not a terminal): one line per scene
-                    el = time.perf_counter() - t0
-                    n = len(done)
-                    console.print(f"scene {st.index} done ({n}/{len(indices)}, {st.images / max(st.wall_s, 1e-9):.1f} "
-                                  f"images/s, ETA {el / n * (len(indices) - n):.0f} s)")
-    except KeyboardInterrupt:
-        finish_run(out)
-        console.print(f"[yellow]interrupted[/yellow] after {len(done)} scenes; nothing half-written is left in "
-                      f"the dataset. Run the same command again to resume.")
-        raise typer.Exit(130)
-    except OSError as e:
-        finish_run(out)
-        _fail(f"I/O error while writing into {out}: {e} (the scene in progress was discarded; free space and "
-              f"re-run to resume)")
-    except Exception as e:  # noqa: BLE001 - backend errors carry their own message
-        finish_run(out)
-        _fail(f"{type(e).__name__}: {e} (the scene in progress was discarded; re-run to resume)")
-    finally:
-        if launcher is not None:
-            launcher.stop()
+    with session:  # stops what the backend's session started (a launched game), however the run ends
+        try:
+            with job_progress("scenes") as prog:
+                task = prog.add_task("render", total=len(indices))
+                for st in render_scenes(settings, indices, workers):
+                    done.append(st)
+                    prog.advance(task)
+                    if prog.disable and not st.skipped:  # no live bar (not a terminal): one line per scene
+                        el = time.perf_counter() - t0
+                        n = len(done)
+                        console.print(f"scene {st.index} done ({n}/{len(indices)}, "
+                                      f"{st.images / max(st.wall_s, 1e-9):.1f} images/s, "
+                                      f"ETA {el / n * (len(indices) - n):.0f} s)")
+        except KeyboardInterrupt:
+            finish_run(out)
+            console.print(f"[yellow]interrupted[/yellow] after {len(done)} scenes; nothing half-written is left in "
+                          f"the dataset. Run the same command again to resume.")
+            raise typer.Exit(130)
+        except OSError as e:
+            finish_run(out)
+            _fail(f"I/O error while writing into {out}: {e} (the scene in progress was discarded; free space and "
+                  f"re-run to resume)")
+        except Exception as e:  # noqa: BLE001 - backend errors carry their own message
+            finish_run(out)
+            _fail(f"{type(e).__name__}: {e} (the scene in progress was discarded; re-run to resume)")
     rows = finish_run(out)
     s = summarize(done)
     dt = time.perf_counter() - t0
     console.print(f"rendered {s['scenes']} scenes ({s['skipped']} already complete) in {dt:.1f} s: "
                   f"{s['images'] / max(dt, 1e-9):.1f} images/s overall (render {s['render_images_per_s']:.1f}/s, "
-                  f"encode {s['write_images_per_s']:.1f}/s); metadata.csv: {rows} rows")
+                  f"encode {s['write_images_per_s']:.1f}/s); {METADATA_CSV}: {rows} rows")
     console.print(f"dataset: [bold]{out.resolve()}[/bold]  (check it with: synth validate {out})")
+
+
+def _backend_options(ctx: typer.Context, entry, flags: dict):
+    """The chosen backend's typed options from the ``synth render`` flags; a flag of another backend given on the
+    command line (or in the environment) is an error (exit 2)."""
+    from pydantic import ValidationError
+
+    from .core.errors import format_validation_error
+    from .render.backends import backends, option_flag
+
+    for other in backends().values():
+        if other.name == entry.name:
+            continue
+        for name, field in other.Options.model_fields.items():
+            source = ctx.get_parameter_source(name)
+            if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+                _fail(f"{option_flag(name, field)} is an option of --backend {other.name}, not of --backend "
+                      f"{entry.name}")
+    try:
+        return entry.Options(**{k: flags[k] for k in entry.Options.model_fields if k in flags})
+    except ValidationError as e:
+        _fail(format_validation_error(e, f"--backend {entry.name} options"))
+
+
+class _WithBackendOptions:
+    """A command whose ``**backend_flags`` catch-all becomes one keyword parameter (flag) per option of every
+    registered backend (their ``Options`` models). Typer reads a command's parameters from its signature; this one
+    is computed when typer asks, so backends registered after import get their flags too."""
+
+    def __init__(self, func):
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args, **kwargs):
+        return self.__wrapped__(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        import annotated_types
+
+        from .render.backends import backends, option_flag
+
+        sig = inspect.signature(self.__wrapped__, eval_str=True)
+        registered = backends()
+        names = "; ".join(f"{n}: {e.help}" if e.help else n for n, e in registered.items())
+        params = [p.replace(default=typer.Option("embedded", "--backend", help=f"Renderer backend ({names}).")) if
+                  p.name == "backend" else p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        taken = {p.name for p in params}
+        for entry in registered.values():
+            for name, field in entry.Options.model_fields.items():
+                if name in taken:
+                    raise ValueError(f"backend {entry.name!r}: option {name!r} clashes with a synth render parameter")
+                extra = field.json_schema_extra or {}
+                bounds = {"min": m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)}
+                bounds.update({"max": m.le for m in field.metadata if isinstance(m, annotated_types.Le)})
+                default = typer.Option(field.default, option_flag(name, field),
+                                       help=f"{field.description.rstrip('.')} ({entry.name}).",
+                                       hidden=bool(extra.get("hidden")), **bounds)
+                params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                                annotation=field.annotation))
+        return sig.replace(parameters=params)
+
+
+app.command()(_WithBackendOptions(render))
 
 
 @app.command()

@@ -20,7 +20,7 @@ from .core.layout import CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, camera_names, pars
 from .core.video_io import VideoReadError, probe_video
 from .core.layout import METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, TRAIN_DIR, VAL_BASIC
 from .core.scene_spec import SceneSpec
-from .trajectories import FAMILIES
+from .families import families
 
 __all__ = ["Problem", "validate_dataset", "validate_scene"]
 
@@ -75,7 +75,7 @@ def _check_scene_spec(scene_dir: Path, spec: SceneSpec) -> Iterator[Problem]:
     if lens is not None and (abs(lens[0] - spec.lens.focal_length_mm) > 1e-9 or abs(lens[1] - spec.lens.aperture_f) > 1e-9):
         yield Problem(p, f"lens {spec.lens.to_json()} does not match folder {scene_dir.parent.name}")
     for c in spec.cameras:
-        if c.family not in FAMILIES:
+        if c.family not in families():
             yield Problem(p, f"cameras.{c.name}.trajectory: unknown {c.family!r}")
 
 

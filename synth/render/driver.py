@@ -27,6 +27,7 @@ from ..core.multicam_format import write_scene_files
 from ..writer import scene_outputs_present, staged_scene
 from .backend import CaptureRequest, RenderError, RendererBackend, RetryableRenderError
 from .outputs import OutputSpec, SceneWriter, expected_files
+from .backends import get_backend
 
 __all__ = ["SceneStats", "RenderSettings", "render_scene", "render_scenes", "make_backend", "scene_is_complete"]
 
@@ -67,16 +68,13 @@ class RenderSettings:
 
 
 def make_backend(name: str, catalog: Catalog, num_cameras: int, options: Dict) -> RendererBackend:
-    """Instantiate a backend by name (``embedded`` or ``unreal``)."""
-    if name == "embedded":
-        from .embedded.backend import EmbeddedBackend
+    """Instantiate the backend registered as ``name`` (:mod:`synth.render.backends`) with the keyword ``options``
+    its session yielded.
 
-        return EmbeddedBackend(catalog, num_cameras, msaa=options.get("msaa", 0))
-    if name == "unreal":
-        from .unreal.backend import UnrealBackend
-
-        return UnrealBackend(catalog, num_cameras, **options)
-    raise ValueError(f"unknown backend {name!r}; expected embedded or unreal")
+    Raises:
+        UnknownBackendError: (a ``KeyError``) no backend of that name; the message lists the registered ones.
+    """
+    return get_backend(name).create(catalog, num_cameras, **options)
 
 
 def scene_is_complete(settings: RenderSettings, plan: SceneSpec) -> bool:
