@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from .core.progress import console, job_progress, out_console
 
@@ -18,8 +18,71 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def _fail(msg: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {msg}")
+    """Print ``error: msg`` (literal text: ``[a b c d]`` in a message is not rich markup) and exit with ``code``
+    (2: bad input, 1: a failed check)."""
+    console.print(f"[red]error:[/red] {escape(str(msg))}")
     raise typer.Exit(code)
+
+
+def _need_dir(path: Path, what: str) -> None:
+    """Exit 2 unless ``path`` is an existing folder (checked before any heavy import)."""
+    if not path.exists():
+        _fail(f"{path}: does not exist; expected {what}")
+    if not path.is_dir():
+        _fail(f"{path}: is a file; expected {what}")
+
+
+def _need_file(path: Optional[Path], what: str) -> None:
+    if path is not None and not path.is_file():
+        _fail(f"{path}: {'is a folder' if path.is_dir() else 'does not exist'}; expected {what}")
+
+
+def _need_output_file(path: Path, suffix: str) -> None:
+    """Exit 2 if an output file path is a folder, lacks ``suffix`` or lies in a missing folder."""
+    if path.is_dir():
+        _fail(f"--out {path}: is a folder; expected a {suffix} file path")
+    if path.suffix.lower() != suffix:
+        _fail(f"--out {path}: expected a {suffix} file name")
+    if not path.parent.is_dir():
+        _fail(f"--out {path}: folder {path.parent} does not exist")
+
+
+def _need_out_folder(out: Path) -> None:
+    """Exit 2 if ``--out`` (or a folder above it) is an existing file."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                _fail(f"--out {out}: {p} is a file; expected a dataset folder (existing or new)")
+            return
+
+
+def _lock_output(out: Path, shard: Optional[str], command: str) -> None:
+    """Hold ``out``'s lock for this shard until the command ends, so that two runs into one folder fail with a message
+    naming the holder. Exit 2 if ``--out`` is a file or locked. Released when the command's click context closes
+    (a later in-process command takes over a lock of its own process anyway; process exit releases it)."""
+    import importlib
+
+    from .core.lock import OutputLockError, acquire_output_lock
+    from .core.sharding import parse_shard
+
+    _need_out_folder(out)
+    try:
+        lock = acquire_output_lock(out, parse_shard(shard), command=f"synth {command} --out {out}"
+                                   + (f" --shard {shard}" if shard else ""))
+    except OutputLockError as e:
+        _fail(str(e))
+    except ValueError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"--out {out}: cannot create the folder ({e.strerror or e})")
+    for mod in ("typer._click", "click"):  # typer >= 0.2x ships its own click
+        try:
+            ctx = importlib.import_module(mod).get_current_context(silent=True)
+        except (ImportError, AttributeError):
+            continue
+        if ctx is not None:
+            ctx.call_on_close(lock.release)
+            return
 
 
 def _load(config: Optional[Path], catalog: Optional[Path]):
@@ -50,12 +113,14 @@ def plan(
                          staged_scene)
     from .core.multicam_format import write_scene_files
 
+    _need_out_folder(out)
     cfg, cat = _load(config, catalog)
     try:
         indices = shard_indices(scenes, parse_shard(shard))
         ensure_run_manifest(out, seed, cfg, cat)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
+    _lock_output(out, shard, "plan")
     t0 = time.perf_counter()
     done = skipped = 0
     with job_progress("scenes") as prog:
@@ -115,6 +180,7 @@ def render(
     from .core.sharding import parse_shard, shard_indices
     from .writer import DatasetMismatchError, ensure_run_manifest, finish_run
 
+    _need_out_folder(out)
     if backend not in ("embedded", "unreal"):
         _fail(f"--backend must be embedded or unreal, got {backend!r}")
     if backend == "unreal" and catalog is None:
@@ -132,6 +198,7 @@ def render(
         ensure_run_manifest(out, seed, cfg, cat)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
+    _lock_output(out, shard, "render")
     options = {"msaa": msaa}
     launcher = None
     if backend == "unreal":
@@ -191,15 +258,36 @@ def render(
 def validate(
     root: Path = typer.Argument(..., help="Dataset root (or one scene folder)."),
     videos: bool = typer.Option(True, "--videos/--no-videos", help="Probe videos (frame count, fps, size)."),
-    max_problems: int = typer.Option(200, help="Print at most this many problems."),
+    decode: bool = typer.Option(False, "--decode", help="Also decode every frame of every video (finds garbled "
+                                "payloads; slow)."),
+    jobs: int = typer.Option(1, "--jobs", min=1, max=256, help="Processes checking scenes in parallel."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Check against this generator config instead of "
+                                          "the dataset's synth_run.json (or the default)."),
+    max_problems: int = typer.Option(200, "--max-problems", min=0, help="Print at most this many problems."),
 ) -> None:
-    """Check a dataset (ours or the official MultiCamVideo); exit 1 if any problem is found."""
-    from .validate import validate_dataset
+    """Check a dataset (ours or the official MultiCamVideo) against the format and every rule of its recipe.
+
+    Exit 0: valid; 1: problems found (each printed with its file and field); 2: bad input (no such folder, bad
+    --config).
+    """
+    _need_dir(root, "a dataset root or a scene folder")
+    _need_file(config, "a generator config YAML")
+    from .core.errors import ConfigError
+    from .core.progress import line_progress
+    from .validate import ValidateOptions, validate_dataset
 
     t0 = time.perf_counter()
-    problems, counts = validate_dataset(root, check_videos=videos)
+    try:
+        with line_progress("validate", unit="scenes") as prog:
+            problems, counts = validate_dataset(root, jobs=jobs, config=config,
+                                                options=ValidateOptions(videos=videos or decode, decode=decode),
+                                                progress=prog.update)
+    except ConfigError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"{e.filename or root}: cannot be read ({e.strerror or e})")
     for p in problems[:max_problems]:
-        console.print(f"[red]problem[/red] {p}")
+        console.print(f"[red]problem[/red] {escape(str(p))}")
     if len(problems) > max_problems:
         console.print(f"... and {len(problems) - max_problems} more")
     summary = (f"{counts['scenes']} scenes, {counts['videos']} videos, {counts['metadata_rows']} metadata rows "
@@ -217,9 +305,20 @@ def stats(
     strict: bool = typer.Option(False, help="Exit 1 if any value lies outside its configured range."),
 ) -> None:
     """Distributions (families, lenses, speed profiles, radii, distances, angles) against the configured ranges."""
+    _need_dir(root, "a dataset root")
+    if json_out is not None and json_out.is_dir():
+        _fail(f"--json {json_out}: is a folder; expected a file path")
+    if json_out is not None and not json_out.parent.is_dir():
+        _fail(f"--json {json_out}: folder {json_out.parent} does not exist")
+    from rich.table import Table
+
+    from .core.multicam_format import DatasetFormatError
     from .stats import collect_stats
 
-    st = collect_stats(root)
+    try:
+        st = collect_stats(root)
+    except DatasetFormatError as e:
+        _fail(f"{e} (run `synth validate {root}` for every problem)")
     if st.scenes == 0:
         _fail(f"{root}: no scenes with scene.json found")
     out_console.print(f"[bold]{st.scenes}[/bold] scenes, [bold]{st.cameras}[/bold] cameras")
@@ -260,6 +359,8 @@ def plot(
     every: int = typer.Option(10, min=1, help="Draw a frustum every N frames."),
 ) -> None:
     """Draw the scene's trajectories as camera frusta around the character."""
+    _need_dir(scene_dir, "a scene folder with cameras/camera_extrinsics.json")
+    _need_output_file(out, ".png")
     from .core.multicam_format import DatasetFormatError
     from .plot import plot_scene
 
@@ -273,6 +374,9 @@ def plot(
 @app.command()
 def index(root: Path = typer.Argument(..., help="Dataset root.")) -> None:
     """Rebuild metadata.csv from every complete scene (after sharded runs)."""
+    _need_dir(root, "a dataset root")
+    if not (root / "train").is_dir():
+        _fail(f"{root}: no train/ folder; expected a dataset root (train/<lens>/scene<N>/)")
     from .writer import rebuild_metadata
 
     console.print(f"metadata.csv: {rebuild_metadata(root)} rows")

@@ -20,7 +20,8 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Sequence, Tuple
 import numpy as np
 
 from .atomic import atomic_write_text
-from .geometry import FMatrixParseError, fmatrix_to_c2w, format_fmatrix, parse_fmatrix
+from .geometry import (FMATRIX_STRICT_RE, FMatrixParseError, fmatrix_to_c2w, format_fmatrix, parse_fmatrix,
+                       parse_fmatrix_strict)
 from .layout import CAMERA_JSON, CAMERA_RE, SCENE_JSON, SCENE_RE, TRAIN_DIR
 from .scene_spec import SceneSpec, SceneSpecError
 
@@ -34,6 +35,7 @@ __all__ = [
     "DatasetFormatError",
     "write_camera_extrinsics",
     "read_camera_fmatrices",
+    "read_camera_array",
     "load_camera_extrinsics",
     "MetadataRow",
     "format_metadata_csv",
@@ -73,19 +75,26 @@ def write_camera_extrinsics(path: Path, fmatrices: Mapping[str, np.ndarray]) -> 
     atomic_write_text(path, json.dumps(data, indent=4) + "\n")
 
 
-def read_camera_fmatrices(path: Path | str) -> Dict[str, np.ndarray]:
-    """Read ``camera_extrinsics.json`` -> camera name -> ``(F, 4, 4)`` FMatrix (Unreal rows, cm), frames in order.
+_ROWS4 = "(?:" + FMATRIX_STRICT_RE.pattern + "\n)*"
+#: Every matrix of a camera file, joined with "\n" after each, in the exact FMatrix::ToString() grammar.
+_BATCH_RE = re.compile(_ROWS4)
+_STRIP_BRACKETS = str.maketrans("[]", "  ")
 
-    Raises:
-        DatasetFormatError: unreadable JSON, frames not ``frame0..frame{F-1}``, a camera missing from a frame, or a
-            matrix string that does not parse; the message names the file, frame and camera.
-    """
-    path = Path(path)
+
+def _load_camera_json(path: Path):
+    """The parsed JSON object of a camera file, its frame keys in order and its camera names (sorted camNN)."""
     try:
-        data = json.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise DatasetFormatError(f"{path}: file not found (expected cameras/camera_extrinsics.json)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except IsADirectoryError:
+        raise DatasetFormatError(f"{path}: is a folder; expected the camera JSON file") from None
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise DatasetFormatError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                                 f"expected a UTF-8 JSON file") from None
+    except (json.JSONDecodeError, RecursionError) as e:
         raise DatasetFormatError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data, dict) or not data:
         raise DatasetFormatError(f"{path}: expected an object {{'frame0': {{'cam01': '<matrix>', ...}}, ...}}")
@@ -103,19 +112,67 @@ def read_camera_fmatrices(path: Path | str) -> Dict[str, np.ndarray]:
     if not isinstance(cams0, dict) or not cams0:
         raise DatasetFormatError(f"{path}: frame0 must map camera names to matrix strings")
     names = sorted(cams0, key=lambda c: (int(CAMERA_RE.match(c).group(1)) if CAMERA_RE.match(c) else 10**9, c))
-    out = {c: np.empty((n, 4, 4)) for c in names}
-    for f in range(n):
-        row = data[frames[f]]
+    keys = [frames[f] for f in range(n)]
+    for f, key in enumerate(keys):
+        row = data[key]
         if not isinstance(row, dict):
             raise DatasetFormatError(f"{path}: frame{f} must be an object of camera matrices")
-        if set(row) != set(names):
+        if row.keys() != cams0.keys():
             raise DatasetFormatError(f"{path}: frame{f} has cameras {sorted(row)}, frame0 has {names}")
-        for c in names:
+    return data, keys, names
+
+
+def read_camera_array(path: Path | str, strict: bool = False) -> Tuple[List[str], np.ndarray]:
+    """Read ``camera_extrinsics.json`` in one batch -> (camera names, ``(C, F, 4, 4)`` FMatrix float64).
+
+    All matrix strings of the file are joined and checked against the exact ``FMatrix::ToString()`` grammar with
+    one regular-expression match, then their numbers are converted with ``float`` in one pass (bit-identical to
+    :func:`synth.core.geometry.parse_fmatrix`). Only when that fast path fails are the strings parsed one by one,
+    so a malformed file gives exactly the per-matrix parser's message, naming the first bad frame and camera.
+
+    Args:
+        path: the camera JSON.
+        strict: ``True`` (``synth validate``) rejects anything but the exact grammar (commas, tabs, double
+            spaces, a missing trailing space: upstream's ``parse_matrix`` cannot read them all);
+            ``False`` (readers) accepts what :func:`parse_fmatrix` tolerates.
+
+    Raises:
+        DatasetFormatError: unreadable or non-UTF-8 file, invalid JSON, frames not ``frame0..frame{F-1}``, a camera
+            missing from a frame, or a matrix string that does not parse; the message names file, frame, camera.
+    """
+    path = Path(path)
+    data, keys, names = _load_camera_json(path)
+    strings = [data[k][c] for k in keys for c in names]
+    n, c = len(keys), len(names)
+    blob = None
+    if all(type(t) is str for t in strings):  # noqa: E721 - exact str, no subclasses
+        blob = "\n".join(strings) + "\n"
+        if not _BATCH_RE.fullmatch(blob):
+            blob = None
+    if blob is None:  # slow path: the per-matrix parser finds the first problem (or parses tolerated spellings)
+        parse = parse_fmatrix_strict if strict else parse_fmatrix
+        out = np.empty((n, c, 4, 4))
+        for i, t in enumerate(strings):
             try:
-                out[c][f] = parse_fmatrix(row[c])
+                out[i // c, i % c] = parse(t)
             except FMatrixParseError as e:
-                raise DatasetFormatError(f"{path}: frame{f} {c}: {e}") from None
-    return out
+                raise DatasetFormatError(f"{path}: frame{i // c} {names[i % c]}: {e}") from None
+    else:
+        out = np.array([float(v) for v in blob.translate(_STRIP_BRACKETS).split()]).reshape(n, c, 4, 4)
+    return names, np.ascontiguousarray(out.transpose(1, 0, 2, 3))
+
+
+def read_camera_fmatrices(path: Path | str, strict: bool = False) -> Dict[str, np.ndarray]:
+    """Read ``camera_extrinsics.json`` -> camera name -> ``(F, 4, 4)`` FMatrix (Unreal rows, cm), frames in order.
+
+    Batched (see :func:`read_camera_array`); ``strict`` as there.
+
+    Raises:
+        DatasetFormatError: unreadable JSON, frames not ``frame0..frame{F-1}``, a camera missing from a frame, or a
+            matrix string that does not parse; the message names the file, frame and camera.
+    """
+    names, arr = read_camera_array(path, strict)
+    return {c: arr[i] for i, c in enumerate(names)}
 
 
 def load_camera_extrinsics(path: Path | str) -> Dict[str, np.ndarray]:
@@ -159,22 +216,40 @@ def format_metadata_csv(rows: Iterable[MetadataRow]) -> str:
 def read_metadata_csv(path: Path | str) -> List[MetadataRow]:
     """Read a ``metadata.csv`` with columns ``file_name,text`` (extra columns are ignored).
 
+    UTF-8, with or without a byte-order mark (pandas' ``read_csv``, which upstream uses, accepts both).
+
     Raises:
-        DatasetFormatError: missing file or columns, or an empty ``file_name``.
+        DatasetFormatError: missing file, not UTF-8 (names the byte offset), malformed CSV, missing columns, or an
+            empty ``file_name`` (names the line).
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise DatasetFormatError(f"{path}: file not found (expected metadata.csv with columns file_name,text)") from None
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or not {"file_name", "text"} <= set(reader.fieldnames):
-        raise DatasetFormatError(f"{path}: header must contain file_name,text; got {reader.fieldnames}")
-    rows = []
-    for i, r in enumerate(reader, start=2):
-        if not r["file_name"]:
-            raise DatasetFormatError(f"{path}:{i}: empty file_name")
-        rows.append(MetadataRow(r["file_name"], r["text"] or ""))
+    except IsADirectoryError:
+        raise DatasetFormatError(f"{path}: is a folder; expected metadata.csv with columns file_name,text") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise DatasetFormatError(f"{path}:{line}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                                 f"expected a UTF-8 CSV with columns file_name,text (re-save it as UTF-8)") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        fields = reader.fieldnames
+        if fields is None or not {"file_name", "text"} <= set(fields):
+            raise DatasetFormatError(f"{path}: header must contain file_name,text; got {fields}")
+        rows = []
+        for r in reader:
+            i = reader.line_num
+            name, caption = r.get("file_name"), r.get("text")
+            if not name:
+                raise DatasetFormatError(f"{path}:{i}: field file_name is empty; expected "
+                                         f"<lens>/scene<N>/videos/camNN.mp4")
+            rows.append(MetadataRow(name, caption or ""))
+    except csv.Error as e:
+        raise DatasetFormatError(f"{path}:{reader.line_num}: malformed CSV ({e})") from None
     return rows
 
 
