@@ -511,6 +511,8 @@ def validate_dataset(root: Path, check_videos: bool = True, jobs: int = 1, optio
     size = max(1, min(64, len(scene_dirs) // (4 * max(jobs, 1)) or 1))
     tasks = [(list(ch), not ours, recipe, opts) for ch in _chunks(scene_dirs, size)]
     done = 0
+    if progress:
+        progress(0, len(scene_dirs))
     if jobs > 1 and len(tasks) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as ex:
             results = ex.map(_validate_chunk, tasks)

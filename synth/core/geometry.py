@@ -231,7 +231,7 @@ def parse_fmatrix(text: str) -> np.ndarray:
 
 
 #: One number as C's ``%g`` writes it (no ``+``, no leading ``.``, lower-case exponent of >= 2 digits, inf/nan).
-_G_NUM = r"-?(?:\d+(?:\.\d+)?(?:e[-+]\d{2,3})?|inf|nan)"
+_G_NUM = r"-?(?:\d+(?:\.\d+)?(?:e[-+]\d{2,})?|inf|nan)"
 _G_ROW = r"\[" + _G_NUM + " " + _G_NUM + " " + _G_NUM + " " + _G_NUM + r"\] "
 #: The exact ``FMatrix::ToString()`` grammar: ``"[%g %g %g %g] "`` four times, single spaces, trailing space.
 FMATRIX_STRICT_RE = re.compile("(?:" + _G_ROW + "){4}")

@@ -15,12 +15,12 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Mapping, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .atomic import atomic_write_text
-from .geometry import (FMATRIX_STRICT_RE, FMatrixParseError, fmatrix_to_c2w, format_fmatrix, parse_fmatrix,
+from .geometry import (FMatrixParseError, fmatrix_to_c2w, format_fmatrix, parse_fmatrix,
                        parse_fmatrix_strict)
 from .layout import CAMERA_JSON, CAMERA_RE, SCENE_JSON, SCENE_RE, TRAIN_DIR
 from .scene_spec import SceneSpec, SceneSpecError
@@ -75,9 +75,72 @@ def write_camera_extrinsics(path: Path, fmatrices: Mapping[str, np.ndarray]) -> 
     atomic_write_text(path, json.dumps(data, indent=4) + "\n")
 
 
-_ROWS4 = "(?:" + FMATRIX_STRICT_RE.pattern + "\n)*"
-#: Every matrix of a camera file, joined with "\n" after each, in the exact FMatrix::ToString() grammar.
-_BATCH_RE = re.compile(_ROWS4)
+def _byte_table(chars: bytes) -> np.ndarray:
+    t = np.zeros(256, dtype=bool)
+    t[list(chars)] = True
+    return t
+
+
+_NUMBER_BYTES = b"0123456789-.e+"
+_ALLOWED_BYTES = _NUMBER_BYTES + b"[] "
+_DIGIT = _byte_table(b"0123456789")
+_ROW_SPECIALS = np.frombuffer(b"[   ] ", np.uint8)  # the brackets and spaces of one row "[a b c d] "
+
+
+def _batch_numbers(strings: Sequence[str]) -> Optional[np.ndarray]:
+    """All numbers of matrix strings that each follow the exact ``FMatrix::ToString()`` grammar (finite numbers as
+    ``%g`` writes them), as ``(len(strings), 16)`` float64; None if any string deviates (the caller then parses
+    them one by one to name the first problem).
+
+    The grammar is checked on the bytes of all strings at once with numpy: only ``[0-9.e+-]``, brackets and single
+    spaces; brackets and spaces exactly ``"[   ] "`` per row, four rows per string; ``-`` only at a number's
+    start or after ``e``; ``+`` only after ``e``; ``.`` between digits; ``e`` after a digit and before a sign and
+    two digits. Python's ``float`` (through numpy) converts the numbers, so the result is bit-identical to
+    :func:`synth.core.geometry.parse_fmatrix`, and anything else ``float`` refuses (``1.2.3``) falls back too.
+    """
+    if not strings or not all(type(t) is str for t in strings):  # noqa: E721 - exact str
+        return None
+    blob = "".join(strings)
+    try:
+        raw = blob.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if raw.translate(None, _ALLOWED_BYTES):  # anything left is a character the grammar does not allow
+        return None
+    u = np.frombuffer(raw, np.uint8)
+    n = len(strings)
+    pos = np.flatnonzero((u == 32) | (u == 91) | (u == 93))  # ' ', '[', ']'
+    if len(pos) != 24 * n or pos[-1] != len(u) - 1:
+        return None
+    if not (u[pos].reshape(-1, 6) == _ROW_SPECIALS).all():
+        return None
+    gaps = np.append(np.diff(pos), 1).reshape(-1, 6)
+    if not ((gaps[:, :4] >= 2).all() and (gaps[:, 4:] == 1).all()):
+        return None
+    starts = np.cumsum([0] + [len(t) for t in strings[:-1]])
+    if not np.array_equal(pos[::24], starts):  # every string holds exactly its own four rows
+        return None
+    padded = np.concatenate([u, np.zeros(4, np.uint8)])
+    p = np.flatnonzero(u == ord("-"))
+    if len(p) and not np.isin(padded[p - 1], np.frombuffer(b"[ e", np.uint8)).all():
+        return None
+    p = np.flatnonzero(u == ord("+"))
+    if len(p) and not (padded[p - 1] == ord("e")).all():
+        return None
+    p = np.flatnonzero(u == ord("."))
+    if len(p) and not (_DIGIT[padded[p - 1]].all() and _DIGIT[padded[p + 1]].all()):
+        return None
+    p = np.flatnonzero(u == ord("e"))
+    if len(p) and not (_DIGIT[padded[p - 1]].all() and np.isin(padded[p + 1], np.frombuffer(b"+-", np.uint8)).all()
+                       and _DIGIT[padded[p + 2]].all() and _DIGIT[padded[p + 3]].all()):
+        return None
+    try:
+        nums = np.array(blob.translate(_STRIP_BRACKETS).split(), dtype=np.float64)
+    except ValueError:
+        return None
+    return nums.reshape(n, 16) if nums.size == 16 * n else None
+
+
 _STRIP_BRACKETS = str.maketrans("[]", "  ")
 
 
@@ -125,8 +188,8 @@ def _load_camera_json(path: Path):
 def read_camera_array(path: Path | str, strict: bool = False) -> Tuple[List[str], np.ndarray]:
     """Read ``camera_extrinsics.json`` in one batch -> (camera names, ``(C, F, 4, 4)`` FMatrix float64).
 
-    All matrix strings of the file are joined and checked against the exact ``FMatrix::ToString()`` grammar with
-    one regular-expression match, then their numbers are converted with ``float`` in one pass (bit-identical to
+    All matrix strings of the file are checked against the exact ``FMatrix::ToString()`` grammar in one vectorised
+    pass over their bytes and their numbers converted in one call (:func:`_batch_numbers`; bit-identical to
     :func:`synth.core.geometry.parse_fmatrix`). Only when that fast path fails are the strings parsed one by one,
     so a malformed file gives exactly the per-matrix parser's message, naming the first bad frame and camera.
 
@@ -144,12 +207,8 @@ def read_camera_array(path: Path | str, strict: bool = False) -> Tuple[List[str]
     data, keys, names = _load_camera_json(path)
     strings = [data[k][c] for k in keys for c in names]
     n, c = len(keys), len(names)
-    blob = None
-    if all(type(t) is str for t in strings):  # noqa: E721 - exact str, no subclasses
-        blob = "\n".join(strings) + "\n"
-        if not _BATCH_RE.fullmatch(blob):
-            blob = None
-    if blob is None:  # slow path: the per-matrix parser finds the first problem (or parses tolerated spellings)
+    nums = _batch_numbers(strings)
+    if nums is None:  # slow path: the per-matrix parser finds the first problem (or parses tolerated spellings)
         parse = parse_fmatrix_strict if strict else parse_fmatrix
         out = np.empty((n, c, 4, 4))
         for i, t in enumerate(strings):
@@ -158,7 +217,7 @@ def read_camera_array(path: Path | str, strict: bool = False) -> Tuple[List[str]
             except FMatrixParseError as e:
                 raise DatasetFormatError(f"{path}: frame{i // c} {names[i % c]}: {e}") from None
     else:
-        out = np.array([float(v) for v in blob.translate(_STRIP_BRACKETS).split()]).reshape(n, c, 4, 4)
+        out = nums.reshape(n, c, 4, 4)
     return names, np.ascontiguousarray(out.transpose(1, 0, 2, 3))
 
 
