@@ -37,14 +37,15 @@ def _need_file(path: Optional[Path], what: str) -> None:
         _fail(f"{path}: {'is a folder' if path.is_dir() else 'does not exist'}; expected {what}")
 
 
-def _need_output_file(path: Path, suffix: str) -> None:
-    """Exit 2 if an output file path is a folder, lacks ``suffix`` or lies in a missing folder."""
+def _need_output_file(path: Path, option: str = "--out") -> None:
+    """Exit 2 if an output file path is a folder or lies below a file."""
     if path.is_dir():
-        _fail(f"--out {path}: is a folder; expected a {suffix} file path")
-    if path.suffix.lower() != suffix:
-        _fail(f"--out {path}: expected a {suffix} file name")
-    if not path.parent.is_dir():
-        _fail(f"--out {path}: folder {path.parent} does not exist")
+        _fail(f"{option} {path}: is a folder; expected a file path")
+    for p in path.parents:
+        if p.exists():
+            if not p.is_dir():
+                _fail(f"{option} {path}: {p} is a file; expected a folder there")
+            return
 
 
 def _need_out_folder(out: Path) -> None:
@@ -306,10 +307,8 @@ def stats(
 ) -> None:
     """Distributions (families, lenses, speed profiles, radii, distances, angles) against the configured ranges."""
     _need_dir(root, "a dataset root")
-    if json_out is not None and json_out.is_dir():
-        _fail(f"--json {json_out}: is a folder; expected a file path")
-    if json_out is not None and not json_out.parent.is_dir():
-        _fail(f"--json {json_out}: folder {json_out.parent} does not exist")
+    if json_out is not None:
+        _need_output_file(json_out, "--json")
     from rich.table import Table
 
     from .core.multicam_format import DatasetFormatError
@@ -319,6 +318,9 @@ def stats(
         st = collect_stats(root)
     except DatasetFormatError as e:
         _fail(f"{e} (run `synth validate {root}` for every problem)")
+    except (KeyError, TypeError, ValueError) as e:  # a malformed scene.json field or run manifest
+        _fail(f"{root}: malformed dataset ({type(e).__name__}: {e}); run `synth validate {root}` for every problem "
+              f"with its file and field")
     if st.scenes == 0:
         _fail(f"{root}: no scenes with scene.json found")
     out_console.print(f"[bold]{st.scenes}[/bold] scenes, [bold]{st.cameras}[/bold] cameras")
@@ -347,7 +349,10 @@ def stats(
                     f"[red]{oor}[/red]" if oor else "0")
     out_console.print(tab)
     if json_out:
-        json_out.write_text(json.dumps(st.to_json(), indent=1, default=float))
+        from .core.atomic import atomic_write_text
+
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(json_out, json.dumps(st.to_json(), indent=1, default=float))
     if strict and bad:
         raise typer.Exit(1)
 
@@ -360,7 +365,7 @@ def plot(
 ) -> None:
     """Draw the scene's trajectories as camera frusta around the character."""
     _need_dir(scene_dir, "a scene folder with cameras/camera_extrinsics.json")
-    _need_output_file(out, ".png")
+    _need_output_file(out)
     from .core.multicam_format import DatasetFormatError
     from .plot import plot_scene
 
@@ -368,6 +373,8 @@ def plot(
         path = plot_scene(scene_dir, out, every=every)
     except DatasetFormatError as e:
         _fail(str(e))
+    except ValueError as e:  # matplotlib: an unknown image format (file suffix)
+        _fail(f"--out {out}: {e}")
     console.print(f"wrote {path}")
 
 

@@ -234,7 +234,7 @@ def parse_fmatrix(text: str) -> np.ndarray:
 _G_NUM = r"-?(?:\d+(?:\.\d+)?(?:e[-+]\d{2,})?|inf|nan)"
 _G_ROW = r"\[" + _G_NUM + " " + _G_NUM + " " + _G_NUM + " " + _G_NUM + r"\] "
 #: The exact ``FMatrix::ToString()`` grammar: ``"[%g %g %g %g] "`` four times, single spaces, trailing space.
-FMATRIX_STRICT_RE = re.compile("(?:" + _G_ROW + "){4}")
+FMATRIX_STRICT_RE = re.compile("(?:" + _G_ROW + "){4}", re.ASCII)
 _STRICT_EXPECTED = ("expected exactly '[%g %g %g %g] ' four times as written by FMatrix::ToString() (single spaces, "
                     "no commas or tabs, a space after each ']')")
 
@@ -251,7 +251,7 @@ def strict_fmatrix_problem(text) -> str | None:
     if FMATRIX_STRICT_RE.fullmatch(text):
         return None
     pos = 0
-    row_re = re.compile(_G_ROW)
+    row_re = re.compile(_G_ROW, re.ASCII)
     for _ in range(4):
         m = row_re.match(text, pos)
         if not m:
