@@ -227,7 +227,7 @@ def resample_trajectory(c2w: np.ndarray, num_frames: int) -> np.ndarray:
     """Resample a trajectory ``(F, 4, 4)`` onto ``num_frames`` frames spanning the same start and end.
 
     Frame ``i`` takes the pose at time ``i (F - 1) / (num_frames - 1)`` of the input (rotation slerp, linear camera
-    centre), so the first and last poses are kept exactly and the speed profile is kept in shape. This is how a
+    centre; an input frame itself where the time is an integer), so the first and last poses are kept exactly and the speed profile is kept in shape. This is how a
     longer camera JSON is fitted to ``--num_frames``, like a ``--cam_type`` preset, which also covers its whole
     motion whatever the frame count (presets follow upstream's ``u = i / (num_frames - 0.5)``, so a 9-frame preset
     ends at 8/8.5 of its nominal amount while an 81-frame JSON ends at 80/80.5: within 6 %). Works for both
@@ -246,7 +246,9 @@ def resample_trajectory(c2w: np.ndarray, num_frames: int) -> np.ndarray:
     out[:, :3, :3] = Slerp(np.arange(n, dtype=np.float64), Rotation.from_matrix(m[:, :3, :3]))(t).as_matrix()
     for k in range(3):
         out[:, k, 3] = np.interp(t, np.arange(n), m[:, k, 3])
-    out[0], out[-1] = m[0], m[-1]
+    k = np.round(t)
+    exact = np.abs(t - k) < 1e-9  # frames that fall on input frames keep them bit for bit (no re-orthogonalisation)
+    out[exact] = m[k[exact].astype(int)]
     return s @ out
 
 

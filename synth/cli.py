@@ -87,14 +87,26 @@ def _lock_output(out: Path, shard: Optional[str], command: str) -> None:
 
 
 def _load(config: Optional[Path], catalog: Optional[Path]):
+    """Load and validate the generator config and the asset catalog; exit 2 naming the file (and key) if either is
+    missing, not UTF-8, not YAML or invalid."""
+    _need_file(config, "a generator config YAML")
+    _need_file(catalog, "an asset catalog YAML")
     from .catalog import load_catalog
     from .config import load_config
     from .core.errors import ConfigError
 
-    try:
-        return load_config(config), load_catalog(catalog)
-    except ConfigError as e:
-        _fail(str(e))
+    out = []
+    for what, path, loader in (("config", config, load_config), ("catalog", catalog, load_catalog)):
+        try:
+            out.append(loader(path))
+        except ConfigError as e:
+            _fail(str(e))
+        except UnicodeDecodeError as e:
+            _fail(f"{path or 'the default ' + what}: not UTF-8 text (byte offset {e.start}); expected a UTF-8 YAML "
+                  f"{what} file")
+        except OSError as e:
+            _fail(f"{e.filename or path}: cannot be read ({e.strerror or e})")
+    return out[0], out[1]
 
 
 @app.command()

@@ -581,7 +581,7 @@ def pose_problems(poses: np.ndarray, det_sign: int | None = 1, tol: float = ORTH
                        + ("(a proper rotation in OpenCV axes)" if det_sign > 0 else
                           "(upstream c2w in Unreal's left-handed world)"))
     if max_translation is not None:
-        dist = np.linalg.norm(flat[:, :3, 3], axis=1)
+        dist = np.hypot(np.hypot(flat[:, 0, 3], flat[:, 1, 3]), flat[:, 2, 3])  # no overflow for 1e300
         if (dist > max_translation).any():
             i = int(np.argmax(dist))
             out.append(f"translation of {item} {i} is {dist[i]:.3g} away; expected at most {max_translation:g}")

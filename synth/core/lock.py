@@ -49,7 +49,8 @@ def _conflicts(a: Tuple[int, int], b: Tuple[int, int]) -> bool:
     return not (a[1] == b[1] and a[0] != b[0])
 
 
-#: Locks held by this process, by path: a later command in the same process (tests, notebooks) takes them over.
+#: Locks held by this process, by path: a later command for the same shard in the same process (tests,
+#: notebooks) takes its own lock over.
 _HELD: dict = {}
 
 
@@ -100,9 +101,9 @@ def acquire_output_lock(out: Path, shard: Tuple[int, int] = (0, 1), command: str
     locks = out / LOCK_DIR
     locks.mkdir(parents=True, exist_ok=True)
     mine = locks / f"{shard[0]}of{shard[1]}.lock"
-    for path, old in list(_HELD.items()):  # our own earlier command's locks in this folder
-        if Path(path).parent == locks:
-            old.release()
+    if str(mine) in _HELD:  # our own earlier command's lock on this shard (an in-process command that did not end)
+        _HELD[str(mine)].release()
+    created = not mine.exists()
     fd = _try_lock(mine)
     if fd is None:
         raise OutputLockError(f"{out} is being written by {_holder_text(mine)}: wait for it to finish or use "
@@ -124,6 +125,8 @@ def acquire_output_lock(out: Path, shard: Tuple[int, int] = (0, 1), command: str
         os.ftruncate(fd, 0)
         os.write(fd, (json.dumps(info) + "\n").encode())
     except BaseException:
+        if created:  # leave the folder as it was
+            mine.unlink(missing_ok=True)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
         raise

@@ -294,7 +294,7 @@ def read_metadata_csv(path: Path | str) -> List[MetadataRow]:
         line = raw[:e.start].count(b"\n") + 1
         raise DatasetFormatError(f"{path}:{line}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
                                  f"expected a UTF-8 CSV with columns file_name,text (re-save it as UTF-8)") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)  # an unclosed quote must not eat the file
     try:
         fields = reader.fieldnames
         if fields is None or not {"file_name", "text"} <= set(fields):
@@ -308,7 +308,8 @@ def read_metadata_csv(path: Path | str) -> List[MetadataRow]:
                                          f"<lens>/scene<N>/videos/camNN.mp4")
             rows.append(MetadataRow(name, caption or ""))
     except csv.Error as e:
-        raise DatasetFormatError(f"{path}:{reader.line_num}: malformed CSV ({e})") from None
+        raise DatasetFormatError(f"{path}:{reader.line_num + 1}: malformed CSV in the record starting on this line "
+                                 f"({e}); expected file_name,\"text\" with quotes closed") from None
     return rows
 
 
