@@ -109,7 +109,8 @@ def test_family_speed_lens_and_settings_rules(planned, tmp_path):
     r = run(app, ["validate", str(ds)])
     assert r.exit_code == 1
     t = _text(r)
-    assert f"cameras.{fam_cam}.params.angle_deg: 170 outside the configured" in t
+    # the family's own check (registry) names the parameter and its configured range
+    assert f"cameras.{fam_cam}.params.angle_deg" in t and "170 outside the configured [" in t
     assert f"cameras.{eased}.speed.a (|a|): 20 outside the configured [0.5, 5]" in t
     assert "cameras.cam04.trajectory: unknown family 'teleport'" in t
     assert "lens.sensor_mm: 36; expected 23.76" in t
