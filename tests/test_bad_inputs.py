@@ -375,3 +375,24 @@ def test_progress_lines_without_terminal(capsys):
         p.update(4, 4)
     err = capsys.readouterr().err
     assert "validate: 0/4 scenes" in err and "validate: 4/4 scenes (100.0%)" in err
+
+
+@pytest.mark.slow  # imports torch and diffusers (seconds on a loaded machine)
+def test_recam_infer_refuses_bad_trajectories(tmp_path):
+    """Issue row 2 end to end: `recam infer` exits 2 naming file, camera/field and frame; writes nothing."""
+    from recam.cli import app as recam_app
+
+    data = {f"frame{f}": {"cam01": GOOD} for f in range(9)}
+    data["frame0"]["cam01"] = "[0 0 0 0] [0 0 0 0] [0 0 0 0] [3390 1380 240 1] "  # was a LinAlgError traceback
+    bad_json = tmp_path / "t.json"
+    bad_json.write_text(json.dumps(data))
+    bad_yaml = tmp_path / "m.yaml"
+    bad_yaml.write_text("segments: [{pan: .nan}]\n")
+    out = tmp_path / "results"
+    for traj, needle in [(bad_json, f"{bad_json}: cam01: rotation of frame 0 is not orthonormal"),
+                         (bad_yaml, f"{bad_yaml}.segments[0].pan: expected a number (finite), got nan")]:
+        r = run(recam_app, ["infer", "--model_dir", str(tmp_path / "model"), "--trajectory", str(traj),
+                            "--video", str(tmp_path / "v.mp4"), "--prompt", "x", "--num_frames", "9",
+                            "--height", "64", "--width", "64", "--out", str(out)])
+        assert r.exit_code == 2 and needle in _text(r), r.output
+    assert not out.exists()
