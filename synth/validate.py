@@ -9,8 +9,8 @@ Checks, each reported with the file and the field:
   exist, their frame count, fps, size and readability; with ``decode=True`` every frame of every video is decoded
   and corrupt frames are reported.
 * **recipe** (our datasets, which carry ``scene.json``): every rule of the configured recipe from the written
-  cameras and ``scene.json``: hemisphere radius, start distance (<= radius, > clearance, above the ground), start
-  and per-frame pitch limits, free space, floor and ceiling margins, clearance from the character on every frame,
+  cameras and ``scene.json``: hemisphere radius, start distance (``start.min_distance_m`` .. radius, > clearance,
+  above the ground), start aimed at the torso within ``start.aim_jitter_deg``, start and per-frame pitch limits, free space, floor and ceiling margins, clearance from the character on every frame,
   family parameters (through the trajectory-family registry), speed profile, lens preset and video settings. The
   recipe is the config stored in the dataset's ``synth_run.json`` (its digest is checked) or the default config.
 
@@ -287,6 +287,10 @@ def _recipe_problems(scene_dir: Path, spec: SceneSpec, names: Sequence[str], m: 
     lo_xy, hi_xy = lo[:2] + c.wall_margin_m - TOL, hi[:2] - c.wall_margin_m + TOL
     out_xy = ((loc[..., :2] < lo_xy) | (loc[..., :2] > hi_xy)).any(-1)
     floor_z, ceil_z = lo[2] + c.min_camera_height_m - TOL, hi[2] - c.ceiling_margin_m + TOL
+    to_torso = torso - loc[:, 0]  # (C, 3) start -> torso
+    yaw0 = np.degrees(np.arctan2(fwd[:, 0, 1], fwd[:, 0, 0]))
+    aim_yaw = (yaw0 - np.degrees(np.arctan2(to_torso[:, 1], to_torso[:, 0])) + 180.0) % 360.0 - 180.0
+    aim_pitch = pitch[:, 0] - np.degrees(np.arctan2(to_torso[:, 2], np.hypot(to_torso[:, 0], to_torso[:, 1])))
     specs = {cs.name: cs for cs in spec.cameras}
     for i, cam in enumerate(names):
         if not fin[i].all():
@@ -296,6 +300,13 @@ def _recipe_problems(scene_dir: Path, spec: SceneSpec, names: Sequence[str], m: 
         if d0 > radius + TOL:
             yield Problem(cj, f"{where} frame0: start {d0:.3f} m from the hemisphere centre; expected <= the "
                               f"hemisphere radius {radius:g} m")
+        if d0 < s.min_distance_m - TOL:
+            yield Problem(cj, f"{where} frame0: start {d0:.3f} m from the hemisphere centre; expected >= "
+                              f"start.min_distance_m {s.min_distance_m:g}")
+        off_yaw, off_pitch = aim_yaw[i], aim_pitch[i]
+        if max(abs(off_yaw), abs(off_pitch)) > s.aim_jitter_deg + TOL:
+            yield Problem(cj, f"{where} frame0: aimed {off_yaw:+.2f} deg (yaw), {off_pitch:+.2f} deg (pitch) off the "
+                              f"torso; expected within start.aim_jitter_deg {s.aim_jitter_deg:g}")
         if loc[i, 0, 2] < base[2] - TOL:
             yield Problem(cj, f"{where} frame0: start {base[2] - loc[i, 0, 2]:.3f} m below the ground of the "
                               f"hemisphere; expected on or above it")
