@@ -82,6 +82,7 @@ def test_camera_inside_character_and_far_underground_are_reported(planned, tmp_p
     assert "cam03 frame0: pitch -90.00 deg; expected |pitch| <= 80 (constraints.max_abs_pitch_deg)" in t
     assert "cam05 frame0: start 50.249 m from the hemisphere centre; expected <= the hemisphere radius" in t
     assert "cam05 frame0: start 5.000 m below the ground" in t
+    assert "cam05 frame0: aimed +0.00 deg (yaw), -6." in t and "expected within start.aim_jitter_deg 5" in t
     assert "cam05 frame0: location" in t and "outside the free space" in t
     assert "cam05 frame0: height" in t and "constraints.min_camera_height_m" in t
     # the other scenes and cameras stay clean
