@@ -7,6 +7,10 @@ is ``(num_frames, 4, 4)`` OpenCV c2w (x right, y down, z forward) in metres.
   world, start (3390, 1380, 240) cm) analytically.
 * Custom trajectories: a ``camera_extrinsics.json`` (one camera of it) or a YAML of moves (see
   :func:`trajectory_from_moves` and ``configs/recam/trajectory_example.yaml``) relative to the source camera.
+  A JSON trajectory longer than ``num_frames`` is resampled over its whole length (same first and last pose,
+  :func:`resample_trajectory`), as presets cover their whole motion at any frame count; never cut.
+* Every pose that enters here is checked (finite, orthonormal, handedness, at most :data:`MAX_TRANSLATION_M`
+  away): :class:`TrajectoryError` names the file, the camera or YAML field, and the frame.
 * Inference ``cam_emb``: poses at frames ``range(num_frames)[::4]`` relative to the trajectory's frame 0
   (upstream ``inference_recammaster.py``).
 """

@@ -404,6 +404,8 @@ def _read_spec(scene_dir: Path) -> Tuple[Optional[SceneSpec], Optional[Problem]]
         raw = path.read_bytes()
     except FileNotFoundError:
         return None, None
+    except OSError as e:
+        return None, Problem(str(path), f"cannot be read ({e.strerror or e})")
     try:
         data = json.loads(raw.decode("utf-8"))
         return SceneSpec.from_json(data, str(path)), None

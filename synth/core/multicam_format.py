@@ -152,6 +152,8 @@ def _load_camera_json(path: Path):
         raise DatasetFormatError(f"{path}: file not found (expected cameras/camera_extrinsics.json)") from None
     except IsADirectoryError:
         raise DatasetFormatError(f"{path}: is a folder; expected the camera JSON file") from None
+    except OSError as e:
+        raise DatasetFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as e:
@@ -288,6 +290,8 @@ def read_metadata_csv(path: Path | str) -> List[MetadataRow]:
         raise DatasetFormatError(f"{path}: file not found (expected metadata.csv with columns file_name,text)") from None
     except IsADirectoryError:
         raise DatasetFormatError(f"{path}: is a folder; expected metadata.csv with columns file_name,text") from None
+    except OSError as e:
+        raise DatasetFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
