@@ -231,9 +231,9 @@ def resample_trajectory(c2w: np.ndarray, num_frames: int) -> np.ndarray:
     """Resample a trajectory ``(F, 4, 4)`` onto ``num_frames`` frames spanning the same start and end.
 
     Frame ``i`` takes the pose at time ``i (F - 1) / (num_frames - 1)`` of the input (rotation slerp, linear camera
-    centre; an input frame itself where the time is an integer), so the first and last poses are kept exactly and the speed profile is kept in shape. This is how a
-    longer camera JSON is fitted to ``--num_frames``, like a ``--cam_type`` preset, which also covers its whole
-    motion whatever the frame count (presets follow upstream's ``u = i / (num_frames - 0.5)``, so a 9-frame preset
+    centre; an input frame itself where the time is an integer), so the first and last poses are kept exactly and
+    the speed profile is kept in shape. This is how a longer camera JSON is fitted to ``--num_frames``, like a
+    ``--cam_type`` preset, which also covers its whole motion whatever the frame count (presets follow upstream's ``u = i / (num_frames - 0.5)``, so a 9-frame preset
     ends at 8/8.5 of its nominal amount while an 81-frame JSON ends at 80/80.5: within 6 %). Works for both
     handednesses (upstream's Unreal-world c2w has ``det(R) = -1``: it is mirrored, interpolated and mirrored back).
     """

@@ -10,7 +10,8 @@ Checks, each reported with the file and the field:
   and corrupt frames are reported.
 * **recipe** (our datasets, which carry ``scene.json``): every rule of the configured recipe from the written
   cameras and ``scene.json``: hemisphere radius, start distance (``start.min_distance_m`` .. radius, > clearance,
-  above the ground), start aimed at the torso within ``start.aim_jitter_deg``, start and per-frame pitch limits, free space, floor and ceiling margins, clearance from the character on every frame,
+  above the ground), start aimed at the torso within ``start.aim_jitter_deg``, start and per-frame pitch limits,
+  free space, floor and ceiling margins, clearance from the character on every frame,
   family parameters (through the trajectory-family registry), speed profile, lens preset and video settings. The
   recipe is the config stored in the dataset's ``synth_run.json`` (its digest is checked) or the default config.
 
@@ -161,7 +162,8 @@ def _builtin_family_problems(name: str, params: Dict[str, Any], cfg) -> Optional
         out.append(_one_of(params.get("axis"), list(t.translate.axes), "axis"))
         out.append(_one_of(params.get("direction"), (1, -1), "direction"))
         out.append(_in(params.get("distance_fraction"), *t.translate.distance_fraction, "distance_fraction"))
-        frac, d0, dist = params.get("distance_fraction"), params.get("distance_to_character_m"), params.get("distance_m")
+        frac, d0 = params.get("distance_fraction"), params.get("distance_to_character_m")
+        dist = params.get("distance_m")
         if all(isinstance(x, (int, float)) for x in (frac, d0, dist)) and abs(frac * d0 - dist) > 2e-3:
             out.append(f"distance_m: {dist:g}; expected distance_fraction x distance_to_character_m = {frac * d0:g}")
     elif name == "arc":

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -22,7 +21,6 @@ from typer.testing import CliRunner
 from recam.cameras import MAX_TRANSLATION_M, TrajectoryError, load_trajectory, preset_trajectory, \
     trajectory_from_moves
 from synth.cli import app
-from synth.config import default_config_path
 from synth.core import geometry as g
 from synth.core.multicam_format import DatasetFormatError, MetadataRow, format_metadata_csv, read_metadata_csv
 

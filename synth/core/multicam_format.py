@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,7 +286,8 @@ def read_metadata_csv(path: Path | str) -> List[MetadataRow]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise DatasetFormatError(f"{path}: file not found (expected metadata.csv with columns file_name,text)") from None
+        raise DatasetFormatError(f"{path}: file not found (expected metadata.csv with columns file_name,text)"
+                                 ) from None
     except IsADirectoryError:
         raise DatasetFormatError(f"{path}: is a folder; expected metadata.csv with columns file_name,text") from None
     except OSError as e:
