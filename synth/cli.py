@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from .core.layout import METADATA_CSV
 from .core.progress import console, job_progress, out_console
@@ -21,19 +21,95 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def _fail(msg: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {msg}")
+    """Print ``error: msg`` (literal text: ``[a b c d]`` in a message is not rich markup) and exit with ``code``
+    (2: bad input, 1: a failed check)."""
+    console.print(f"[red]error:[/red] {escape(str(msg))}")
     raise typer.Exit(code)
 
 
+def _need_dir(path: Path, what: str) -> None:
+    """Exit 2 unless ``path`` is an existing folder (checked before any heavy import)."""
+    if not path.exists():
+        _fail(f"{path}: does not exist; expected {what}")
+    if not path.is_dir():
+        _fail(f"{path}: is a file; expected {what}")
+
+
+def _need_file(path: Optional[Path], what: str) -> None:
+    if path is not None and not path.is_file():
+        _fail(f"{path}: {'is a folder' if path.is_dir() else 'does not exist'}; expected {what}")
+
+
+def _need_output_file(path: Path, option: str = "--out") -> None:
+    """Exit 2 if an output file path is a folder or lies below a file."""
+    if path.is_dir():
+        _fail(f"{option} {path}: is a folder; expected a file path")
+    for p in path.parents:
+        if p.exists():
+            if not p.is_dir():
+                _fail(f"{option} {path}: {p} is a file; expected a folder there")
+            return
+
+
+def _need_out_folder(out: Path) -> None:
+    """Exit 2 if ``--out`` (or a folder above it) is an existing file."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                _fail(f"--out {out}: {p} is a file; expected a dataset folder (existing or new)")
+            return
+
+
+def _lock_output(out: Path, shard: Optional[str], command: str) -> None:
+    """Hold ``out``'s lock for this shard until the command ends, so that two runs into one folder fail with a message
+    naming the holder. Exit 2 if ``--out`` is a file or locked. Released when the command's click context closes
+    (a later in-process command takes over a lock of its own process anyway; process exit releases it)."""
+    import importlib
+
+    from .core.lock import OutputLockError, acquire_output_lock
+    from .core.sharding import parse_shard
+
+    _need_out_folder(out)
+    try:
+        lock = acquire_output_lock(out, parse_shard(shard), command=f"synth {command} --out {out}"
+                                   + (f" --shard {shard}" if shard else ""))
+    except OutputLockError as e:
+        _fail(str(e))
+    except ValueError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"--out {out}: cannot create the folder ({e.strerror or e})")
+    for mod in ("typer._click", "click"):  # typer >= 0.2x ships its own click
+        try:
+            ctx = importlib.import_module(mod).get_current_context(silent=True)
+        except (ImportError, AttributeError):
+            continue
+        if ctx is not None:
+            ctx.call_on_close(lock.release)
+            return
+
+
 def _load(config: Optional[Path], catalog: Optional[Path]):
+    """Load and validate the generator config and the asset catalog; exit 2 naming the file (and key) if either is
+    missing, not UTF-8, not YAML or invalid."""
+    _need_file(config, "a generator config YAML")
+    _need_file(catalog, "an asset catalog YAML")
     from .catalog import load_catalog
     from .config import load_config
     from .core.errors import ConfigError
 
-    try:
-        return load_config(config), load_catalog(catalog)
-    except ConfigError as e:
-        _fail(str(e))
+    out = []
+    for what, path, loader in (("config", config, load_config), ("catalog", catalog, load_catalog)):
+        try:
+            out.append(loader(path))
+        except ConfigError as e:
+            _fail(str(e))
+        except UnicodeDecodeError as e:
+            _fail(f"{path or 'the default ' + what}: not UTF-8 text (byte offset {e.start}); expected a UTF-8 YAML "
+                  f"{what} file")
+        except OSError as e:
+            _fail(f"{e.filename or path}: cannot be read ({e.strerror or e})")
+    return out[0], out[1]
 
 
 @app.command()
@@ -53,12 +129,14 @@ def plan(
                          staged_scene)
     from .core.multicam_format import write_scene_files
 
+    _need_out_folder(out)
     cfg, cat = _load(config, catalog)
     try:
         indices = shard_indices(scenes, parse_shard(shard))
         ensure_run_manifest(out, seed, cfg, cat)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
+    _lock_output(out, shard, "plan")
     t0 = time.perf_counter()
     done = skipped = 0
     with job_progress("scenes") as prog:
@@ -113,6 +191,7 @@ def render(
     from .render.outputs import OutputSpec
     from .writer import DatasetMismatchError, ensure_run_manifest, finish_run
 
+    _need_out_folder(out)
     try:
         entry = get_backend(backend)
     except UnknownBackendError as e:
@@ -132,6 +211,7 @@ def render(
         ensure_run_manifest(out, seed, cfg, cat)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
+    _lock_output(out, shard, "render")
     session = contextlib.ExitStack()
     try:
         kwargs = session.enter_context(entry.session(options, cfg.video.width, cfg.video.height))
@@ -246,15 +326,36 @@ app.command()(_WithBackendOptions(render))
 def validate(
     root: Path = typer.Argument(..., help="Dataset root (or one scene folder)."),
     videos: bool = typer.Option(True, "--videos/--no-videos", help="Probe videos (frame count, fps, size)."),
-    max_problems: int = typer.Option(200, help="Print at most this many problems."),
+    decode: bool = typer.Option(False, "--decode", help="Also decode every frame of every video (finds garbled "
+                                "payloads; slow)."),
+    jobs: int = typer.Option(1, "--jobs", min=1, max=256, help="Processes checking scenes in parallel."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Check against this generator config instead of "
+                                          "the dataset's synth_run.json (or the default)."),
+    max_problems: int = typer.Option(200, "--max-problems", min=0, help="Print at most this many problems."),
 ) -> None:
-    """Check a dataset (ours or the official MultiCamVideo); exit 1 if any problem is found."""
-    from .validate import validate_dataset
+    """Check a dataset (ours or the official MultiCamVideo) against the format and every rule of its recipe.
+
+    Exit 0: valid; 1: problems found (each printed with its file and field); 2: bad input (no such folder, bad
+    --config).
+    """
+    _need_dir(root, "a dataset root or a scene folder")
+    _need_file(config, "a generator config YAML")
+    from .core.errors import ConfigError
+    from .core.progress import line_progress
+    from .validate import ValidateOptions, validate_dataset
 
     t0 = time.perf_counter()
-    problems, counts = validate_dataset(root, check_videos=videos)
+    try:
+        with line_progress("validate", unit="scenes") as prog:
+            problems, counts = validate_dataset(root, jobs=jobs, config=config,
+                                                options=ValidateOptions(videos=videos or decode, decode=decode),
+                                                progress=prog.update)
+    except ConfigError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"{e.filename or root}: cannot be read ({e.strerror or e})")
     for p in problems[:max_problems]:
-        console.print(f"[red]problem[/red] {p}")
+        console.print(f"[red]problem[/red] {escape(str(p))}")
     if len(problems) > max_problems:
         console.print(f"... and {len(problems) - max_problems} more")
     summary = (f"{counts['scenes']} scenes, {counts['videos']} videos, {counts['metadata_rows']} metadata rows "
@@ -272,9 +373,21 @@ def stats(
     strict: bool = typer.Option(False, help="Exit 1 if any value lies outside its configured range."),
 ) -> None:
     """Distributions (families, lenses, speed profiles, radii, distances, angles) against the configured ranges."""
+    _need_dir(root, "a dataset root")
+    if json_out is not None:
+        _need_output_file(json_out, "--json")
+    from rich.table import Table
+
+    from .core.multicam_format import DatasetFormatError
     from .stats import collect_stats
 
-    st = collect_stats(root)
+    try:
+        st = collect_stats(root)
+    except DatasetFormatError as e:
+        _fail(f"{e} (run `synth validate {root}` for every problem)")
+    except (KeyError, TypeError, ValueError) as e:  # a malformed scene.json field or run manifest
+        _fail(f"{root}: malformed dataset ({type(e).__name__}: {e}); run `synth validate {root}` for every problem "
+              f"with its file and field")
     if st.scenes == 0:
         _fail(f"{root}: no scenes with scene.json found")
     out_console.print(f"[bold]{st.scenes}[/bold] scenes, [bold]{st.cameras}[/bold] cameras")
@@ -303,7 +416,10 @@ def stats(
                     f"[red]{oor}[/red]" if oor else "0")
     out_console.print(tab)
     if json_out:
-        json_out.write_text(json.dumps(st.to_json(), indent=1, default=float))
+        from .core.atomic import atomic_write_text
+
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(json_out, json.dumps(st.to_json(), indent=1, default=float))
     if strict and bad:
         raise typer.Exit(1)
 
@@ -315,6 +431,8 @@ def plot(
     every: int = typer.Option(10, min=1, help="Draw a frustum every N frames."),
 ) -> None:
     """Draw the scene's trajectories as camera frusta around the character."""
+    _need_dir(scene_dir, "a scene folder with cameras/camera_extrinsics.json")
+    _need_output_file(out)
     from .core.multicam_format import DatasetFormatError
     from .plot import plot_scene
 
@@ -322,12 +440,17 @@ def plot(
         path = plot_scene(scene_dir, out, every=every)
     except DatasetFormatError as e:
         _fail(str(e))
+    except ValueError as e:  # matplotlib: an unknown image format (file suffix)
+        _fail(f"--out {out}: {e}")
     console.print(f"wrote {path}")
 
 
 @app.command()
 def index(root: Path = typer.Argument(..., help="Dataset root.")) -> None:
     """Rebuild metadata.csv from every complete scene (after sharded runs)."""
+    _need_dir(root, "a dataset root")
+    if not (root / "train").is_dir():
+        _fail(f"{root}: no train/ folder; expected a dataset root (train/<lens>/scene<N>/)")
     from .writer import rebuild_metadata
 
     console.print(f"metadata.csv: {rebuild_metadata(root)} rows")

@@ -267,14 +267,14 @@ def upgrade_config(data: Any) -> Any:
     ``synth_run.json`` of datasets made before version 2) as version 2 (``trajectories: {family: {weight: w, ...}}``,
     families in the order of the old ``weights``). Other documents are returned unchanged.
 
-    Raises:
-        ValueError: a version-1 document whose ``trajectories`` has no ``weights`` mapping.
+    A version-1 document without a ``trajectories.weights`` mapping is passed on as version 2 unchanged, so that
+    validation names every missing or malformed field as usual.
     """
     if not isinstance(data, dict) or data.get("version") != 1:
         return data
     traj = data.get("trajectories")
     if not isinstance(traj, dict) or not isinstance(traj.get("weights"), dict):
-        raise ValueError("a version 1 config needs trajectories.weights (family -> weight)")
+        return {**data, "version": CONFIG_VERSION}
     blocks = {k: v for k, v in traj.items() if k != "weights"}
     new = {}
     for name, w in traj["weights"].items():

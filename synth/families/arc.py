@@ -32,6 +32,7 @@ def orbit(location, rotator, u, pivot, angle_deg: float):
 class Arc(TrajectoryFamily):
     name = "arc"
     draw_order = 3
+    ranged_params = {"angle_deg": "angle_deg"}
     Config = ArcConfig
 
     def sample(self, block: ArcConfig, ctx, rng):
@@ -47,6 +48,12 @@ class Arc(TrajectoryFamily):
     def caption(self, params: Dict[str, Any], speed_phrase: str) -> str:
         return sentence(f"the camera arcs {params['angle_deg']:.0f} degrees to the {params['direction']} around "
                         f"the subject {speed_phrase}, keeping it in view")
+
+    def check(self, params, block: ArcConfig):
+        problems = super().check(params, block)
+        if params.get("direction") not in ("left", "right"):
+            problems.append(f"direction: {params.get('direction')!r}; expected left or right")
+        return problems
 
     def stats(self, params, block: ArcConfig):
         return [("arc angle (deg)", params["angle_deg"], block.angle_deg)]

@@ -101,9 +101,17 @@ class TrajectoryFamily:
         """One sentence describing the motion, e.g. ``"The camera pans left by 30 degrees at a constant speed."``"""
         raise NotImplementedError
 
+    #: parameter key in ``scene.json`` -> the ``block`` range it was drawn from (checked by :meth:`check`)
+    ranged_params: ClassVar[Dict[str, str]] = {}
+
     def check(self, params: Dict[str, Any], block: FamilyBlock) -> List[str]:
-        """Parameters of a written camera that lie outside the configured ``block`` (empty: consistent)."""
-        return [p for name, value, rng in self.stats(params, block) if (p := range_problem(name, value, rng))]
+        """Parameters of a written camera that lie outside the configured ``block``, as ``"<key>: <problem>"``
+        messages (empty: consistent). The default checks :attr:`ranged_params`, or else every quantity of
+        :meth:`stats` against its range."""
+        if not self.ranged_params:
+            return [p for name, value, rng in self.stats(params, block) if (p := range_problem(name, value, rng))]
+        return [p for key, attr in self.ranged_params.items()
+                if (p := range_problem(key, params[key], getattr(block, attr)))]
 
     def stats(self, params: Dict[str, Any], block: FamilyBlock) -> List[Tuple[str, float, Optional[Range]]]:
         """Numeric quantities for ``synth stats``: ``(name, value, configured range or None)``."""
@@ -188,7 +196,9 @@ def check_range(v: Range, lo: float | None = None, hi: float | None = None, *, p
 
 
 def range_problem(name: str, value: float, rng: Optional[Range], tol: float = 1e-6) -> Optional[str]:
-    """``"<name> <value> outside [a, b]"`` or None."""
+    """``"<name> <value> outside the configured [a, b]"`` or None (also says so for a value that is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        return f"{name}: expected a number, got {value!r}"
     if rng is None or rng[0] - tol <= value <= rng[1] + tol:
         return None
     return f"{name} {value:g} outside the configured [{rng[0]:g}, {rng[1]:g}]"

@@ -24,6 +24,7 @@ class RotateInPlace(TrajectoryFamily):
     """Pan and tilt: a uniform angle in ``block.angle_deg`` and a fair-coin direction; ``directions[0]`` is the
     positive one (Unreal yaw right, pitch up)."""
 
+    ranged_params = {"angle_deg": "angle_deg"}
     rotator_index: ClassVar[int]  # 0 pitch, 1 yaw
     directions: ClassVar[Tuple[str, str]]
     verb: ClassVar[str]
@@ -39,6 +40,12 @@ class RotateInPlace(TrajectoryFamily):
     def caption(self, params: Dict[str, Any], speed_phrase: str) -> str:
         return sentence(f"the camera {self.verb} {params['direction']} by {params['angle_deg']:.0f} degrees "
                         f"{speed_phrase}")
+
+    def check(self, params, block: AngleRangeConfig):
+        problems = super().check(params, block)
+        if params.get("direction") not in self.directions:
+            problems.append(f"direction: {params.get('direction')!r}; expected one of {list(self.directions)}")
+        return problems
 
     def stats(self, params, block: AngleRangeConfig):
         return [(f"{self.name} angle (deg)", params["angle_deg"], block.angle_deg)]

@@ -89,11 +89,13 @@ class RandomPath(TrajectoryFamily):
                         f"waypoint{'s' if n > 1 else ''} {speed_phrase}"
                         + (", keeping the subject in view" if params.get("orientation") == "look_at" else ""))
 
+    ranged_params = {"length_fraction": "length_fraction", "num_waypoints": "waypoints"}
+
     def check(self, params, block: RandomPathConfig):
         problems = super().check(params, block)
-        if not block.waypoints[0] <= params["num_waypoints"] <= block.waypoints[1]:
-            problems.append(f"random num_waypoints {params['num_waypoints']} outside the configured "
-                            f"{list(block.waypoints)}")
+        if len(params["waypoints_cm"]) != params["num_waypoints"]:
+            problems.append(f"waypoints_cm: {len(params['waypoints_cm'])} points; expected num_waypoints = "
+                            f"{params['num_waypoints']}")
         return problems
 
     def stats(self, params, block: RandomPathConfig):

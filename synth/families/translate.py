@@ -40,6 +40,7 @@ def translate(location, rotator, u, displacement_m):
 class Translate(TrajectoryFamily):
     name = "translate"
     draw_order = 2
+    ranged_params = {"distance_fraction": "distance_fraction"}
     Config = TranslateConfig
 
     def sample(self, block: TranslateConfig, ctx, rng):
@@ -68,6 +69,12 @@ class Translate(TrajectoryFamily):
         if params["frame"] != block.frame or params["axis"] not in block.axes:
             problems.append(f"translate frame/axis {params['frame']}/{params['axis']} not configured "
                             f"({block.frame}/{block.axes})")
+        if params["direction"] not in (1, -1):
+            problems.append(f"direction: {params['direction']!r}; expected 1 or -1")
+        expected = params["distance_fraction"] * params["distance_to_character_m"]
+        if abs(expected - params["distance_m"]) > 2e-3:
+            problems.append(f"distance_m: {params['distance_m']:g}; expected distance_fraction x "
+                            f"distance_to_character_m = {expected:g}")
         return problems
 
     def stats(self, params, block: TranslateConfig):

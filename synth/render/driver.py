@@ -78,8 +78,12 @@ def make_backend(name: str, catalog: Catalog, num_cameras: int, options: Dict) -
 
 
 def scene_is_complete(settings: RenderSettings, plan: SceneSpec) -> bool:
+    from ..core.video_check import scene_videos_intact
+
     files = expected_files(plan.camera_names(), plan.video.frames, settings.spec)
-    return scene_outputs_present(settings.out / plan.relpath, plan, files)
+    scene_dir = settings.out / plan.relpath
+    return scene_outputs_present(scene_dir, plan, files) and \
+        scene_videos_intact(scene_dir, plan.camera_names(), plan.video.frames)  # a truncated video: render again
 
 
 def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, scene_dir: Path, spec: OutputSpec,
