@@ -13,8 +13,10 @@ k_norm          [4] float64            [fx/W, fy/H, cx/W, cy/H] (optional)
 dyn_mask        [F_lat, h, w] uint8    SpatialVID dynamic-object mask at latent resolution (optional)
 ==============  =====================  =================================================================
 
-Metadata (strings): kind, key, group, camera, caption, metric_scale ("" if relative), source, settings digest,
-first pose ``c2w0`` (JSON) for fast pair filtering.
+Metadata (strings): kind, key, group, camera, caption, metric_scale ("" if relative), source, settings digest and
+the settings themselves (``prepare_settings``, JSON: window, size, dtypes, resize mode, model id), first pose
+``c2w0`` (JSON) for fast pair filtering. ``<cache>/<kind>/prepare_settings.json`` holds the same settings for the
+whole kind; ``recam prepare`` refuses to mix others into it.
 """
 
 from __future__ import annotations
@@ -23,13 +25,11 @@ import json
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
-import numpy as np
 import torch
 
 from synth.core.atomic import atomic_output_path, atomic_write_text
 
-__all__ = ["CACHE_VERSION", "item_path", "write_item", "read_meta", "load_item", "iter_items", "write_manifest",
-           "read_manifest"]
+__all__ = ["CACHE_VERSION", "item_path", "write_item", "read_meta", "load_item", "iter_items", "write_manifest"]
 
 CACHE_VERSION = "1"
 
@@ -53,7 +53,7 @@ def write_item(path: Path, tensors: Dict[str, torch.Tensor], meta: Dict[str, obj
 
 def _decode_meta(md: Dict[str, str]) -> Dict[str, object]:
     out: Dict[str, object] = dict(md)
-    for k in ("c2w0", "metric_scale", "latent_shape", "num_frames", "height", "width"):
+    for k in ("c2w0", "metric_scale", "latent_shape", "num_frames", "height", "width", "prepare_settings"):
         if k in out and out[k] != "":
             out[k] = json.loads(out[k])
     if out.get("metric_scale") == "":
@@ -103,16 +103,3 @@ def write_manifest(cache: Path) -> List[Dict[str, object]]:
             "c2w0", "settings")}})
     atomic_write_text(Path(cache) / "manifest.json", json.dumps({"version": CACHE_VERSION, "items": entries}) + "\n")
     return entries
-
-
-def read_manifest(cache: Path) -> List[Dict[str, object]]:
-    """Entries of ``manifest.json`` (rebuilt from the files when absent)."""
-    p = Path(cache) / "manifest.json"
-    if not p.exists():
-        return write_manifest(cache)
-    return json.loads(p.read_text())["items"]
-
-
-def np_to_torch(a: np.ndarray, dtype=None) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(a))
-    return t.to(dtype) if dtype is not None else t
