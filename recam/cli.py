@@ -261,7 +261,7 @@ def prepare(
 def align(
     metric_depth: Path = typer.Option(..., "--metric-depth", help="Folder of metric depth maps per frame."),
     relative_depth: Optional[Path] = typer.Option(None, "--relative-depth", help="Folder of relative depth maps."),
-    colmap: Optional[Path] = typer.Option(None, "--colmap", help="COLMAP text model folder (SfM points)."),
+    colmap: Optional[Path] = typer.Option(None, "--colmap", help="COLMAP sparse model folder, text or binary (SfM points)."),
     out: Path = typer.Option(..., "--out", help="Scale file to write (the loaders read metric_scale.json beside "
                              "a clip's annotations)."),
     masks: Optional[Path] = typer.Option(None, "--masks", help="Dynamic masks (non-zero = moving), by frame stem."),
