@@ -448,6 +448,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _log_stderr(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
 def _rank_main(rank: int, world: int, port: int, queue, args: tuple, kwargs: dict) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
@@ -477,7 +483,9 @@ def launch_local(devices: int, *args, **kwargs) -> List[PrepareReport]:
 
     ctx = mp.get_context("spawn")
     queue = ctx.SimpleQueue()
-    kwargs = {k: v for k, v in kwargs.items() if k not in ("on_item",)}
+    kwargs = {k: v for k, v in kwargs.items() if k != "on_item"}  # callbacks stay in this process
+    if kwargs.get("log") is not None:
+        kwargs["log"] = _log_stderr
     try:
         mp.start_processes(_rank_main, args=(devices, _free_port(), queue, args, kwargs), nprocs=devices,
                            join=True, start_method="spawn")
