@@ -138,10 +138,16 @@ def convert(
     console.print(f"wrote {dst} ({n / 1e6:.1f} M parameters)")
 
 
+def _kinds_help() -> str:
+    from .data.formats import kinds  # the registry: one module per kind in recam/data/formats/
+
+    return " | ".join(kinds())
+
+
 @app.command()
 def prepare(
     dataset: Path = typer.Option(..., "--dataset", help="Dataset root."),
-    kind: str = typer.Option(..., "--kind", help="multicam | realcam-vid | spatialvid | re10k | dl3dv"),
+    kind: str = typer.Option(..., "--kind", help=f"Dataset kind: {_kinds_help()}"),
     model_dir: Path = typer.Option(..., "--model_dir", help="Local Wan2.1 diffusers folder (VAE, text encoder)."),
     out: Path = typer.Option(..., "--out", help="Cache folder."),
     config: Optional[Path] = typer.Option(None, "--config", help="Train config YAML: frames and size from its "
@@ -154,21 +160,32 @@ def prepare(
     caption: str = typer.Option("long", "--caption", help="RealCam-Vid caption: long | short."),
     require_metric: bool = typer.Option(False, "--require-metric", help="Skip clips without a metric scale."),
     cache_dtype: str = typer.Option("bf16", "--cache_dtype", help="bf16 | fp16 | fp32"),
-    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: this machine's share of the clips."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: this machine's share of the clips (cluster "
+                                        "arrays); ranks of a torchrun / --devices launch split it further."),
+    devices: int = typer.Option(1, "--devices", min=1, help="Processes on this node (one per GPU), as "
+                                "`torchrun --nproc_per_node N -m recam.data.prepare` would start."),
+    workers: int = typer.Option(2, "--workers", min=0, help="DataLoader workers decoding ahead of the encoders "
+                                "(0: decode in the main process)."),
+    prefetch: int = typer.Option(2, "--prefetch", min=1, help="Clips each worker decodes ahead."),
+    batch_text: int = typer.Option(8, "--batch_text", min=1, help="Captions per text-encoder call."),
+    resize: str = typer.Option("exact", "--resize", help="exact (upstream's PIL bilinear) | fast (swscale inside "
+                               "the decoder; pixels differ by a few levels)"),
+    vae_dtype: str = typer.Option("fp32", "--vae_dtype", help="fp32 | bf16 (GPU: half the memory and time)"),
     device: str = typer.Option("auto", "--device"),
-    vae_tiling: bool = typer.Option(False, "--vae_tiling"),
+    vae_tiling: bool = typer.Option(False, "--vae_tiling", help="Upstream's tiled VAE encoding (less memory)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace items cached with other settings."),
 ) -> None:
-    """Cache normalised VAE latents and text embeddings per clip window (resumable, shardable)."""
+    """Cache normalised VAE latents and text embeddings per clip window (pipelined, resumable, shardable)."""
     from synth.core.multicam_format import DatasetFormatError
-    from synth.core.progress import job_progress
     from synth.core.sharding import parse_shard
 
-    from .data.formats import KINDS
-    from .data.prepare import PrepareSettings, prepare_dataset
-    from .infer import resolve_device_dtype
+    from rich.markup import escape
 
-    if kind not in KINDS:
-        _fail(f"--kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    from .data.formats import kinds
+    from .data.prepare import CacheSettingsError, PrepareSettings, dist_env, launch_local, prepare_dataset
+
+    if kind not in kinds():
+        _fail(f"--kind must be one of {', '.join(kinds())}; got {kind!r}")
     base = {"num_frames": 81, "height": 480, "width": 832, "stride": 1}
     if config is not None:
         from .train.config import ConfigError, load_train_config
@@ -181,34 +198,70 @@ def prepare(
     for k, v in {"num_frames": num_frames, "height": height, "width": width, "stride": stride}.items():
         if v is not None:
             base[k] = v
-    if (base["num_frames"] - 1) % 4 or base["height"] % 16 or base["width"] % 16:
-        _fail(f"frames must be 4k + 1 and height/width multiples of 16; got {base}")
+    if (base["num_frames"] - 1) % 4 or base["height"] % 16 or base["width"] % 16 or min(base.values()) < 1:
+        _fail(f"frames must be 4k + 1 and height/width positive multiples of 16; got {base}")
     options = {"require_metric": require_metric}
     if kind == "realcam-vid":
         options.update(index=index, caption=caption)
-    settings = PrepareSettings(cache_dtype=cache_dtype, options=options, **base)
-    dev, _ = resolve_device_dtype(device, "fp32")
+    elif index is not None:
+        _fail(f"--index is for --kind realcam-vid, not {kind}")
     try:
+        settings = PrepareSettings(cache_dtype=cache_dtype, options=options, resize=resize, vae_dtype=vae_dtype,
+                                   vae_tiling=vae_tiling, **base)
         sh = parse_shard(shard)
-        with job_progress("clips") as prog:
-            task = prog.add_task(f"prepare {kind}", total=None)
-            report = prepare_dataset(kind, dataset, model_dir, out, settings, sh, str(dev), vae_tiling=vae_tiling,
-                                     on_item=lambda key, what: prog.advance(task))
+        rank, world, local = dist_env()
+    except ValueError as e:
+        _fail(str(e))
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out} is a file; expected a cache folder")
+    if device == "auto":
+        import torch
+
+        dev = f"cuda:{local}" if torch.cuda.is_available() and world > 1 else ("cuda" if torch.cuda.is_available()
+                                                                               else "cpu")
+    else:
+        from .infer import resolve_device_dtype
+
+        try:
+            dev = str(resolve_device_dtype(device, "fp32")[0])
+        except (ValueError, RuntimeError) as e:
+            _fail(f"--device: {e}")
+        if dev.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                _fail(f"--device {device}: CUDA is not available on this machine")
+    kwargs = dict(shard=sh, device=dev, batch_text=batch_text, workers=workers, prefetch=prefetch,
+                  overwrite=overwrite)
+    try:
+        if devices > 1:
+            if world > 1:
+                _fail("--devices N starts its own ranks; under torchrun leave it at 1")
+            console.print(f"prepare {kind}: {devices} processes on this node")
+            reports = launch_local(devices, kind, dataset, model_dir, out, settings, log=console.print, **kwargs)
+        else:
+            reports = [prepare_dataset(kind, dataset, model_dir, out, settings, log=console.print, **kwargs)]
+    except CacheSettingsError as e:
+        _fail(str(e))
     except (ValueError, FileNotFoundError, DatasetFormatError) as e:
         _fail(str(e))
-    for p in report.problems[:50]:
-        console.print(f"[yellow]broken[/yellow] {p}")
-    if len(report.problems) > 50:
-        console.print(f"... {len(report.problems) - 50} more (all in {out / kind}/problems.*.json)")
-    console.print(f"{report.written} written, {report.skipped} already cached, {len(report.problems)} broken "
-                  f"({report.seconds:.1f} s); cache: [bold]{out.resolve()}[/bold]")
+    except RuntimeError as e:  # a rank of --devices failed
+        _fail(str(e), code=1)
+    problems = list(dict.fromkeys(p for r in reports for p in r.problems))
+    for p in problems[:50]:
+        console.print(f"[yellow]broken[/yellow] {escape(str(p))}", highlight=False)
+    if len(problems) > 50:
+        console.print(f"... {len(problems) - 50} more (all in {out / kind}/problems.json)")
+    console.print(f"{sum(r.written for r in reports)} written, {sum(r.skipped for r in reports)} already cached, "
+                  f"{len(problems)} broken ({max(r.seconds for r in reports):.1f} s); cache: "
+                  f"[bold]{out.resolve()}[/bold]")
 
 
 @app.command()
 def align(
     metric_depth: Path = typer.Option(..., "--metric-depth", help="Folder of metric depth maps per frame."),
     relative_depth: Optional[Path] = typer.Option(None, "--relative-depth", help="Folder of relative depth maps."),
-    colmap: Optional[Path] = typer.Option(None, "--colmap", help="COLMAP text model folder (SfM points)."),
+    colmap: Optional[Path] = typer.Option(None, "--colmap", help="COLMAP sparse model folder, text or binary (SfM points)."),
     out: Path = typer.Option(..., "--out", help="Scale file to write (the loaders read metric_scale.json beside "
                              "a clip's annotations)."),
     masks: Optional[Path] = typer.Option(None, "--masks", help="Dynamic masks (non-zero = moving), by frame stem."),

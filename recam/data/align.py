@@ -1,7 +1,8 @@
 """``recam align``: a clip's metric scale from metric depth maps (RealCam-I2V / CamI2V, REFERENCE §3).
 
 ``scale = median(D_metric / z_rel)`` over valid, static samples, where ``z_rel`` is either a relative depth map on
-the same pixel grid, or the camera-space depth of COLMAP points (text model) at their observed pixels. Scale only,
+the same pixel grid, or the camera-space depth of COLMAP points (a text or binary model, read by ``pycolmap``) at
+their observed pixels. Scale only,
 no shift. Multiplying the clip's relative translations by ``scale`` gives metres.
 
 Depth files are matched by frame name stem: ``.npy`` (float, metres), ``.exr`` (channel ``Z``, or ``R`` / ``Y``;
@@ -20,7 +21,7 @@ import numpy as np
 
 from synth.core.atomic import atomic_write_text
 
-__all__ = ["load_depth", "read_colmap_text", "scale_from_relative_depth", "scale_from_colmap", "AlignResult",
+__all__ = ["load_depth", "read_colmap_model", "scale_from_relative_depth", "scale_from_colmap", "AlignResult",
            "write_scale_file", "DEPTH_EXT"]
 
 DEPTH_EXT = (".npy", ".exr", ".png")
@@ -133,41 +134,39 @@ def scale_from_relative_depth(metric_dir: Path, relative_dir: Path, mask_dir: Op
     return AlignResult(float(np.median(allr)), "relative-depth", int(allr.size), per_frame)
 
 
-def read_colmap_text(model_dir: Path):
-    """COLMAP text model -> (cameras {id: (w, h, params)}, images {name: (R (3,3), t (3,), cam_id, obs (N, 3) =
-    x, y, point3D_id)}, points {id: xyz}). Image poses are w2c (qw qx qy qz tx ty tz).
+_COLMAP_FILES = ("cameras", "images", "points3D")
+
+
+def read_colmap_model(model_dir: Path):
+    """A COLMAP sparse model (text ``.txt`` or binary ``.bin``, read by ``pycolmap.Reconstruction``) ->
+    ``(cameras {id: (w, h)}, images {name: (cam_from_world (3, 4) w2c, camera_id, obs (N, 3) = x, y,
+    point3D_id)}, points {id: xyz (3,)})``. Only observations with a 3D point are kept; COLMAP pixel coordinates
+    put pixel centres at +0.5.
 
     Raises:
-        ValueError: missing files or malformed lines (file and line named).
+        ValueError: no model in the folder, or one pycolmap cannot read (the folder named).
     """
-    from scipy.spatial.transform import Rotation
+    import pycolmap
 
     model_dir = Path(model_dir)
-    cameras, images, points = {}, {}, {}
-
-    def lines(name):
-        p = model_dir / name
-        if not p.exists():
-            raise ValueError(f"{p}: missing (expected a COLMAP text model: cameras.txt, images.txt, points3D.txt)")
-        return [(i + 1, ln) for i, ln in enumerate(p.read_text().splitlines()) if ln.strip() and not ln.startswith("#")]
-
+    have = {ext for ext in (".txt", ".bin") if all((model_dir / f"{n}{ext}").is_file() for n in _COLMAP_FILES)}
+    if not have:
+        raise ValueError(f"{model_dir}: no COLMAP model (expected cameras.txt, images.txt, points3D.txt or their "
+                         f".bin versions)")
     try:
-        for n, ln in lines("cameras.txt"):
-            t = ln.split()
-            cameras[int(t[0])] = (int(t[2]), int(t[3]), [float(v) for v in t[4:]])
-        img_lines = lines("images.txt")
-        for k in range(0, len(img_lines), 2):
-            n, ln = img_lines[k]
-            t = ln.split()
-            qw, qx, qy, qz, tx, ty, tz = (float(v) for v in t[1:8])
-            obs_line = img_lines[k + 1][1].split() if k + 1 < len(img_lines) else []
-            obs = np.array(obs_line, float).reshape(-1, 3) if obs_line else np.zeros((0, 3))
-            images[t[9]] = (Rotation.from_quat([qx, qy, qz, qw]).as_matrix(), np.array([tx, ty, tz]), int(t[8]), obs)
-        for n, ln in lines("points3D.txt"):
-            t = ln.split()
-            points[int(t[0])] = np.array([float(v) for v in t[1:4]])
-    except (ValueError, IndexError) as e:
-        raise ValueError(f"{model_dir}: malformed COLMAP text model ({e})") from None
+        rec = pycolmap.Reconstruction(str(model_dir))
+    except Exception as e:  # pycolmap raises RuntimeError / ValueError with COLMAP's message
+        raise ValueError(f"{model_dir}: unreadable COLMAP model ({type(e).__name__}: {e})") from None
+    cameras = {cid: (int(c.width), int(c.height)) for cid, c in rec.cameras.items()}
+    images = {}
+    for im in rec.images.values():
+        if not im.has_pose:
+            continue
+        obs = np.array([(p.xy[0], p.xy[1], p.point3D_id) for p in im.points2D if p.has_point3D()], float)
+        cfw = im.cam_from_world  # a method since pycolmap 3.12's rigs and frames, a property before
+        cfw = cfw() if callable(cfw) else cfw
+        images[im.name] = (np.asarray(cfw.matrix(), float), int(im.camera_id), obs.reshape(-1, 3))
+    points = {int(pid): np.asarray(p.xyz, float) for pid, p in rec.points3D.items()}
     return cameras, images, points
 
 
@@ -175,8 +174,12 @@ def scale_from_colmap(metric_dir: Path, model_dir: Path, mask_dir: Optional[Path
                       png_scale: float = 0.001, exr_disparity: bool = False) -> AlignResult:
     """Median of ``D_metric(pixel) / z_sfm`` over the SfM points observed in each image that has a metric depth map
     (matched by stem); ``first_only`` uses the first image only (RealCam-I2V's choice). COLMAP pixel coordinates
-    put pixel centres at +0.5, like ours."""
-    cameras, images, points = read_colmap_text(model_dir)
+    put pixel centres at +0.5, like ours.
+
+    Raises:
+        ValueError: no model, no image with a depth map, or no point on a valid static depth pixel.
+    """
+    cameras, images, points = read_colmap_model(model_dir)
     met = _files_by_stem(metric_dir)
     names = sorted(n for n in images if Path(n).stem in met)
     if not names:
@@ -185,28 +188,28 @@ def scale_from_colmap(metric_dir: Path, model_dir: Path, mask_dir: Optional[Path
         names = names[:1]
     ratios, per_frame = [], {}
     for name in names:
-        R, t, cam_id, obs = images[name]
-        w, h, _ = cameras[cam_id]
+        w2c, cam_id, obs = images[name]
+        w, h = cameras[cam_id]
         stem = Path(name).stem
         d = load_depth(met[stem], png_scale, exr_disparity)
         static = _static(mask_dir, stem, d.shape)
-        sy, sx = d.shape[0] / h, d.shape[1] / w
-        r = []
-        for x, y, pid in obs:
-            if pid < 0 or int(pid) not in points:
-                continue
-            z = (R @ points[int(pid)] + t)[2]
-            u, v = int(x * sx), int(y * sy)
-            if z <= 0 or not (0 <= u < d.shape[1] and 0 <= v < d.shape[0]) or not static[v, u] \
-                    or not np.isfinite(d[v, u]):
-                continue
-            r.append(d[v, u] / z)
-        if r:
-            ratios += r
+        if not len(obs):
+            continue
+        xyz = np.stack([points[int(pid)] for pid in obs[:, 2]])
+        z = xyz @ w2c[:3, :3].T[:, 2] + w2c[2, 3]  # camera-space depth of each observed point
+        u, v = (obs[:, 0] * (d.shape[1] / w)).astype(int), (obs[:, 1] * (d.shape[0] / h)).astype(int)
+        ok = (z > 0) & (u >= 0) & (u < d.shape[1]) & (v >= 0) & (v < d.shape[0])
+        u, v, z = u[ok], v[ok], z[ok]
+        dm = d[v, u]
+        keep = static[v, u] & np.isfinite(dm)
+        r = dm[keep] / z[keep]
+        if len(r):
+            ratios.append(r)
             per_frame[stem] = float(np.median(r))
     if not ratios:
         raise ValueError("no SfM point projects onto a valid static depth pixel")
-    return AlignResult(float(np.median(ratios)), "colmap", len(ratios), per_frame)
+    allr = np.concatenate(ratios)
+    return AlignResult(float(np.median(allr)), "colmap", int(allr.size), per_frame)
 
 
 def write_scale_file(path: Path, result: AlignResult, source: Dict[str, str]) -> Path:

@@ -13,8 +13,11 @@ k_norm          [4] float64            [fx/W, fy/H, cx/W, cy/H] (optional)
 dyn_mask        [F_lat, h, w] uint8    SpatialVID dynamic-object mask at latent resolution (optional)
 ==============  =====================  =================================================================
 
-Metadata (strings): kind, key, group, camera, caption, metric_scale ("" if relative), source, settings digest,
-first pose ``c2w0`` (JSON) for fast pair filtering.
+Metadata (one JSON object under the safetensors metadata key ``recam``; version-1 caches, one string per key, are
+still read): kind, key, group, camera, caption, metric_scale ("" if relative), source, settings digest and
+the settings themselves (``prepare_settings``, JSON: window, size, dtypes, resize mode, model id), first pose
+``c2w0`` (JSON) for fast pair filtering. ``<cache>/<kind>/prepare_settings.json`` holds the same settings for the
+whole kind; ``recam prepare`` refuses to mix others into it.
 """
 
 from __future__ import annotations
@@ -23,15 +26,15 @@ import json
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
-import numpy as np
 import torch
 
 from synth.core.atomic import atomic_output_path, atomic_write_text
 
-__all__ = ["CACHE_VERSION", "item_path", "write_item", "read_meta", "load_item", "iter_items", "write_manifest",
-           "read_manifest"]
+__all__ = ["CACHE_VERSION", "item_path", "write_item", "read_meta", "load_item", "iter_items", "write_manifest"]
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
+#: safetensors metadata key holding the item's metadata as one JSON object (version 2)
+META_KEY = "recam"
 
 
 def item_path(cache: Path, kind: str, key: str) -> Path:
@@ -42,20 +45,26 @@ def item_path(cache: Path, kind: str, key: str) -> Path:
 
 
 def write_item(path: Path, tensors: Dict[str, torch.Tensor], meta: Dict[str, object]) -> None:
-    """Write one item atomically (temporary file + rename)."""
+    """Write one item atomically (temporary file + rename).
+
+    The metadata is one sorted JSON string (safetensors writes a metadata map in arbitrary order): the same
+    item is the same bytes, whichever process or run wrote it.
+    """
     from safetensors.torch import save_file
 
-    md = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in meta.items()}
-    md["cache_version"] = CACHE_VERSION
+    md = {META_KEY: json.dumps({**meta, "cache_version": CACHE_VERSION}, sort_keys=True)}
     with atomic_output_path(Path(path)) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=md)
 
 
 def _decode_meta(md: Dict[str, str]) -> Dict[str, object]:
-    out: Dict[str, object] = dict(md)
-    for k in ("c2w0", "metric_scale", "latent_shape", "num_frames", "height", "width"):
-        if k in out and out[k] != "":
-            out[k] = json.loads(out[k])
+    if META_KEY in md:
+        out: Dict[str, object] = json.loads(md[META_KEY])
+    else:  # version 1: one string per key, JSON for the structured ones
+        out = dict(md)
+        for k in ("c2w0", "metric_scale", "latent_shape", "num_frames", "height", "width"):
+            if k in out and out[k] != "":
+                out[k] = json.loads(out[k])
     if out.get("metric_scale") == "":
         out["metric_scale"] = None
     return out
@@ -103,16 +112,3 @@ def write_manifest(cache: Path) -> List[Dict[str, object]]:
             "c2w0", "settings")}})
     atomic_write_text(Path(cache) / "manifest.json", json.dumps({"version": CACHE_VERSION, "items": entries}) + "\n")
     return entries
-
-
-def read_manifest(cache: Path) -> List[Dict[str, object]]:
-    """Entries of ``manifest.json`` (rebuilt from the files when absent)."""
-    p = Path(cache) / "manifest.json"
-    if not p.exists():
-        return write_manifest(cache)
-    return json.loads(p.read_text())["items"]
-
-
-def np_to_torch(a: np.ndarray, dtype=None) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(a))
-    return t.to(dtype) if dtype is not None else t

@@ -34,7 +34,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -46,7 +46,8 @@ from synth.core.video_io import VideoReadError
 from ..cameras import latent_frame_indices
 from ..encoders import pad_context
 from .cache import iter_items, load_item, read_meta
-from .formats import Problem, VideoItem, enumerate_items
+from .clips import load_frames
+from .formats import Problem, VideoItem, enumerate_items, get_kind
 
 __all__ = ["SampleError", "DatasetBuildError", "CacheSource", "RawSource", "MultiCamPairDataset",
            "SingleViewDataset", "build_dataset"]
@@ -76,9 +77,14 @@ class ItemInfo:
 
 
 class CacheSource:
-    """Items of one kind in the latent cache (``recam prepare``)."""
+    """Items of one kind in the latent cache (``recam prepare``).
 
-    def __init__(self, cache: Path | str, kind: str):
+    ``expect``: settings the items must have been prepared with (``num_frames``, ``height``, ``width``); an item
+    with other values is refused (:class:`DatasetBuildError` naming the file and both values): a cache built for
+    another size must not train a config silently.
+    """
+
+    def __init__(self, cache: Path | str, kind: str, expect: Optional[Dict[str, int]] = None):
         self.cache, self.kind = Path(cache), kind
         self.paths: Dict[str, Path] = {}
         self.info: Dict[str, ItemInfo] = {}
@@ -88,6 +94,11 @@ class CacheSource:
             if m is None or "key" not in m:
                 self.problems.append(Problem(str(p), "unreadable cache file"))
                 continue
+            bad = [f"{k} {m[k]} (cache) vs {v} (requested)" for k, v in (expect or {}).items()
+                   if v is not None and k in m and m[k] != v]
+            if bad:
+                raise DatasetBuildError(f"{p}: prepared with other settings: {', '.join(bad)}; run `recam prepare` "
+                                        f"with this config into another cache (or --overwrite)")
             key = str(m["key"])
             self.paths[key] = p
             self.info[key] = ItemInfo(key, str(m.get("group") or key), str(m.get("camera") or ""),
@@ -112,8 +123,8 @@ class RawSource:
     """Items of a dataset read from raw video (for training with frozen encoders, or without a cache)."""
 
     def __init__(self, kind: str, root: Path | str, num_frames: int, height: int, width: int, stride: int = 1,
-                 **options):
-        self.kind, self.height, self.width = kind, height, width
+                 resize: str = "exact", **options):
+        self.kind, self.height, self.width, self.resize = kind, height, width, resize
         items, self.problems = enumerate_items(kind, root, num_frames, stride, **options)
         self.items: Dict[str, VideoItem] = {it.key: it for it in items}
         self.info = {k: ItemInfo(k, it.group or k, it.camera, it.c2w[0], it.metric) for k, it in self.items.items()}
@@ -123,15 +134,13 @@ class RawSource:
         return list(self.items)
 
     def load(self, key: str) -> Dict[str, object]:
-        from .prepare import load_frames
-
         it = self.items[key]
         try:
-            frames = load_frames(it, self.height, self.width)
+            frames = load_frames(it, self.height, self.width, self.resize)  # streamed: no full-size stack
         except VideoReadError as e:
-            raise SampleError(str(it.video if not isinstance(it.video, list) else it.video[0]),
-                              str(e).split(": ", 1)[-1]) from None
-        video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)  # [3, F, H, W] uint8
+            head, _, reason = str(e).partition(": ")
+            raise SampleError(head if reason else it.source, reason or str(e)) from None
+        video = torch.from_numpy(frames).permute(3, 0, 1, 2)  # [3, F, H, W] uint8 (a view: the collate copies)
         return {"video": video, "prompt": it.caption, "c2w": it.c2w, "dyn_mask": None}
 
 
@@ -269,18 +278,27 @@ class SingleViewDataset(_Base):
 
 
 def build_dataset(kind: str, *, cache: Optional[Path] = None, root: Optional[Path] = None, num_frames: int = 81,
-                  height: int = 480, width: int = 832, stride: int = 1, on_error: str = "skip", seed: int = 0,
-                  pair_filters: Optional[Dict] = None, task_probs: Optional[Dict[str, float]] = None,
+                  height: Optional[int] = None, width: Optional[int] = None, stride: int = 1, on_error: str = "skip",
+                  seed: int = 0, pair_filters: Optional[Dict] = None, task_probs: Optional[Dict[str, float]] = None,
                   require_metric: bool = False, options: Optional[Dict] = None) -> Dataset:
-    """A dataset of ``kind`` from a cache (preferred) or raw files (``root``)."""
+    """A dataset of ``kind`` from a cache (preferred) or raw files (``root``).
+
+    Pairs (:class:`MultiCamPairDataset`) for kinds registered as ``paired``, else single-view clips. ``height``
+    / ``width``: the raw frames' size (default 480 x 832); for a cache, the size its items must have (checked
+    when given, like ``num_frames``).
+
+    Raises:
+        UnknownKindError: unknown kind. DatasetBuildError: broken samples with ``on_error='fail'``, or cached
+        items prepared with another window or size.
+    """
     if (cache is None) == (root is None):
         raise ValueError("give exactly one of cache= or root=")
-    src = CacheSource(cache, kind) if cache is not None else RawSource(
-        kind, root, num_frames, height, width, stride, require_metric=require_metric, **(options or {}))
-    if kind == "multicam":
+    k = get_kind(kind)
+    if cache is not None:
+        src = CacheSource(cache, kind, {"num_frames": num_frames, "height": height, "width": width})
+    else:
+        src = RawSource(kind, root, num_frames, height or 480, width or 832, stride, require_metric=require_metric,
+                        **(options or {}))
+    if k.paired:
         return MultiCamPairDataset(src, num_frames, on_error=on_error, seed=seed, **(pair_filters or {}))
     return SingleViewDataset(src, num_frames, task_probs, require_metric, on_error, seed)
-
-
-def describe(datasets: Sequence[Dataset]) -> str:
-    return ", ".join(f"{type(d).__name__}({len(d)})" for d in datasets)

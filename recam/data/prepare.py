@@ -1,41 +1,96 @@
 """``recam prepare``: cache normalised VAE latents and UMT5 text embeddings per clip window (upstream's
-``data_process`` step), resumable, shardable, atomic per file, with a manifest and a problem report."""
+``data_process`` step), as a pipeline: DataLoader workers decode and preprocess clips ahead (prefetch) while the
+main process encodes captions in batches and clips with the VAE on the device, then writes each item atomically.
+
+Resumable (items cached with the same settings are skipped), shardable (``--shard i/n`` for cluster arrays, and
+one launch per node: ``torchrun --nproc_per_node N -m recam.data.prepare ...`` or ``recam prepare --devices N``
+shard across ranks from ``RANK`` / ``WORLD_SIZE``), with a manifest and problem reports merged across shards. A
+cache records the settings that produced it and refuses others (``overwrite=True`` replaces on purpose).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
+from synth.core.atomic import atomic_write_text
 from synth.core.sharding import select_shard
-from synth.core.video_io import VideoReadError, probe_video, read_video
+from synth.core.video_io import VideoReadError
 
-from ..video import frames_to_tensor, resize_center_crop
+from ..video import RESIZE_MODES, frames_to_tensor
 from .cache import item_path, read_meta, write_item, write_manifest
+from .clips import load_frames
 from .formats import Problem, VideoItem, enumerate_items
 
-__all__ = ["PrepareSettings", "PrepareReport", "prepare_dataset", "load_frames", "dyn_mask_latent"]
+__all__ = ["PrepareSettings", "PrepareReport", "CacheSettingsError", "prepare_dataset", "load_frames",
+           "dyn_mask_latent", "CACHE_DTYPES", "VAE_DTYPES", "dist_env", "merge_shard_reports", "launch_local",
+           "ClipProgress"]
+
+#: ``--cache_dtype`` values -> torch dtypes of the stored latents and embeddings
+CACHE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+#: ``--vae_dtype`` values (bf16 halves VAE memory and time on GPUs; latents differ slightly from fp32)
+VAE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+SETTINGS_FILE = "prepare_settings.json"
+
+
+class CacheSettingsError(ValueError):
+    """The cache was built with other settings (the message lists each differing value, cache vs requested)."""
 
 
 @dataclass(frozen=True)
 class PrepareSettings:
+    """What determines a cache's contents (recorded in the cache; a different value is refused).
+
+    Attributes:
+        num_frames, height, width, stride: the window (frames 4k + 1; pixels multiples of 16).
+        cache_dtype: dtype of the stored tensors (:data:`CACHE_DTYPES`).
+        resize: ``exact`` (upstream's PIL bilinear) or ``fast`` (swscale in the decoder).
+        vae_dtype: dtype the VAE runs in (:data:`VAE_DTYPES`).
+        vae_tiling: upstream's tiled VAE encoding (less memory, slightly different latents).
+        options: reader options (not part of the recorded settings: they choose items, not their contents).
+    """
+
     num_frames: int = 81
     height: int = 480
     width: int = 832
     stride: int = 1
     cache_dtype: str = "bf16"
     options: dict = field(default_factory=dict)
+    resize: str = "exact"
+    vae_dtype: str = "fp32"
+    vae_tiling: bool = False
+
+    def __post_init__(self):
+        for name, value, valid in (("cache_dtype", self.cache_dtype, CACHE_DTYPES),
+                                   ("resize", self.resize, RESIZE_MODES), ("vae_dtype", self.vae_dtype, VAE_DTYPES)):
+            if value not in valid:
+                raise ValueError(f"--{name} must be one of {', '.join(valid)}; got {value!r}")
+
+    def recorded(self, model_id: str) -> Dict[str, object]:
+        """The settings as recorded in the cache (every field but ``options``, plus the model's id)."""
+        d = {k: v for k, v in asdict(self).items() if k != "options"}
+        d["model"] = model_id
+        return d
 
     def digest(self, model_id: str) -> str:
-        d = {"num_frames": self.num_frames, "height": self.height, "width": self.width, "stride": self.stride,
-             "cache_dtype": self.cache_dtype, "model": model_id}
+        """16 hex digits over :meth:`recorded` (settings at their defaults are left out of the hash, so caches
+        written before they existed keep their digest)."""
+        d = self.recorded(model_id)
+        for k, default in (("resize", "exact"), ("vae_dtype", "fp32"), ("vae_tiling", False)):
+            if d[k] == default:
+                del d[k]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_DEFAULTS = {"resize": "exact", "vae_dtype": "fp32", "vae_tiling": False}
 
 
 @dataclass
@@ -44,34 +99,7 @@ class PrepareReport:
     skipped: int = 0
     problems: List[Problem] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def load_frames(item: VideoItem, height: int, width: int) -> np.ndarray:
-    """The item's window frames, resized and centre-cropped like upstream: ``[F, height, width, 3]`` uint8.
-
-    Raises:
-        VideoReadError: unreadable video/images, too few frames, or a frame count that differs from the poses.
-    """
-    from PIL import Image
-
-    if isinstance(item.video, (list, tuple)):
-        files = item.video
-        if item.expected_video_frames is not None and len(files) != item.expected_video_frames:
-            raise VideoReadError(f"{files[0].parent}: {len(files)} images for {item.expected_video_frames} poses")
-        try:
-            frames = np.stack([np.asarray(Image.open(files[i]).convert("RGB")) for i in item.frames])
-        except (OSError, ValueError) as e:
-            raise VideoReadError(f"{files[0].parent}: unreadable image ({e})") from None
-    else:
-        path = Path(item.video)
-        if item.expected_video_frames is not None:
-            n = probe_video(path).frames
-            if n != item.expected_video_frames:
-                raise VideoReadError(f"{path}: {n} video frames but {item.expected_video_frames} poses "
-                                     f"(frame-count mismatch)")
-        stride = int(item.frames[1] - item.frames[0]) if len(item.frames) > 1 else 1
-        frames, _ = read_video(path, len(item.frames), start=int(item.frames[0]), stride=stride)
-    return resize_center_crop(frames, height, width)
+    shard: Tuple[int, int] = (0, 1)
 
 
 def dyn_mask_latent(path: Path, frames: np.ndarray, shape: Tuple[int, int, int]) -> np.ndarray:
@@ -96,12 +124,200 @@ def dyn_mask_latent(path: Path, frames: np.ndarray, shape: Tuple[int, int, int])
     return out
 
 
+# ------------------------------------------------------------------------------------------------------------------
+# Settings recorded in the cache
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _differences(recorded: Dict[str, object], wanted: Dict[str, object]) -> List[str]:
+    keys = [k for k in wanted if k in recorded or k in _DEFAULTS]
+    return [f"{k}: cache {recorded.get(k, _DEFAULTS.get(k))!r}, requested {wanted[k]!r}" for k in keys
+            if recorded.get(k, _DEFAULTS.get(k)) != wanted[k]]
+
+
+def _item_settings(meta: Dict[str, object]) -> Dict[str, object]:
+    """Settings an item records (caches from before ``prepare_settings`` hold only the window and digest)."""
+    if isinstance(meta.get("prepare_settings"), dict):
+        return meta["prepare_settings"]
+    return {k: meta[k] for k in ("num_frames", "height", "width") if k in meta}
+
+
+def _refuse(where: Path, recorded: Dict[str, object], wanted: Dict[str, object], count: str) -> None:
+    diff = _differences(recorded, wanted) or [f"settings digest: cache {recorded.get('digest', '?')}, requested "
+                                              f"{wanted.get('digest', '?')} (model or dtype)"]
+    raise CacheSettingsError(f"{where}: {count} built with other settings: " + "; ".join(diff) +
+                             ". Use another --out, or --overwrite to replace them on purpose.")
+
+
+def _check_settings_file(cache: Path, kind: str, wanted: Dict[str, object], overwrite: bool) -> None:
+    f = Path(cache) / kind / SETTINGS_FILE
+    if overwrite or not f.exists():
+        return
+    try:
+        recorded = json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CacheSettingsError(f"{f}: unreadable ({e}); remove it or use --overwrite") from None
+    if recorded.get("digest") != wanted["digest"]:
+        _refuse(f, recorded, wanted, "the cache was")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Distributed: one launch per node (torchrun or --devices), merged reports
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def dist_env() -> Tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from torchrun's environment (``RANK``, ``WORLD_SIZE``,
+    ``LOCAL_RANK``); ``(0, 1, 0)`` outside a distributed launch.
+
+    Raises:
+        ValueError: malformed values.
+    """
+    try:
+        rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        local = int(os.environ.get("LOCAL_RANK", rank))
+    except ValueError:
+        raise ValueError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers, got {os.environ.get('RANK')!r} / "
+                         f"{os.environ.get('WORLD_SIZE')!r} / {os.environ.get('LOCAL_RANK')!r}") from None
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"RANK must be in 0..WORLD_SIZE-1, got RANK={rank} WORLD_SIZE={world}")
+    return rank, world, local
+
+
+def _combine(shard: Tuple[int, int], rank: int, world: int) -> Tuple[int, int]:
+    """A rank's share of a ``--shard i/n`` share: clips ``k`` with ``k % (n world) == i world + rank``."""
+    i, n = shard
+    return i * world + rank, n * world
+
+
+def merge_shard_reports(cache: Path, kind: str) -> List[Dict[str, str]]:
+    """Union of every ``problems.shard*of*.json`` of a kind (duplicates removed) written to ``problems.json``,
+    and the manifest rebuilt from every complete item. Safe to run by every shard: the last one to finish leaves
+    the complete files."""
+    seen, merged = set(), []
+    for f in sorted((Path(cache) / kind).glob("problems.shard*of*.json")):
+        try:
+            entries = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue  # a shard being rewritten: its final version is merged by whoever finishes last
+        for e in entries:
+            k = (e.get("path"), e.get("reason"))
+            if k not in seen:
+                seen.add(k)
+                merged.append(e)
+    atomic_write_text(Path(cache) / kind / "problems.json", json.dumps(merged, indent=1) + "\n")
+    write_manifest(cache)
+    return merged
+
+
+def _process_group(world: int):
+    """A gloo group for the ranks of a torchrun / ``--devices`` launch (None when not launched that way)."""
+    import torch.distributed as dist
+
+    if world <= 1 or not dist.is_available():
+        return None
+    if dist.is_initialized():
+        return dist
+    if "MASTER_ADDR" not in os.environ:
+        return None
+    dist.init_process_group("gloo")
+    return dist
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Progress
+# ------------------------------------------------------------------------------------------------------------------
+
+
+class ClipProgress:
+    """Progress lines from the first clip on (no terminal needed): clips done of total, clips/s of the clips
+    encoded so far, ETA; then at most every ``every`` seconds and at the end."""
+
+    def __init__(self, total: int, log: Callable[[str], None], label: str = "prepare", every: float = 10.0):
+        self.total, self.log, self.label, self.every = total, log, label, every
+        self.done = {"written": 0, "skipped": 0, "problem": 0}
+        self.t0 = time.perf_counter()
+        self.last = None
+
+    def line(self) -> str:
+        n = sum(self.done.values())
+        worked = self.done["written"] + self.done["problem"]
+        dt = time.perf_counter() - self.t0
+        rate = worked / dt if dt > 0 and worked else 0.0
+        left = self.total - n
+        eta = f"{int(left / rate // 60)}m{int(left / rate % 60):02d}s" if rate > 0 else "--"
+        return (f"{self.label}: {n}/{self.total} clips ({self.done['written']} written, {self.done['skipped']} "
+                f"cached, {self.done['problem']} broken), {rate:.2f} clips/s, ETA {eta}")
+
+    def update(self, what: str) -> None:
+        self.done[what] += 1
+        now = time.perf_counter()
+        n = sum(self.done.values())
+        if what != "skipped" and (self.last is None or now - self.last >= self.every) or n == self.total:
+            self.last = now
+            self.log(self.line())
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The pipeline
+# ------------------------------------------------------------------------------------------------------------------
+
+
+class ClipFrames(torch.utils.data.Dataset):
+    """Decoded, preprocessed frames of clip windows (runs in DataLoader workers): ``(index, [F, H, W, 3] uint8
+    tensor or None, Problem or None)``; a broken clip is a problem, not an exception, so the stream goes on."""
+
+    def __init__(self, items: Sequence[VideoItem], height: int, width: int, resize: str):
+        self.items, self.height, self.width, self.resize = list(items), height, width, resize
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        it = self.items[i]
+        try:
+            return i, torch.from_numpy(load_frames(it, self.height, self.width, self.resize)), None
+        except VideoReadError as e:  # "<file>: <reason>"
+            head, _, reason = str(e).partition(": ")
+            return i, None, Problem(head if reason else it.source, reason or str(e))
+
+
+def _identity(x):
+    return x
+
+
+def _model_id(model_dir: Path) -> str:
+    return hashlib.sha256(((model_dir / "vae" / "config.json").read_text() +
+                           (model_dir / "text_encoder" / "config.json").read_text()).encode()).hexdigest()[:16]
+
+
 def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, settings: PrepareSettings,
                     shard: Tuple[int, int] = (0, 1), device: str = "cpu", batch_text: int = 8,
-                    on_item: Optional[Callable[[str, str], None]] = None, vae_tiling: bool = False) -> PrepareReport:
-    """Encode every window of a dataset into the cache (see module docstring). Items already cached with the same
-    settings are skipped; broken items are reported and skipped. Returns the report (also written as
-    ``<cache>/<kind>/problems.json``)."""
+                    on_item: Optional[Callable[[str, str], None]] = None, vae_tiling: Optional[bool] = None,
+                    workers: int = 0, prefetch: int = 2, overwrite: bool = False,
+                    log: Optional[Callable[[str], None]] = None) -> PrepareReport:
+    """Encode every window of a dataset into the cache (see module docstring).
+
+    Args:
+        shard: ``(i, n)`` share of the clips (``--shard``); within a distributed launch each rank takes its part
+            of that share (:func:`dist_env`).
+        device: where the VAE and text encoder run.
+        batch_text: captions encoded per text-encoder call.
+        on_item: ``on_item(key, "written" | "skipped" | "problem")`` after each clip.
+        vae_tiling: overrides ``settings.vae_tiling`` (kept for callers of the old signature).
+        workers: DataLoader workers decoding ahead (0: in this process; the cache entries are byte-identical).
+        prefetch: clips each worker decodes ahead.
+        overwrite: replace items cached with other settings instead of refusing.
+        log: progress lines (clips/s, ETA) from the first clip.
+
+    Returns:
+        The report of this process (also written as ``<cache>/<kind>/problems.shard{i}of{n}.json``; every
+        shard's reports are merged into ``problems.json`` and the manifest when the last one finishes).
+
+    Raises:
+        FileNotFoundError: a model component is missing. CacheSettingsError: the cache holds items built with
+        other settings (and not ``overwrite``). DatasetFormatError, ValueError: unreadable dataset metadata.
+    """
     from diffusers import AutoencoderKLWan
     from transformers import AutoTokenizer, UMT5EncoderModel
 
@@ -109,28 +325,48 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
     from ..pipeline import load_components_error
 
     t0 = time.perf_counter()
-    model_dir = Path(model_dir)
+    if vae_tiling is not None and vae_tiling != settings.vae_tiling:
+        from dataclasses import replace
+
+        settings = replace(settings, vae_tiling=vae_tiling)
+    rank, world, _ = dist_env()
+    shard = _combine(shard, rank, world)
+    group = _process_group(world)
+    model_dir, cache = Path(model_dir), Path(cache)
     for sub in ("tokenizer", "text_encoder", "vae"):
         if not (model_dir / sub).is_dir():
             raise load_components_error(model_dir, sub)
+    model_id = _model_id(model_dir)
+    digest = settings.digest(model_id)
+    wanted = {**settings.recorded(model_id), "digest": digest}
+    _check_settings_file(cache, kind, wanted, overwrite)
     items, problems = enumerate_items(kind, root, settings.num_frames, settings.stride, **settings.options)
     items = select_shard(items, shard)
-    report = PrepareReport(problems=list(problems))
-    model_id = hashlib.sha256(((model_dir / "vae" / "config.json").read_text() +
-                               (model_dir / "text_encoder" / "config.json").read_text()).encode()).hexdigest()[:16]
-    digest = settings.digest(model_id)
-    todo = []
+    report = PrepareReport(problems=list(problems), shard=shard)
+    todo, conflicts = [], []
     for it in items:
         meta = read_meta(item_path(cache, kind, it.key))
-        if meta is not None and meta.get("settings") == digest and meta.get("caption") == it.caption and \
-                meta.get("metric_scale") == it.metric_scale:
-            report.skipped += 1
-            if on_item:
-                on_item(it.key, "skipped")
-        else:
-            todo.append(it)
-    empty_path = Path(cache) / "empty_context.safetensors"
-    dt = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[settings.cache_dtype]
+        if meta is not None and meta.get("settings") == digest:
+            if meta.get("caption") == it.caption and meta.get("metric_scale") == it.metric_scale:
+                report.skipped += 1
+                if on_item:
+                    on_item(it.key, "skipped")
+                continue
+        elif meta is not None and not overwrite:
+            conflicts.append((it, meta))
+        todo.append(it)
+    if conflicts:
+        it, meta = conflicts[0]
+        _refuse(item_path(cache, kind, it.key), {**_item_settings(meta), "digest": meta.get("settings")}, wanted,
+                f"{len(conflicts)} cached item(s) (e.g. this one) were")
+    (cache / kind).mkdir(parents=True, exist_ok=True)
+    if rank == 0 or not (cache / kind / SETTINGS_FILE).exists():
+        atomic_write_text(cache / kind / SETTINGS_FILE, json.dumps(wanted, indent=1) + "\n")
+    progress = ClipProgress(len(items), log, f"prepare {kind} [{shard[0]}/{shard[1]}]") if log else None
+    if progress and report.skipped:
+        progress.done["skipped"] = report.skipped
+    empty_path = cache / "empty_context.safetensors"
+    dt = CACHE_DTYPES[settings.cache_dtype]
     if todo or not empty_path.exists():
         tok = AutoTokenizer.from_pretrained(str(model_dir / "tokenizer"), local_files_only=True)
         te = UMT5EncoderModel.from_pretrained(str(model_dir / "text_encoder"), local_files_only=True).to(device).eval()
@@ -138,40 +374,141 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
         emb, n = encode_prompts(tok, te, [""], device=device)
         write_item(empty_path, {"context": emb[0, :n[0]].to(dt).cpu()}, {"kind": "empty_context", "settings": digest})
     if todo:
-        vae = AutoencoderKLWan.from_pretrained(str(model_dir / "vae"), local_files_only=True).to(device).eval()
-        if vae_tiling:
+        vae = AutoencoderKLWan.from_pretrained(str(model_dir / "vae"), local_files_only=True,
+                                               torch_dtype=VAE_DTYPES[settings.vae_dtype]).to(device).eval()
+        if settings.vae_tiling:
             vae.enable_tiling()
-        for it in todo:
-            try:
-                frames = load_frames(it, settings.height, settings.width)
-            except VideoReadError as e:
-                report.problems.append(Problem(str(it.video if not isinstance(it.video, list) else it.video[0]),
-                                               str(e).split(": ", 1)[-1]))
-                if on_item:
-                    on_item(it.key, "problem")
-                continue
-            lat = encode_video_latents(vae, frames_to_tensor(frames)[None], device=device)[0]
-            emb, lengths = encode_prompts(tok, te, [it.caption], device=device)
-            tensors = {"latents": lat.to(dt).cpu(), "context": emb[0, :lengths[0]].to(dt).cpu(),
-                       "c2w": torch.from_numpy(it.c2w.astype(np.float64)),
-                       "frames": torch.from_numpy(np.asarray(it.frames, np.int64))}
-            if it.k_norm is not None:
-                tensors["k_norm"] = torch.from_numpy(np.asarray(it.k_norm, np.float64))
-            if it.dyn_mask is not None:
-                tensors["dyn_mask"] = torch.from_numpy(dyn_mask_latent(it.dyn_mask, it.frames, tuple(lat.shape[1:])))
-            meta = {"kind": kind, "key": it.key, "group": it.group, "camera": it.camera, "caption": it.caption,
-                    "metric_scale": it.metric_scale if it.metric_scale is not None else "",
-                    "source": str(it.video if not isinstance(it.video, list) else Path(it.video[0]).parent),
-                    "settings": digest, "c2w0": it.c2w[0].tolist(), "num_frames": settings.num_frames,
-                    "height": settings.height, "width": settings.width, "latent_shape": list(lat.shape)}
-            write_item(item_path(cache, kind, it.key), tensors, meta)
-            report.written += 1
-            if on_item:
-                on_item(it.key, "written")
-    write_manifest(cache)
-    from synth.core.atomic import atomic_write_text
+        loader = torch.utils.data.DataLoader(
+            ClipFrames(todo, settings.height, settings.width, settings.resize), batch_size=None, shuffle=False,
+            num_workers=workers, prefetch_factor=prefetch if workers else None, collate_fn=_identity,
+            pin_memory=str(device).startswith("cuda"))
 
-    atomic_write_text(Path(cache) / kind / f"problems.shard{shard[0]}of{shard[1]}.json",
+        def flush(batch: List[Tuple[VideoItem, torch.Tensor]]) -> None:
+            if not batch:
+                return
+            emb, lengths = encode_prompts(tok, te, [it.caption for it, _ in batch], device=device)
+            for j, (it, frames) in enumerate(batch):
+                lat = encode_video_latents(vae, frames_to_tensor(frames.numpy())[None], device=device)[0]
+                tensors = {"latents": lat.to(dt).cpu(), "context": emb[j, :lengths[j]].to(dt).cpu(),
+                           "c2w": torch.from_numpy(it.c2w.astype(np.float64)),
+                           "frames": torch.from_numpy(np.asarray(it.frames, np.int64))}
+                if it.k_norm is not None:
+                    tensors["k_norm"] = torch.from_numpy(np.asarray(it.k_norm, np.float64))
+                if it.dyn_mask is not None:
+                    tensors["dyn_mask"] = torch.from_numpy(dyn_mask_latent(it.dyn_mask, it.frames,
+                                                                           tuple(lat.shape[1:])))
+                meta = {"kind": kind, "key": it.key, "group": it.group, "camera": it.camera, "caption": it.caption,
+                        "metric_scale": it.metric_scale if it.metric_scale is not None else "",
+                        "source": it.source, "settings": digest, "prepare_settings": wanted,
+                        "c2w0": it.c2w[0].tolist(), "num_frames": settings.num_frames, "height": settings.height,
+                        "width": settings.width, "latent_shape": list(lat.shape)}
+                write_item(item_path(cache, kind, it.key), tensors, meta)
+                report.written += 1
+                if on_item:
+                    on_item(it.key, "written")
+                if progress:
+                    progress.update("written")
+
+        pending: List[Tuple[VideoItem, torch.Tensor]] = []
+        for i, frames, problem in loader:  # workers decode the next clips while this process encodes
+            if problem is not None:
+                report.problems.append(problem)
+                if on_item:
+                    on_item(todo[i].key, "problem")
+                if progress:
+                    progress.update("problem")
+                continue
+            pending.append((todo[i], frames))
+            if len(pending) >= batch_text:
+                flush(pending)
+                pending = []
+        flush(pending)
+    atomic_write_text(cache / kind / f"problems.shard{shard[0]}of{shard[1]}.json",
                       json.dumps([{"path": p.path, "reason": p.reason} for p in report.problems], indent=1) + "\n")
+    if group is not None:
+        group.barrier()  # every rank's items and report are written
+    if group is None or rank == 0:
+        merge_shard_reports(cache, kind)
+    if group is not None:
+        group.barrier()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# --devices N: N local processes, as torchrun would start them
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _log_stderr(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
+def _rank_main(rank: int, world: int, port: int, queue, args: tuple, kwargs: dict) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    if str(kwargs.get("device", "")).startswith("cuda"):
+        kwargs = {**kwargs, "device": f"cuda:{rank}"}
+    try:
+        report = prepare_dataset(*args, **kwargs)
+        queue.put((rank, report, None))
+    except Exception as e:  # reported to the parent, which fails with the message
+        queue.put((rank, None, f"{type(e).__name__}: {e}"))
+        raise
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def launch_local(devices: int, *args, **kwargs) -> List[PrepareReport]:
+    """Run :func:`prepare_dataset` in ``devices`` processes (ranks of one gloo group, one device each on CUDA),
+    as ``torchrun --nproc_per_node devices`` would; returns their reports by rank.
+
+    Raises:
+        RuntimeError: a rank failed (its message included).
+    """
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.SimpleQueue()
+    kwargs = {k: v for k, v in kwargs.items() if k != "on_item"}  # callbacks stay in this process
+    if kwargs.get("log") is not None:
+        kwargs["log"] = _log_stderr
+    try:
+        mp.start_processes(_rank_main, args=(devices, _free_port(), queue, args, kwargs), nprocs=devices,
+                           join=True, start_method="spawn")
+    except mp.ProcessRaisedException:
+        pass
+    results = {}
+    while not queue.empty():
+        rank, report, err = queue.get()
+        results[rank] = (report, err)
+    errors = [f"rank {r}: {e}" for r, (_, e) in sorted(results.items()) if e]
+    if errors or len(results) != devices:
+        raise RuntimeError("; ".join(errors) or f"{devices - len(results)} rank(s) died without a report")
+    return [results[r][0] for r in range(devices)]
+
+
+def main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover - exercised through torchrun
+    """``python -m recam.data.prepare ARGS`` = ``recam prepare ARGS`` (for torchrun: one process per rank)."""
+    import sys
+
+    from ..cli import app
+
+    app(["prepare", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -8,13 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Optional, Tuple
+from typing import Callable, Iterable, Optional, Tuple
 
 import numpy as np
 
 from .atomic import atomic_output_path
 
-__all__ = ["VideoWriter", "write_video", "read_video", "probe_video", "VideoInfo", "VideoReadError"]
+__all__ = ["VideoWriter", "write_video", "read_video", "stream_video", "StreamedVideo", "upright_rgb", "probe_video",
+           "VideoInfo", "VideoReadError"]
 
 
 class VideoReadError(ValueError):
@@ -114,6 +115,10 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int =
 def probe_video(path: Path) -> VideoInfo:
     """Frame count (by demuxing every packet), frame rate, size, codec and pixel format.
 
+    ``width`` / ``height`` are the coded size; a phone video's display rotation (``rotation``, degrees
+    counter-clockwise, from the stream's display matrix) is what :func:`read_video` applies to return frames
+    upright.
+
     Raises:
         VideoReadError: missing, truncated or not a video.
     """
@@ -138,23 +143,60 @@ class _NoVideo(Exception):
     pass
 
 
-def read_video(path: Path, num_frames: Optional[int] = None, start: int = 0, stride: int = 1
-               ) -> Tuple[np.ndarray, float]:
-    """Decode frames ``start, start + stride, ...`` (``num_frames`` of them; all when None) as RGB uint8.
+def upright_rgb(frame, rotation: int) -> np.ndarray:
+    """A decoded frame as RGB uint8 ``(H, W, 3)``, turned upright by its display rotation (``rotation`` degrees
+    counter-clockwise, :attr:`av.VideoFrame.rotation`), as FFmpeg's autorotate (and so upstream's imageio) does."""
+    rgb = frame.to_ndarray(format="rgb24")
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
-    Returns:
-        ``(frames [N, H, W, 3] uint8, fps)``.
+
+#: ``convert(frame: av.VideoFrame, rotation_deg: int) -> (h, w, 3) uint8`` applied to each wanted frame
+FrameConvert = Callable[[object, int], np.ndarray]
+
+
+@dataclass
+class StreamedVideo:
+    """What :func:`stream_video` returns.
+
+    Attributes:
+        frames: ``(N, h, w, 3)`` uint8, the converted frames in window order.
+        fps: the stream's frame rate (Hz).
+        total_frames: every frame of the file (counted in the same pass), or None if not asked for.
+        rotation: display rotation applied by the default conversion (degrees counter-clockwise).
+    """
+
+    frames: np.ndarray
+    fps: float
+    total_frames: Optional[int]
+    rotation: int
+
+
+def stream_video(path: Path, num_frames: Optional[int] = None, start: int = 0, stride: int = 1,
+                 convert: Optional[FrameConvert] = None, count_frames: bool = False) -> StreamedVideo:
+    """Decode frames ``start, start + stride, ...`` (``num_frames`` of them; all when None) in one pass, each
+    converted as it is decoded and written into one preallocated array (no list of full-size frames).
+
+    Args:
+        convert: per-frame conversion (e.g. resize + crop straight from the decoded frame); default
+            :func:`upright_rgb`. Every converted frame must have the shape of the first.
+        count_frames: also count the file's frames: the rest of the file is demuxed without decoding, in the
+            same pass (for checking a pose count against the video).
 
     Raises:
-        VideoReadError: unreadable file, or fewer frames than requested (the message says how many it has).
+        VideoReadError: unreadable file, fewer frames than requested (the message says how many it has), or
+            frames of changing size.
     """
     import av
 
     path = Path(path)
     if not path.is_file():
         raise VideoReadError(f"{path}: file not found")
-    wanted = None if num_frames is None else set(range(start, start + num_frames * stride, stride))
-    frames = []
+    convert = convert or upright_rgb
+    out: Optional[np.ndarray] = None
+    chunks = []  # num_frames None: frames are appended (count unknown up front)
+    got, index, total, rotation = 0, 0, 0, 0
+    last = None if num_frames is None else start + (num_frames - 1) * stride
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -162,18 +204,55 @@ def read_video(path: Path, num_frames: Optional[int] = None, start: int = 0, str
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             fps = float(stream.average_rate or stream.guessed_rate or 0)
-            for i, frame in enumerate(container.decode(stream)):
-                if (wanted is None and i >= start and (i - start) % stride == 0) or (wanted and i in wanted):
-                    frames.append(frame.to_ndarray(format="rgb24"))
-                if wanted is not None and len(frames) == num_frames:
-                    break
+            for packet in container.demux(stream):
+                if packet.size:
+                    total += 1
+                if last is not None and index > last:
+                    if not count_frames:
+                        break
+                    continue  # counting only: no decoding
+                for frame in packet.decode():
+                    i, index = index, index + 1
+                    if i < start or (i - start) % stride or (last is not None and i > last):
+                        continue
+                    rotation = int(round(frame.rotation or 0))
+                    img = convert(frame, rotation)
+                    if num_frames is None:
+                        chunks.append(img)
+                    else:
+                        if out is None:
+                            out = np.empty((num_frames,) + img.shape, img.dtype)
+                        elif img.shape != out.shape[1:]:
+                            raise VideoReadError(f"{path}: frame {i} is {img.shape[1]}x{img.shape[0]}, frame "
+                                                 f"{start} was {out.shape[2]}x{out.shape[1]}")
+                        out[got] = img
+                    got += 1
     except VideoReadError:
         raise
     except Exception as e:
         raise VideoReadError(f"{path}: unreadable video ({type(e).__name__}: {e})") from None
-    if num_frames is not None and len(frames) < num_frames:
+    if num_frames is not None and got < num_frames:
         raise VideoReadError(f"{path}: needs {num_frames} frames from frame {start} with stride {stride} "
-                             f"(up to frame {start + (num_frames - 1) * stride}); it has {len(frames)} of them")
-    if not frames:
+                             f"(up to frame {start + (num_frames - 1) * stride}); it has {got} of them")
+    if not got:
         raise VideoReadError(f"{path}: no frames")
-    return np.stack(frames), fps
+    if num_frames is None:
+        if any(c.shape != chunks[0].shape for c in chunks):
+            raise VideoReadError(f"{path}: frames change size")
+        out = np.stack(chunks)
+    return StreamedVideo(out, fps, total if count_frames else None, rotation)
+
+
+def read_video(path: Path, num_frames: Optional[int] = None, start: int = 0, stride: int = 1
+               ) -> Tuple[np.ndarray, float]:
+    """Decode frames ``start, start + stride, ...`` (``num_frames`` of them; all when None) as upright RGB uint8
+    (display rotation applied, as FFmpeg / imageio do).
+
+    Returns:
+        ``(frames [N, H, W, 3] uint8, fps)``.
+
+    Raises:
+        VideoReadError: unreadable file, or fewer frames than requested (the message says how many it has).
+    """
+    v = stream_video(path, num_frames, start, stride)
+    return v.frames, v.fps

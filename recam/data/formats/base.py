@@ -1,0 +1,209 @@
+"""What every dataset kind shares: the :class:`VideoItem` / :class:`Problem` records, the kind registry, path and
+scale-file helpers, window indices and pose checks.
+
+A kind is one module of :mod:`recam.data.formats` that calls :func:`register_kind` at import; the package imports
+every module it holds (``pkgutil``), so adding a kind is adding one file. Readers are pure (no model, no video
+decoding) and return ``(items, problems)``: broken samples are reported with their path and reason, never dropped
+silently.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from synth.core.geometry import pose_problems
+from synth.core.multicam_format import DatasetFormatError
+
+__all__ = ["VideoItem", "Problem", "DatasetKind", "register_kind", "get_kind", "kinds", "SCALE_FILE", "IMAGE_EXT",
+           "read_scale_file", "safe_join", "window", "pose_problem", "UnknownKindError"]
+
+SCALE_FILE = "metric_scale.json"
+IMAGE_EXT = (".png", ".jpg", ".jpeg", ".webp")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A broken sample: where (file, with the record or field when known) and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class VideoItem:
+    """One clip window to train on.
+
+    Attributes:
+        kind, key: dataset kind and a unique key (relative path-like).
+        video: an mp4 file, or a list of image files (frame sequences).
+        frames: ``(F,)`` source frame indices used (start + k * stride).
+        caption: text.
+        c2w: ``(F, 4, 4)`` OpenCV c2w at ``frames``; translations in metres when ``metric_scale`` is set (already
+            applied), else in the dataset's relative unit.
+        metric_scale: factor applied to reach metres (1.0 for MultiCamVideo), or None (relative scale).
+        k_norm: ``(4,)`` normalised intrinsics ``[fx/W, fy/H, cx/W, cy/H]`` (None if unknown).
+        group, camera: scene and camera (MultiCamVideo pairs); group = key for single-view kinds.
+        expected_video_frames: the number of frames the video must have (pose count), checked when decoding.
+        dyn_mask: SpatialVID ``dyn_masks.npz`` path, or None.
+        scale_file: where a metric scale would come from (named in "no metric scale" problems).
+    """
+
+    kind: str
+    key: str
+    video: object
+    frames: np.ndarray
+    caption: str
+    c2w: np.ndarray
+    metric_scale: Optional[float]
+    k_norm: Optional[np.ndarray] = None
+    group: str = ""
+    camera: str = ""
+    expected_video_frames: Optional[int] = None
+    dyn_mask: Optional[Path] = None
+    extra: Dict = field(default_factory=dict)
+    scale_file: Optional[Path] = None
+
+    @property
+    def metric(self) -> bool:
+        return self.metric_scale is not None
+
+    @property
+    def source(self) -> str:
+        """The video file, or the folder of an image sequence (for messages)."""
+        return str(Path(self.video[0]).parent if isinstance(self.video, (list, tuple)) else self.video)
+
+
+Reader = Callable[..., Tuple[List[VideoItem], List[Problem]]]
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    """A registered dataset kind.
+
+    Attributes:
+        name: ``--kind`` value and config ``kind``.
+        reader: ``reader(root: Path, num_frames, stride, **options) -> (items, problems)``.
+        paired: samples are (condition camera, target camera) pairs of one scene (MultiCamVideo), else
+            single-view I2V / T2V clips.
+        options: reader options it accepts besides ``require_metric`` (which every kind accepts).
+        summary: one line for ``--help`` and docs (poses on disk, scale).
+    """
+
+    name: str
+    reader: Reader
+    paired: bool = False
+    options: FrozenSet[str] = frozenset()
+    summary: str = ""
+
+
+_KINDS: Dict[str, DatasetKind] = {}
+
+
+class UnknownKindError(ValueError):
+    """A dataset kind that no module registered."""
+
+
+def register_kind(kind: DatasetKind) -> DatasetKind:
+    """Add a kind to the registry (called by each kind module at import).
+
+    Raises:
+        ValueError: the name is already registered by another reader.
+    """
+    old = _KINDS.get(kind.name)
+    if old is not None and old.reader is not kind.reader:
+        raise ValueError(f"dataset kind {kind.name!r} registered twice")
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def _load_all() -> None:
+    from .. import formats  # noqa: F401 - importing the package imports every kind module
+
+
+def kinds() -> Tuple[str, ...]:
+    """Names of every registered dataset kind, sorted."""
+    _load_all()
+    return tuple(sorted(_KINDS))
+
+
+def get_kind(name: str) -> DatasetKind:
+    """The registered kind ``name``.
+
+    Raises:
+        UnknownKindError: no such kind (the message lists the valid ones).
+    """
+    _load_all()
+    if name not in _KINDS:
+        raise UnknownKindError(f"unknown dataset kind {name!r}; expected one of {', '.join(sorted(_KINDS))}")
+    return _KINDS[name]
+
+
+def safe_join(root: Path, rel: str) -> Optional[Path]:
+    """``root / rel`` if it stays inside ``root`` (no absolute paths, no ``..`` escapes), else None."""
+    if not rel or Path(rel).is_absolute():
+        return None
+    p = (Path(root) / rel).resolve()
+    try:
+        p.relative_to(Path(root).resolve())
+    except ValueError:
+        return None
+    return p
+
+
+def read_scale_file(path: Path) -> Optional[float]:
+    """The ``scale`` of a ``metric_scale.json`` (``recam align``), or None if there is no such file.
+
+    Raises:
+        DatasetFormatError: unreadable file or a non-positive / non-finite scale.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        s = float(json.loads(path.read_text())["scale"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+        raise DatasetFormatError(f"{path}: unreadable scale file ({e}); expected {{\"scale\": <float>, ...}}") \
+            from None
+    if not (math.isfinite(s) and s > 0):
+        raise DatasetFormatError(f"{path}: scale must be a positive finite number, got {s}")
+    return s
+
+
+def window(num_frames: int, stride: int, start: int = 0) -> np.ndarray:
+    """Source frame indices of a clip window: ``start + stride * arange(num_frames)``."""
+    return start + stride * np.arange(num_frames)
+
+
+_POSE_RE = re.compile(r"pose (\d+)")
+
+
+def pose_problem(poses: np.ndarray, frames: Sequence[int], field_name: str, det_sign: Optional[int] = 1
+                 ) -> Optional[str]:
+    """What is wrong with the poses of a window (:func:`synth.core.geometry.pose_problems`: finite, bottom row,
+    orthonormal, sign of det R), as one reason naming the field and the source frame, or None if they are valid.
+
+    Args:
+        poses: ``(F, 4, 4)`` c2w or w2c.
+        frames: the ``F`` source frame indices (messages name these, not positions in the window).
+        field_name: the file field the poses came from (e.g. ``cam05``, ``camera_extrinsics``).
+        det_sign: +1 for OpenCV axes in a right-handed world (real datasets), -1 for upstream's MultiCamVideo c2w
+            (Unreal's left-handed world).
+    """
+    found = pose_problems(poses, det_sign=det_sign)
+    if not found:
+        return None
+    frames = [int(f) for f in frames]
+    msg = "; ".join(_POSE_RE.sub(lambda m: f"frame {frames[int(m.group(1))]}", p) for p in found)
+    if msg.startswith("non-finite"):
+        return f"{field_name}: non-finite pose ({msg})"
+    return f"{field_name}: invalid pose ({msg})"

@@ -1,0 +1,93 @@
+"""SpatialVID(-HQ) (NJU-3DV/SpatialVID, REFERENCE §3): ``annotations/group_XXXX/<id>/{poses.npy (N, 7) w2c
+[t, q_xyzw] OpenCV at a ~5 fps subset, intrinsics.npy (N, 4), indexes.txt, caption.json, dyn_masks.npz}`` and
+``videos/group_XXXX/<id>.mp4``. Poses are interpolated to video frames (SE(3)); not metric unless a
+``metric_scale.json`` (``recam align``) sits beside the annotations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Tuple
+
+import numpy as np
+
+from synth.core.geometry import interpolate_c2w, w2c_quat_to_c2w
+from synth.core.multicam_format import DatasetFormatError
+
+from .base import SCALE_FILE, DatasetKind, Problem, VideoItem, pose_problem, read_scale_file, register_kind, window
+
+
+def _caption(clip: Path) -> str:
+    p = clip / "caption.json"
+    if not p.exists():
+        return ""
+    data = json.loads(p.read_text(encoding="utf-8"))
+    if isinstance(data, str):
+        return data
+    for k in ("caption", "long_caption", "SceneDescription", "text"):
+        if isinstance(data, dict) and isinstance(data.get(k), str):
+            return data[k]
+    return ""
+
+
+def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], List[Problem]]:
+    items, problems = [], []
+    ann_root = root / "annotations"
+    if not ann_root.is_dir():
+        raise DatasetFormatError(f"{ann_root}: missing (expected annotations/group_XXXX/<id>/poses.npy ...)")
+    frames = window(num_frames, stride)
+    for clip in sorted(p for g in sorted(ann_root.iterdir()) if g.is_dir() for p in sorted(g.iterdir()) if p.is_dir()):
+        key = clip.relative_to(ann_root).as_posix()
+        video = root / "videos" / f"{key}.mp4"
+        try:
+            poses = np.load(clip / "poses.npy")
+            intr = np.load(clip / "intrinsics.npy")
+            idx_lines = [ln.split() for ln in (clip / "indexes.txt").read_text().splitlines() if ln.strip()]
+            idx = np.array([int(t[1]) if len(t) > 1 else int(t[0]) for t in idx_lines])
+            caption = _caption(clip)
+        except (FileNotFoundError, ValueError, IndexError, UnicodeDecodeError) as e:
+            problems.append(Problem(str(clip), f"unreadable annotation ({e})"))
+            continue
+        if not video.is_file():
+            problems.append(Problem(str(video), "video file missing"))
+            continue
+        if poses.ndim != 2 or poses.shape[1] != 7 or intr.ndim != 2 or intr.shape[1] != 4:
+            problems.append(Problem(str(clip), f"poses.npy must be (N, 7) and intrinsics.npy (N, 4), got "
+                                               f"{poses.shape} and {intr.shape}"))
+            continue
+        if len(poses) != len(idx) or len(intr) != len(idx) or len(idx) == 0:
+            problems.append(Problem(str(clip), f"{len(poses)} poses, {len(intr)} intrinsics, {len(idx)} indexes: "
+                                               f"counts differ"))
+            continue
+        if not (np.all(np.isfinite(poses)) and np.all(np.isfinite(intr))):
+            problems.append(Problem(str(clip / "poses.npy"), "non-finite pose or intrinsics"))
+            continue
+        if np.any(np.linalg.norm(poses[:, 3:], axis=1) < 1e-8):
+            problems.append(Problem(str(clip / "poses.npy"), "a zero quaternion (columns 3..6 = qx qy qz qw)"))
+            continue
+        if frames[-1] > idx[-1] or frames[0] < idx[0]:
+            problems.append(Problem(str(clip / "indexes.txt"), f"annotated frames {idx[0]}..{idx[-1]} do not cover "
+                                                               f"the window {frames[0]}..{frames[-1]}"))
+            continue
+        try:
+            c2w = interpolate_c2w(idx, w2c_quat_to_c2w(poses), frames)
+            scale = read_scale_file(clip / SCALE_FILE)
+        except (ValueError, DatasetFormatError) as e:
+            problems.append(Problem(str(clip), str(e)))
+            continue
+        bad = pose_problem(c2w, frames, "poses")
+        if bad:
+            problems.append(Problem(str(clip / "poses.npy"), bad))
+            continue
+        if scale is not None:
+            c2w[:, :3, 3] *= scale
+        k = intr[np.searchsorted(idx, frames[0], side="right") - 1]
+        dyn = clip / "dyn_masks.npz"
+        items.append(VideoItem("spatialvid", key, video, frames, caption, c2w, scale, np.asarray(k, float), key,
+                               dyn_mask=dyn if dyn.exists() else None, extra={"annotated_frames": idx},
+                               scale_file=clip / SCALE_FILE))
+    return items, problems
+
+
+KIND = register_kind(DatasetKind("spatialvid", read, summary="SpatialVID(-HQ): w2c [t, q] OpenCV at ~5 fps, "
+                                                             "interpolated; metric via metric_scale.json"))
