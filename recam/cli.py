@@ -163,7 +163,7 @@ def prepare(
     shard: Optional[str] = typer.Option(None, "--shard", help="i/n: this machine's share of the clips (cluster "
                                         "arrays); ranks of a torchrun / --devices launch split it further."),
     devices: int = typer.Option(1, "--devices", min=1, help="Processes on this node (one per GPU), as "
-                                "`torchrun --nproc_per_node N -m recam.data.prepare` would start."),
+                                "`torchrun --nproc_per_node N -m recam.cli prepare ...` would start."),
     workers: int = typer.Option(2, "--workers", min=0, help="DataLoader workers decoding ahead of the encoders "
                                 "(0: decode in the main process)."),
     prefetch: int = typer.Option(2, "--prefetch", min=1, help="Clips each worker decodes ahead."),
