@@ -169,37 +169,27 @@ class TrainConfig(_Strict):
     output: OutputConfig = OutputConfig()
 
 
-def _set(d: Dict[str, Any], dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    cur: Any = d
-    for k in keys[:-1]:
-        if isinstance(cur, list):
-            cur = cur[int(k)]
-        else:
-            cur = cur.setdefault(k, {})
-    last = keys[-1]
-    if isinstance(cur, list):
-        cur[int(last)] = value
-    else:
-        cur[last] = value
-
-
 def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
-    """``["trainer.devices=2", "data.datasets.0.weight=0.5"]`` -> a new dict; values parse as YAML scalars.
+    """``["trainer.devices=2", "data.datasets.0.weight=0.5"]`` -> a new dict, through omegaconf's dotlist merge
+    (values parse as YAML; a number in the path indexes a list). ``${...}`` interpolations are not resolved.
 
     Raises:
-        ConfigError: an override without ``=``.
+        ConfigError: an override without ``=`` or one that cannot be applied (e.g. a list index out of range).
     """
-    out = copy.deepcopy(raw)
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
     for o in overrides:
         if "=" not in o:
             raise ConfigError(f"override {o!r} must look like key.path=value")
-        k, v = o.split("=", 1)
+    cfg = OmegaConf.create(copy.deepcopy(raw))
+    for o in overrides:
         try:
-            _set(out, k.strip(), yaml.safe_load(v))
-        except (IndexError, ValueError, TypeError) as e:
-            raise ConfigError(f"override {o!r}: cannot set {k} ({e})") from None
-    return out
+            cfg.merge_with_dotlist([o])
+        except (OmegaConfBaseException, ValueError, IndexError, TypeError) as e:
+            raise ConfigError(f"override {o!r}: cannot set {o.split('=', 1)[0]} "
+                              f"({str(e).splitlines()[0]})") from None
+    return OmegaConf.to_container(cfg, resolve=False)
 
 
 def load_train_config(path: Path | str, overrides: Sequence[str] = ()) -> TrainConfig:
