@@ -114,8 +114,10 @@ class ReCamMasterTransformer3DModel(WanTransformer3DModel):
 
     _no_split_modules = ["ReCamMasterTransformerBlock"]
     _repeated_blocks = ["ReCamMasterTransformerBlock"]
-    # Wan's context-parallel plan plus the per-token camera frame index, split along the sequence like RoPE
-    _cp_plan = {**WanTransformer3DModel._cp_plan,
+    # Wan's context-parallel plan plus the per-token camera frame index, split along the sequence like RoPE. Wan's
+    # root entry (a per-token timestep of Wan2.2) is left out: our timestep is [B], and the root hook requires a
+    # tensor output where ours is a Transformer2DModelOutput.
+    _cp_plan = {**{k: v for k, v in WanTransformer3DModel._cp_plan.items() if k != ""},
                 "token_frame_index": {0: ContextParallelInput(split_dim=1, expected_dims=2, split_output=True)}}
 
     @register_to_config
@@ -137,6 +139,49 @@ class ReCamMasterTransformer3DModel(WanTransformer3DModel):
             block.__class__ = ReCamMasterTransformerBlock
             block.add_camera_modules(dim)
         self.token_frame_index = TokenFrameIndex()
+
+    # ------------------------------------------------------------------------------------------------------------
+    def enable_context_parallel(self, ulysses_degree: int = 1, ring_degree: int = 1):
+        """Split every forward's token sequence over ``ulysses_degree x ring_degree`` ranks with diffusers'
+        context parallelism (``ContextParallelConfig``: Ulysses all-to-all over heads and/or ring attention) and
+        this model's ``_cp_plan`` (hidden states, RoPE and the camera frame index split, output gathered). Ranks
+        ``k * cp .. (k + 1) * cp - 1`` form CP group ``k`` (outer ``dp`` mesh dimension): they must get the same
+        inputs and return the same output. Needs ``torch.distributed`` initialised; the attention backend must
+        support it (Ulysses: ``native`` and the flash/cuDNN ones; ring needs a backend returning the log-sum-exp,
+        e.g. ``flash`` or ``_native_cudnn``, not ``native``). Returns the device mesh ``(dp, ring, ulysses)``.
+
+        Raises:
+            RuntimeError: torch.distributed not initialised. ValueError: world size not a multiple of the degree.
+        """
+        import torch.distributed as dist
+        from diffusers import ContextParallelConfig
+        from diffusers.models._modeling_parallel import ParallelConfig
+        from torch.distributed.device_mesh import init_device_mesh
+
+        if not (dist.is_available() and dist.is_initialized()):
+            raise RuntimeError("context parallelism needs torch.distributed initialised (run under torchrun)")
+        world, cp = dist.get_world_size(), ulysses_degree * ring_degree
+        if ulysses_degree < 1 or ring_degree < 1 or world % cp:
+            raise ValueError(f"world size {world} is not a multiple of ulysses_degree {ulysses_degree} x "
+                             f"ring_degree {ring_degree}")
+        acc = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
+        device_type = acc.type if acc is not None else "cpu"
+        mesh = init_device_mesh(device_type, (world // cp, ring_degree, ulysses_degree),
+                                mesh_dim_names=("dp", "ring", "ulysses"))
+        cp_mesh = mesh["ring", "ulysses"]
+        config = ContextParallelConfig(ulysses_degree=ulysses_degree, ring_degree=ring_degree, mesh=cp_mesh)
+        if acc is None:
+            # diffusers resolves the device as rank % accelerator count, which divides by zero on a CPU-only
+            # machine (gloo); resolve it here the same way, with the CPU as device
+            def resolve(cfg):
+                cfg = ParallelConfig(context_parallel_config=cfg) if isinstance(cfg, ContextParallelConfig) else cfg
+                cfg.setup(dist.get_rank(), world, torch.device("cpu"), mesh=cp_mesh)
+                self._parallel_config = cfg
+                return cfg
+
+            self._resolve_parallel_config = resolve
+        self.enable_parallelism(config=config)
+        return mesh
 
     # ------------------------------------------------------------------------------------------------------------
     def camera_parameters(self):

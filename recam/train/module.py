@@ -96,6 +96,23 @@ class ReCamMasterModule(L.LightningModule):
     def _trainable(self) -> List[torch.nn.Parameter]:
         return [p for p in self.transformer.parameters() if p.requires_grad]
 
+    def configure_model(self) -> None:
+        """Context parallelism and ``torch.compile`` of the repeated blocks, once the process group exists (before
+        a sharding strategy wraps the blocks)."""
+        if getattr(self, "_configured", False):
+            return
+        self._configured = True
+        cp = self.cfg.parallel
+        if cp.degree > 1:
+            self.transformer.enable_context_parallel(cp.ulysses_degree, cp.ring_degree)
+        if self.cfg.model.compile:
+            self.transformer.compile_repeated_blocks()
+
+    @property
+    def dp_rank(self) -> int:
+        """Data-parallel rank: the ranks of one context-parallel group share samples and randomness."""
+        return self.global_rank // self.cfg.parallel.degree
+
     def on_fit_start(self) -> None:
         self.transformer.train()  # loaded in eval mode; Lightning keeps submodule modes as they are
         if self.cfg.optim.ema.enabled and self.ema is None and self._ema_full is None:
@@ -213,7 +230,7 @@ class ReCamMasterModule(L.LightningModule):
     # ------------------------------------------------------------------------------------------------ loss
     def _generator(self, step: int, micro: int, salt: int = 0) -> torch.Generator:
         g = torch.Generator(device=self.device)
-        g.manual_seed(_seed(self.cfg.seed, step, self.global_rank, micro, salt))
+        g.manual_seed(_seed(self.cfg.seed, step, self.dp_rank, micro, salt))
         return g
 
     def compute_loss(self, batch, step: int, micro: int = 0, reduce: bool = True) -> torch.Tensor:
@@ -265,7 +282,9 @@ class ReCamMasterModule(L.LightningModule):
         loss = self.compute_loss(batch, step, micro)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["sample_id"]))
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=1)
-        return loss
+        # under context parallelism each rank's parameter gradients cover its share of the tokens: their sum over
+        # the CP group is the gradient, and DDP / FSDP average over all ranks, so scale by the CP degree
+        return loss * self.cfg.parallel.degree
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         self._materialize_ema()
