@@ -147,6 +147,11 @@ class TrainerConfig(_Strict):
     strategy: Literal["auto", "ddp", "fsdp", "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_3"] = "auto"
     #: bf16-true / DeepSpeed / FSDP run the model in bf16 parameters without autocast (the model casts its inputs)
     precision: Literal["bf16-mixed", "bf16-true", "32", "32-true", "16-mixed"] = "bf16-mixed"
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_text(cls, v):
+        return str(v) if isinstance(v, int) else v  # `trainer.precision=32` on the command line parses as int
     accumulate_grad_batches: int = Field(1, ge=1)
     max_steps: int = Field(20000, ge=1)
     checkpoint_every: int = Field(1000, ge=1)

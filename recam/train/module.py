@@ -105,6 +105,15 @@ class ReCamMasterModule(L.LightningModule):
         cp = self.cfg.parallel
         if cp.degree > 1:
             self.transformer.enable_context_parallel(cp.ulysses_degree, cp.ring_degree)
+        if self.cfg.trainer.strategy == "fsdp":
+            # FSDP2: each block is one unit (its parameters all-gathered just before it runs, activation
+            # checkpointing per block through diffusers' gradient checkpointing), the rest in the root unit
+            from torch.distributed.fsdp import fully_shard
+
+            mesh = self.device_mesh["data_parallel"]
+            for block in self.transformer.blocks:
+                fully_shard(block, mesh=mesh)
+            fully_shard(self.transformer, mesh=mesh)
         if self.cfg.model.compile:
             self.transformer.compile_repeated_blocks()
 
@@ -141,6 +150,7 @@ class ReCamMasterModule(L.LightningModule):
         if _is_sharded(self):
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
+            # full tensors on rank 0 (the others get {}): every rank takes part in the gathers
             sd = get_model_state_dict(self._wrapped(), options=StateDictOptions(full_state_dict=True,
                                                                                   cpu_offload=True))
             return {k[len("transformer."):]: v for k, v in sd.items() if k.startswith("transformer.")}
@@ -182,7 +192,8 @@ class ReCamMasterModule(L.LightningModule):
             sd = self.full_state_dict()
         finally:
             self._restore(old)
-        return {n: sd[n].float() for n in self.trainable_names}
+        # with cpu_offload, a full state dict lands on rank 0 only; the other ranks get {}
+        return {n: sd[n].float() for n in self.trainable_names if n in sd}
 
     def _materialize_ema(self) -> None:
         """A resumed EMA (full tensors) -> this rank's shards: load it into the parameters, read them back, restore
@@ -324,8 +335,9 @@ class ReCamMasterModule(L.LightningModule):
     # ------------------------------------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: Dict) -> None:
         # only the trainable set (frozen weights come from model_dir / init again); under DeepSpeed the weights are
-        # in the engine's own files and "state_dict" is not in this dict
-        if "state_dict" in checkpoint:
+        # in the engine's own files and "state_dict" is not in this dict; FSDP's sharded (DCP) checkpoints keep
+        # everything, because a DCP load asks for every key of the model
+        if "state_dict" in checkpoint and not _is_sharded(self):
             keep = {f"transformer.{n}" for n in self.trainable_names}
             checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
         if self.ema is not None or self._ema_full is not None:
@@ -345,7 +357,7 @@ class ReCamMasterModule(L.LightningModule):
         ema = self.ema_full() if use_ema else None
         if ema is not None:
             for n, t in ema.items():
-                sd[n] = t.to(sd[n].dtype)
+                sd[n] = t.to(sd[n].dtype)  # rank 0 (the others hold nothing under sharding)
         return sd
 
 

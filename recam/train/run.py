@@ -180,14 +180,12 @@ def _strategy(cfg: TrainConfig):
     """
     s = cfg.trainer.strategy
     if s == "fsdp":
-        from lightning.pytorch.strategies import FSDPStrategy
+        # FSDP2 (fully_shard per transformer block, applied in ReCamMasterModule.configure_model) through Lightning's
+        # ModelParallelStrategy: sharded distributed checkpoints (folders), works on CPU with gloo as well
+        from lightning.pytorch.strategies import ModelParallelStrategy
 
-        from ..model import ReCamMasterTransformerBlock
-
-        # use_orig_params: frozen and trainable parameters share a block; diffusers' own checkpointing of the
-        # blocks is used (enable_gradient_checkpointing), so no second activation-checkpointing wrapper
-        return FSDPStrategy(auto_wrap_policy={ReCamMasterTransformerBlock}, sharding_strategy="FULL_SHARD",
-                            state_dict_type="sharded", use_orig_params=True)
+        return ModelParallelStrategy(data_parallel_size=cfg.trainer.devices * cfg.trainer.num_nodes,
+                                     tensor_parallel_size=1, save_distributed_checkpoint=True)
     if s.startswith("deepspeed"):
         try:
             import deepspeed  # noqa: F401
