@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 
 from synth.progress import console
 
@@ -97,7 +98,7 @@ def infer(
         loaded = load_jobs(jobs, num_frames=num_frames, height=height, width=width, start_frame=start_frame,
                            stride=stride)
     except (ValueError, TrajectoryError, FileNotFoundError, VideoReadError, OutputExistsError) as e:
-        _fail(str(e))
+        _fail(escape(str(e)))
     rank = 0
     if cp > 1:
         import torch.distributed as dist
@@ -115,7 +116,7 @@ def infer(
     try:
         pipe = ReCamMasterPipeline.from_wan(model_dir, ckpt, torch_dtype=dt)
     except (FileNotFoundError, ValueError, OSError) as e:
-        _fail(str(e))
+        _fail(escape(str(e)))
     if ckpt is None:
         console.print("[yellow]warning:[/yellow] no --ckpt: camera modules are zero/identity (base Wan2.1, "
                       "not trained to follow cameras)")
@@ -125,7 +126,7 @@ def infer(
         try:
             pipe.transformer.enable_context_parallel(cp_ulysses, cp_ring)
         except (ValueError, RuntimeError) as e:
-            _fail(str(e))
+            _fail(escape(str(e)))
     place_pipeline(pipe, dev, offload, vae_tiling=vae_tiling, compile=compile)
     written = run_inference(pipe, loaded, traj, out / name, steps=steps, guidance=guidance, seed=seed,
                             log=console.print, write=rank == 0)
@@ -172,7 +173,7 @@ def convert(
         else:
             _fail(f"--to must be diffusers or official, got {to!r}")
     except (FileNotFoundError, ValueError, OSError) as e:
-        _fail(str(e))
+        _fail(escape(str(e)))
     n = sum(p.numel() for p in model.parameters())
     console.print(f"wrote {dst} ({n / 1e6:.1f} M parameters)")
 
@@ -287,13 +288,13 @@ def train(
     try:
         cfg = load_train_config(config, overrides or [])
     except ConfigError as e:
-        _fail(str(e))
+        _fail(escape(str(e)))
     try:
         trainer, module = run_train(cfg, resume)
     except NonFiniteLossError as e:
         _fail(str(e), code=3)
     except (FileNotFoundError, ValueError, ImportError) as e:
-        _fail(str(e))
+        _fail(escape(str(e)))
     if trainer.is_global_zero:
         console.print(f"trained to step {trainer.global_step} ({module.num_trainable():,} trainable parameters); "
                       f"outputs in [bold]{Path(cfg.output.dir).resolve()}[/bold]")

@@ -157,7 +157,7 @@ def place_pipeline(pipe, device: torch.device, offload: str = "none", vae_tiling
 
     ``model``: ``enable_model_cpu_offload`` (a whole component on the device while it runs); ``group``:
     ``enable_group_offload`` block level, one transformer block at a time (the VAE and text encoder too); ``sequential``:
-    ``enable_sequential_cpu_offload`` (parameters streamed layer by layer: least memory, slowest). ``vae_tiling``:
+    ``enable_group_offload`` leaf level (parameters streamed layer by layer: least memory, slowest). ``vae_tiling``:
     tiled VAE encode/decode. ``compile``: ``torch.compile`` of the repeated transformer blocks.
 
     Raises:
@@ -172,7 +172,9 @@ def place_pipeline(pipe, device: torch.device, offload: str = "none", vae_tiling
     elif offload == "model":
         pipe.enable_model_cpu_offload(device=device)
     elif offload == "sequential":
-        pipe.enable_sequential_cpu_offload(device=device)
+        # diffusers' leaf-level group offloading: accelerate's sequential offload, layer by layer, with diffusers'
+        # hooks (accelerate's own enable_sequential_cpu_offload breaks inside transformers' UMT5 here)
+        pipe.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"), offload_type="leaf_level")
     else:
         pipe.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
                                   offload_type="block_level", num_blocks_per_group=1)
