@@ -322,7 +322,7 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
     from transformers import AutoTokenizer, UMT5EncoderModel
 
     from ..encoders import encode_prompts, encode_video_latents
-    from ..pipeline import load_components_error
+    from ..components import load_components_error
 
     t0 = time.perf_counter()
     if vae_tiling is not None and vae_tiling != settings.vae_tiling:
