@@ -227,11 +227,13 @@ def render(
     t0 = time.perf_counter()
     with session:  # stops what the backend's session started (a launched game), however the run ends
         try:
-            with job_progress("scenes") as prog:
-                task = prog.add_task("render", total=len(indices))
-                for st in render_scenes(settings, indices, workers):
+            per_scene = cfg.cameras_per_scene * v.frames
+            with job_progress("images") as prog:  # frame-level progress from the first frame, also in logs
+                task = prog.add_task("render", total=len(indices) * per_scene)
+                for st in render_scenes(settings, indices, workers, on_images=lambda n: prog.advance(task, n)):
                     done.append(st)
-                    prog.advance(task)
+                    if st.skipped:
+                        prog.advance(task, per_scene)
                     if prog.disable and not st.skipped:  # no live bar (not a terminal): one line per scene
                         el = time.perf_counter() - t0
                         n = len(done)

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -87,8 +87,11 @@ def scene_is_complete(settings: RenderSettings, plan: SceneSpec) -> bool:
 
 
 def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, scene_dir: Path, spec: OutputSpec,
-                 warmup: int = 1, queue_frames: int = 3) -> SceneStats:
+                 warmup: int = 1, queue_frames: int = 3,
+                 on_images: Optional[Callable[[int], None]] = None) -> SceneStats:
     """Render every frame of ``plan`` with ``backend`` into ``scene_dir`` (plan files, videos, extras).
+
+    ``on_images(n)`` is called after each frame's ``n`` camera images are captured (progress from the first frame).
 
     All cameras of frame ``f`` are captured after one ``set_animation_time(plan.animation_time_s(f))``: one world
     state per frame. ``warmup`` extra captures of frame 0 are discarded first (shader compilation; Unreal's
@@ -140,6 +143,8 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
             joints = backend.joint_positions_cm() if spec.joints else None
             stats.render_s += time.perf_counter() - t0
             q.put((f, caps, joints))
+            if on_images is not None:
+                on_images(len(caps))
         q.put(None)
         thread.join()
         if errors:
@@ -162,7 +167,8 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
 _WORKER: Dict = {}
 
 
-def _render_index(settings: RenderSettings, backend: RendererBackend, index: int) -> SceneStats:
+def _render_index(settings: RenderSettings, backend: RendererBackend, index: int,
+                  on_images: Optional[Callable[[int], None]] = None) -> SceneStats:
     from ..sampling import sample_scene
 
     plan = sample_scene(settings.cfg, settings.catalog, settings.seed, index)
@@ -173,7 +179,7 @@ def _render_index(settings: RenderSettings, backend: RendererBackend, index: int
         try:
             with staged_scene(settings.out, plan) as tmp:  # a failed attempt leaves nothing behind
                 return render_scene(backend, plan, settings.catalog, tmp, settings.spec, warmup,
-                                    settings.queue_frames)
+                                    settings.queue_frames, on_images)
         except RetryableRenderError as e:
             if attempt == settings.max_attempts:
                 raise RenderError(f"scene {index} failed {attempt} times; last fault: {e}") from None
@@ -181,14 +187,15 @@ def _render_index(settings: RenderSettings, backend: RendererBackend, index: int
     raise AssertionError("unreachable")
 
 
-def _worker_init(settings: RenderSettings) -> None:
+def _worker_init(settings: RenderSettings, images_queue=None) -> None:
     _WORKER["settings"] = settings
+    _WORKER["images"] = images_queue.put if images_queue is not None else None
     _WORKER["backend"] = make_backend(settings.backend, settings.catalog, settings.cfg.cameras_per_scene,
                                       settings.backend_options)
 
 
 def _worker_task(index: int) -> SceneStats:
-    return _render_index(_WORKER["settings"], _WORKER["backend"], index)
+    return _render_index(_WORKER["settings"], _WORKER["backend"], index, _WORKER["images"])
 
 
 def clean_stale_staging(out: Path, indices: Sequence[int]) -> int:
@@ -205,11 +212,13 @@ def clean_stale_staging(out: Path, indices: Sequence[int]) -> int:
 
 
 def render_scenes(settings: RenderSettings, indices: Sequence[int], workers: int = 1,
-                  backend: Optional[RendererBackend] = None) -> Iterator[SceneStats]:
+                  backend: Optional[RendererBackend] = None,
+                  on_images: Optional[Callable[[int], None]] = None) -> Iterator[SceneStats]:
     """Render the scenes ``indices`` (skipping complete ones), yielding their stats as they finish.
 
     ``workers > 1`` renders scenes in that many processes (spawned; each owns a backend). Exceptions propagate
-    (after the pool is torn down); a scene that failed leaves nothing behind.
+    (after the pool is torn down); a scene that failed leaves nothing behind. ``on_images(n)`` is called in this
+    process as camera images are captured (workers report through a queue), for frame-level progress.
     """
     clean_stale_staging(settings.out, indices)
     if workers <= 1:
@@ -218,15 +227,33 @@ def render_scenes(settings: RenderSettings, indices: Sequence[int], workers: int
                                           settings.backend_options)
         try:
             for k in indices:
-                yield _render_index(settings, backend, k)
+                yield _render_index(settings, backend, k, on_images)
         finally:
             if own:
                 backend.close()
         return
     ctx = mp.get_context("spawn")
-    pool = ctx.Pool(processes=workers, initializer=_worker_init, initargs=(settings,))
+    images = ctx.Queue() if on_images is not None else None
+
+    def drain() -> None:
+        while images is not None:
+            try:
+                on_images(images.get_nowait())
+            except queue.Empty:
+                return
+
+    pool = ctx.Pool(processes=workers, initializer=_worker_init, initargs=(settings, images))
     try:
-        for stats in pool.imap_unordered(_worker_task, list(indices)):
+        results = pool.imap_unordered(_worker_task, list(indices))
+        while True:
+            try:
+                stats = results.next(timeout=0.5)
+            except mp.TimeoutError:
+                drain()
+                continue
+            except StopIteration:
+                break
+            drain()
             yield stats
         pool.close()
     except BaseException:
