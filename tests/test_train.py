@@ -158,6 +158,18 @@ def test_fsdp_two_processes_on_cpu(workdir):
     _same_export(workdir / "fsdp/export/step3.ckpt", workdir / "fsdp-res/export/step3.ckpt", atol=1e-6)
 
 
+def test_context_parallel_training_equals_one_process(workdir):
+    """parallel.ulysses_degree=2 over 2 gloo processes (one data-parallel group of 2 CP ranks) trains exactly like
+    one process: the same losses at every step and the same weights (to float32 rounding)."""
+    train(cfg_for(workdir, "cp1", "trainer.max_steps=3", "trainer.checkpoint_every=4", "data.val_samples=0",
+                  "output.export_diffusers=false"), resume="never")
+    r = subprocess.run(_cmd(workdir, "cp2", 3, "trainer.devices=2", "trainer.strategy=ddp",
+                            "parallel.ulysses_degree=2"), capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert losses(workdir / "cp2") == losses(workdir / "cp1")
+    _same_export(workdir / "cp1/export/step3.ckpt", workdir / "cp2/export/step3.ckpt", atol=1e-6)
+
+
 def test_nan_loss_is_reported_with_sample_ids(workdir, tmp_path):
     import shutil
 

@@ -3,7 +3,8 @@
 Outputs under ``output.dir``::
 
     config.yaml                      the resolved config
-    checkpoints/last.ckpt, stepN.ckpt   Lightning checkpoints (trainable weights, optimizer, loops) to resume
+    checkpoints/last.ckpt, stepN.ckpt   Lightning checkpoints (trainable weights, optimizer, loops, EMA) to resume;
+                                        folders under fsdp (sharded, torch.distributed.checkpoint) and DeepSpeed
     export/stepN.ckpt                upstream format (full DiT state dict, original key names; EMA if enabled)
     export/stepN-diffusers/          diffusers format (save_pretrained)
     tb/, csv/                        TensorBoard and CSV logs
