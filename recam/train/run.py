@@ -50,7 +50,10 @@ class ExportCallback(Callback):
         if self.official:
             save_official(sd, self.out / f"step{step}.ckpt")
         if self.diffusers:
-            save_diffusers(type(module.transformer), module.transformer.config, sd, self.out / f"step{step}-diffusers")
+            from ..model import ReCamMasterTransformer3DModel  # not type(): FSDP2 re-classes the module
+
+            save_diffusers(ReCamMasterTransformer3DModel, module.transformer.config, sd,
+                           self.out / f"step{step}-diffusers")
         log.info("exported step %d to %s", step, self.out)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
