@@ -311,3 +311,23 @@ def test_infer_refuses_overwrite_and_missing_cuda(tiny, example, tmp_path):
         assert r.exit_code == 2 and "CUDA is not available" in " ".join(r.output.split()), r.output
     r = run(app, args + ["--offload", "disk"])
     assert r.exit_code == 2 and "--offload must be one of" in " ".join(r.output.split())
+
+
+# ------------------------------------------------------------------------------------------------ GPU check script
+@pytest.mark.slow
+def test_gpu_check_dry_run_writes_one_json(tmp_path):
+    """benchmarks/gpu_check.sh runs its code paths at tiny shapes on the CPU (--dry-run) and writes one JSON; without
+    CUDA and without --dry-run it refuses with exit 2."""
+    out = tmp_path / "g.json"
+    r = subprocess.run(["bash", str(REPO / "benchmarks/gpu_check.sh"), "--dry-run", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads(out.read_text())
+    assert rep["ok"] and not rep["failed"] and rep["meta"]["dry_run"]
+    names = [e["name"] for e in rep["results"]]
+    assert any(n.startswith("train") for n in names) and any(n.startswith("infer") for n in names)
+    assert all(e["ok"] for e in rep["results"])
+    if not torch.cuda.is_available():
+        r = subprocess.run(["bash", str(REPO / "benchmarks/gpu_check.sh"), "--out", str(tmp_path / "x.json")],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "no CUDA" in r.stderr

@@ -3,7 +3,8 @@
 Outputs under ``output.dir``::
 
     config.yaml                      the resolved config
-    checkpoints/last.ckpt, stepN.ckpt   Lightning checkpoints (trainable weights, optimizer, loops) to resume
+    checkpoints/last.ckpt, stepN.ckpt   Lightning checkpoints (trainable weights, optimizer, loops, EMA) to resume;
+                                        folders under fsdp (sharded, torch.distributed.checkpoint) and DeepSpeed
     export/stepN.ckpt                upstream format (full DiT state dict, original key names; EMA if enabled)
     export/stepN-diffusers/          diffusers format (save_pretrained)
     tb/, csv/                        TensorBoard and CSV logs
@@ -21,7 +22,6 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_only
 
 from .config import TrainConfig
 from .datamodule import ReCamMasterDataModule
@@ -50,7 +50,10 @@ class ExportCallback(Callback):
         if self.official:
             save_official(sd, self.out / f"step{step}.ckpt")
         if self.diffusers:
-            save_diffusers(type(module.transformer), module.transformer.config, sd, self.out / f"step{step}-diffusers")
+            from ..model import ReCamMasterTransformer3DModel  # not type(): FSDP2 re-classes the module
+
+            save_diffusers(ReCamMasterTransformer3DModel, module.transformer.config, sd,
+                           self.out / f"step{step}-diffusers")
         log.info("exported step %d to %s", step, self.out)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
