@@ -96,6 +96,10 @@ def render(
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better)."),
     preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset."),
     msaa: int = typer.Option(0, "--msaa", min=0, max=16, help="Multisample anti-aliasing samples (embedded)."),
+    quality: str = typer.Option("standard", "--quality", help="Embedded look: standard (PBR materials, "
+                                "image-based lighting, shadowed sun) or draft (fixed-function, faster)."),
+    encode_threads: int = typer.Option(0, "--encode-threads", min=0, help="Threads encoding the 10 streams "
+                                       "in parallel (0 = cores - 2, at least 1)."),
     ue_binary: Optional[Path] = typer.Option(None, "--ue-binary", help="Packaged UE5 game to launch (unreal)."),
     ue_map: Optional[str] = typer.Option(None, "--map", help="Map to load at launch (unreal)."),
     ue_endpoint: Optional[str] = typer.Option(None, "--ue-endpoint", help="HOST:PORT of a running UnrealCV "
@@ -128,7 +132,9 @@ def render(
         ensure_run_manifest(out, seed, cfg, cat)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
-    options = {"msaa": msaa}
+    if quality not in ("draft", "standard"):
+        _fail(f"--quality must be draft or standard, got {quality!r}")
+    options = {"msaa": msaa, "quality": quality}
     launcher = None
     if backend == "unreal":
         from .render.unreal.launcher import UnrealLaunchError, start_or_attach
@@ -141,7 +147,8 @@ def render(
         except UnrealLaunchError as e:
             _fail(str(e))
     settings = RenderSettings(out=out, seed=seed, cfg=cfg, catalog=cat, backend=backend,
-                              spec=OutputSpec(depth=depth, masks=masks, joints=joints, crf=crf, preset=preset),
+                              spec=OutputSpec(depth=depth, masks=masks, joints=joints, crf=crf, preset=preset,
+                                              encode_threads=encode_threads),
                               backend_options=options)
     v = cfg.video
     console.print(f"rendering {len(indices)} scenes x {cfg.cameras_per_scene} cameras x {v.frames} frames at "

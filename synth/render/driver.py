@@ -69,7 +69,8 @@ def make_backend(name: str, catalog: Catalog, num_cameras: int, options: Dict) -
     if name == "embedded":
         from .embedded.backend import EmbeddedBackend
 
-        return EmbeddedBackend(catalog, num_cameras, msaa=options.get("msaa", 0))
+        return EmbeddedBackend(catalog, num_cameras, msaa=options.get("msaa", 0),
+                               quality=options.get("quality", "standard"))
     if name == "unreal":
         from .unreal.backend import UnrealBackend
 

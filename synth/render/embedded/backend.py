@@ -64,11 +64,18 @@ class EmbeddedBackend(RendererBackend):
         catalog: the asset catalog (environments, characters, animations; ``asset`` references resolved against it).
         num_cameras: cameras per scene.
         msaa: multisample anti-aliasing samples (0 = off).
+        quality: ``standard`` (physically based materials, image-based lighting, one shadow-casting sun, tone
+            mapping; :mod:`.shading`) or ``draft`` (fixed-function per-vertex lighting, no shadows: faster).
     """
 
     name = "embedded"
 
-    def __init__(self, catalog: Catalog, num_cameras: int = 10, msaa: int = 0):
+    def __init__(self, catalog: Catalog, num_cameras: int = 10, msaa: int = 0, quality: str = "standard"):
+        from .shading import QUALITIES
+
+        if quality not in QUALITIES:
+            raise ValueError(f"unknown quality {quality!r}; expected one of {QUALITIES}")
+        self.quality = quality
         self.catalog = catalog
         self.num_cameras = num_cameras
         self.msaa = msaa
@@ -85,6 +92,11 @@ class EmbeddedBackend(RendererBackend):
         self.buffers: List[dict] = []
         self.lens = None
         self._mask_enabled = False
+        self.pbr = None
+        if quality == "standard":
+            from .shading import PbrPipeline
+
+            self.pbr = PbrPipeline(self.world)
 
     # ---------------------------------------------------------------------------------------------- buffers
     def _make_buffers(self, width: int, height: int, masks: bool) -> None:
@@ -113,7 +125,9 @@ class EmbeddedBackend(RendererBackend):
                     fbp.setSrgbColor(True)
                     if self.msaa:
                         fbp.setMultisamples(self.msaa)
-                buf = engine.makeOutput(pipe, f"{kind}{i}", -10 + i, fbp, WindowProperties.size(width, height),
+                # sort >= 0: Panda3D gives the sun's shadow buffer sort -10, so it renders before every camera
+                # of the same frame (no camera sees the previous frame's shadows)
+                buf = engine.makeOutput(pipe, f"{kind}{i}", i, fbp, WindowProperties.size(width, height),
                                         GraphicsPipe.BFRefuseWindow, gsg, host)
                 if buf is None:
                     raise RenderError(f"cannot create a {width}x{height} offscreen buffer (EGL)")
@@ -212,8 +226,15 @@ class EmbeddedBackend(RendererBackend):
             raise AssetError(f"environment {env.id!r}: the embedded renderer cannot load {asset!r} (use builtin:<name> "
                              f"or panda3d:models/environment)")
         try:
-            build_environment(self.scene, builder, env.kind, lo, hi, lighting, env.id, env.params, self.base.loader)
-            apply_lighting(self.scene, lighting, env.kind, lo, hi, env.id)
+            sky = build_environment(self.scene, builder, env.kind, lo, hi, lighting, env.id, env.params,
+                                    self.base.loader, pbr=self.pbr is not None)
+            if self.pbr is None:
+                apply_lighting(self.scene, lighting, env.kind, lo, hi, env.id)
+            else:
+                from .shading import preset_env_light
+
+                self.pbr.setup_scene(self.scene, preset_env_light(lighting, env.kind, env.id), sky=sky,
+                                     casters_only=[] if env.kind == "indoor" else None)
         except (ValueError, OSError) as e:
             raise AssetError(f"environment {env.id!r}: {e}") from None
 
@@ -239,6 +260,9 @@ class EmbeddedBackend(RendererBackend):
         lo, _ = actor.getTightBounds(self.char_root)
         actor.setZ(actor.getZ() - float(lo[2]))  # feet on the ground
         actor.setTag(_MASK_TAG, "character")
+        if self.pbr is not None:
+            self.pbr.add_caster(self.char_root)
+            self.pbr.focus(coords.unreal_cm_to_panda(location_cm))
         self.character = loaded
         self.joints = expose_joints(actor)
         self.animation = None
@@ -307,6 +331,11 @@ class EmbeddedBackend(RendererBackend):
             self.enable_masks(True)
         if self.scene is None or not self.buffers:
             raise RenderError("nothing to render: load an environment and set the lens first")
+        if self.pbr is not None and self.pbr.fresh:
+            # Panda3D creates a light's shadow buffer while culling the first frame that needs it: render that
+            # frame once more so that the shadow map exists and precedes every camera (no shadow-less frame)
+            self.base.graphicsEngine.renderFrame()
+            self.pbr.fresh = False
         self.base.graphicsEngine.renderFrame()
         w, h = self.size
         out = []
@@ -336,6 +365,7 @@ class EmbeddedBackend(RendererBackend):
         m = sphere(f"marker-{joint}", (0, 0, 0), radius_m, seg=16, rings=10)
         m.setColor(*rgb, 1)
         m.setLightOff(1)
+        m.setShaderOff(2)
         m.setTextureOff(1)
         m.setDepthTest(False)  # drawn over everything (joints sit inside the body)
         m.setDepthWrite(False)

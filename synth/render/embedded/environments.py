@@ -30,8 +30,28 @@ def _color(np_: NodePath, rgb) -> NodePath:
     return np_
 
 
+#: set by build_environment: surfaces get PBR materials (standard quality) or not (draft: fixed-function look kept)
+_PBR = {"on": False}
+
+
+def _material(np_: NodePath, kind: str) -> None:
+    if not _PBR["on"]:
+        return
+    from panda3d.core import Material
+
+    from .shading import MATERIALS
+
+    rough, metal = MATERIALS.get(kind, MATERIALS["default"])
+    m = Material(kind)
+    m.setBaseColor((1, 1, 1, 1))
+    m.setRoughness(rough)
+    m.setMetallic(metal)
+    np_.setMaterial(m, 1)
+
+
 def _tex(np_: NodePath, kind: str, seed: int = 0, color=None) -> NodePath:
     np_.setTexture(make_texture(kind, seed), 1)
+    _material(np_, kind)
     if color is not None:
         _color(np_, color)
     return np_
@@ -50,7 +70,7 @@ def mark_textures_srgb(np_: NodePath) -> None:
             tex.setFormat(Texture.F_srgb_alpha)
 
 
-def _sky(root: NodePath, top, horizon) -> None:
+def _sky(root: NodePath, top, horizon) -> NodePath:
     """An unlit gradient dome far away; written first and without depth, so depth reads 'nothing' there."""
     h = 128
     t = np.linspace(0, 1, h)[:, None, None] ** 0.6
@@ -72,6 +92,7 @@ def _sky(root: NodePath, top, horizon) -> None:
     dome.setDepthWrite(False)
     dome.setDepthTest(False)
     dome.reparentTo(root)
+    return dome
 
 
 def _room(root, lo, hi, rng, params):
@@ -254,17 +275,25 @@ _SKIES = {"noon": ((0.3, 0.5, 0.9), (0.75, 0.85, 0.95)), "evening": ((0.25, 0.3,
 
 
 def build_environment(root: NodePath, builder: str, kind: str, free_lo: np.ndarray, free_hi: np.ndarray,
-                      lighting: str, env_id: str, params: dict, loader) -> None:
-    """Populate ``root`` with an environment (``builder`` in :data:`BUILDERS` or ``panda_env``) and its sky."""
+                      lighting: str, env_id: str, params: dict, loader, pbr: bool = False):
+    """Populate ``root`` with an environment (``builder`` in :data:`BUILDERS` or ``panda_env``) and its sky.
+
+    ``pbr``: give surfaces PBR materials (roughness / metalness per surface kind, for the standard look).
+    Returns the sky dome (outdoor) or None."""
     rng = np.random.default_rng(zlib.crc32(env_id.encode()))
     static = root.attachNewNode("static")
-    if builder == "panda_env":
-        _panda_env(static, free_lo, free_hi, rng, params, loader)
-    else:
-        BUILDERS[builder](static, free_lo, free_hi, rng, params)
+    _PBR["on"] = pbr
+    try:
+        if builder == "panda_env":
+            _panda_env(static, free_lo, free_hi, rng, params, loader)
+        else:
+            BUILDERS[builder](static, free_lo, free_hi, rng, params)
+    finally:
+        _PBR["on"] = False
     static.flattenStrong()  # hundreds of props -> a few geoms per render state (draw calls dominate on llvmpipe)
     if kind == "outdoor":
-        _sky(root, *_SKIES.get(lighting, _SKIES["default"]))
+        return _sky(root, *_SKIES.get(lighting, _SKIES["default"]))
+    return None
 
 
 def _dir_light(root, name, color, hpr):
