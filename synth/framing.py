@@ -84,3 +84,22 @@ def framing_fraction(fractions) -> float:
     """Share of cameras whose start frame shows the whole body (fraction == 1)."""
     f = np.asarray(list(fractions), float)
     return float((f >= 1.0).mean()) if f.size else float("nan")
+
+
+def apply_recipe(fcfg, rng: np.random.Generator, loc_m: np.ndarray, rot_deg: np.ndarray, base_m: np.ndarray,
+                 height_m: float, focal_mm: float, sensor_mm: float, width: int, height: int
+                 ) -> Tuple[np.ndarray, float]:
+    """Give a camera trajectory its constant roll and measure its start framing.
+
+    Args:
+        fcfg: ``SynthConfig.framing``.
+        loc_m, rot_deg: ``(F, 3)`` trajectory (metres, Unreal rotators); not modified.
+    Returns:
+        ``(rot_deg with roll, fraction of the body in view at frame 0)``.
+    """
+    rot = np.array(rot_deg, float, copy=True)
+    lo, hi = roll_range(fcfg.roll, fcfg.roll_abs_deg)
+    rot[:, 2] = round(sample_roll(rng, lo, hi), 6)
+    frac = body_in_view(loc_m[0], rot[0], base_m, height_m, focal_mm, sensor_mm, width, height,
+                        fcfg.margin_frac, fcfg.body_radius_m)
+    return rot, frac

@@ -25,6 +25,7 @@ from . import trajectories as tr
 from .captions import camera_caption, scene_caption
 from .catalog import Catalog, Character, Environment
 from .config import SynthConfig, config_digest
+from .framing import apply_recipe
 from .geometry import look_at_rotator
 from .multicam_format import camera_name
 from .scene import FAMILIES, CameraPlan, Lens, ScenePlan, SpeedProfile, VideoSpec
@@ -207,6 +208,7 @@ def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, ca
     speed = _sample_speed(cfg, rng)
     u = tr.speed_progress(cfg.video.frames, speed.profile, speed.a)
     last = "no attempt"
+    lens, framing_tries, best = lens_for_index(cfg, index), 0, (-1.0, None, None, None)  # framing (synth/framing.py)
     for _ in range(cfg.constraints.max_tries):
         loc, rot, offset = _sample_start(cfg, rng, char_base_m, radius, torso_m)
         if abs(rot[0]) > cfg.start.max_abs_pitch_deg:
@@ -214,6 +216,19 @@ def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, ca
             continue
         params, loc_f, rot_f = _sample_family(cfg, family, rng, loc, rot, offset, torso_m, char_base_m, u)
         reason = constraint_violation(cfg, env, char_base_m, char_height, loc_f, rot_f)
+        # --- framing (synth/framing.py): constant roll + full-body start; the best try if none frames the body ---
+        if reason is None:
+            rot_f, frac = apply_recipe(cfg.framing, rng, loc_f, rot_f, char_base_m, char_height,
+                                       lens.focal_length_mm, lens.sensor_mm, cfg.video.width, cfg.video.height)
+            if cfg.framing.full_body and frac < 1.0:
+                best = max(best, (frac, params, loc_f, rot_f), key=lambda b: b[0])
+                framing_tries += 1
+                if framing_tries <= cfg.framing.max_retries and _ < cfg.constraints.max_tries - 1:
+                    last = "does not frame the whole character"
+                    continue
+                frac, params, loc_f, rot_f = best
+        elif best[1] is not None and _ == cfg.constraints.max_tries - 1:
+            reason, (frac, params, loc_f, rot_f) = None, best
         if reason is None:
             name = camera_name(cam)
             return CameraPlan(name=name, family=family, params=params, speed=speed, location_cm=loc_f * CM,

@@ -73,6 +73,21 @@ def _config_of(root: Path) -> SynthConfig:
     return load_config()
 
 
+def _framing_block(st: DatasetStats, cfg: SynthConfig, meta: dict, fm: np.ndarray, centre: np.ndarray) -> None:
+    """Roll (deg, |roll| against the configured range) and whether the start frame shows the whole character."""
+    from .framing import body_in_view, roll_range
+
+    rot = axes_to_rotator(fm)
+    lo, hi = roll_range(cfg.framing.roll, cfg.framing.roll_abs_deg)
+    st.add("|roll| (deg)", abs(rot[0, 2]), (max(lo - 1e-3, 0.0), hi + 1e-3))  # matrices are written with %g
+    st.add("roll change over the video (deg)", np.ptp(rot[:, 2]), (0.0, 0.01))
+    st.categorical["roll sign"]["0" if abs(rot[0, 2]) < 1e-3 else ("+" if rot[0, 2] > 0 else "-")] += 1
+    lens, v = meta["lens"], meta["video"]
+    frac = body_in_view(fm[0][3, :3] / 100, rot[0], centre, meta["character"]["height_m"], lens["focal_length_mm"],
+                        lens["sensor_mm"], v["width"], v["height"], cfg.framing.margin_frac, cfg.framing.body_radius_m)
+    st.categorical["start framing"]["whole body" if frac >= 1.0 else "partial body"] += 1
+
+
 def collect_stats(root: Path) -> DatasetStats:
     """Distributions of every scene under ``root`` (see module docstring)."""
     root = Path(root)
@@ -118,6 +133,8 @@ def collect_stats(root: Path) -> DatasetStats:
                 pitch = axes_to_rotator(mats[cam])[:, 0]
                 st.add("start pitch (deg)", pitch[0], (-cfg.start.max_abs_pitch_deg, cfg.start.max_abs_pitch_deg))
                 st.add("any-frame |pitch| (deg)", np.abs(pitch).max(), (0, cfg.constraints.max_abs_pitch_deg))
+                # --- roll and start framing (synth/framing.py) ---
+                _framing_block(st, cfg, meta, mats[cam], centre)
             if fam == "pan":
                 st.add("pan angle (deg)", p["angle_deg"], t.pan.angle_deg)
             elif fam == "tilt":
