@@ -164,7 +164,13 @@ def _by_id(items, key: str, what: str):
 
 
 def default_catalog_path() -> Path:
-    """The embedded renderer's built-in catalog."""
+    """The embedded renderer's catalog: the one ``synth assets build`` wrote into the asset cache (built-in assets
+    plus built HDRI skies) when it exists, else the built-in one."""
+    from .assets_build.cache import cache_dir
+
+    built = cache_dir() / "catalog.yaml"
+    if built.is_file():
+        return built
     return Path(str(resources.files("synth") / "assets" / "embedded_catalog.yaml"))
 
 

@@ -222,20 +222,27 @@ class EmbeddedBackend(RendererBackend):
                 raise AssetError(f"environment {env.id!r}: unknown built-in {builder!r}; available {sorted(BUILDERS)}")
         elif asset == "panda3d:models/environment":
             builder = "panda_env"
+        elif asset.lower().endswith(".exr"):
+            builder = "hdri_ground"  # image-lit: HDRI sky dome + PBR ground (catalog params.ground)
         else:
             raise AssetError(f"environment {env.id!r}: the embedded renderer cannot load {asset!r} (use builtin:<name> "
                              f"or panda3d:models/environment)")
         try:
+            hdri = None
+            if builder == "hdri_ground":
+                from .shading import hdri_env_light
+
+                hdri = hdri_env_light(self.catalog.resolve(asset))
             sky = build_environment(self.scene, builder, env.kind, lo, hi, lighting, env.id, env.params,
-                                    self.base.loader, pbr=self.pbr is not None)
+                                    self.base.loader, pbr=self.pbr is not None, hdri=hdri)
             if self.pbr is None:
-                apply_lighting(self.scene, lighting, env.kind, lo, hi, env.id)
+                apply_lighting(self.scene, lighting, env.kind, lo, hi, env.id, hdri=hdri)
             else:
                 from .shading import preset_env_light
 
-                self.pbr.setup_scene(self.scene, preset_env_light(lighting, env.kind, env.id), sky=sky,
-                                     casters_only=[] if env.kind == "indoor" else None)
-        except (ValueError, OSError) as e:
+                light = hdri if hdri is not None else preset_env_light(lighting, env.kind, env.id)
+                self.pbr.setup_scene(self.scene, light, sky=sky, casters_only=[] if env.kind == "indoor" else None)
+        except (ValueError, OSError) as e:  # includes HDRIError (names the file)
             raise AssetError(f"environment {env.id!r}: {e}") from None
 
     def spawn_character(self, character: Character, location_cm: Sequence[float], yaw_deg: float) -> None:

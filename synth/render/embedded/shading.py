@@ -186,3 +186,38 @@ class PbrPipeline:
         from panda3d.core import BitMask32
 
         node.showThrough(BitMask32.bit(SHADOW_CASTER_BIT))
+
+
+def _reference_exposed_irradiance() -> float:
+    """Exposure x irradiance on an upward surface of the ``noon`` preset: HDRIs are auto-exposed to match it."""
+    from .ibl import sh9_eval
+
+    ref = preset_env_light("noon", "outdoor", "reference")
+    up = np.array([0.0, 0.0, 1.0])
+    e = float(sh9_eval(ref.sh, up).mean() + ref.sun_color.mean() * max(ref.sun_dir[2], 0.0))
+    return ref.exposure * e
+
+
+_HDRI_CACHE: dict = {}
+
+
+def hdri_env_light(path) -> EnvLight:
+    """The environment light of an HDRI file: sun from its brightest region (chroma limited, so a blue sky patch
+    cannot make a blue sun), the rest as SH + reflections, auto-exposed like the ``noon`` preset.
+
+    Raises:
+        synth.render.embedded.ibl.HDRIError: missing or unreadable file (the message names it).
+    """
+    from .ibl import load_hdri, sh9_eval
+
+    key = str(path)
+    if key not in _HDRI_CACHE:
+        light = env_light_from_map(load_hdri(path))
+        lum = float(light.sun_color @ [0.2126, 0.7152, 0.0722])
+        if lum > 0:
+            light.sun_color = np.clip(light.sun_color, 0.6 * lum, 1.6 * lum).astype(np.float32)
+        up = np.array([0.0, 0.0, 1.0])
+        e = float(sh9_eval(light.sh, up).mean() + light.sun_color.mean() * max(light.sun_dir[2], 0.0))
+        light.exposure = float(np.clip(_reference_exposed_irradiance() / max(e, 1e-6), 0.02, 50.0))
+        _HDRI_CACHE[key] = light
+    return _HDRI_CACHE[key]

@@ -1,0 +1,31 @@
+"""Where built assets live, and how a build is installed atomically (a killed build leaves no half asset)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+__all__ = ["cache_dir", "install_dir"]
+
+
+def cache_dir() -> Path:
+    """``$SYNTH_ASSETS`` if set, else ``~/.cache/synth/assets`` (not created)."""
+    env = os.environ.get("SYNTH_ASSETS")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "synth" / "assets"
+
+
+def install_dir(staged: Path, dest: Path) -> None:
+    """Replace ``dest`` by the fully written folder ``staged`` (same file system) with renames only: readers see
+    the old build or the new one, never a mixture; an interrupted install leaves the old build in place."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if dest.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+        os.rmdir(old)
+        os.rename(dest, old)
+    os.rename(staged, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
