@@ -122,6 +122,8 @@ def render(
     if backend == "unreal" and workers > 1:
         _fail("--backend unreal renders through one game (UnrealCV serves one client): use --workers 1 and run one "
               "synth render per game instance with --shard i/n")
+    if quality not in ("draft", "standard"):
+        _fail(f"--quality must be draft or standard, got {quality!r}")
     cfg, cat = _load(config, catalog)
     if cat.backend != backend:
         _fail(f"{catalog or 'the built-in catalog'}: backend: {cat.backend!r}, but --backend is {backend!r}; its "
@@ -129,11 +131,9 @@ def render(
     try:
         cfg = cfg.with_video(width=width, height=height, frames=frames)
         indices = shard_indices(scenes, parse_shard(shard))
-        ensure_run_manifest(out, seed, cfg, cat)
+        ensure_run_manifest(out, seed, cfg, cat, render={"quality": quality} if backend == "embedded" else None)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
-    if quality not in ("draft", "standard"):
-        _fail(f"--quality must be draft or standard, got {quality!r}")
     options = {"msaa": msaa, "quality": quality}
     launcher = None
     if backend == "unreal":
@@ -279,6 +279,55 @@ def index(root: Path = typer.Argument(..., help="Dataset root.")) -> None:
     from .writer import rebuild_metadata
 
     console.print(f"metadata.csv: {rebuild_metadata(root)} rows")
+
+
+# --- synth assets (synth/assets_build) -----------------------------------------------------------------------------
+assets_app = typer.Typer(no_args_is_help=True, help="Build and list the embedded renderer's asset cache.")
+app.add_typer(assets_app, name="assets")
+
+
+@assets_app.command("build")
+def assets_build(
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder (default $SYNTH_ASSETS or "
+                                         "<venv>/share/synth/assets)."),
+    npm_tarball: Optional[Path] = typer.Option(None, "--npm-tarball", help="Use this @pmndrs/assets tarball "
+                                               "instead of `npm pack` (offline builds)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if the cache is up to date."),
+) -> None:
+    """Build the asset cache once (HDRI skies; run by scripts/setup.sh). Assets that cannot be built are listed
+    as unavailable with the reason; the built-in catalog keeps working."""
+    from .assets_build.build import build_assets
+
+    try:
+        build_assets(cache, npm_tarball=npm_tarball, force=force, log=console.print)
+    except (OSError, ValueError) as e:
+        _fail(str(e), 1)
+
+
+@assets_app.command("list")
+def assets_list(
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog YAML (default: the built one, else "
+                                           "the built-in one)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the manifest as JSON."),
+) -> None:
+    """Every asset of the catalog with its source package, version, file and licence; unavailable ones with why."""
+    import json as _json
+
+    from .assets_build.manifest import asset_manifest, built_manifest
+
+    _, cat = _load(None, catalog)
+    entries = asset_manifest(cat)
+    unavailable = built_manifest(cat.root).get("unavailable", [])
+    tab = Table(title=f"{len(entries)} assets", title_justify="left")
+    for col in ("kind", "id", "source", "version", "licence"):
+        tab.add_column(col)
+    for e in entries:
+        tab.add_row(e["kind"], e["id"], e["source"], e.get("version", ""), e["licence"])
+    out_console.print(tab)
+    for u in unavailable:
+        out_console.print(f"unavailable: {u['kind']} {u['id']}: {u['reason']}")
+    if json_out is not None:
+        json_out.write_text(_json.dumps({"assets": entries, "unavailable": unavailable}, indent=1))
 
 
 def main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover
