@@ -207,6 +207,8 @@ class EmbeddedBackend(RendererBackend):
     def load_environment(self, env: Environment, lighting: str) -> None:
         from .environments import BUILDERS, apply_lighting, build_environment
 
+        if self.pbr is not None:
+            self.pbr.release()
         if self.scene is not None:
             self.scene.removeNode()
         self.character = self.char_root = None
@@ -393,6 +395,8 @@ class EmbeddedBackend(RendererBackend):
         return names, coords.panda_to_unreal_cm(pts)
 
     def close(self) -> None:
+        if self.pbr is not None:
+            self.pbr.release()
         self._release_buffers()
         if self.scene is not None:
             self.scene.removeNode()

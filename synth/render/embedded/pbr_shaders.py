@@ -112,7 +112,6 @@ uniform vec4 p3d_ColorScale;
 uniform sampler2D p3d_Texture0;
 uniform vec3 sh_coeffs[9];          // irradiance SH (world z up), already convolved with the cosine lobe
 uniform float shadow_bias;
-uniform float shadow_texel;
 """ + _COMMON + """
 in vec3 v_view_position;
 in vec3 v_view_normal;
@@ -143,12 +142,9 @@ float shadow_factor() {
     vec3 p = v_shadow_pos.xyz / v_shadow_pos.w;
     if (p.x <= 0.0 || p.x >= 1.0 || p.y <= 0.0 || p.y >= 1.0) return 1.0;
     p.z -= shadow_bias;
-    float s = 0.0;  // 2x2 percentage-closer filter on top of the hardware comparison
-    for (int i = 0; i < 2; ++i)
-        for (int j = 0; j < 2; ++j)
-            s += texture(p3d_LightSource[0].shadowMap, p + vec3((float(i) - 0.5) * shadow_texel,
-                                                                 (float(j) - 0.5) * shadow_texel, 0.0));
-    return s * 0.25;
+    // one tap: the depth-comparison sampler filters linearly (2x2 PCF in hardware); more taps cost ~40% of the
+    // frame on llvmpipe
+    return texture(p3d_LightSource[0].shadowMap, p);
 }
 
 void main() {
@@ -185,7 +181,13 @@ void main() {
     vec3 wn = normalize(view_to_world * n);
     vec3 wr = normalize(view_to_world * reflect(-v, n));
     vec3 irradiance = max(irradiance_from_sh(wn), 0.0);
-    vec3 prefiltered = textureLod(env_map, equirect_uv(wr), perceptual_roughness * env_max_lod).rgb;
+    // rough surfaces (most of a scene) reflect the irradiance-like blur of the map: take it from the SH and skip
+    // the equirect fetch (atan/asin per pixel cost ~30% of the frame on llvmpipe); glossy ones sample the mips
+    vec3 prefiltered = max(irradiance_from_sh(wr), 0.0) / PI;
+    if (perceptual_roughness < 0.6) {
+        vec3 lod = textureLod(env_map, equirect_uv(wr), perceptual_roughness * env_max_lod).rgb;
+        prefiltered = mix(lod, prefiltered, smoothstep(0.45, 0.6, perceptual_roughness));
+    }
     vec3 ks = env_brdf_approx(spec_color, perceptual_roughness, n_dot_v);
     vec3 ambient = diffuse_color * irradiance / PI + prefiltered * ks;
 

@@ -140,7 +140,6 @@ class PbrPipeline:
             sh[i] = tuple(float(v) for v in c)
         node.setShaderInput("sh_coeffs", sh)
         node.setShaderInput("shadow_bias", 0.0015)
-        node.setShaderInput("shadow_texel", 1.0 / self.shadow_size)
 
     def setup_scene(self, scene, light: EnvLight, sky=None, casters_only=None) -> None:
         """Light ``scene`` with ``light``: shader inputs, the one shadowed directional light and the sky dome's
@@ -148,6 +147,7 @@ class PbrPipeline:
         otherwise shadow everything)."""
         from panda3d.core import BitMask32, DirectionalLight, OrthographicLens, RenderState, ShaderAttrib
 
+        self.release()
         self.light = light
         self._set_inputs(scene, light)
         node = DirectionalLight("sun")
@@ -171,6 +171,13 @@ class PbrPipeline:
             scene.hide(BitMask32.bit(SHADOW_CASTER_BIT))
             for n in casters_only:
                 n.showThrough(BitMask32.bit(SHADOW_CASTER_BIT))
+
+    def release(self) -> None:
+        """Drop the scene's sun and its shadow buffer (Panda3D keeps a caster's buffer until it stops casting)."""
+        if self.sun is not None:
+            self.sun.node().setShadowCaster(False)
+            self.sun.removeNode()
+            self.sun = None
 
     def focus(self, centre: Sequence[float]) -> None:
         """Centre the shadow map on ``centre`` (Panda3D metres; the character's position)."""
