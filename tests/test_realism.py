@@ -225,3 +225,26 @@ def test_standard_and_draft_agree_on_depth_and_masks():
         assert both.mean() > 0.99
         np.testing.assert_allclose(d.depth_m[both], s.depth_m[both], rtol=1e-3)
         assert np.abs(d.rgb.astype(int) - s.rgb.astype(int)).mean() > 3  # the looks do differ
+
+
+@pytest.mark.slow
+def test_cli_quality_and_encode_threads(tmp_path):
+    """--quality draft with 2 encode threads renders a valid dataset; the quality is recorded in synth_run.json
+    and a resume with another quality is refused (exit 2); a bad --quality is exit 2."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from synth.cli import app
+
+    run = CliRunner().invoke
+    out = tmp_path / "ds"
+    args = ["render", "--scenes", "1", "--width", "64", "--height", "64", "--frames", "3", "--out", str(out)]
+    r = run(app, args + ["--quality", "draft", "--encode-threads", "2"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "synth_run.json").read_text())["render"] == {"quality": "draft"}
+    assert run(app, ["validate", str(out)]).exit_code == 0
+    r = run(app, args + ["--quality", "standard"])
+    assert r.exit_code == 2 and "render options" in r.output
+    r = run(app, args + ["--quality", "fancy"])
+    assert r.exit_code == 2 and "--quality must be draft or standard" in r.output
