@@ -150,14 +150,14 @@ def test_resolve_encode_threads():
 
 
 # ------------------------------------------------------------------------------------------------ standard look
-def _ring_backend(quality, env="plaza", lighting="noon", size=96):
+def _ring_backend(quality, env="plaza", lighting="noon", size=96, msaa=0):
     from synth.catalog import load_catalog
     from synth.geometry import look_at_rotator, unreal_pose_to_fmatrix
     from synth.render.embedded.backend import EmbeddedBackend
     from synth.scene import Lens
 
     cat = load_catalog()
-    be = EmbeddedBackend(cat, 10, quality=quality)
+    be = EmbeddedBackend(cat, 10, quality=quality, msaa=msaa)
     be.load_environment(cat.environment(env), lighting)
     be.spawn_character(cat.character("alex"), [0.0, 0.0, 0.0], 20.0)
     be.set_animation(cat.animation("wave"))

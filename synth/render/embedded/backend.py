@@ -63,7 +63,9 @@ class EmbeddedBackend(RendererBackend):
     Args:
         catalog: the asset catalog (environments, characters, animations; ``asset`` references resolved against it).
         num_cameras: cameras per scene.
-        msaa: multisample anti-aliasing samples (0 = off).
+        msaa: multisample samples requested for the colour buffers (0 = off, the default). Note: with Panda3D
+            1.10 render-to-texture on Mesa llvmpipe the read-back images are identical with and without it
+            (measured), i.e. no anti-aliasing there.
         quality: ``standard`` (physically based materials, image-based lighting, one shadow-casting sun, tone
             mapping; :mod:`.shading`) or ``draft`` (fixed-function per-vertex lighting, no shadows: faster).
     """
@@ -92,6 +94,7 @@ class EmbeddedBackend(RendererBackend):
         self.buffers: List[dict] = []
         self.lens = None
         self._mask_enabled = False
+        self._prime = False  # new buffers: render one frame before the first capture
         self.pbr = None
         if quality == "standard":
             from .shading import PbrPipeline
@@ -158,6 +161,7 @@ class EmbeddedBackend(RendererBackend):
             self.buffers.append(entry)
         self.size = (width, height)
         self._mask_enabled = masks
+        self._prime = True
         self.gsg = gsg
         if self.lens is not None:
             for entry in self.buffers:
@@ -340,11 +344,14 @@ class EmbeddedBackend(RendererBackend):
             self.enable_masks(True)
         if self.scene is None or not self.buffers:
             raise RenderError("nothing to render: load an environment and set the lens first")
-        if self.pbr is not None and self.pbr.fresh:
-            # Panda3D creates a light's shadow buffer while culling the first frame that needs it: render that
-            # frame once more so that the shadow map exists and precedes every camera (no shadow-less frame)
+        if self._prime or (self.pbr is not None and self.pbr.fresh):
+            # Panda3D creates a light's shadow buffer while culling the first frame that needs it, and a new
+            # multisampled buffer's first resolve is not reliable: render that frame once more, so that every
+            # capture shows the current state (shadow map rendered before every camera)
             self.base.graphicsEngine.renderFrame()
-            self.pbr.fresh = False
+            self._prime = False
+            if self.pbr is not None:
+                self.pbr.fresh = False
         self.base.graphicsEngine.renderFrame()
         w, h = self.size
         out = []
