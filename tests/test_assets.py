@@ -174,3 +174,39 @@ def test_image_lit_scene_renders_with_sun_from_the_hdri(tmp_path):
             dark = np.argwhere(ground < np.nanmedian(ground) * 0.9)
             assert len(dark) > 3  # a shadow on the ground
         be.close()
+
+
+def _static_glb(path: Path) -> None:
+    """A one-triangle glTF binary without skin or joints."""
+    import pygltflib as g
+
+    pts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float32)
+    blob = pts.tobytes()
+    gl = g.GLTF2(scene=0, scenes=[g.Scene(nodes=[0])], nodes=[g.Node(mesh=0)],
+                 meshes=[g.Mesh(primitives=[g.Primitive(attributes=g.Attributes(POSITION=0))])],
+                 accessors=[g.Accessor(bufferView=0, componentType=g.FLOAT, count=3, type=g.VEC3,
+                                       max=pts.max(0).tolist(), min=pts.min(0).tolist())],
+                 bufferViews=[g.BufferView(buffer=0, byteLength=len(blob), target=g.ARRAY_BUFFER)],
+                 buffers=[g.Buffer(byteLength=len(blob))])
+    gl.set_binary_blob(blob)
+    gl.save_binary(str(path))
+
+
+def test_gltf_without_skin_is_a_clear_error(tmp_path):
+    from synth.render.backend import AssetError
+    from synth.render.embedded.characters import load_character
+
+    _static_glb(tmp_path / "statue.glb")
+    cat_yaml = {"version": 1, "backend": "embedded",
+                "environments": [{"id": "e", "description": "x", "kind": "outdoor", "asset": "builtin:plaza",
+                                  "free_space_cm": {"min": [-500, -500, 0], "max": [500, 500, 500]},
+                                  "lighting": ["noon"]}],
+                "characters": [{"id": "statue", "description": "a statue", "height_m": 1.7, "skeleton": "s",
+                                "asset": "statue.glb"}],
+                "animations": [{"id": "a", "description": "a", "asset": "statue.glb#x", "duration_s": 1.0,
+                                "skeleton": "s"}]}
+    p = tmp_path / "cat.yaml"
+    p.write_text(yaml.safe_dump(cat_yaml))
+    cat = load_catalog(p)
+    with pytest.raises(AssetError, match=r"statue\.glb has no skin \(no joints\); expected a rigged, skinned"):
+        load_character(cat, cat.character("statue"), cat.animations_for("statue"))

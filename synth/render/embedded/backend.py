@@ -67,12 +67,13 @@ class EmbeddedBackend(RendererBackend):
             1.10 render-to-texture on Mesa llvmpipe the read-back images are identical with and without it
             (measured), i.e. no anti-aliasing there.
         quality: ``standard`` (physically based materials, image-based lighting, one shadow-casting sun, tone
-            mapping; :mod:`.shading`) or ``draft`` (fixed-function per-vertex lighting, no shadows: faster).
+            mapping; :mod:`.shading`) or ``draft`` (fixed-function per-vertex lighting, no shadows: faster; the
+            default of this class, e.g. for the Unreal test server; ``synth render`` defaults to standard).
     """
 
     name = "embedded"
 
-    def __init__(self, catalog: Catalog, num_cameras: int = 10, msaa: int = 0, quality: str = "standard"):
+    def __init__(self, catalog: Catalog, num_cameras: int = 10, msaa: int = 0, quality: str = "draft"):
         from .shading import QUALITIES
 
         if quality not in QUALITIES:

@@ -92,6 +92,9 @@ def load_character(catalog: Catalog, character: Character, animations: List[Anim
             if not path.is_file():
                 raise AssetError(f"character {character.id!r}: model file {path} not found (catalog asset {asset!r})")
             actor = _load_actor(str(path))
+            if actor.isEmpty() or not actor.getJoints():
+                raise AssetError(f"character {character.id!r}: {path} has no skin (no joints); expected a rigged, "
+                                 f"skinned glTF/GLB (a mesh with a skin and its joint hierarchy)")
             embedded = set(actor.getAnimNames())
             extra = {}
             for a in animations:
