@@ -41,13 +41,21 @@ class LoadedCharacter:
     forward: str
 
 
-def _builtin_humanoid(character: Character, animations: List[Animation]) -> Path:
+def _builtin_humanoid(character: Character, animations: List[Animation], catalog_root=None) -> Path:
     try:
         spec = HumanoidSpec.from_catalog(character.height_m, character.params)
     except (TypeError, ValueError) as e:
         raise AssetError(f"character {character.id!r}: invalid params for builtin:humanoid ({e})") from None
     clips = {}
     for a in animations:
+        if a.asset.startswith("bvh:"):  # motion capture retargeted onto the humanoid (synth/render/embedded/bvh.py)
+            from .bvh import BvhError, humanoid_clip_from_bvh
+
+            try:
+                clips[a.id] = (humanoid_clip_from_bvh(a.asset, catalog_root), a.duration_s)
+            except BvhError as e:
+                raise AssetError(f"animation {a.id!r}: {e}") from None
+            continue
         if not a.asset.startswith("builtin:"):
             raise AssetError(f"animation {a.id!r} ({a.asset}) cannot play on built-in humanoid {character.id!r}; "
                              f"use builtin:<clip> with clip in {sorted(CLIPS)}")
@@ -80,7 +88,7 @@ def load_character(catalog: Catalog, character: Character, animations: List[Anim
     anim_names: Dict[str, str] = {}
     try:
         if asset == "builtin:humanoid":
-            actor = _load_actor(str(_builtin_humanoid(character, animations)))
+            actor = _load_actor(str(_builtin_humanoid(character, animations, catalog.root)))
             anim_names = {a.id: a.id for a in animations}
         elif asset.startswith("panda3d:"):
             model = asset.split(":", 1)[1]
