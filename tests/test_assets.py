@@ -52,28 +52,44 @@ def _fake_npm_tarball(tmp: Path, names=None, corrupt=()) -> Path:
 
 
 def test_build_is_deterministic_cached_and_extends_the_catalog(tmp_path):
+    from synth.assets_build.motions import CMU_CLIPS
+
     tgz = _fake_npm_tarball(tmp_path)
-    a = build_assets(tmp_path / "a", npm_tarball=tgz, log=lambda *_: None)
-    b = build_assets(tmp_path / "b", npm_tarball=tgz, log=lambda *_: None)
+    bvh = tmp_path / "bvh"
+    bvh.mkdir()
+    (bvh / "01_01.bvh").write_text("HIERARCHY\n")  # only one of the two takes: its clips, the others unavailable
+    a = build_assets(tmp_path / "a", npm_tarball=tgz, log=lambda *_: None, bvh_dir=bvh)
+    b = build_assets(tmp_path / "b", npm_tarball=tgz, log=lambda *_: None, bvh_dir=bvh)
     assert [e["sha256"] for e in a["assets"]] == [e["sha256"] for e in b["assets"]]
-    assert len(a["assets"]) == len(HDRI_ENVIRONMENTS) and not a["unavailable"]
-    assert all(e["licence"] == "CC0-1.0" and e["version"] == "1.7.0" for e in a["assets"])
+    hdri = [e for e in a["assets"] if e["kind"] == "hdri"]
+    assert len(hdri) == len(HDRI_ENVIRONMENTS)
+    assert all(e["licence"] == "CC0-1.0" and e["version"] == "1.7.0" for e in hdri)
+    n_0101 = sum(c[0] == "01_01" for c in CMU_CLIPS)
+    assert len([e for e in a["assets"] if e["kind"] == "bvh"]) == n_0101
+    assert {u["id"] for u in a["unavailable"]} == {c[3] for c in CMU_CLIPS if c[0] != "01_01"}
     cat = load_catalog(tmp_path / "a" / "catalog.yaml")
     assert len(cat.environments) >= 12
+    mocap = [x for x in cat.animations if x.asset.startswith("bvh:")]
+    assert len(mocap) == n_0101 and all(not x.loop for x in mocap)
+    assert len(cat.animations_for(cat.characters[0].id)) >= 12
     hdri_envs = [e for e in cat.environments if e.asset.endswith(".exr")]
     assert len(hdri_envs) == len(HDRI_ENVIRONMENTS)
     assert all(Path(cat.resolve(e.asset)).is_file() for e in hdri_envs)
     # up to date: nothing rebuilt (the files keep their mtime)
     f = tmp_path / "a" / "hdri" / "park.exr"
     mtime = f.stat().st_mtime_ns
-    build_assets(tmp_path / "a", npm_tarball=tgz, log=lambda *_: None)
+    build_assets(tmp_path / "a", npm_tarball=tgz, log=lambda *_: None, bvh_dir=bvh)
     assert f.stat().st_mtime_ns == mtime
 
 
 def test_unbuildable_assets_are_listed_as_unavailable(tmp_path):
-    m = build_assets(tmp_path / "c", npm="no-such-npm-binary", log=lambda *_: None)
-    assert not m["assets"] and {u["id"] for u in m["unavailable"]} == {v[0] for v in HDRI_ENVIRONMENTS.values()}
-    assert all("npm not found" in u["reason"] for u in m["unavailable"])
+    from synth.assets_build.motions import CMU_CLIPS
+
+    m = build_assets(tmp_path / "c", npm="no-such-npm-binary", log=lambda *_: None, bvh_dir=tmp_path / "no-bvh")
+    assert not m["assets"]
+    assert {u["id"] for u in m["unavailable"]} == {v[0] for v in HDRI_ENVIRONMENTS.values()} | \
+        {c[3] for c in CMU_CLIPS}
+    assert all("npm not found" in u["reason"] or "assimp-testmodels" in u["reason"] for u in m["unavailable"])
     cat = load_catalog(tmp_path / "c" / "catalog.yaml")
     assert not [e for e in cat.environments if e.asset.endswith(".exr")]
     r = run(app, ["assets", "list", "--catalog", str(tmp_path / "c" / "catalog.yaml")])
@@ -99,7 +115,8 @@ def test_corrupt_download_is_unavailable_and_a_killed_build_leaves_the_old_cache
     # a corrupt file in the package: the HDRIs are unavailable, with a reason naming the file
     bad_dir = tmp_path / "bad"
     bad_dir.mkdir()
-    m = build_assets(tmp_path / "f", npm_tarball=_fake_npm_tarball(bad_dir, corrupt=("sky",)), log=lambda *_: None)
+    m = build_assets(tmp_path / "f", npm_tarball=_fake_npm_tarball(bad_dir, corrupt=("sky",)), log=lambda *_: None,
+                     bvh_dir=tmp_path / "no-bvh")
     assert not m["assets"] and "sky.exr" in m["unavailable"][0]["reason"]
 
 

@@ -192,7 +192,7 @@ class RetargetedClip:
 
 
 def retarget_to_humanoid(m: BvhMotion, joints, start: int = 0, stop: int = None,
-                         contact_tol_m: float = 0.03) -> RetargetedClip:
+                         contact_tol_m: float = 0.04) -> RetargetedClip:
     """Retarget frames ``[start, stop)`` of a BVH take onto the humanoid skeleton ``joints`` (list of
     ``gltf_io.Joint``: name, parent index, rest translation in metres, identity rest rotations; 1.75 m tall).
 
@@ -246,7 +246,9 @@ def retarget_to_humanoid(m: BvhMotion, joints, start: int = 0, stop: int = None,
     pos = _humanoid_fk(G_t, joints, dy)
     feet = np.minimum(pos[:, names.index("foot_l"), 1], pos[:, names.index("foot_r"), 1])
     src_feet = np.minimum(P_s[:, idx["LeftFoot"], 1], P_s[:, idx["RightFoot"], 1]) * scale
-    contact = src_feet - src_feet.min() <= contact_tol_m
+    # contact: the lower ankle within contact_tol_m of its usual standing height (5th percentile: robust to a
+    # single deep frame)
+    contact = src_feet - np.percentile(src_feet, 5) <= contact_tol_m
     rest_foot = min(g_rest[names.index("foot_l")][1], g_rest[names.index("foot_r")][1])
     corr = np.where(contact, rest_foot - feet, np.nan)
     if np.isnan(corr).all():
