@@ -278,6 +278,14 @@ def _humanoid_fk(G_t: np.ndarray, joints, root_dy: np.ndarray) -> np.ndarray:
 _REGISTERED: Dict[str, str] = {}
 
 
+def bvh_file(asset: str, root=None) -> Path:
+    """The file of a catalog animation ``bvh:<file>[#<start>-<stop>]`` (relative files against ``root``)."""
+    path = Path(asset.split(":", 1)[1].partition("#")[0])
+    if root is not None and not path.is_absolute():
+        path = Path(root) / path
+    return path
+
+
 def humanoid_clip_from_bvh(asset: str, root=None) -> str:
     """Register the built-in-humanoid clip of a catalog animation ``bvh:<file>[#<start>-<stop>]`` (frame range
     of the take, end exclusive; relative files resolve against ``root``) and return its key in
@@ -290,11 +298,8 @@ def humanoid_clip_from_bvh(asset: str, root=None) -> str:
         return _REGISTERED[asset]
     from ..humanoid import CLIPS, HumanoidSpec, _skeleton
 
-    ref = asset.split(":", 1)[1]
-    file_part, _, rng = ref.partition("#")
-    path = Path(file_part)
-    if root is not None and not path.is_absolute():
-        path = Path(root) / path
+    path = bvh_file(asset, root)
+    rng = asset.split(":", 1)[1].partition("#")[2]
     m = read_bvh(path)
     start, stop = 0, None
     if rng:

@@ -47,14 +47,17 @@ def _builtin_humanoid(character: Character, animations: List[Animation], catalog
     except (TypeError, ValueError) as e:
         raise AssetError(f"character {character.id!r}: invalid params for builtin:humanoid ({e})") from None
     clips = {}
+    bvh_pending = {}
     for a in animations:
         if a.asset.startswith("bvh:"):  # motion capture retargeted onto the humanoid (synth/render/embedded/bvh.py)
-            from .bvh import BvhError, humanoid_clip_from_bvh
+            from .bvh import bvh_file
 
-            try:
-                clips[a.id] = (humanoid_clip_from_bvh(a.asset, catalog_root), a.duration_s)
-            except BvhError as e:
-                raise AssetError(f"animation {a.id!r}: {e}") from None
+            f = bvh_file(a.asset, catalog_root)
+            if not f.is_file():
+                raise AssetError(f"animation {a.id!r}: BVH {f}: file not found (catalog asset {a.asset!r})")
+            st = f.stat()  # the cache key names the file's version; it is parsed only when the GLB is built
+            clips[a.id] = (f"{a.asset}@{st.st_size}:{st.st_mtime_ns}", a.duration_s)
+            bvh_pending[a.id] = a.asset
             continue
         if not a.asset.startswith("builtin:"):
             raise AssetError(f"animation {a.id!r} ({a.asset}) cannot play on built-in humanoid {character.id!r}; "
@@ -67,6 +70,14 @@ def _builtin_humanoid(character: Character, animations: List[Animation], catalog
                          .encode()).hexdigest()[:16]
     path = _CACHE / f"{character.id}-{key}.glb"
     if not path.exists():
+        if bvh_pending:
+            from .bvh import BvhError, humanoid_clip_from_bvh
+
+            for aid, asset in bvh_pending.items():
+                try:
+                    clips[aid] = (humanoid_clip_from_bvh(asset, catalog_root), clips[aid][1])
+                except BvhError as e:
+                    raise AssetError(f"animation {aid!r}: {e}") from None
         build_humanoid_glb(path, spec, clips)
     return path
 
