@@ -13,17 +13,17 @@ __all__ = ["BVH_DIR", "CMU_CLIPS", "cmu_animations"]
 
 BVH_DIR = Path("/usr/share/assimp/models/BVH")
 LICENCE = "CMU Graphics Lab Motion Capture Database terms (free for research and commercial use)"
-#: (take, first frame, end frame (exclusive), id, description) at the takes' 120 fps; the first second (T-pose
-#: calibration) is skipped
+#: (take, first frame, end frame (exclusive), id, description) at the takes' 120 fps (3 s clips: each clip adds to
+#: every humanoid's load time); the first second (T-pose calibration) is skipped
 CMU_CLIPS: List[Tuple[str, int, int, str, str]] = [
-    ("01_01", 120, 600, "mocap_playground_1", "moves around a playground, captured from a real person"),
-    ("01_01", 600, 1080, "mocap_playground_2", "jumps forward and turns, captured from a real person"),
-    ("01_01", 1080, 1560, "mocap_playground_3", "jumps and lands, captured from a real person"),
-    ("01_01", 1560, 2040, "mocap_playground_4", "turns around and steps, captured from a real person"),
-    ("01_03", 120, 600, "mocap_climb_1", "reaches up and climbs, captured from a real person"),
-    ("01_03", 1200, 1680, "mocap_climb_2", "hangs and swings, captured from a real person"),
-    ("01_03", 2400, 2880, "mocap_climb_3", "climbs down and steps, captured from a real person"),
-    ("01_03", 3600, 4080, "mocap_climb_4", "steps and balances, captured from a real person"),
+    ("01_01", 120, 480, "mocap_playground_1", "moves around a playground, captured from a real person"),
+    ("01_01", 600, 960, "mocap_playground_2", "jumps forward and turns, captured from a real person"),
+    ("01_01", 1080, 1440, "mocap_playground_3", "jumps and lands, captured from a real person"),
+    ("01_01", 1560, 1920, "mocap_playground_4", "turns around and steps, captured from a real person"),
+    ("01_03", 120, 480, "mocap_climb_1", "reaches up and climbs, captured from a real person"),
+    ("01_03", 1200, 1560, "mocap_climb_2", "hangs and swings, captured from a real person"),
+    ("01_03", 2400, 2760, "mocap_climb_3", "climbs down and steps, captured from a real person"),
+    ("01_03", 3600, 3960, "mocap_climb_4", "steps and balances, captured from a real person"),
 ]
 
 

@@ -95,7 +95,7 @@ class EmbeddedBackend(RendererBackend):
         self.buffers: List[dict] = []
         self.lens = None
         self._mask_enabled = False
-        self._prime = False  # new buffers: render one frame before the first capture
+        self._prime = False  # new multisampled buffers: render one frame before the first capture
         self.pbr = None
         if quality == "standard":
             from .shading import PbrPipeline
@@ -162,7 +162,7 @@ class EmbeddedBackend(RendererBackend):
             self.buffers.append(entry)
         self.size = (width, height)
         self._mask_enabled = masks
-        self._prime = True
+        self._prime = bool(self.msaa)
         self.gsg = gsg
         if self.lens is not None:
             for entry in self.buffers:

@@ -14,6 +14,7 @@ off (priority 1000).
 
 from __future__ import annotations
 
+import functools
 import zlib
 from typing import Optional, Sequence
 
@@ -195,6 +196,7 @@ class PbrPipeline:
         node.showThrough(BitMask32.bit(SHADOW_CASTER_BIT))
 
 
+@functools.lru_cache(maxsize=1)
 def _reference_exposed_irradiance() -> float:
     """Exposure x irradiance on an upward surface of the ``noon`` preset: HDRIs are auto-exposed to match it."""
     from .ibl import sh9_eval
