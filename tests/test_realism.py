@@ -119,11 +119,22 @@ def _write(tmp: Path, threads: int, frames, cams):
             if p.is_file()}
 
 
-def test_threaded_encoding_is_byte_identical(tmp_path):
+def test_threaded_encoding_writes_the_same_outputs(tmp_path):
+    """3 encode threads write what 1 thread writes: PNGs byte-identical, videos with the same frames. (Videos are
+    compared decoded: libx264 itself, even with one thread per stream, is occasionally not byte-reproducible on
+    this machine, measured with the single-threaded writer alone.)"""
+    from synth.video_io import read_video
+
     frames = _frames(7, 5)
     one = _write(tmp_path / "one", 1, frames, 5)
     three = _write(tmp_path / "three", 3, frames, 5)
-    assert len(one) == 5 + 2 * 5 * 7 and one == three
+    assert len(one) == 5 + 2 * 5 * 7 and one.keys() == three.keys()
+    assert {k: v for k, v in one.items() if k.endswith(".png")} == \
+        {k: v for k, v in three.items() if k.endswith(".png")}
+    for k in (k for k in one if k.endswith(".mp4")):
+        a = read_video(tmp_path / "one" / k)[0].astype(float)
+        b = read_video(tmp_path / "three" / k)[0].astype(float)
+        assert a.shape == b.shape == (7, 48, 64, 3) and np.abs(a - b).mean() < 0.5, k
 
 
 def test_threaded_encoding_error_surfaces_and_aborts_cleanly(tmp_path):
