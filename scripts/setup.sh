@@ -15,3 +15,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   pip install -q -e ".[test]"
   echo "$want" > "$stamp"
 fi
+# Asset cache (CC0 HDRI skies from npm's @pmndrs/assets, ~5 s once; a no-op when up to date). Never fatal: assets
+# that cannot be built are listed as unavailable (`synth assets list`) and the built-in catalog stays in use.
+.venv/bin/synth assets build || echo "warning: synth assets build failed; rendering uses the built-in catalog" >&2

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Tuple
@@ -164,8 +166,20 @@ def _by_id(items, key: str, what: str):
     raise KeyError(f"unknown {what} {key!r}; the catalog has {[x.id for x in items]}")
 
 
+def asset_cache_dir() -> Path:
+    """Where ``synth assets build`` writes built assets and their catalog: ``$SYNTH_ASSETS`` if set, else
+    ``<python prefix>/share/synth/assets`` (the virtual environment's: each checkout's ``.venv`` has its own cache,
+    kept with it). Not created here."""
+    env = os.environ.get("SYNTH_ASSETS")
+    return Path(env).expanduser() if env else Path(sys.prefix) / "share" / "synth" / "assets"
+
+
 def default_catalog_path() -> Path:
-    """The embedded renderer's built-in catalog."""
+    """The embedded renderer's catalog: the one ``synth assets build`` wrote into the asset cache (built-in assets
+    plus built HDRI skies) when it exists, else the built-in one."""
+    built = asset_cache_dir() / "catalog.yaml"
+    if built.is_file():
+        return built
     return Path(str(resources.files("synth") / "assets" / "embedded_catalog.yaml"))
 
 

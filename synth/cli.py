@@ -179,6 +179,8 @@ def render(
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="Asset catalog YAML (default: the backend's)."),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better)."),
     preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset."),
+    encode_threads: int = typer.Option(0, "--encode-threads", min=0, help="Threads encoding the 10 streams "
+                                       "in parallel (0 = cores - 2, at least 1)."),
     **backend_flags,  # one keyword per option of every registered backend: see _WithBackendOptions
 ) -> None:
     """Render scenes into the MultiCamVideo layout (videos + cameras + scene.json + metadata.csv)."""
@@ -208,7 +210,7 @@ def render(
     try:
         cfg = cfg.with_video(width=width, height=height, frames=frames)
         indices = shard_indices(scenes, parse_shard(shard))
-        ensure_run_manifest(out, seed, cfg, cat)
+        ensure_run_manifest(out, seed, cfg, cat, render={"quality": options.quality} if backend == "embedded" else None)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
     _lock_output(out, shard, "render")
@@ -218,7 +220,8 @@ def render(
     except BackendSetupError as e:
         _fail(str(e))
     settings = RenderSettings(out=out, seed=seed, cfg=cfg, catalog=cat, backend=backend,
-                              spec=OutputSpec(depth=depth, masks=masks, joints=joints, crf=crf, preset=preset),
+                              spec=OutputSpec(depth=depth, masks=masks, joints=joints, crf=crf, preset=preset,
+                                              encode_threads=encode_threads),
                               backend_options=kwargs)
     v = cfg.video
     console.print(f"rendering {len(indices)} scenes x {cfg.cameras_per_scene} cameras x {v.frames} frames at "
@@ -456,6 +459,57 @@ def index(root: Path = typer.Argument(..., help="Dataset root.")) -> None:
     from .writer import rebuild_metadata
 
     console.print(f"metadata.csv: {rebuild_metadata(root)} rows")
+
+
+# --- synth assets (synth/assets_build) -----------------------------------------------------------------------------
+assets_app = typer.Typer(no_args_is_help=True, help="Build and list the embedded renderer's asset cache.")
+app.add_typer(assets_app, name="assets")
+
+
+@assets_app.command("build")
+def assets_build(
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Cache folder (default $SYNTH_ASSETS or "
+                                         "<venv>/share/synth/assets)."),
+    npm_tarball: Optional[Path] = typer.Option(None, "--npm-tarball", help="Use this @pmndrs/assets tarball "
+                                               "instead of `npm pack` (offline builds)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if the cache is up to date."),
+) -> None:
+    """Build the asset cache once (HDRI skies; run by scripts/setup.sh). Assets that cannot be built are listed
+    as unavailable with the reason; the built-in catalog keeps working."""
+    from .assets_build.build import build_assets
+
+    try:
+        build_assets(cache, npm_tarball=npm_tarball, force=force, log=console.print)
+    except (OSError, ValueError) as e:
+        _fail(str(e), 1)
+
+
+@assets_app.command("list")
+def assets_list(
+    catalog: Optional[Path] = typer.Option(None, "--catalog", help="Catalog YAML (default: the built one, else "
+                                           "the built-in one)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the manifest as JSON."),
+) -> None:
+    """Every asset of the catalog with its source package, version, file and licence; unavailable ones with why."""
+    from rich.table import Table
+
+    import json as _json
+
+    from .assets_build.manifest import asset_manifest, built_manifest
+
+    _, cat = _load(None, catalog)
+    entries = asset_manifest(cat)
+    unavailable = built_manifest(cat.root).get("unavailable", [])
+    tab = Table(title=f"{len(entries)} assets", title_justify="left")
+    for col in ("kind", "id", "source", "version", "licence"):
+        tab.add_column(col)
+    for e in entries:
+        tab.add_row(e["kind"], e["id"], e["source"], e.get("version", ""), e["licence"])
+    out_console.print(tab)
+    for u in unavailable:
+        out_console.print(f"unavailable: {u['kind']} {u['id']}: {u['reason']}")
+    if json_out is not None:
+        json_out.write_text(_json.dumps({"assets": entries, "unavailable": unavailable}, indent=1))
 
 
 def main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover

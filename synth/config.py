@@ -222,6 +222,31 @@ class SpeedConfig(_Strict):
         return check_range(v, 0.0, 50.0, positive=True)
 
 
+# --- camera recipe extras (roll, framing); logic in synth/framing.py ------------------------------------------------
+class FramingConfig(_Strict):
+    """Optional constant per-camera roll and the full-body framing rule (``synth/framing.py``).
+    ``roll``: ``none`` (default, as the published recipe), ``handheld`` (|roll| 1-5 deg, either sign) or
+    ``custom`` (|roll| in ``roll_abs_deg``). ``full_body``: retry a camera's start (up to ``max_retries`` times)
+    until the character's body box, head to feet, lies inside the image shrunk by ``margin_frac``; the best try is
+    kept when none does. The minimum camera height and distance are ``constraints.min_camera_height_m`` and
+    ``start.min_distance_m``."""
+
+    roll: Literal["none", "handheld", "custom"] = "none"
+    roll_abs_deg: Tuple[float, float] = (0.0, 0.0)
+    full_body: bool = True
+    margin_frac: float = Field(default=0.02, ge=0, lt=0.5)
+    body_radius_m: float = Field(default=0.25, ge=0, le=2)
+    max_retries: int = Field(default=30, ge=0, le=10000)
+
+    @field_validator("roll_abs_deg")
+    @classmethod
+    def _roll(cls, v):
+        if not 0 <= v[0] <= v[1] <= 45:
+            raise ValueError("must satisfy 0 <= lo <= hi <= 45 (degrees)")
+        return v
+# ---------------------------------------------------------------------------------------------------------------------
+
+
 class SynthConfig(_Strict):
     """The whole generator configuration (``configs/synth/multicamvideo.yaml``)."""
 
@@ -237,6 +262,7 @@ class SynthConfig(_Strict):
     constraints: ConstraintsConfig
     trajectories: TrajectoriesConfig
     speed: SpeedConfig
+    framing: FramingConfig = FramingConfig()  # camera recipe extras (synth/framing.py)
 
     @model_validator(mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from .core.errors import ConfigError, format_validation_error
 from .core.geometry import CM_PER_M, axes_to_rotator
 from .core.layout import CAMERA_JSON, RUN_MANIFEST, lens_dir_name
 from .core.multicam_format import iter_scene_dirs, read_camera_fmatrices
+from .core.scene_spec import SceneSpec
 from .families import families
 from .writer import read_spec_or_none
 
@@ -81,6 +82,21 @@ def _config_of(root: Path) -> SynthConfig:
     return load_config()
 
 
+def _framing_block(st: DatasetStats, cfg: SynthConfig, spec: SceneSpec, fm: np.ndarray, centre: np.ndarray) -> None:
+    """Roll (deg, |roll| against the configured range) and whether the start frame shows the whole character."""
+    from .framing import body_in_view, roll_range
+
+    rot = axes_to_rotator(fm)
+    lo, hi = roll_range(cfg.framing.roll, cfg.framing.roll_abs_deg)
+    st.add("|roll| (deg)", abs(rot[0, 2]), (max(lo - 1e-3, 0.0), hi + 1e-3))  # matrices are written with %g
+    st.add("roll change over the video (deg)", np.ptp(rot[:, 2]), (0.0, 0.01))
+    st.categorical["roll sign"]["0" if abs(rot[0, 2]) < 1e-3 else ("+" if rot[0, 2] > 0 else "-")] += 1
+    lens, v = spec.lens, spec.video
+    frac = body_in_view(fm[0][3, :3] / CM_PER_M, rot[0], centre, spec.character_height_m, lens.focal_length_mm,
+                        lens.sensor_mm, v.width, v.height, cfg.framing.margin_frac, cfg.framing.body_radius_m)
+    st.categorical["start framing"]["whole body" if frac >= 1.0 else "partial body"] += 1
+
+
 def collect_stats(root: Path) -> DatasetStats:
     """Distributions of every scene under ``root`` (see module docstring).
 
@@ -131,6 +147,7 @@ def collect_stats(root: Path) -> DatasetStats:
                 pitch = axes_to_rotator(mats[cam])[:, 0]
                 st.add("start pitch (deg)", pitch[0], (-cfg.start.max_abs_pitch_deg, cfg.start.max_abs_pitch_deg))
                 st.add("any-frame |pitch| (deg)", np.abs(pitch).max(), (0, cfg.constraints.max_abs_pitch_deg))
+                _framing_block(st, cfg, spec, mats[cam], centre)
             fam_impl, block = registered.get(fam), t.get(fam)
             if fam_impl is not None and block is not None:
                 for name, value, expected in fam_impl.stats(p, block):

@@ -41,8 +41,12 @@ def _flatten(d: Any, prefix: str = "") -> Dict[str, Any]:
     return {prefix[:-1]: d}
 
 
-def ensure_run_manifest(out: Path, seed: int, cfg: SynthConfig, catalog: Catalog) -> None:
+def ensure_run_manifest(out: Path, seed: int, cfg: SynthConfig, catalog: Catalog,
+                        render: Optional[dict] = None) -> None:
     """Create ``<out>/synth_run.json`` or check that the existing one has this seed, config and catalog.
+
+    It also records the asset manifest of the catalog (``assets``: source, version, licence of every asset) and
+    ``render`` options that change the images (e.g. ``{"quality": "standard"}``; checked when both runs state them).
 
     Raises:
         DatasetMismatchError: the folder was made with other settings, or holds a dataset without a manifest.
@@ -52,6 +56,11 @@ def ensure_run_manifest(out: Path, seed: int, cfg: SynthConfig, catalog: Catalog
     manifest = {"format": "synth-run", "version": 1, "seed": seed, "config_digest": config_digest(cfg),
                 "catalog_digest": catalog.digest(), "catalog_backend": catalog.backend,
                 "config": cfg.model_dump(mode="json")}
+    from .assets_build.manifest import asset_manifest  # provenance of every asset (synth/assets_build)
+
+    manifest["assets"] = asset_manifest(catalog)
+    if render:
+        manifest["render"] = render
     if path.exists():
         try:
             old = json.loads(path.read_text())
@@ -66,6 +75,8 @@ def ensure_run_manifest(out: Path, seed: int, cfg: SynthConfig, catalog: Catalog
             problems.append("config differs (" + "; ".join(diff[:6]) + (" ..." if len(diff) > 6 else "") + ")")
         if old.get("catalog_digest") != manifest["catalog_digest"]:
             problems.append("asset catalog differs")
+        if render and old.get("render") and old["render"] != render:
+            problems.append(f"render options {old['render']} (now {render})")
         if problems:
             raise DatasetMismatchError(
                 f"{out} holds scenes made with other settings: {', '.join(problems)}. Use another --out, or the "

@@ -122,7 +122,7 @@ def test_synchronized_capture_triangulates_joint(tmp_path):
     W, H = 512, 384
     lens = Lens(35, 2.4, 23.76)
     be.set_lens(lens, W, H)
-    be.add_marker("hand_r", radius_m=0.025)
+    be.add_marker("hand_r", radius_m=0.025, rgb=(1.0, 0.0, 1.0))  # magenta: no PBR-shaded surface is
     target = np.array([120.0, -80.0, 150.0])
     eyes = target + np.array([[-300, -150, 40], [250, -250, 90], [-100, 320, 60], [280, 200, -20]], float)
     fm = unreal_pose_to_fmatrix(eyes, look_at_rotator(eyes, target[None]))
@@ -140,7 +140,7 @@ def test_synchronized_capture_triangulates_joint(tmp_path):
         truth = pos_cm[names.index("hand_r")] / 100.0
         Ps, uvs = [], []
         for cap, cw in zip(caps, c2w):
-            red = (cap.rgb[..., 0] > 200) & (cap.rgb[..., 1] < 60) & (cap.rgb[..., 2] < 60)
+            red = (cap.rgb[..., 0] > 200) & (cap.rgb[..., 1] < 60) & (cap.rgb[..., 2] > 200)
             if red.sum() < 15:
                 continue
             ys, xs = np.nonzero(red)

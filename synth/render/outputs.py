@@ -13,6 +13,9 @@ Per scene folder (all optional outputs only when requested)::
 from __future__ import annotations
 
 import io
+import os
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -26,7 +29,7 @@ from ..core.layout import VIDEOS_DIR
 from ..core.video_io import VideoWriter
 from .backend import CameraCapture
 
-__all__ = ["OutputSpec", "SceneWriter", "expected_files", "OCCLUSION_TOLERANCE_M"]
+__all__ = ["OutputSpec", "SceneWriter", "expected_files", "OCCLUSION_TOLERANCE_M", "resolve_encode_threads"]
 
 #: a joint counts as visible if the rendered surface at its pixel is no more than this in front of it (the body's
 #: own surface lies in front of its joints)
@@ -43,6 +46,19 @@ class OutputSpec:
     #: x264 threads per stream: one is the most CPU-efficient (a scene has 10 streams, and the renderer needs the
     #: remaining cores); 0 lets FFmpeg choose
     encoder_threads: int = 1
+    #: threads encoding the scene's streams in parallel (each owns every N-th camera's video and PNGs; PyAV and
+    #: zlib release the GIL); 1 = encode in the calling thread, 0 = automatic (:func:`resolve_encode_threads`)
+    encode_threads: int = 1
+    #: frames each encode thread may hold before ``write_frame`` blocks (bounds memory: a 1280x1280 frame of 10
+    #: cameras is 49 MB)
+    encode_queue_frames: int = 4
+
+
+def resolve_encode_threads(requested: int, streams: int) -> int:
+    """Encode threads for ``streams`` videos: ``requested`` if > 0, else the cores left after the renderer and
+    the frame loop (``cpu_count - 2``), at least 1; never more than ``streams``."""
+    n = requested if requested > 0 else (os.cpu_count() or 1) - 2
+    return int(max(1, min(n, streams)))
 
 
 def expected_files(cameras: Sequence[str], frames: int, spec: OutputSpec) -> List[str]:
@@ -85,6 +101,17 @@ class SceneWriter:
         self.c2w = fmatrix_to_c2w(fmatrices)  # (C, F, 4, 4) metres
         self.videos = {c: VideoWriter(self.dir / VIDEOS_DIR / f"{c}.mp4", fps, width, height, crf=spec.crf,
                                       preset=spec.preset, threads=spec.encoder_threads) for c in self.cameras}
+        self.threads = resolve_encode_threads(spec.encode_threads, len(self.cameras))
+        self._errors: List[BaseException] = []
+        self._workers: List[threading.Thread] = []
+        self._queues: List["queue.Queue"] = []
+        if self.threads > 1:
+            for t in range(self.threads):
+                q: "queue.Queue" = queue.Queue(maxsize=max(1, spec.encode_queue_frames))
+                th = threading.Thread(target=self._encode_loop, args=(q,), name=f"encode{t}", daemon=True)
+                th.start()
+                self._queues.append(q)
+                self._workers.append(th)
         self.joint_names: Optional[List[str]] = None
         self.joints_cm: List[np.ndarray] = []
         self._uv: List[List[np.ndarray]] = [[] for _ in self.cameras]
@@ -92,17 +119,57 @@ class SceneWriter:
         self._vis: List[List[np.ndarray]] = [[] for _ in self.cameras]
         self._inframe: List[List[np.ndarray]] = [[] for _ in self.cameras]
 
+    def _encode(self, f: int, cam: str, cap: CameraCapture) -> None:
+        """Everything written per camera and frame: the video frame, depth and mask PNGs."""
+        self.videos[cam].write(cap.rgb)
+        if self.spec.depth:
+            mm = np.clip(np.round(cap.depth_m * 1000.0), 0, 65535).astype(np.uint16)
+            mm[cap.depth_m * 1000.0 > 65535] = 0
+            atomic_write_bytes(self.dir / "depth" / cam / f"{f:05d}.png", _png(mm))
+        if self.spec.masks:
+            atomic_write_bytes(self.dir / "masks" / cam / f"{f:05d}.png", _png(cap.mask.astype(np.uint8) * 255))
+
+    def _encode_loop(self, q: "queue.Queue") -> None:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if self._errors:
+                continue  # keep draining so the producer never blocks
+            try:
+                for f, cam, cap in item:
+                    self._encode(f, cam, cap)
+            except BaseException as e:  # noqa: BLE001 - re-raised by write_frame / close in the caller's thread
+                self._errors.append(e)
+
+    def _check(self) -> None:
+        if self._errors:
+            raise self._errors[0]
+
+    def _stop_workers(self) -> None:
+        for q in self._queues:
+            q.put(None)
+        for th in self._workers:
+            th.join()
+        self._queues, self._workers = [], []
+
     def write_frame(self, f: int, captures: Sequence[CameraCapture], joints: Optional[tuple] = None) -> None:
+        """Write frame ``f`` of every camera (``captures`` in camera order) and record its joints.
+
+        With ``encode_threads > 1`` the frame is handed to the encode threads (blocking while their bounded
+        queues are full) and errors of earlier frames are raised here or by :meth:`close`."""
         h, w = captures[0].rgb.shape[:2]
+        if self._queues:
+            self._check()
+            jobs: List[list] = [[] for _ in self._queues]
+            for ci, (cam, cap) in enumerate(zip(self.cameras, captures)):
+                jobs[ci % len(self._queues)].append((f, cam, cap))
+            for q, job in zip(self._queues, jobs):
+                if job:
+                    q.put(job)
         for ci, (cam, cap) in enumerate(zip(self.cameras, captures)):
-            self.videos[cam].write(cap.rgb)
-            if self.spec.depth:
-                mm = np.clip(np.round(cap.depth_m * 1000.0), 0, 65535).astype(np.uint16)
-                mm[cap.depth_m * 1000.0 > 65535] = 0
-                atomic_write_bytes(self.dir / "depth" / cam / f"{f:05d}.png", _png(mm))
-            if self.spec.masks:
-                atomic_write_bytes(self.dir / "masks" / cam / f"{f:05d}.png",
-                                   _png(cap.mask.astype(np.uint8) * 255))
+            if not self._queues:
+                self._encode(f, cam, cap)
             if self.spec.joints and joints is not None:
                 names, pos_cm = joints
                 uv, z = project_points(self.K, self.c2w[ci, f], pos_cm / CM_PER_M)
@@ -121,6 +188,8 @@ class SceneWriter:
             self.joints_cm.append(np.asarray(joints[1], float))
 
     def close(self) -> None:
+        self._stop_workers()
+        self._check()
         for v in self.videos.values():
             v.close()
         if self.spec.joints:
@@ -134,5 +203,7 @@ class SceneWriter:
             atomic_write_bytes(self.dir / "joints" / "joints.npz", buf.getvalue())
 
     def abort(self) -> None:
+        self._errors.append(RuntimeError("aborted"))  # workers drop what is still queued
+        self._stop_workers()
         for v in self.videos.values():
             v.abort()

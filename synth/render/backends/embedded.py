@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from .base import BackendEntry, BackendOptions, option, register_backend
 
 
 class EmbeddedOptions(BackendOptions):
-    msaa: int = option(0, help="Multisample anti-aliasing samples.", ge=0, le=16)
+    msaa: int = option(0, help="Multisample anti-aliasing samples (no visible effect on Mesa's llvmpipe).", ge=0,
+                       le=16)
+    quality: Literal["standard", "draft"] = option(
+        "standard", help="Look: standard (PBR materials, image-based lighting, one shadowed sun) or draft "
+                         "(fixed-function, faster).")
 
 
 @register_backend
@@ -16,7 +22,7 @@ class EmbeddedEntry(BackendEntry):
     Options = EmbeddedOptions
     help = "Panda3D, off-screen (default; built-in catalog)"
 
-    def create(self, catalog, num_cameras: int, msaa: int = 0):
+    def create(self, catalog, num_cameras: int, msaa: int = 0, quality: str = "standard"):
         from ..embedded.backend import EmbeddedBackend
 
-        return EmbeddedBackend(catalog, num_cameras, msaa=msaa)
+        return EmbeddedBackend(catalog, num_cameras, msaa=msaa, quality=quality)

@@ -63,12 +63,22 @@ class EmbeddedBackend(RendererBackend):
     Args:
         catalog: the asset catalog (environments, characters, animations; ``asset`` references resolved against it).
         num_cameras: cameras per scene.
-        msaa: multisample anti-aliasing samples (0 = off).
+        msaa: multisample samples requested for the colour buffers (0 = off, the default). Note: with Panda3D
+            1.10 render-to-texture on Mesa llvmpipe the read-back images are identical with and without it
+            (measured), i.e. no anti-aliasing there.
+        quality: ``standard`` (physically based materials, image-based lighting, one shadow-casting sun, tone
+            mapping; :mod:`.shading`) or ``draft`` (fixed-function per-vertex lighting, no shadows: faster; the
+            default of this class, e.g. for the Unreal test server; ``synth render`` defaults to standard).
     """
 
     name = "embedded"
 
-    def __init__(self, catalog: Catalog, num_cameras: int = 10, msaa: int = 0):
+    def __init__(self, catalog: Catalog, num_cameras: int = 10, msaa: int = 0, quality: str = "draft"):
+        from .shading import QUALITIES
+
+        if quality not in QUALITIES:
+            raise ValueError(f"unknown quality {quality!r}; expected one of {QUALITIES}")
+        self.quality = quality
         self.catalog = catalog
         self.num_cameras = num_cameras
         self.msaa = msaa
@@ -85,6 +95,12 @@ class EmbeddedBackend(RendererBackend):
         self.buffers: List[dict] = []
         self.lens = None
         self._mask_enabled = False
+        self._prime = False  # new multisampled buffers: render one frame before the first capture
+        self.pbr = None
+        if quality == "standard":
+            from .shading import PbrPipeline
+
+            self.pbr = PbrPipeline(self.world)
 
     # ---------------------------------------------------------------------------------------------- buffers
     def _make_buffers(self, width: int, height: int, masks: bool) -> None:
@@ -113,7 +129,9 @@ class EmbeddedBackend(RendererBackend):
                     fbp.setSrgbColor(True)
                     if self.msaa:
                         fbp.setMultisamples(self.msaa)
-                buf = engine.makeOutput(pipe, f"{kind}{i}", -10 + i, fbp, WindowProperties.size(width, height),
+                # sort >= 0: Panda3D gives the sun's shadow buffer sort -10, so it renders before every camera
+                # of the same frame (no camera sees the previous frame's shadows)
+                buf = engine.makeOutput(pipe, f"{kind}{i}", i, fbp, WindowProperties.size(width, height),
                                         GraphicsPipe.BFRefuseWindow, gsg, host)
                 if buf is None:
                     raise RenderError(f"cannot create a {width}x{height} offscreen buffer (EGL)")
@@ -144,6 +162,7 @@ class EmbeddedBackend(RendererBackend):
             self.buffers.append(entry)
         self.size = (width, height)
         self._mask_enabled = masks
+        self._prime = bool(self.msaa)
         self.gsg = gsg
         if self.lens is not None:
             for entry in self.buffers:
@@ -193,6 +212,8 @@ class EmbeddedBackend(RendererBackend):
     def load_environment(self, env: Environment, lighting: str) -> None:
         from .environments import BUILDERS, apply_lighting, build_environment
 
+        if self.pbr is not None:
+            self.pbr.release()
         if self.scene is not None:
             self.scene.removeNode()
         self.character = self.char_root = None
@@ -208,13 +229,27 @@ class EmbeddedBackend(RendererBackend):
                 raise AssetError(f"environment {env.id!r}: unknown built-in {builder!r}; available {sorted(BUILDERS)}")
         elif asset == "panda3d:models/environment":
             builder = "panda_env"
+        elif asset.lower().endswith(".exr"):
+            builder = "hdri_ground"  # image-lit: HDRI sky dome + PBR ground (catalog params.ground)
         else:
             raise AssetError(f"environment {env.id!r}: the embedded renderer cannot load {asset!r} (use builtin:<name> "
                              f"or panda3d:models/environment)")
         try:
-            build_environment(self.scene, builder, env.kind, lo, hi, lighting, env.id, env.params, self.base.loader)
-            apply_lighting(self.scene, lighting, env.kind, lo, hi, env.id)
-        except (ValueError, OSError) as e:
+            hdri = None
+            if builder == "hdri_ground":
+                from .shading import hdri_env_light
+
+                hdri = hdri_env_light(self.catalog.resolve(asset))
+            sky = build_environment(self.scene, builder, env.kind, lo, hi, lighting, env.id, env.params,
+                                    self.base.loader, pbr=self.pbr is not None, hdri=hdri)
+            if self.pbr is None:
+                apply_lighting(self.scene, lighting, env.kind, lo, hi, env.id, hdri=hdri)
+            else:
+                from .shading import preset_env_light
+
+                light = hdri if hdri is not None else preset_env_light(lighting, env.kind, env.id)
+                self.pbr.setup_scene(self.scene, light, sky=sky, casters_only=[] if env.kind == "indoor" else None)
+        except (ValueError, OSError) as e:  # includes HDRIError (names the file)
             raise AssetError(f"environment {env.id!r}: {e}") from None
 
     def spawn_character(self, character: Character, location_cm: Sequence[float], yaw_deg: float) -> None:
@@ -239,6 +274,9 @@ class EmbeddedBackend(RendererBackend):
         lo, _ = actor.getTightBounds(self.char_root)
         actor.setZ(actor.getZ() - float(lo[2]))  # feet on the ground
         actor.setTag(_MASK_TAG, "character")
+        if self.pbr is not None:
+            self.pbr.add_caster(self.char_root)
+            self.pbr.focus(coords.unreal_cm_to_panda(location_cm))
         self.character = loaded
         self.joints = expose_joints(actor)
         self.animation = None
@@ -307,6 +345,14 @@ class EmbeddedBackend(RendererBackend):
             self.enable_masks(True)
         if self.scene is None or not self.buffers:
             raise RenderError("nothing to render: load an environment and set the lens first")
+        if self._prime or (self.pbr is not None and self.pbr.fresh):
+            # Panda3D creates a light's shadow buffer while culling the first frame that needs it, and a new
+            # multisampled buffer's first resolve is not reliable: render that frame once more, so that every
+            # capture shows the current state (shadow map rendered before every camera)
+            self.base.graphicsEngine.renderFrame()
+            self._prime = False
+            if self.pbr is not None:
+                self.pbr.fresh = False
         self.base.graphicsEngine.renderFrame()
         w, h = self.size
         out = []
@@ -336,6 +382,7 @@ class EmbeddedBackend(RendererBackend):
         m = sphere(f"marker-{joint}", (0, 0, 0), radius_m, seg=16, rings=10)
         m.setColor(*rgb, 1)
         m.setLightOff(1)
+        m.setShaderOff(2)
         m.setTextureOff(1)
         m.setDepthTest(False)  # drawn over everything (joints sit inside the body)
         m.setDepthWrite(False)
@@ -356,6 +403,8 @@ class EmbeddedBackend(RendererBackend):
         return names, coords.panda_to_unreal_cm(pts)
 
     def close(self) -> None:
+        if self.pbr is not None:
+            self.pbr.release()
         self._release_buffers()
         if self.scene is not None:
             self.scene.removeNode()

@@ -41,13 +41,24 @@ class LoadedCharacter:
     forward: str
 
 
-def _builtin_humanoid(character: Character, animations: List[Animation]) -> Path:
+def _builtin_humanoid(character: Character, animations: List[Animation], catalog_root=None) -> Path:
     try:
         spec = HumanoidSpec.from_catalog(character.height_m, character.params)
     except (TypeError, ValueError) as e:
         raise AssetError(f"character {character.id!r}: invalid params for builtin:humanoid ({e})") from None
     clips = {}
+    bvh_pending = {}
     for a in animations:
+        if a.asset.startswith("bvh:"):  # motion capture retargeted onto the humanoid (synth/render/embedded/bvh.py)
+            from .bvh import bvh_file
+
+            f = bvh_file(a.asset, catalog_root)
+            if not f.is_file():
+                raise AssetError(f"animation {a.id!r}: BVH {f}: file not found (catalog asset {a.asset!r})")
+            st = f.stat()  # the cache key names the file's version; it is parsed only when the GLB is built
+            clips[a.id] = (f"{a.asset}@{st.st_size}:{st.st_mtime_ns}", a.duration_s)
+            bvh_pending[a.id] = a.asset
+            continue
         if not a.asset.startswith("builtin:"):
             raise AssetError(f"animation {a.id!r} ({a.asset}) cannot play on built-in humanoid {character.id!r}; "
                              f"use builtin:<clip> with clip in {sorted(CLIPS)}")
@@ -59,8 +70,31 @@ def _builtin_humanoid(character: Character, animations: List[Animation]) -> Path
                          .encode()).hexdigest()[:16]
     path = _CACHE / f"{character.id}-{key}.glb"
     if not path.exists():
+        if bvh_pending:
+            from .bvh import BvhError, humanoid_clip_from_bvh
+
+            for aid, asset in bvh_pending.items():
+                try:
+                    clips[aid] = (humanoid_clip_from_bvh(asset, catalog_root), clips[aid][1])
+                except BvhError as e:
+                    raise AssetError(f"animation {aid!r}: {e}") from None
         build_humanoid_glb(path, spec, clips)
-    return path
+    return _bam_of(path)
+
+
+def _bam_of(glb: Path) -> Path:
+    """A Panda3D BAM copy of a generated GLB next to it (written once, atomically): loading it skips the glTF
+    conversion, which dominates a character's load time (~0.3-0.7 s per humanoid with 8-16 clips)."""
+    bam = glb.with_suffix(".bam")
+    if not bam.exists():
+        from .backend import panda_base
+
+        model = panda_base().loader.loadModel(str(glb), noCache=True)
+        tmp = bam.with_name(f".{bam.name}.{__import__('os').getpid()}.tmp")
+        if not model.writeBamFile(str(tmp)):
+            return glb
+        tmp.replace(bam)
+    return bam
 
 
 def _load_actor(model, anims=None):
@@ -80,7 +114,7 @@ def load_character(catalog: Catalog, character: Character, animations: List[Anim
     anim_names: Dict[str, str] = {}
     try:
         if asset == "builtin:humanoid":
-            actor = _load_actor(str(_builtin_humanoid(character, animations)))
+            actor = _load_actor(str(_builtin_humanoid(character, animations, catalog.root)))
             anim_names = {a.id: a.id for a in animations}
         elif asset.startswith("panda3d:"):
             model = asset.split(":", 1)[1]
@@ -92,6 +126,9 @@ def load_character(catalog: Catalog, character: Character, animations: List[Anim
             if not path.is_file():
                 raise AssetError(f"character {character.id!r}: model file {path} not found (catalog asset {asset!r})")
             actor = _load_actor(str(path))
+            if actor.isEmpty() or not actor.getJoints():
+                raise AssetError(f"character {character.id!r}: {path} has no skin (no joints); expected a rigged, "
+                                 f"skinned glTF/GLB (a mesh with a skin and its joint hierarchy)")
             embedded = set(actor.getAnimNames())
             extra = {}
             for a in animations:

@@ -30,8 +30,28 @@ def _color(np_: NodePath, rgb) -> NodePath:
     return np_
 
 
+#: set by build_environment: surfaces get PBR materials (standard quality) or not (draft: fixed-function look kept)
+_PBR = {"on": False}
+
+
+def _material(np_: NodePath, kind: str) -> None:
+    if not _PBR["on"]:
+        return
+    from panda3d.core import Material
+
+    from .shading import MATERIALS
+
+    rough, metal = MATERIALS.get(kind, MATERIALS["default"])
+    m = Material(kind)
+    m.setBaseColor((1, 1, 1, 1))
+    m.setRoughness(rough)
+    m.setMetallic(metal)
+    np_.setMaterial(m, 1)
+
+
 def _tex(np_: NodePath, kind: str, seed: int = 0, color=None) -> NodePath:
     np_.setTexture(make_texture(kind, seed), 1)
+    _material(np_, kind)
     if color is not None:
         _color(np_, color)
     return np_
@@ -50,7 +70,7 @@ def mark_textures_srgb(np_: NodePath) -> None:
             tex.setFormat(Texture.F_srgb_alpha)
 
 
-def _sky(root: NodePath, top, horizon) -> None:
+def _sky(root: NodePath, top, horizon) -> NodePath:
     """An unlit gradient dome far away; written first and without depth, so depth reads 'nothing' there."""
     h = 128
     t = np.linspace(0, 1, h)[:, None, None] ** 0.6
@@ -72,6 +92,7 @@ def _sky(root: NodePath, top, horizon) -> None:
     dome.setDepthWrite(False)
     dome.setDepthTest(False)
     dome.reparentTo(root)
+    return dome
 
 
 def _room(root, lo, hi, rng, params):
@@ -232,6 +253,13 @@ def _courtyard(root, lo, hi, rng, params):
         _tex(sphere("plant", (x, y, 0.8), 0.35), "leaves").reparentTo(root)
 
 
+def _hdri_ground(root, lo, hi, rng, params):
+    """An image-lit scene's ground: a 200 m plane of ``params.ground`` (a procedural surface kind); the HDRI is
+    the sky dome and the light (see ``apply_lighting`` / ``shading.hdri_env_light``)."""
+    kind = params.get("ground", "grass")
+    _tex(plane("ground", lo[:2] - 100, hi[:2] + 100, 0.0, uv_scale=0.5), kind).reparentTo(root)
+
+
 def _panda_env(root, lo, hi, rng, params, loader=None):
     env = loader.loadModel("models/environment")
     scale = float(params.get("scale", 0.1))
@@ -244,7 +272,7 @@ def _panda_env(root, lo, hi, rng, params, loader=None):
 
 
 BUILDERS: Dict[str, Callable] = {"room": _room, "warehouse": _warehouse, "street": _street, "plaza": _plaza,
-                                 "park": _park, "courtyard": _courtyard}
+                                 "park": _park, "courtyard": _courtyard, "hdri_ground": _hdri_ground}
 
 LIGHTING_PRESETS = ("default", "noon", "evening", "overcast", "warm_lamp", "daylight_window", "cool_ceiling",
                     "industrial", "dim")
@@ -254,17 +282,38 @@ _SKIES = {"noon": ((0.3, 0.5, 0.9), (0.75, 0.85, 0.95)), "evening": ((0.25, 0.3,
 
 
 def build_environment(root: NodePath, builder: str, kind: str, free_lo: np.ndarray, free_hi: np.ndarray,
-                      lighting: str, env_id: str, params: dict, loader) -> None:
-    """Populate ``root`` with an environment (``builder`` in :data:`BUILDERS` or ``panda_env``) and its sky."""
+                      lighting: str, env_id: str, params: dict, loader, pbr: bool = False, hdri=None):
+    """Populate ``root`` with an environment (``builder`` in :data:`BUILDERS` or ``panda_env``) and its sky.
+
+    ``pbr``: give surfaces PBR materials (roughness / metalness per surface kind, for the standard look).
+    ``hdri``: the scene's ``EnvLight`` when image-lit (the draft dome takes its zenith and horizon colours).
+    Returns the sky dome (outdoor) or None."""
     rng = np.random.default_rng(zlib.crc32(env_id.encode()))
     static = root.attachNewNode("static")
-    if builder == "panda_env":
-        _panda_env(static, free_lo, free_hi, rng, params, loader)
-    else:
-        BUILDERS[builder](static, free_lo, free_hi, rng, params)
+    _PBR["on"] = pbr
+    try:
+        if builder == "panda_env":
+            _panda_env(static, free_lo, free_hi, rng, params, loader)
+        else:
+            BUILDERS[builder](static, free_lo, free_hi, rng, params)
+    finally:
+        _PBR["on"] = False
     static.flattenStrong()  # hundreds of props -> a few geoms per render state (draw calls dominate on llvmpipe)
     if kind == "outdoor":
-        _sky(root, *_SKIES.get(lighting, _SKIES["default"]))
+        if hdri is not None:
+            return _sky(root, *_hdri_gradient(hdri))
+        return _sky(root, *_SKIES.get(lighting, _SKIES["default"]))
+    return None
+
+
+def _hdri_gradient(light):
+    """Zenith and horizon sRGB colours of an HDRI (tone-mapped means of its top rows and of the horizon band)."""
+    env = light.env * light.exposure
+    h = env.shape[0]
+    top, hor = env[: h // 8].mean((0, 1)), env[h // 2 - h // 16: h // 2].mean((0, 1))
+    to_srgb = lambda c: np.clip(np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.clip(c, 0, None) ** (1 / 2.4) - 0.055),
+                                0, 1)
+    return tuple(to_srgb(top / (1 + top))), tuple(to_srgb(hor / (1 + hor)))
 
 
 def _dir_light(root, name, color, hpr):
@@ -277,7 +326,7 @@ def _dir_light(root, name, color, hpr):
 
 
 def apply_lighting(root: NodePath, preset: str, kind: str, free_lo: np.ndarray, free_hi: np.ndarray,
-                   env_id: str) -> None:
+                   env_id: str, hdri=None) -> None:
     """Add the lights of a preset under ``root`` (directional sun/sky, lamps, ambient). Lighting is Panda3D's
     fixed-function (per-vertex) model: its 1.10 shader generator needs Cg, which does not compile for Mesa, so
     there are no shadows, on CPU and GPU alike (identical look everywhere)."""
@@ -286,6 +335,16 @@ def apply_lighting(root: NodePath, preset: str, kind: str, free_lo: np.ndarray, 
     rng = np.random.default_rng(zlib.crc32(f"{env_id}/{preset}".encode()))
     az = float(rng.uniform(0, 360))
     centre = (free_lo + free_hi) / 2
+    if hdri is not None:  # draft look of an image-lit scene: its sun and its mean sky colour as ambient
+        d = hdri.sun_dir
+        heading = float(np.degrees(np.arctan2(-d[0], d[1]))) + 180.0
+        pitch = -float(np.degrees(np.arcsin(np.clip(d[2], -1, 1))))
+        _dir_light(root, "sun", np.clip(hdri.sun_color * hdri.exposure * 0.6, 0, 1.6), (heading, pitch, 0))
+        a = AmbientLight("ambient")
+        amb = np.clip(hdri.sh[0] * 0.282095 / np.pi * hdri.exposure * 1.6, 0.15, 1.0)
+        a.setColor(Vec4(*amb, 1))
+        root.setLight(root.attachNewNode(a))
+        return
 
     def ambient(level, tint=(1, 1, 1)):
         a = AmbientLight("ambient")

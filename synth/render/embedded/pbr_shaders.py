@@ -1,0 +1,232 @@
+"""GLSL sources of the physically based ``standard`` look of the embedded renderer.
+
+Adapted from panda3d-simplepbr 0.13.1 (``simplepbr.vert``, ``simplepbr.frag``, ``shadow.vert``; itself based on the
+Khronos glTF-Sample-Viewer), under the following licence:
+
+    BSD 3-Clause License
+
+    Copyright (c) 2019, Mitchell Stokes
+    All rights reserved.
+
+    Redistribution and use in source and binary forms, with or without
+    modification, are permitted provided that the following conditions are met:
+
+    * Redistributions of source code must retain the above copyright notice, this
+      list of conditions and the following disclaimer.
+
+    * Redistributions in binary form must reproduce the above copyright notice,
+      this list of conditions and the following disclaimer in the documentation
+      and/or other materials provided with the distribution.
+
+    * Neither the name of the copyright holder nor the names of its
+      contributors may be used to endorse or promote products derived from
+      this software without specific prior written permission.
+
+    THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS"
+    AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE
+    IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+    DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+    FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+    DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+    SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+    CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+    OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+    OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+
+Changes against simplepbr, for 10 offscreen cameras in one frame: tone mapping (ACES fit) runs at the end of the
+forward pass instead of a post-process quad per window, and the sRGB encode is the framebuffer's (same pass, no
+extra buffer); exactly one directional light whose shadow map Panda3D renders once per frame for every camera;
+image-based lighting from an equirectangular map (world z up): diffuse from 9 spherical-harmonic coefficients
+(computed in ``synth.render.embedded.ibl``), specular from the map's mip chain with Karis' analytic split-sum
+approximation instead of a BRDF look-up texture; the camera position comes from ``p3d_ViewMatrixInverse`` (no
+per-camera uniform); CPU skinning (Panda3D animates the vertices before the shader runs).
+"""
+
+PBR_VERT = """#version 330
+uniform mat4 p3d_ProjectionMatrix;
+uniform mat4 p3d_ModelViewMatrix;
+uniform mat4 p3d_ModelMatrix;
+uniform mat3 p3d_NormalMatrix;
+uniform mat4 p3d_TextureMatrix;
+uniform struct p3d_LightSourceParameters {
+    vec4 color;
+    vec4 position;
+    sampler2DShadow shadowMap;
+    mat4 shadowViewMatrix;
+} p3d_LightSource[1];
+
+in vec4 p3d_Vertex;
+in vec4 p3d_Color;
+in vec3 p3d_Normal;
+in vec2 p3d_MultiTexCoord0;
+
+out vec3 v_view_position;
+out vec3 v_view_normal;
+out vec4 v_color;
+out vec2 v_texcoord;
+out vec4 v_shadow_pos;
+
+void main() {
+    vec4 view_position = p3d_ModelViewMatrix * p3d_Vertex;
+    v_view_position = view_position.xyz;
+    v_view_normal = normalize(p3d_NormalMatrix * p3d_Normal);
+    v_color = p3d_Color;
+    v_texcoord = (p3d_TextureMatrix * vec4(p3d_MultiTexCoord0, 0, 1)).xy;
+    v_shadow_pos = p3d_LightSource[0].shadowViewMatrix * view_position;
+    gl_Position = p3d_ProjectionMatrix * view_position;
+}
+"""
+
+_COMMON = """
+const float PI = 3.141592653589793;
+uniform sampler2D env_map;          // equirectangular, linear HDR, v = 1 at the zenith (world +z)
+uniform float env_max_lod;
+uniform float exposure;
+
+vec2 equirect_uv(vec3 d) {
+    return vec2(0.5 + atan(d.y, d.x) / (2.0 * PI), 0.5 + asin(clamp(d.z, -1.0, 1.0)) / PI);
+}
+
+// Krzysztof Narkowicz's ACES filmic fit; linear in, linear out (the sRGB framebuffer encodes)
+vec3 tonemap(vec3 x) {
+    x *= exposure;
+    return clamp((x * (2.51 * x + 0.03)) / (x * (2.43 * x + 0.59) + 0.14), 0.0, 1.0);
+}
+"""
+
+PBR_FRAG = """#version 330
+uniform struct p3d_MaterialParameters {
+    vec4 baseColor;
+    vec4 emission;
+    float roughness;
+    float metallic;
+} p3d_Material;
+uniform struct p3d_LightSourceParameters {
+    vec4 color;
+    vec4 position;
+    sampler2DShadow shadowMap;
+    mat4 shadowViewMatrix;
+} p3d_LightSource[1];
+uniform mat4 p3d_ViewMatrixInverse;
+uniform vec4 p3d_ColorScale;
+uniform sampler2D p3d_Texture0;
+uniform vec3 sh_coeffs[9];          // irradiance SH (world z up), already convolved with the cosine lobe
+uniform float shadow_bias;
+""" + _COMMON + """
+in vec3 v_view_position;
+in vec3 v_view_normal;
+in vec4 v_color;
+in vec2 v_texcoord;
+in vec4 v_shadow_pos;
+out vec4 o_color;
+
+vec3 irradiance_from_sh(vec3 n) {
+    return sh_coeffs[0] * 0.282095
+        + sh_coeffs[1] * 0.488603 * n.y + sh_coeffs[2] * 0.488603 * n.z + sh_coeffs[3] * 0.488603 * n.x
+        + sh_coeffs[4] * 1.092548 * n.x * n.y + sh_coeffs[5] * 1.092548 * n.y * n.z
+        + sh_coeffs[6] * 0.315392 * (3.0 * n.z * n.z - 1.0)
+        + sh_coeffs[7] * 1.092548 * n.x * n.z + sh_coeffs[8] * 0.546274 * (n.x * n.x - n.y * n.y);
+}
+
+// Karis, "Physically Based Shading on Mobile": analytic fit of the split-sum BRDF integral
+vec3 env_brdf_approx(vec3 spec_color, float roughness, float n_dot_v) {
+    const vec4 c0 = vec4(-1.0, -0.0275, -0.572, 0.022);
+    const vec4 c1 = vec4(1.0, 0.0425, 1.04, -0.04);
+    vec4 r = roughness * c0 + c1;
+    float a004 = min(r.x * r.x, exp2(-9.28 * n_dot_v)) * r.x + r.y;
+    vec2 ab = vec2(-1.04, 1.04) * a004 + r.zw;
+    return spec_color * ab.x + ab.y;
+}
+
+float shadow_factor() {
+    vec3 p = v_shadow_pos.xyz / v_shadow_pos.w;
+    if (p.x <= 0.0 || p.x >= 1.0 || p.y <= 0.0 || p.y >= 1.0) return 1.0;
+    p.z -= shadow_bias;
+    // one tap: the depth-comparison sampler filters linearly (2x2 PCF in hardware); more taps cost ~40% of the
+    // frame on llvmpipe
+    return texture(p3d_LightSource[0].shadowMap, p);
+}
+
+void main() {
+    vec4 base = p3d_Material.baseColor * v_color * p3d_ColorScale * texture(p3d_Texture0, v_texcoord);
+    float metallic = clamp(p3d_Material.metallic, 0.0, 1.0);
+    float perceptual_roughness = clamp(p3d_Material.roughness, 0.04, 1.0);
+    float alpha = perceptual_roughness * perceptual_roughness;
+    vec3 f0 = vec3(0.04);
+    vec3 diffuse_color = base.rgb * (1.0 - f0) * (1.0 - metallic);
+    vec3 spec_color = mix(f0, base.rgb, metallic);
+
+    vec3 n = normalize(v_view_normal);
+    vec3 v = normalize(-v_view_position);
+    if (dot(n, v) < 0.0) n = -n;  // two-sided cards and inside-out boxes
+    float n_dot_v = clamp(dot(n, v), 1e-4, 1.0);
+
+    // the one directional light (sun / key light), shadowed
+    vec3 l = normalize(p3d_LightSource[0].position.xyz);
+    vec3 h = normalize(l + v);
+    float n_dot_l = clamp(dot(n, l), 0.0, 1.0);
+    float n_dot_h = clamp(dot(n, h), 0.0, 1.0);
+    float v_dot_h = clamp(dot(v, h), 0.0, 1.0);
+    vec3 F = spec_color + (1.0 - spec_color) * pow(2.0, (-5.55473 * v_dot_h - 6.98316) * v_dot_h);
+    float a2 = alpha * alpha;
+    float ggxv = n_dot_l * sqrt(n_dot_v * n_dot_v * (1.0 - a2) + a2);
+    float ggxl = n_dot_v * sqrt(n_dot_l * n_dot_l * (1.0 - a2) + a2);
+    float V = (ggxv + ggxl) > 0.0 ? 0.5 / (ggxv + ggxl) : 0.0;
+    float f = n_dot_h * n_dot_h * (a2 - 1.0) + 1.0;
+    float D = a2 / (PI * f * f);
+    vec3 direct = n_dot_l * p3d_LightSource[0].color.rgb * (diffuse_color / PI + F * V * D) * shadow_factor();
+
+    // image-based lighting (world space)
+    mat3 view_to_world = mat3(p3d_ViewMatrixInverse);
+    vec3 wn = normalize(view_to_world * n);
+    vec3 wr = normalize(view_to_world * reflect(-v, n));
+    vec3 irradiance = max(irradiance_from_sh(wn), 0.0);
+    // rough surfaces (most of a scene) reflect the irradiance-like blur of the map: take it from the SH and skip
+    // the equirect fetch (atan/asin per pixel cost ~30% of the frame on llvmpipe); glossy ones sample the mips
+    vec3 prefiltered = max(irradiance_from_sh(wr), 0.0) / PI;
+    if (perceptual_roughness < 0.6) {
+        vec3 lod = textureLod(env_map, equirect_uv(wr), perceptual_roughness * env_max_lod).rgb;
+        prefiltered = mix(lod, prefiltered, smoothstep(0.45, 0.6, perceptual_roughness));
+    }
+    vec3 ks = env_brdf_approx(spec_color, perceptual_roughness, n_dot_v);
+    vec3 ambient = diffuse_color * irradiance / PI + prefiltered * ks;
+
+    o_color = vec4(tonemap(direct + ambient + p3d_Material.emission.rgb), base.a);
+}
+"""
+
+SHADOW_VERT = """#version 330
+uniform mat4 p3d_ModelViewProjectionMatrix;
+in vec4 p3d_Vertex;
+void main() {
+    gl_Position = p3d_ModelViewProjectionMatrix * p3d_Vertex;
+}
+"""
+
+SHADOW_FRAG = """#version 330
+out vec4 o_color;
+void main() {
+    o_color = vec4(1.0);
+}
+"""
+
+SKY_VERT = """#version 330
+uniform mat4 p3d_ModelViewProjectionMatrix;
+uniform mat4 p3d_ModelViewMatrix;
+uniform mat4 p3d_ViewMatrixInverse;
+in vec4 p3d_Vertex;
+out vec3 v_dir;
+void main() {
+    v_dir = mat3(p3d_ViewMatrixInverse) * (p3d_ModelViewMatrix * p3d_Vertex).xyz;  // camera -> vertex, world axes
+    gl_Position = p3d_ModelViewProjectionMatrix * p3d_Vertex;
+}
+"""
+
+SKY_FRAG = """#version 330
+""" + _COMMON + """
+in vec3 v_dir;
+out vec4 o_color;
+void main() {
+    o_color = vec4(tonemap(textureLod(env_map, equirect_uv(normalize(v_dir)), 0.0).rgb), 1.0);
+}
+"""

@@ -1,0 +1,232 @@
+"""The ``standard`` (physically based) look of the embedded renderer; ``draft`` is the fixed-function look.
+
+``standard``: one GLSL program (:mod:`.pbr_shaders`, adapted from panda3d-simplepbr) on the whole world: metallic /
+roughness materials (Panda3D ``Material``; glTF characters bring theirs), image-based lighting from the scene's
+environment map (diffuse SH + mip-filtered reflections), exactly ONE directional light (the sun, or an interior's
+key light) casting shadows, ACES tone mapping and sRGB encoding in the same pass. Panda3D renders the light's
+shadow map once per ``renderFrame()`` (one shadow buffer per light on the shared GL context), and every camera
+buffer samples it: one shadow map per frame, shared by all cameras. One shadowed light only: Mesa's llvmpipe
+crashes compiling shaders with two or more shadowed lights.
+
+Depth and masks are unaffected: geometry is unchanged, and the mask cameras' initial state switches the shader
+off (priority 1000).
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import pbr_shaders
+from .ibl import EnvLight, env_light_from_map, procedural_interior, procedural_sky
+
+__all__ = ["QUALITIES", "SHADOW_CASTER_BIT", "PbrPipeline", "preset_env_light", "MATERIALS"]
+
+QUALITIES = ("draft", "standard")
+#: camera-mask bit of the shadow camera: nodes hidden from it cast no shadow (sky dome, room shells)
+SHADOW_CASTER_BIT = 20
+
+#: procedural surface kind -> (roughness, metallic) of its PBR material
+MATERIALS = {"wood": (0.55, 0.0), "plaster": (0.9, 0.0), "fabric": (0.95, 0.0), "crate": (0.75, 0.0),
+             "concrete": (0.92, 0.0), "metal": (0.35, 0.85), "facade": (0.85, 0.0), "asphalt": (0.95, 0.0),
+             "tiles": (0.35, 0.0), "stone": (0.8, 0.0), "brick": (0.88, 0.0), "leaves": (0.7, 0.0),
+             "bark": (0.95, 0.0), "grass": (0.9, 0.0), "sand": (0.95, 0.0), "cobble": (0.8, 0.0),
+             "default": (0.7, 0.0), "paint": (0.4, 0.0), "car": (0.25, 0.6)}
+
+# preset -> (sun elevation deg, sun irradiance rgb, zenith, horizon, ground, exposure); linear units
+_OUTDOOR = {
+    "noon": (58, (5.2, 5.0, 4.6), (0.18, 0.32, 0.75), (0.55, 0.68, 0.85), (0.18, 0.16, 0.14), 0.75),
+    "default": (50, (5.0, 4.8, 4.5), (0.2, 0.35, 0.75), (0.6, 0.7, 0.85), (0.18, 0.16, 0.14), 0.75),
+    "evening": (14, (3.6, 2.0, 1.0), (0.12, 0.16, 0.4), (0.9, 0.5, 0.3), (0.12, 0.1, 0.09), 0.95),
+    "overcast": (70, (1.1, 1.1, 1.15), (0.75, 0.77, 0.8), (0.95, 0.95, 0.97), (0.2, 0.2, 0.2), 0.85),
+}
+# preset -> (key elevation deg, key irradiance, wall, ceiling, floor, area-light radiance, exposure)
+_INDOOR = {
+    "warm_lamp": (65, (2.6, 2.0, 1.4), (0.28, 0.22, 0.16), (0.35, 0.28, 0.2), (0.14, 0.1, 0.07), (9, 7, 5), 1.0),
+    "daylight_window": (35, (3.6, 3.6, 3.8), (0.3, 0.31, 0.33), (0.34, 0.35, 0.37), (0.15, 0.13, 0.11),
+                        (12, 13, 15), 0.9),
+    "cool_ceiling": (80, (3.0, 3.2, 3.5), (0.3, 0.32, 0.35), (0.5, 0.52, 0.56), (0.14, 0.14, 0.15), (10, 11, 12),
+                     0.9),
+    "industrial": (75, (3.4, 3.3, 3.0), (0.22, 0.22, 0.22), (0.3, 0.3, 0.28), (0.12, 0.12, 0.12), (10, 10, 9), 0.9),
+    "dim": (60, (1.2, 1.0, 0.8), (0.1, 0.09, 0.08), (0.14, 0.12, 0.1), (0.05, 0.05, 0.05), (4, 3.4, 2.8), 1.4),
+}
+
+
+def _direction(az_deg: float, el_deg: float) -> np.ndarray:
+    a, e = np.radians(az_deg), np.radians(el_deg)
+    return np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
+
+
+def preset_env_light(preset: str, kind: str, env_id: str) -> EnvLight:
+    """The environment light of a procedural lighting preset (seeded by environment and preset, like ``draft``).
+
+    Raises:
+        ValueError: unknown preset.
+    """
+    rng = np.random.default_rng(zlib.crc32(f"{env_id}/{preset}".encode()))
+    az = float(rng.uniform(0, 360))
+    if preset in _OUTDOOR:
+        el, sun, zen, hor, gnd, exposure = _OUTDOOR[preset]
+        d = _direction(az, el)
+        env = procedural_sky(d, np.asarray(sun) * 150.0, zen, hor, gnd)  # sun disc shown on the dome
+        light = env_light_from_map(env, exposure=exposure, sun_dir=d)
+        light.sun_color = np.asarray(sun, np.float32)
+        return light
+    if preset in _INDOOR:
+        el, key, wall, ceil, floor, area, exposure = _INDOOR[preset]
+        d = _direction(az, el)
+        env = procedural_interior(d, area, wall, ceil, floor)
+        light = env_light_from_map(env, exposure=exposure, sun_dir=d)
+        light.sun_color = np.asarray(key, np.float32)
+        return light
+    raise ValueError(f"unknown lighting preset {preset!r}; standard quality has {sorted({**_OUTDOOR, **_INDOOR})}")
+
+
+def _float_texture(name: str, img: np.ndarray, mipmaps: bool):
+    from panda3d.core import SamplerState, Texture
+
+    h, w, _ = img.shape
+    tex = Texture(name)
+    tex.setup2dTexture(w, h, Texture.T_float, Texture.F_rgb32)
+    # Panda3D stores rows bottom-up and channels as BGR
+    tex.setRamImage(np.ascontiguousarray(img[::-1, :, ::-1], np.float32).tobytes())
+    tex.setWrapU(SamplerState.WM_repeat)
+    tex.setWrapV(SamplerState.WM_clamp)
+    tex.setMagfilter(SamplerState.FT_linear)
+    tex.setMinfilter(SamplerState.FT_linear_mipmap_linear if mipmaps else SamplerState.FT_linear)
+    return tex
+
+
+class PbrPipeline:
+    """Installs the PBR shader on ``world`` and manages the scene's environment light and shadowed sun.
+
+    Args:
+        world: the root every camera renders.
+        shadow_size: shadow map resolution (pixels, square).
+        shadow_extent_m: side of the square the shadow map covers around the character (metres).
+    """
+
+    def __init__(self, world, shadow_size: int = 2048, shadow_extent_m: float = 14.0):
+        from panda3d.core import Material, Shader
+
+        self.world = world
+        self.shadow_size = shadow_size
+        self.extent = shadow_extent_m
+        self.shader = Shader.make(Shader.SL_GLSL, pbr_shaders.PBR_VERT, pbr_shaders.PBR_FRAG)
+        self.sky_shader = Shader.make(Shader.SL_GLSL, pbr_shaders.SKY_VERT, pbr_shaders.SKY_FRAG)
+        self.shadow_shader = Shader.make(Shader.SL_GLSL, pbr_shaders.SHADOW_VERT, pbr_shaders.SHADOW_FRAG)
+        world.setShader(self.shader)
+        default = Material("default")
+        default.setBaseColor((1, 1, 1, 1))
+        default.setRoughness(MATERIALS["default"][0])
+        default.setMetallic(MATERIALS["default"][1])
+        world.setMaterial(default)
+        self.sun = None
+        self.fresh = False  # a new shadow caster whose buffer Panda3D has not created yet
+        self.light: Optional[EnvLight] = None
+        self._set_inputs(world, preset_env_light("default", "outdoor", "init"))
+
+    def _set_inputs(self, node, light: EnvLight) -> None:
+        from panda3d.core import PTA_LVecBase3f
+
+        tex = _float_texture("env", light.env, mipmaps=True)
+        node.setShaderInput("env_map", tex)
+        node.setShaderInput("env_max_lod", float(np.log2(max(light.env.shape[:2]))))
+        node.setShaderInput("exposure", float(light.exposure))
+        sh = PTA_LVecBase3f.emptyArray(9)
+        for i, c in enumerate(light.sh):
+            sh[i] = tuple(float(v) for v in c)
+        node.setShaderInput("sh_coeffs", sh)
+        node.setShaderInput("shadow_bias", 0.0015)
+
+    def setup_scene(self, scene, light: EnvLight, sky=None, casters_only=None) -> None:
+        """Light ``scene`` with ``light``: shader inputs, the one shadowed directional light and the sky dome's
+        shader. ``casters_only``: when given, only these nodes cast shadows (interiors: the room shell would
+        otherwise shadow everything)."""
+        from panda3d.core import BitMask32, DirectionalLight, OrthographicLens, RenderState, ShaderAttrib
+
+        self.release()
+        self.light = light
+        self._set_inputs(scene, light)
+        node = DirectionalLight("sun")
+        node.setColor((*[float(v) for v in light.sun_color], 1.0))
+        node.setShadowCaster(True, self.shadow_size, self.shadow_size)
+        node.setCameraMask(BitMask32.bit(SHADOW_CASTER_BIT))
+        lens = OrthographicLens()
+        lens.setFilmSize(self.extent, self.extent)
+        lens.setNearFar(1.0, 120.0)
+        node.setLens(lens)
+        # a depth-only program for the shadow pass (overrides the world's PBR shader there)
+        node.setInitialState(RenderState.make(ShaderAttrib.make(self.shadow_shader), 1000))
+        self.sun = scene.attachNewNode(node)
+        self.fresh = True
+        scene.setLight(self.sun)
+        self.focus((0.0, 0.0, 0.0))
+        if sky is not None:
+            sky.setShader(self.sky_shader, 10)
+            sky.hide(BitMask32.bit(SHADOW_CASTER_BIT))
+        if casters_only is not None:
+            scene.hide(BitMask32.bit(SHADOW_CASTER_BIT))
+            for n in casters_only:
+                n.showThrough(BitMask32.bit(SHADOW_CASTER_BIT))
+
+    def release(self) -> None:
+        """Drop the scene's sun and its shadow buffer (Panda3D keeps a caster's buffer until it stops casting)."""
+        if self.sun is not None:
+            self.sun.node().setShadowCaster(False)
+            self.sun.removeNode()
+            self.sun = None
+
+    def focus(self, centre: Sequence[float]) -> None:
+        """Centre the shadow map on ``centre`` (Panda3D metres; the character's position)."""
+        if self.sun is None:
+            return
+        c = np.asarray(centre, float) + [0, 0, 0.9]
+        p = c + self.light.sun_dir * 60.0
+        self.sun.setPos(*p)
+        self.sun.lookAt(*c)
+
+    def add_caster(self, node) -> None:
+        """Make ``node`` cast shadows even where its parent is hidden from the shadow camera."""
+        from panda3d.core import BitMask32
+
+        node.showThrough(BitMask32.bit(SHADOW_CASTER_BIT))
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_exposed_irradiance() -> float:
+    """Exposure x irradiance on an upward surface of the ``noon`` preset: HDRIs are auto-exposed to match it."""
+    from .ibl import sh9_eval
+
+    ref = preset_env_light("noon", "outdoor", "reference")
+    up = np.array([0.0, 0.0, 1.0])
+    e = float(sh9_eval(ref.sh, up).mean() + ref.sun_color.mean() * max(ref.sun_dir[2], 0.0))
+    return ref.exposure * e
+
+
+_HDRI_CACHE: dict = {}
+
+
+def hdri_env_light(path) -> EnvLight:
+    """The environment light of an HDRI file: sun from its brightest region (chroma limited, so a blue sky patch
+    cannot make a blue sun), the rest as SH + reflections, auto-exposed like the ``noon`` preset.
+
+    Raises:
+        synth.render.embedded.ibl.HDRIError: missing or unreadable file (the message names it).
+    """
+    from .ibl import load_hdri, sh9_eval
+
+    key = str(path)
+    if key not in _HDRI_CACHE:
+        light = env_light_from_map(load_hdri(path))
+        lum = float(light.sun_color @ [0.2126, 0.7152, 0.0722])
+        if lum > 0:
+            light.sun_color = np.clip(light.sun_color, 0.6 * lum, 1.6 * lum).astype(np.float32)
+        up = np.array([0.0, 0.0, 1.0])
+        e = float(sh9_eval(light.sh, up).mean() + light.sun_color.mean() * max(light.sun_dir[2], 0.0))
+        light.exposure = float(np.clip(_reference_exposed_irradiance() / max(e, 1e-6), 0.02, 50.0))
+        _HDRI_CACHE[key] = light
+    return _HDRI_CACHE[key]
