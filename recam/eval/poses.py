@@ -54,9 +54,10 @@ class PoseOptions:
         static_deg: a rotation-only clip whose largest rotation from frame 0 stays below this is ``static``.
         min_baseline: an SfM result whose largest camera displacement is below this fraction of the median
             scene depth in frame 0 has no usable parallax (pan, tilt, static): rotations from homographies instead.
-        min_points / min_points_per_match: ... or when SfM triangulated fewer 3D points than this, or fewer than
-            this fraction of the median verified matches between consecutive frames (matches without parallax
-            cannot be triangulated: what survives of a pan's reconstruction is a few outliers).
+        min_points: ... or when SfM triangulated fewer 3D points than this ...
+        homography_fit / max_disagreement_deg: ... or when a homography explains at least ``homography_fit`` of
+            the matches between consecutive frames (median, within 1 px per 512 px) and SfM's rotations differ
+            from the homographies' by more than ``max_disagreement_deg`` somewhere.
         seed: COLMAP's random seed (RANSAC, mapper), for repeatable estimates.
     """
 
@@ -77,7 +78,8 @@ class PoseOptions:
     static_deg: float = 0.5
     min_baseline: float = 0.01
     min_points: int = 30
-    min_points_per_match: float = 0.25
+    homography_fit: float = 0.8
+    max_disagreement_deg: float = 5.0
     seed: int = 0
 
     def __post_init__(self):
@@ -139,12 +141,11 @@ class PoseEstimate:
 
 
 def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
-    """K of an image resized by ``(sx, sy)`` (pixel-centre convention: ``c' = (c + 0.5) s - 0.5``)."""
+    """K of an image resized by ``(sx, sy)``. Continuous pixel coordinates with pixel centres at ``+0.5`` (the
+    convention of :func:`synth.geometry.intrinsics_from_lens` and of COLMAP), so every entry simply scales."""
     K2 = np.array(K, dtype=np.float64, copy=True)
-    K2[0, 0] *= sx
-    K2[1, 1] *= sy
-    K2[0, 2] = (K2[0, 2] + 0.5) * sx - 0.5
-    K2[1, 2] = (K2[1, 2] + 0.5) * sy - 0.5
+    K2[0] *= sx
+    K2[1] *= sy
     return K2
 
 
@@ -177,19 +178,22 @@ def _project_so3(m: np.ndarray) -> np.ndarray:
 def _rotation_fallback(db_path: Path, names: Sequence[str], K: np.ndarray, opts: PoseOptions):
     """Chain frame-to-frame rotations ``R = K^-1 H K`` (pure rotation) from COLMAP's stored matches.
 
-    Returns ``(rotations (N,3,3) c2w relative to frame 0 or None, message)``."""
+    Returns ``(rotations (N, 3, 3) c2w relative to frame 0 or None, median fraction of matches a homography
+    explains within 1 px per 512 px of image, message)``."""
     import pycolmap
 
     db = pycolmap.Database.open(str(db_path))
     try:
         ids = {im.name: im.image_id for im in db.read_all_images()}
+        cam = db.read_all_cameras()[0]
+        tight = max(cam.width, cam.height) / 512.0
         Kinv = np.linalg.inv(K)
-        rots = [np.eye(3)]
+        rots, fits = [np.eye(3)], []
         for a, b in zip(names[:-1], names[1:]):
             ia, ib = ids[a], ids[b]
             m = db.read_matches(ia, ib) if db.exists_matches(ia, ib) else np.zeros((0, 2), np.uint32)
             if len(m) < opts.min_matches:
-                return None, f"{len(m)} matches between {a} and {b} (< {opts.min_matches})"
+                return None, 0.0, f"{len(m)} matches between {a} and {b} (< {opts.min_matches})"
             ka, kb = db.read_keypoints(ia)[:, :2], db.read_keypoints(ib)[:, :2]
             pa, pb = ka[m[:, 0]].astype(np.float64), kb[m[:, 1]].astype(np.float64)
             ransac = pycolmap.RANSACOptions()
@@ -197,26 +201,14 @@ def _rotation_fallback(db_path: Path, names: Sequence[str], K: np.ndarray, opts:
             ransac.random_seed = opts.seed
             res = pycolmap.estimate_homography_matrix(pa, pb, ransac)
             if res is None or int(res["num_inliers"]) < opts.min_matches:
-                return None, f"no homography between {a} and {b}"
-            m_ba = Kinv @ np.asarray(res["H"]) @ K  # ~ cam_b from cam_a rotation (x_b ~ K R K^-1 x_a), up to scale
+                return None, 0.0, f"no homography between {a} and {b}"
+            H = np.asarray(res["H"])
+            q = np.c_[pa, np.ones(len(pa))] @ H.T
+            fits.append(float(np.mean(np.linalg.norm(q[:, :2] / q[:, 2:] - pb, axis=1) < tight)))
+            m_ba = Kinv @ H @ K  # ~ cam_b from cam_a rotation (x_b ~ K R K^-1 x_a), up to scale
             m_ba /= np.cbrt(np.linalg.det(m_ba))  # fixes the scale and its sign (H is defined up to both)
-            r_ba = _project_so3(m_ba)
-            rots.append(rots[-1] @ r_ba.T)
-        return np.stack(rots), ""
-    finally:
-        db.close()
-
-
-def _consecutive_inliers(db_path: Path, names: Sequence[str]) -> float:
-    """Median number of verified (inlier) matches between consecutive frames."""
-    import pycolmap
-
-    db = pycolmap.Database.open(str(db_path))
-    try:
-        ids = {im.name: im.image_id for im in db.read_all_images()}
-        n = [len(db.read_two_view_geometry(ids[a], ids[b]).inlier_matches)
-             if db.exists_two_view_geometry(ids[a], ids[b]) else 0 for a, b in zip(names[:-1], names[1:])]
-        return float(np.median(n)) if n else 0.0
+            rots.append(rots[-1] @ _project_so3(m_ba).T)
+        return np.stack(rots), float(np.median(fits)), ""
     finally:
         db.close()
 
@@ -250,6 +242,7 @@ def _estimate(frames, K, opts: PoseOptions, idx, work: Path, t0) -> PoseEstimate
     import pycolmap
     from PIL import Image
 
+    pycolmap.logging.minloglevel = 2  # COLMAP's INFO lines would flood the job's output
     try:
         frames, Ks = _resize(frames, K, opts.max_size)
         img_dir = work / "images"
@@ -295,20 +288,24 @@ def _estimate(frames, K, opts: PoseOptions, idx, work: Path, t0) -> PoseEstimate
                                   verification_options=verify, device=pycolmap.Device.cpu)
         recs = _map(db_path, img_dir, work / "sparse", names, opts)
         est = _from_reconstruction(recs, names, idx, opts)
+        rots, h_fit, why = _rotation_fallback(db_path, names, Ks, opts)
         if est is not None:
             est.seconds, est.K = time.perf_counter() - t0, Ks
             baseline = np.nanmax(np.linalg.norm(est.c2w[:, :3, 3], axis=1))
             est.extra["baseline_over_depth"] = float(baseline / est.frame0_depth)
-            inl = _consecutive_inliers(db_path, names)
-            est.extra["points_per_match"] = est.extra["num_points3D"] / max(inl, 1.0)
+            est.extra["homography_fit"] = h_fit
             no_parallax = (baseline < opts.min_baseline * est.frame0_depth
-                           or est.extra["num_points3D"] < opts.min_points
-                           or est.extra["points_per_match"] < opts.min_points_per_match)
-            if not no_parallax:
+                           or est.extra["num_points3D"] < opts.min_points)
+            if rots is not None and h_fit >= opts.homography_fit:
+                # homography-dominant clip: SfM's rotations must agree with the homographies' (a pan's SfM
+                # solution has arbitrary positions and can drag the rotations with it)
+                ok = est.registered
+                tr = np.einsum("nji,nji->n", rots[ok], est.c2w[ok, :3, :3])
+                dis = float(np.degrees(np.arccos(np.clip((tr - 1) / 2, -1, 1))).max())
+                est.extra["sfm_vs_homography_deg"] = dis
+                no_parallax = no_parallax or dis > opts.max_disagreement_deg
+            if not no_parallax or rots is None:
                 return est
-        rots, why = _rotation_fallback(db_path, names, Ks, opts)
-        if rots is None and est is not None:
-            return est
         if rots is None:
             return _nan_estimate("not_estimable", idx, f"SfM failed and no rotation-only fallback: {why}", t0, Ks)
         c2w = np.tile(np.eye(4), (len(idx), 1, 1))
