@@ -105,6 +105,8 @@ def render(
                                      "timeout the connection is replaced and the scene rendered again (unreal)."),
     ue_allow_root: bool = typer.Option(False, "--ue-allow-root", hidden=True,
                                        help="Launch even as root (test doubles only; Unreal itself refuses)."),
+    split: str = typer.Option("train", "--split", help="train, or eval: a held-out evaluation set whose seeds "
+                              "never coincide with a training run's (recorded in synth_run.json)."),
 ) -> None:
     """Render scenes into the MultiCamVideo layout (videos + cameras + scene.json + metadata.csv)."""
     from .render.driver import RenderSettings, render_scenes, summarize
@@ -122,10 +124,15 @@ def render(
     if cat.backend != backend:
         _fail(f"{catalog or 'the built-in catalog'}: backend: {cat.backend!r}, but --backend is {backend!r}; its "
               f"assets cannot be loaded by the {backend} renderer")
+    from .splits import effective_seed, record_split
+
     try:
         cfg = cfg.with_video(width=width, height=height, frames=frames)
         indices = shard_indices(scenes, parse_shard(shard))
+        requested_seed, seed = seed, effective_seed(seed, split)
         ensure_run_manifest(out, seed, cfg, cat)
+        if split != "train":
+            record_split(out, split, requested_seed)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
     options = {"msaa": msaa}
