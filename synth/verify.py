@@ -10,8 +10,9 @@ absolute range without it).
 
 Cameras whose poses cannot be estimated (static, a pure pan or tilt: no parallax; textureless) are compared on
 rotation only, or reported ``not_estimable``; those are never flagged. Everything per camera goes to a CSV (one
-row per camera, written atomically after each camera, so an interrupted run resumes), one plot per scene of the
-estimated vs written trajectories, and ``verify_summary.json``.
+row per camera, written atomically after each camera, so an interrupted run resumes), the estimated poses
+(``poses/<lens>_<scene>_<cam>.npz``), one plot per scene of the estimated vs written trajectories, and
+``verify_summary.json``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .multicam_format import (CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, DatasetFormat
                               load_camera_extrinsics, parse_lens_dir_name)
 
 __all__ = ["VerifyThresholds", "CameraCheck", "VerifyItem", "list_items", "select_items", "verify_camera",
-           "compare_camera", "run_verify", "plot_scene_checks", "CSV_FIELDS"]
+           "compare_camera", "run_verify", "plot_scene_checks", "save_estimate", "load_estimate", "CSV_FIELDS"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class CameraCheck:
     gt_centres: Optional[np.ndarray] = field(default=None, repr=False)
     est_centres: Optional[np.ndarray] = field(default=None, repr=False)
     rot_err_curve: Optional[np.ndarray] = field(default=None, repr=False)
+    estimate: Optional[object] = field(default=None, repr=False)  # recam.eval.poses.PoseEstimate
 
     def row(self) -> Dict[str, str]:
         d = asdict(self)
@@ -186,6 +188,7 @@ def verify_camera(item: VerifyItem, options=None, thresholds: VerifyThresholds =
     est = estimate if estimate is not None else estimate_video_poses(video, K, options)
     chk = compare_camera(item, c2w, cmeta, est, thresholds)
     chk.seconds = time.perf_counter() - t0
+    chk.estimate = est
     return chk
 
 
@@ -232,15 +235,17 @@ def compare_camera(item: VerifyItem, c2w: np.ndarray, cmeta: dict, est,
             chk.max_trans_err_rel, chk.mean_trans_err_rel = float(np.nanmax(terr)), float(np.nanmean(terr))
             if chk.max_trans_err_rel > thresholds.trans_rel:
                 reasons.append("translation")
-            if np.isfinite(chk.depth_m):
-                if np.isfinite(chk.distance_m) and chk.distance_m > 0:
-                    lo, hi = thresholds.depth_ratio
-                    bad = not lo <= chk.depth_m / chk.distance_m <= hi
-                else:
-                    lo, hi = thresholds.depth_m
-                    bad = not lo <= chk.depth_m <= hi
-                if bad:
-                    reasons.append("scale")
+        # the estimate moved (it passed the parallax gate): the scale it implies must give a plausible scene depth,
+        # whatever the written extent (wrong units shrink or blow it up 100x)
+        if np.isfinite(chk.depth_m):
+            if np.isfinite(chk.distance_m) and chk.distance_m > 0:
+                lo, hi = thresholds.depth_ratio
+                bad = not lo <= chk.depth_m / chk.distance_m <= hi
+            else:
+                lo, hi = thresholds.depth_m
+                bad = not lo <= chk.depth_m <= hi
+            if bad:
+                reasons.append("scale")
     chk.flagged, chk.reasons = bool(reasons), "+".join(reasons)
     return chk
 
@@ -297,7 +302,8 @@ def plot_scene_checks(checks: Sequence[CameraCheck], out_png: Path) -> Path:
                      f"{c.max_trans_err_rel:.3f}", fontsize=8, color=colour)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    if axes.flat[0].get_legend_handles_labels()[0]:
+        axes.flat[0].legend(fontsize=7)
     fig.suptitle(checks[0].scene if checks else "", fontsize=9)
     fig.tight_layout()
     out_png = Path(out_png)
@@ -307,6 +313,25 @@ def plot_scene_checks(checks: Sequence[CameraCheck], out_png: Path) -> Path:
     plt.close(fig)
     tmp.replace(out_png)
     return out_png
+
+
+def save_estimate(path: Path, est) -> None:
+    """A pose estimate as ``.npz`` (status, frame_indices, c2w relative to frame 0 in SfM units, registered,
+    frame0_depth); read it back with :func:`load_estimate`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, status=np.array(est.status), frame_indices=est.frame_indices, c2w=est.c2w,
+             registered=est.registered, frame0_depth=np.array(est.frame0_depth), message=np.array(est.message))
+    tmp.replace(path)
+
+
+def load_estimate(path: Path):
+    """Inverse of :func:`save_estimate` (no pickles)."""
+    from recam.eval.poses import PoseEstimate
+
+    with np.load(path, allow_pickle=False) as z:
+        return PoseEstimate(str(z["status"]), z["frame_indices"], z["c2w"], z["registered"],
+                            float(z["frame0_depth"]), str(z["message"]))
 
 
 def select_items(items: List[VerifyItem], shard: Tuple[int, int], sample: Optional[int], seed: int,
@@ -341,6 +366,8 @@ def run_verify(items: Sequence[VerifyItem], out_dir: Path, options=None,
         scene_total[it.scene] = scene_total.get(it.scene, 0) + 1
 
     def finish(chk: CameraCheck):
+        if chk.estimate is not None:
+            save_estimate(out_dir / "poses" / f"{chk.scene.replace('/', '_')}_{chk.camera}.npz", chk.estimate)
         done[(chk.scene, chk.camera)] = chk.row()
         _write_csv(csv_path, list(done.values()))
         lst = by_scene.setdefault(chk.scene, [])
