@@ -54,7 +54,7 @@ class VerifyThresholds:
     """
 
     rot_deg: float = 3.0
-    trans_rel: float = 0.15
+    trans_rel: float = 0.2
     min_extent_m: float = 0.2
     depth_ratio: Tuple[float, float] = (0.2, 50.0)
     depth_m: Tuple[float, float] = (0.5, 1000.0)
