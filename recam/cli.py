@@ -286,6 +286,8 @@ def eval_cmd(
     reference_poses: bool = typer.Option(True, "--reference-poses/--no-reference-poses",
                                          help="Also estimate poses on the true target video (estimator floor)."),
     lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", help="Local LPIPS weights (optional)."),
+    clip_model: Optional[Path] = typer.Option(None, "--clip-model", help="Local transformers CLIP folder: CLIP-V "
+                                              "(source/result frame similarity) and CLIP-T (optional)."),
 ) -> None:
     """Score re-capture on (source, target) camera pairs: PSNR/SSIM vs the true target video, RotErr/TransErr/
     CamMC of poses estimated from the result vs the requested trajectory."""
@@ -351,7 +353,7 @@ def eval_cmd(
 
         try:
             rows = evaluate_pairs(dataset, plist, out, settings, generate=generate, videos_dir=videos,
-                                  lpips_weights=lpips_weights, on_done=on_done)
+                                  lpips_weights=lpips_weights, clip_model=clip_model, on_done=on_done)
         except (ValueError, DatasetFormatError) as e:
             _fail(str(e))
     failed = sum(r.get("pose_status") == "failed" for r in rows)

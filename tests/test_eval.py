@@ -140,6 +140,27 @@ def test_psnr_ssim_by_hand_and_lpips_needs_local_weights(tmp_path):
         lpips_score(a, b, tmp_path / "alex.pth")
 
 
+def test_clip_scores_from_a_local_model_only(tmp_path):
+    from transformers import CLIPConfig, CLIPModel
+
+    from recam.eval.metrics import clip_scores
+
+    with pytest.raises(MissingWeightsError, match="nothing is downloaded"):
+        clip_scores(np.zeros((1, 8, 8, 3), np.uint8), None, None)
+    with pytest.raises(MissingWeightsError, match="no CLIP model"):
+        clip_scores(np.zeros((1, 8, 8, 3), np.uint8), None, tmp_path)
+    text = dict(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                max_position_embeddings=16, bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32,
+                  patch_size=8)
+    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(tmp_path / "c")
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (3, 40, 48, 3), dtype=np.uint8)
+    s = clip_scores(a, a, tmp_path / "c", prompt="a person")  # no tokenizer in the folder: no clip_t
+    assert s["clip_v"] == pytest.approx(100.0, abs=1e-3) and "clip_t" not in s
+    assert clip_scores(a, 255 - a, tmp_path / "c")["clip_v"] < 100.0
+
+
 def test_scale_intrinsics_keeps_the_principal_point_at_the_centre():
     from synth.geometry import intrinsics_from_lens
 
@@ -357,11 +378,21 @@ def test_recam_eval_end_to_end_with_the_tiny_model(tmp_path):
                         "--out", str(out), *common])
     assert r.exit_code == 2 and "other settings" in r.output
     # (b) score the generated videos as another method's, on exactly the same pairs
+    from transformers import CLIPConfig, CLIPModel
+
+    text = dict(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                max_position_embeddings=16, bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32,
+                  patch_size=8)
+    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(tmp_path / "clip")
     out2 = tmp_path / "eval_b"
     r = run(recam_app, ["eval", "--dataset", str(ds), "--videos", str(out / "videos"), "--pairs",
-                        str(out / "pairs.csv"), "--out", str(out2), *common])
+                        str(out / "pairs.csv"), "--out", str(out2), "--clip-model", str(tmp_path / "clip"),
+                        "--lpips-weights", str(tmp_path / "missing.pth"), *common])
     assert r.exit_code == 0, r.output
+    assert "LPIPS not computed" in (out2 / "summary.md").read_text()
     rows2 = list(csv.DictReader(open(out2 / "results.csv")))
+    assert all(-100 <= float(row["clip_v"]) <= 100 for row in rows2)
     assert [r["pair_id"] for r in rows2] == [r["pair_id"] for r in rows]
     assert abs(float(rows2[0]["psnr"]) - float(rows[0]["psnr"])) < 1.5  # the same video, re-encoded once more
     r = run(recam_app, ["eval", "--dataset", str(ds), "--videos", str(out / "videos"), "--out", str(out2)])

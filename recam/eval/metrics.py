@@ -24,7 +24,8 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 __all__ = ["CameraMetrics", "relative_to_first", "rotation_errors_rad", "normalize_translations", "camera_metrics",
-           "align_sim3", "umeyama", "psnr", "ssim", "video_psnr_ssim", "MissingWeightsError", "lpips_score"]
+           "align_sim3", "umeyama", "psnr", "ssim", "video_psnr_ssim", "MissingWeightsError", "lpips_score",
+           "clip_scores"]
 
 
 def relative_to_first(c2w: np.ndarray) -> np.ndarray:
@@ -262,3 +263,65 @@ def lpips_score(pred: np.ndarray, target: np.ndarray, weights: Optional[Path]) -
 
     with torch.no_grad():
         return float(model(t(pred), t(target)).mean())
+
+
+_CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
+_CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
+
+
+def clip_scores(gen: np.ndarray, src: Optional[np.ndarray], model_dir: Optional[Path],
+                prompt: Optional[str] = None) -> Dict[str, float]:
+    """CLIP scores of a generated video, x100 as in the papers, from a local ``transformers`` CLIP folder.
+
+    * ``clip_v``: mean cosine similarity of corresponding frames of ``gen`` and ``src`` (view synchronisation,
+      SynCamMaster / ReCamMaster's CLIP-V); needs ``src``.
+    * ``clip_t``: mean cosine similarity of the frames with ``prompt`` (only when the folder holds its tokenizer,
+      ``tokenizer.json`` or ``vocab.json``).
+
+    Frames ``(F, H, W, 3)`` uint8 are resized (shorter side) and centre-cropped to the model's image size and
+    normalised with CLIP's mean / std.
+
+    Raises:
+        MissingWeightsError: no folder given or it holds no CLIP model (nothing is downloaded).
+    """
+    if model_dir is None:
+        raise MissingWeightsError("CLIP scores need --clip-model DIR: a local transformers CLIP folder (e.g. "
+                                  "openai/clip-vit-large-patch14 fetched once); nothing is downloaded")
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise MissingWeightsError(f"{model_dir}: no CLIP model (config.json + weights) there")
+    import torch
+    from transformers import CLIPModel
+
+    from ..video import resize_center_crop
+
+    model = CLIPModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+    size = model.config.vision_config.image_size
+
+    def feats(frames):
+        x = resize_center_crop(np.asarray(frames), size, size).astype(np.float32) / 255.0
+        x = torch.from_numpy((x - _CLIP_MEAN) / _CLIP_STD).permute(0, 3, 1, 2)
+        with torch.no_grad():
+            out = model.get_image_features(pixel_values=x)
+        out = out if isinstance(out, torch.Tensor) else out.pooler_output
+        return torch.nn.functional.normalize(out.float(), dim=-1)
+
+    g = feats(gen)
+    scores: Dict[str, float] = {}
+    if src is not None:
+        n = min(len(gen), len(src))
+        scores["clip_v"] = float(100 * (g[:n] * feats(src[:n])).sum(-1).mean())
+    if prompt:
+        tok = None
+        if any((model_dir / f).is_file() for f in ("tokenizer.json", "vocab.json")):
+            from transformers import CLIPTokenizer
+
+            tok = CLIPTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        if tok is not None:
+            ids = tok([prompt], padding=True, truncation=True, return_tensors="pt")
+            with torch.no_grad():
+                t = model.get_text_features(**ids)
+            t = t if isinstance(t, torch.Tensor) else t.pooler_output
+            t = torch.nn.functional.normalize(t.float(), dim=-1)
+            scores["clip_t"] = float(100 * (g @ t.T).mean())
+    return scores

@@ -41,10 +41,11 @@ from .poses import PoseOptions, estimate_poses
 __all__ = ["Pair", "sample_pairs", "write_pairs", "read_pairs", "EvalSettings", "evaluate_pairs", "RESULT_FIELDS"]
 
 PAIR_FIELDS = ["pair_id", "scene", "source", "target", "prompt"]
-RESULT_FIELDS = ["pair_id", "scene", "source", "target", "frames", "psnr", "ssim", "lpips", "pose_status",
+RESULT_FIELDS = ["pair_id", "scene", "source", "target", "frames", "psnr", "ssim", "lpips", "clip_v", "clip_t",
+                 "pose_status",
                  "rot_err_rad", "rot_err_deg", "trans_err", "cammc", "ref_pose_status", "ref_rot_err_deg",
                  "ref_trans_err", "ref_cammc", "seconds", "message"]
-_METRICS = ["psnr", "ssim", "lpips", "rot_err_deg", "trans_err", "cammc", "ref_rot_err_deg", "ref_trans_err",
+_METRICS = ["psnr", "ssim", "lpips", "clip_v", "clip_t", "rot_err_deg", "trans_err", "cammc", "ref_rot_err_deg", "ref_trans_err",
             "ref_cammc"]
 
 
@@ -165,6 +166,11 @@ def _focal_mm(scene_dir: Path) -> float:
     return lens[0]
 
 
+def _note(notes: List[str], msg: str) -> None:
+    if msg not in notes:
+        notes.append(msg)
+
+
 def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
@@ -227,6 +233,7 @@ def _pose_scores(frames: np.ndarray, K: np.ndarray, gt_c2w: np.ndarray, opts: Po
 def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalSettings,
                    generate: Optional[Callable[[np.ndarray, str, np.ndarray], np.ndarray]] = None,
                    videos_dir: Optional[Path] = None, lpips_weights: Optional[Path] = None,
+                   clip_model: Optional[Path] = None,
                    on_done: Optional[Callable[[str, Dict[str, str], bool], None]] = None) -> List[Dict[str, str]]:
     """Score every pair (resuming from ``out/results.csv``); write all outputs (module docstring).
 
@@ -235,6 +242,7 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
         generate: ``(source frames (F, H, W, 3) uint8, prompt, cam_emb (F_latent, 12)) -> (F, H, W, 3) uint8``;
             exactly one of ``generate`` and ``videos_dir`` (``<pair_id>.mp4`` made by any model).
         lpips_weights: local LPIPS weights (optional; without them the ``lpips`` column stays empty).
+        clip_model: local transformers CLIP folder for ``clip_v`` / ``clip_t`` (optional). FVD is not computed.
 
     Raises:
         ValueError: ``out`` holds a run with other settings, or both / neither of generate / videos_dir.
@@ -243,7 +251,7 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
 
     from ..cameras import latent_frame_indices
     from ..video import resize_center_crop
-    from .metrics import MissingWeightsError, lpips_score
+    from .metrics import MissingWeightsError, clip_scores, lpips_score
 
     if (generate is None) == (videos_dir is None):
         raise ValueError("evaluate_pairs: give exactly one of generate or videos_dir")
@@ -269,7 +277,7 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
     opts = PoseOptions(stride=settings.pose_stride, max_size=settings.pose_max_size, mapper=settings.pose_mapper)
     results_path = out / "results.csv"
     results = _read_results(results_path)
-    lpips_msg = None
+    notes: List[str] = []
     F, H, W = settings.num_frames, settings.height, settings.width
     for pair in pairs:
         if pair.pair_id in results:
@@ -311,7 +319,16 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
                 try:
                     row["lpips"] = lpips_score(gen, tgt, lpips_weights)
                 except MissingWeightsError as e:
-                    lpips_msg = str(e)
+                    _note(notes, f"LPIPS not computed: {e}")
+            if clip_model is not None:
+                src_frames = src
+                if src_frames is None:  # scoring existing videos: the source at the generated video's size
+                    src_raw_b, _ = read_video(scene_dir / VIDEOS_DIR / f"{pair.source}.mp4", None)
+                    src_frames = resize_center_crop(src_raw_b[:n], h, w)
+                try:
+                    row.update(clip_scores(gen, src_frames, clip_model, pair.prompt))
+                except MissingWeightsError as e:
+                    _note(notes, f"CLIP not computed: {e}")
             panels = [x for x in (src, gen, tgt) if x is not None]
             write_video(out / "side_by_side" / f"{pair.pair_id}.mp4", np.concatenate(panels, axis=2), fps)
             K = _crop_intrinsics(intrinsics_from_lens(_focal_mm(scene_dir), SENSOR_MM, tgt_raw.shape[2],
@@ -341,11 +358,11 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
         if on_done:
             on_done(pair.pair_id, results[pair.pair_id], False)
     rows = [results[p.pair_id] for p in pairs]
-    write_summary(out, rows, lpips_msg)
+    write_summary(out, rows, notes)
     return rows
 
 
-def write_summary(out: Path, rows: Sequence[Dict[str, str]], lpips_msg: Optional[str] = None) -> dict:
+def write_summary(out: Path, rows: Sequence[Dict[str, str]], notes: Sequence[str] = ()) -> dict:
     """``summary.json`` (mean / median of each metric over the pairs that have it, pose status counts) and
     ``summary.md`` (the same as a Markdown table)."""
 
@@ -369,7 +386,7 @@ def write_summary(out: Path, rows: Sequence[Dict[str, str]], lpips_msg: Optional
     for r in rows:
         status[r.get("pose_status", "")] = status.get(r.get("pose_status", ""), 0) + 1
     summary = {"pairs": len(rows), "pose_status": status, "metrics": metrics,
-               "notes": [lpips_msg] if lpips_msg else [],
+               "notes": list(notes) + ["FVD is not computed (needs I3D weights; not implemented)"],
                "units": {"rot_err_deg": "sum over sampled frames, degrees (rot_err_rad in results.csv: radians)",
                          "trans_err": "sum over sampled frames, each trajectory normalised by its largest "
                                       "translation", "cammc": "sum over sampled frames, normalised translations",
@@ -381,8 +398,8 @@ def write_summary(out: Path, rows: Sequence[Dict[str, str]], lpips_msg: Optional
         lines.append(f"| {k} | {m['n']} | {f(m['mean'])} | {f(m['median'])} |")
     lines.append("")
     lines.append("pose status: " + ", ".join(f"{k or 'none'} {v}" for k, v in sorted(status.items())))
-    if lpips_msg:
+    for note in summary["notes"]:
         lines.append("")
-        lines.append(f"LPIPS not computed: {lpips_msg}")
+        lines.append(note)
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     return summary
