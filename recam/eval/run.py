@@ -306,8 +306,12 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
                 src_raw, fps = read_video(scene_dir / VIDEOS_DIR / f"{pair.source}.mp4", F)
                 src = resize_center_crop(src_raw, H, W)
                 cam_emb = relative_cam_emb(cams[pair.source][0], cams[pair.target][latent_frame_indices(F)])
-                gen = generate(src, pair.prompt, cam_emb)
-                write_video(out / "videos" / f"{pair.pair_id}.mp4", gen, fps)
+                done_video = out / "videos" / f"{pair.pair_id}.mp4"
+                if done_video.is_file():  # generated before an interruption (written atomically): not redone
+                    gen = read_video(done_video, F)[0]
+                else:
+                    gen = generate(src, pair.prompt, cam_emb)
+                    write_video(done_video, gen, fps)
                 tgt_raw = tgt_raw[:F]
             if len(tgt_raw) < n:
                 raise VideoReadError(f"{pair.target}.mp4: {len(tgt_raw)} frames, {n} needed")
