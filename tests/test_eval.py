@@ -374,6 +374,15 @@ def test_recam_eval_end_to_end_with_the_tiny_model(tmp_path):
                         str(model / "recammaster_tiny.ckpt"), "--num_pairs", "2", "--steps", "2", "--out", str(out),
                         *common])
     assert r.exit_code == 0 and list(csv.DictReader(open(out / "results.csv"))) == rows
+    # an interruption after generating but before scoring: the generated video is reused, not regenerated
+    vid = out / "videos" / f"{rows[0]['pair_id']}.mp4"
+    mtime = vid.stat().st_mtime_ns
+    (out / "results.csv").unlink()
+    r = run(recam_app, ["eval", "--dataset", str(ds), "--model_dir", str(model), "--ckpt",
+                        str(model / "recammaster_tiny.ckpt"), "--num_pairs", "2", "--steps", "2", "--out", str(out),
+                        *common])
+    assert r.exit_code == 0 and vid.stat().st_mtime_ns == mtime
+    assert len(list(csv.DictReader(open(out / "results.csv")))) == 2
     r = run(recam_app, ["eval", "--dataset", str(ds), "--model_dir", str(model), "--num_pairs", "2", "--steps", "3",
                         "--out", str(out), *common])
     assert r.exit_code == 2 and "other settings" in r.output
