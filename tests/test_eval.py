@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from recam.eval.metrics import (MissingWeightsError, align_sim3, camera_metrics, lpips_score, psnr,
@@ -429,3 +431,45 @@ def test_synth_verify_workers_shards_and_sampling(tmp_path):
     assert (tmp_path / "v" / "verify_summary.json").is_file()
     r = run(app, ["verify", str(ds), "--shard", "1/2", "--out", str(tmp_path / "v2")])
     assert r.exit_code == 2 and "no camera videos" in r.output
+
+
+# ------------------------------------------------------------------ property tests
+
+
+
+def _rand_rot(rng):
+    q = rng.normal(size=4)
+    q /= np.linalg.norm(q)
+    w, x, y, z = q
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 12), scale=st.floats(0.01, 100))
+def test_metrics_are_invariant_to_world_frame_and_estimate_scale(seed, n, scale):
+    rng = np.random.default_rng(seed)
+    gt = poses([_rand_rot(rng) for _ in range(n)], rng.normal(size=(n, 3)))
+    est = poses([_rand_rot(rng) for _ in range(n)], rng.normal(size=(n, 3)))
+    base = camera_metrics(gt, est)
+    w = np.eye(4)
+    w[:3, :3], w[:3, 3] = _rand_rot(rng), rng.normal(size=3)
+    moved = w @ est
+    moved[:, :3, 3] *= scale  # SfM's arbitrary world and scale
+    m = camera_metrics(gt, moved)
+    assert m.rot_err_rad == pytest.approx(base.rot_err_rad, abs=1e-5)
+    assert m.trans_err == pytest.approx(base.trans_err, abs=1e-6)
+    assert m.cammc == pytest.approx(base.cammc, abs=1e-6)
+    assert 0 <= m.rot_err_rad <= n * math.pi + 1e-9 and camera_metrics(gt, gt).rot_err_rad < 1e-5
+
+
+@settings(max_examples=30, deadline=None)
+@given(prompt=st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=60))
+def test_pairs_file_round_trips_any_prompt(tmp_path_factory, prompt):
+    from recam.eval.run import Pair, read_pairs, write_pairs
+
+    path = tmp_path_factory.mktemp("pairs") / "pairs.csv"
+    pairs = [Pair("p0", "f18_aperture10/scene0", "cam01", "cam02", prompt)]
+    write_pairs(path, pairs)
+    assert read_pairs(path) == pairs
