@@ -48,6 +48,7 @@ class VerifyThresholds:
         trans_rel: largest per-frame camera-position error after alignment, as a fraction of the written
             trajectory's extent (largest distance from its frame 0).
         min_extent_m: written trajectories moving less than this (metres) are not checked on translation.
+        static_extent_m: written trajectories moving less than this (metres) are not checked on scale either.
         depth_ratio: ``(low, high)`` plausible ratio of the aligned scene depth in frame 0 to the camera's distance
             to the character (scene.json); outside it the units are wrong.
         depth_m: ``(low, high)`` plausible aligned scene depth in metres when scene.json has no distance.
@@ -56,6 +57,7 @@ class VerifyThresholds:
     rot_deg: float = 3.0
     trans_rel: float = 0.2
     min_extent_m: float = 0.2
+    static_extent_m: float = 1e-3
     depth_ratio: Tuple[float, float] = (0.2, 50.0)
     depth_m: Tuple[float, float] = (0.5, 1000.0)
 
@@ -167,13 +169,14 @@ def _load_camera(item: VerifyItem):
 
 
 def verify_camera(item: VerifyItem, options=None, thresholds: VerifyThresholds = VerifyThresholds(),
-                  estimate=None) -> CameraCheck:
+                  estimate=None, second_opinion: bool = True) -> CameraCheck:
     """Estimate one camera's poses from its video and compare them with its camera JSON (never raises for a bad
     clip: the status and message say what happened).
 
     Args:
         options: :class:`recam.eval.poses.PoseOptions` (default: its defaults).
         estimate: a :class:`recam.eval.poses.PoseEstimate` of this video already made (skips the estimation).
+        second_opinion: when flagged, estimate again with the other mapper and flag only if that disagrees too.
     """
     from recam.eval.poses import PoseOptions, estimate_video_poses
     from synth.video_io import VideoReadError
@@ -187,8 +190,24 @@ def verify_camera(item: VerifyItem, options=None, thresholds: VerifyThresholds =
                            reasons="unreadable")
     est = estimate if estimate is not None else estimate_video_poses(video, K, options)
     chk = compare_camera(item, c2w, cmeta, est, thresholds)
-    chk.seconds = time.perf_counter() - t0
     chk.estimate = est
+    if chk.flagged and second_opinion:
+        # SfM sometimes converges to a wrong solution (measured: a few % of embedded cameras with GLOMAP): a file is
+        # flagged only if the other mapper's estimate disagrees with it too
+        other = options.replace(mapper="incremental" if options.mapper == "global" else "global")
+        est2 = estimate_video_poses(video, K, other)
+        chk2 = compare_camera(item, c2w, cmeta, est2, thresholds)
+        checked = np.isfinite(chk2.max_rot_err_deg) and (est2.has_translation
+                                                         or chk2.gt_extent_m < thresholds.min_extent_m)
+        if checked and not chk2.flagged:  # an estimate that could not check the file is no second opinion
+            chk2.message = (f"{options.mapper} mapper: {chk.status}, flagged {chk.reasons}; {other.mapper} mapper "
+                            f"agrees with the file. " + chk2.message).strip()
+            chk2.estimate = est
+            chk = chk2
+        else:
+            why = f"also flags it ({chk2.reasons})" if chk2.flagged else f"cannot check it ({chk2.status})"
+            chk.message = (chk.message + f"; {other.mapper} mapper {why}").lstrip("; ")
+    chk.seconds = time.perf_counter() - t0
     return chk
 
 
@@ -241,8 +260,8 @@ def compare_camera(item: VerifyItem, c2w: np.ndarray, cmeta: dict, est,
             if chk.max_trans_err_rel > thresholds.trans_rel:
                 reasons.append("translation")
         # the estimate moved (it passed the parallax gate): the scale it implies must give a plausible scene depth,
-        # whatever the written extent (wrong units shrink or blow it up 100x)
-        if np.isfinite(chk.depth_m):
+        # whatever the written extent (wrong units shrink or blow it up 100x) unless the file says it stands still
+        if np.isfinite(chk.depth_m) and chk.gt_extent_m > thresholds.static_extent_m:
             if np.isfinite(chk.distance_m) and chk.distance_m > 0:
                 lo, hi = thresholds.depth_ratio
                 bad = not lo <= chk.depth_m / chk.distance_m <= hi
