@@ -181,6 +181,8 @@ def render(
     preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset."),
     encode_threads: int = typer.Option(0, "--encode-threads", min=0, help="Threads encoding the 10 streams "
                                        "in parallel (0 = cores - 2, at least 1)."),
+    split: str = typer.Option("train", "--split", help="train, or eval: a held-out evaluation set whose seeds "
+                              "never coincide with a training run's (recorded in synth_run.json)."),
     **backend_flags,  # one keyword per option of every registered backend: see _WithBackendOptions
 ) -> None:
     """Render scenes into the MultiCamVideo layout (videos + cameras + scene.json + metadata.csv)."""
@@ -207,10 +209,15 @@ def render(
     if cat.backend != backend:
         _fail(f"{catalog or 'the built-in catalog'}: backend: {cat.backend!r}, but --backend is {backend!r}; its "
               f"assets cannot be loaded by the {backend} renderer")
+    from .splits import effective_seed, record_split
+
     try:
         cfg = cfg.with_video(width=width, height=height, frames=frames)
         indices = shard_indices(scenes, parse_shard(shard))
+        requested_seed, seed = seed, effective_seed(seed, split)
         ensure_run_manifest(out, seed, cfg, cat, render={"quality": options.quality} if backend == "embedded" else None)
+        if split != "train":
+            record_split(out, split, requested_seed)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
     _lock_output(out, shard, "render")
@@ -510,6 +517,78 @@ def assets_list(
         out_console.print(f"unavailable: {u['kind']} {u['id']}: {u['reason']}")
     if json_out is not None:
         json_out.write_text(_json.dumps({"assets": entries, "unavailable": unavailable}, indent=1))
+
+
+@app.command()
+def verify(
+    root: Path = typer.Argument(..., help="Dataset root (or one scene folder)."),
+    out: Path = typer.Option(Path("verify"), "--out", help="Folder for verify.csv, plots/ and verify_summary.json."),
+    sample: Optional[int] = typer.Option(None, "--sample", "--max-cameras", min=1,
+                                         help="Verify a seeded random subset of this many cameras."),
+    seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
+    cameras: Optional[str] = typer.Option(None, "--cameras", help="Only these cameras, e.g. cam01,cam03."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="i/n: only scenes k % n == i (own CSV per shard)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Cameras verified in parallel processes."),
+    stride: int = typer.Option(4, "--stride", min=1, help="Use every N-th frame (4: the 21 latent frames of 81)."),
+    max_size: int = typer.Option(512, "--max-size", min=0, help="Downscale frames to this long side (0: keep)."),
+    mapper: str = typer.Option("global", "--mapper", help="global (GLOMAP, as CamI2V) or incremental."),
+    threads: int = typer.Option(1, "--threads", min=1, help="COLMAP threads per worker."),
+    rot_deg: float = typer.Option(3.0, "--max-rot-deg", help="Flag: largest rotation error after alignment."),
+    trans_rel: float = typer.Option(0.2, "--max-trans-rel", help="Flag: largest position error after alignment "
+                                    "/ trajectory extent."),
+) -> None:
+    """Estimate every camera's poses from its video (COLMAP) and compare with camera_extrinsics.json; exit 1 if
+    any camera is flagged."""
+    from .core.multicam_format import DatasetFormatError
+    from .core.sharding import parse_shard
+    from .verify import VerifyThresholds, list_items, run_verify, select_items
+
+    try:
+        from .core.pose_estimation import PoseOptions
+
+        options = PoseOptions(stride=stride, max_size=max_size, mapper=mapper, num_threads=threads)
+        sh = parse_shard(shard)
+        items = select_items(list_items(root), sh, sample, seed, cameras.split(",") if cameras else None)
+    except (ValueError, DatasetFormatError) as e:
+        _fail(str(e))
+    if not items:
+        _fail(f"{root}: no camera videos to verify (shard {shard or '0/1'})")
+    thresholds = VerifyThresholds(rot_deg=rot_deg, trans_rel=trans_rel)
+    csv_name = "verify.csv" if sh == (0, 1) else f"verify.shard{sh[0]}of{sh[1]}.csv"
+    console.print(f"verifying {len(items)} cameras of {len({i.scene for i in items})} scenes "
+                  f"({workers} worker(s), every {stride}th frame, <= {max_size} px) into {out}")
+    t0 = time.perf_counter()
+    n_done = [0, 0]
+    with job_progress("cameras") as prog:
+        task = prog.add_task("verify", total=len(items))
+
+        def on_done(chk, skipped):
+            n_done[0] += 1
+            n_done[1] += 0 if skipped else 1
+            prog.advance(task)
+            if prog.disable and chk is not None:
+                el = time.perf_counter() - t0
+                eta = el / n_done[1] * (len(items) - n_done[0])
+                flag = f" [red]FLAGGED ({chk.reasons})[/red]" if chk.flagged else ""
+                console.print(f"{chk.scene}/{chk.camera} {chk.family}: {chk.status}, rot {chk.max_rot_err_deg:.2f} "
+                              f"deg, trans {chk.max_trans_err_rel:.3f}{flag} ({n_done[0]}/{len(items)}, "
+                              f"{chk.seconds:.1f} s, ETA {eta:.0f} s)")
+
+        rows = run_verify(items, out, options, thresholds, workers, csv_name, on_done)
+    flagged = [r for r in rows if r["flagged"] == "True"]
+    status = {}
+    for r in rows:
+        status[r["status"]] = status.get(r["status"], 0) + 1
+    console.print(f"{len(rows)} cameras in {time.perf_counter() - t0:.1f} s: "
+                  + ", ".join(f"{v} {k}" for k, v in sorted(status.items())) + f"; results in {out.resolve()}")
+    for r in flagged:
+        console.print(f"[red]flagged[/red] {r['scene']}/{r['camera']} ({r['family']}): {r['reasons']} "
+                      f"(rot {float(r['max_rot_err_deg']):.2f} deg, trans {float(r['max_trans_err_rel']):.3f}, "
+                      f"depth {float(r['depth_m']):.3g} m) {r['message']}")
+    if flagged:
+        console.print(f"[red]{len(flagged)} camera(s) flagged[/red]")
+        raise typer.Exit(1)
+    console.print("[green]no camera flagged[/green]")
 
 
 def main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover

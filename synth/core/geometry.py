@@ -35,6 +35,7 @@ __all__ = [
     "PoseError",
     "pose_problems",
     "check_poses",
+    "nearest_rotation",
     "rotator_to_axes",
     "axes_to_rotator",
     "rotator_to_quat",
@@ -600,3 +601,10 @@ def check_poses(poses: np.ndarray, where: str, det_sign: int | None = 1, tol: fl
     if problems:
         raise PoseError(f"{where}: " + "; ".join(problems))
     return np.asarray(poses, dtype=np.float64)
+
+
+def nearest_rotation(m: np.ndarray) -> np.ndarray:
+    """The proper rotation (det +1) closest to ``m`` ``(3, 3)`` in the Frobenius norm (SVD projection onto SO(3))."""
+    u, _, vt = np.linalg.svd(np.asarray(m, dtype=np.float64))
+    d = np.sign(np.linalg.det(u @ vt)) or 1.0
+    return u @ np.diag([1.0, 1.0, d]) @ vt

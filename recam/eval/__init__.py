@@ -1,0 +1,1 @@
+"""Evaluation: camera poses estimated from videos (COLMAP), camera-accuracy and image metrics, ``recam eval``."""

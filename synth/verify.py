@@ -1,0 +1,451 @@
+"""``synth verify``: an independent geometric check of a rendered dataset.
+
+For each camera video, poses are estimated from the pixels alone (COLMAP through :mod:`synth.core.pose_estimation`, known
+intrinsics from the lens folder) and compared with ``cameras/camera_extrinsics.json`` after a similarity alignment
+(:func:`synth.core.camera_metrics.align_sim3`; SfM has no scale and its own world frame). Wrong axes or a mirrored yaw show
+as rotation error, a frame offset or wrong timing as rotation / translation error along the clip, a wrong field of
+view as both, and wrong units as an implausible metric depth of the scene (the alignment's scale times the SfM depth
+of the points seen in frame 0, compared with the camera's distance to the character from ``scene.json``, or with an
+absolute range without it).
+
+Cameras whose poses cannot be estimated (static, a pure pan or tilt: no parallax; textureless) are compared on
+rotation only, or reported ``not_estimable``; those are never flagged. Everything per camera goes to a CSV (one
+row per camera, written atomically after each camera, so an interrupted run resumes), the estimated poses
+(``poses/<lens>_<scene>_<cam>.npz``), one plot per scene of the estimated vs written trajectories, and
+``verify_summary.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .core.atomic import atomic_write_text
+from .core.geometry import SENSOR_MM, intrinsics_from_lens
+from .core.layout import CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, parse_lens_dir_name
+from .core.multicam_format import DatasetFormatError, iter_scene_dirs, load_camera_extrinsics, read_scene_spec
+from .core.scene_spec import SceneSpec
+
+__all__ = ["VerifyThresholds", "CameraCheck", "VerifyItem", "list_items", "select_items", "verify_camera",
+           "compare_camera", "run_verify", "plot_scene_checks", "save_estimate", "load_estimate", "CSV_FIELDS"]
+
+
+@dataclass(frozen=True)
+class VerifyThresholds:
+    """Limits beyond which a camera is flagged (measured on embedded-renderer scenes; docs/evaluation.md).
+
+    Attributes:
+        rot_deg: largest per-frame rotation error after alignment (degrees).
+        trans_rel: largest per-frame camera-position error after alignment, as a fraction of the written
+            trajectory's extent (largest distance from its frame 0).
+        min_extent_m: written trajectories moving less than this (metres) are not checked on translation.
+        static_extent_m: written trajectories moving less than this (metres) are not checked on scale either.
+        depth_ratio: ``(low, high)`` plausible ratio of the aligned scene depth in frame 0 to the camera's distance
+            to the character (scene.json); outside it the units are wrong.
+        depth_m: ``(low, high)`` plausible aligned scene depth in metres when scene.json has no distance.
+    """
+
+    rot_deg: float = 3.0
+    trans_rel: float = 0.2
+    min_extent_m: float = 0.2
+    static_extent_m: float = 1e-3
+    depth_ratio: Tuple[float, float] = (0.2, 50.0)
+    depth_m: Tuple[float, float] = (0.5, 1000.0)
+
+
+CSV_FIELDS = ["scene", "camera", "family", "status", "flagged", "reasons", "frames", "gt_rot_deg", "gt_extent_m",
+              "max_rot_err_deg", "mean_rot_err_deg", "max_trans_err_rel", "mean_trans_err_rel", "scale",
+              "depth_m", "distance_m", "rot_err_rad", "trans_err", "cammc", "seconds", "message"]
+
+
+@dataclass
+class CameraCheck:
+    """Verification of one camera (a CSV row plus curves for the plot)."""
+
+    scene: str
+    camera: str
+    family: str = ""
+    status: str = ""
+    flagged: bool = False
+    reasons: str = ""
+    frames: int = 0
+    gt_rot_deg: float = math.nan
+    gt_extent_m: float = math.nan
+    max_rot_err_deg: float = math.nan
+    mean_rot_err_deg: float = math.nan
+    max_trans_err_rel: float = math.nan
+    mean_trans_err_rel: float = math.nan
+    scale: float = math.nan
+    depth_m: float = math.nan
+    distance_m: float = math.nan
+    rot_err_rad: float = math.nan
+    trans_err: float = math.nan
+    cammc: float = math.nan
+    seconds: float = 0.0
+    message: str = ""
+    gt_centres: Optional[np.ndarray] = field(default=None, repr=False)
+    est_centres: Optional[np.ndarray] = field(default=None, repr=False)
+    rot_err_curve: Optional[np.ndarray] = field(default=None, repr=False)
+    estimate: Optional[object] = field(default=None, repr=False)  # synth.core.pose_estimation.PoseEstimate
+
+    def row(self) -> Dict[str, str]:
+        d = asdict(self)
+        out = {}
+        for k in CSV_FIELDS:
+            v = d[k]
+            out[k] = f"{v:.6g}" if isinstance(v, float) else str(v)
+        return out
+
+
+@dataclass(frozen=True)
+class VerifyItem:
+    """One camera video to verify."""
+
+    scene_dir: Path
+    scene: str  # relative to the dataset's train/ folder, e.g. f18_aperture10/scene0
+    camera: str
+
+
+def list_items(root: Path) -> List[VerifyItem]:
+    """Every camera video of every scene under ``root`` (a dataset root or one scene folder), sorted.
+
+    Raises:
+        DatasetFormatError: no scene found, or a scene without its camera JSON.
+    """
+    root = Path(root)
+    scenes = [root] if (root / CAMERA_JSON).is_file() else list(iter_scene_dirs(root))
+    if not scenes:
+        raise DatasetFormatError(f"{root}: no scene folders (expected {root}/train/<lens>/scene<N>/ or one scene "
+                                 f"folder with {CAMERA_JSON})")
+    items = []
+    for s in scenes:
+        if not (s / CAMERA_JSON).is_file():
+            raise DatasetFormatError(f"{s / CAMERA_JSON}: missing")
+        rel = f"{s.parent.name}/{s.name}"
+        for v in sorted((s / VIDEOS_DIR).glob("cam*.mp4")):
+            items.append(VerifyItem(s, rel, v.stem))
+    return items
+
+
+def _lens_mm(scene_dir: Path, spec: Optional[SceneSpec]) -> Tuple[float, float]:
+    """``(focal length, sensor width)`` in mm: from ``scene.json``, else the lens folder's name and the MultiCamVideo
+    sensor (official scenes)."""
+    if spec is not None:
+        return spec.lens.focal_length_mm, spec.lens.sensor_mm
+    lens = parse_lens_dir_name(scene_dir.parent.name)
+    if lens is None:
+        raise DatasetFormatError(f"{scene_dir}: focal length unknown (no scene.json lens and the folder "
+                                 f"{scene_dir.parent.name!r} is not f<mm>_aperture<f>)")
+    return lens[0], SENSOR_MM
+
+
+def _angles_deg(r_a: np.ndarray, r_b: np.ndarray) -> np.ndarray:
+    tr = np.einsum("nji,nji->n", r_a, r_b)
+    return np.degrees(np.arccos(np.clip((tr - 1) / 2, -1, 1)))
+
+
+def _load_camera(item: VerifyItem):
+    """``(c2w (F, 4, 4) of the camera JSON, K at the video's size, scene.json camera entry, video path)``."""
+    from synth.core.video_io import probe_video
+
+    spec = read_scene_spec(item.scene_dir) if (item.scene_dir / SCENE_JSON).is_file() else None
+    cam_spec = {c.name: c for c in spec.cameras}.get(item.camera) if spec is not None else None
+    cmeta = {"trajectory": cam_spec.family, "params": cam_spec.params} if cam_spec is not None else {}
+    cams = load_camera_extrinsics(item.scene_dir / CAMERA_JSON)
+    if item.camera not in cams:
+        raise DatasetFormatError(f"{item.scene_dir / CAMERA_JSON}: no camera {item.camera}")
+    video = item.scene_dir / VIDEOS_DIR / f"{item.camera}.mp4"
+    info = probe_video(video)
+    K = intrinsics_from_lens(*_lens_mm(item.scene_dir, spec), info.width, info.height)
+    return cams[item.camera], K, cmeta, video
+
+
+def verify_camera(item: VerifyItem, options=None, thresholds: VerifyThresholds = VerifyThresholds(),
+                  estimate=None, second_opinion: bool = True) -> CameraCheck:
+    """Estimate one camera's poses from its video and compare them with its camera JSON (never raises for a bad
+    clip: the status and message say what happened).
+
+    Args:
+        options: :class:`synth.core.pose_estimation.PoseOptions` (default: its defaults).
+        estimate: a :class:`synth.core.pose_estimation.PoseEstimate` of this video already made (skips the estimation).
+        second_opinion: when flagged, estimate again (half the stride, then the other mapper) and flag only if no
+            second estimate checks the file and agrees with it.
+    """
+    from .core.pose_estimation import PoseOptions, estimate_video_poses
+    from synth.core.video_io import VideoReadError
+
+    options = options or PoseOptions()
+    t0 = time.perf_counter()
+    try:
+        c2w, K, cmeta, video = _load_camera(item)
+    except (DatasetFormatError, VideoReadError, ValueError, OSError) as e:
+        return CameraCheck(item.scene, item.camera, status="failed", message=str(e), flagged=True,
+                           reasons="unreadable")
+    est = estimate if estimate is not None else estimate_video_poses(video, K, options)
+    chk = compare_camera(item, c2w, cmeta, est, thresholds)
+    chk.estimate = est
+    if chk.flagged and second_opinion:
+        # SfM sometimes converges to a wrong solution (measured: ~10 % of embedded cameras at 480 px): a file is
+        # flagged only if second estimates -- denser frames (smaller motion between them), then the other mapper --
+        # cannot check it or disagree with it too
+        others = [options.replace(stride=options.stride // 2)] if options.stride > 1 else []
+        others.append(options.replace(mapper="incremental" if options.mapper == "global" else "global"))
+        notes = []
+        for other in others:
+            est2 = estimate_video_poses(video, K, other)
+            chk2 = compare_camera(item, c2w, cmeta, est2, thresholds)
+            checked = np.isfinite(chk2.max_rot_err_deg) and (est2.has_translation
+                                                             or chk2.gt_extent_m < thresholds.min_extent_m)
+            what = f"{other.mapper} mapper, stride {other.stride}"
+            if checked and not chk2.flagged:  # an estimate that could not check the file is no second opinion
+                chk2.message = (f"first estimate ({options.mapper} mapper, stride {options.stride}: {chk.status}) "
+                                f"flagged {chk.reasons}; {what} agrees with the file. " + chk2.message).strip()
+                chk2.estimate = est2
+                chk = chk2
+                break
+            notes.append(f"{what} {'also flags it (' + chk2.reasons + ')' if chk2.flagged else 'cannot check it'}")
+        else:
+            chk.message = "; ".join([m for m in (chk.message, *notes) if m])
+    chk.seconds = time.perf_counter() - t0
+    return chk
+
+
+def compare_camera(item: VerifyItem, c2w: np.ndarray, cmeta: dict, est,
+                   thresholds: VerifyThresholds = VerifyThresholds()) -> CameraCheck:
+    """Compare a pose estimate with the written trajectory ``c2w`` ``(F, 4, 4)`` (metres, OpenCV axes) of the
+    camera; ``cmeta`` is the camera's scene.json entry (``trajectory``, ``params.distance_to_character_m``)."""
+    from .core.camera_metrics import align_sim3, camera_metrics, relative_to_first
+
+    chk = CameraCheck(item.scene, item.camera, family=str(cmeta.get("trajectory", "")), status=est.status,
+                      message=est.message)
+    dist = (cmeta.get("params") or {}).get("distance_to_character_m")
+    chk.distance_m = float(dist) if dist else math.nan
+    idx = est.frame_indices
+    if len(idx) == 0 or idx.max() >= len(c2w):
+        chk.flagged, chk.reasons = (True, "frames") if len(idx) else (False, "")
+        if len(idx):
+            chk.message = (chk.message + f"; camera JSON has {len(c2w)} frames, the video more").lstrip("; ")
+        return chk
+    gt = relative_to_first(c2w[idx])
+    chk.frames = len(idx)
+    chk.gt_rot_deg = float(_angles_deg(np.tile(np.eye(3), (len(gt), 1, 1)), gt[:, :3, :3]).max())
+    chk.gt_extent_m = float(np.linalg.norm(gt[:, :3, 3], axis=1).max())
+    chk.gt_centres = gt[:, :3, 3]
+    if not est.has_rotation:
+        return chk
+    m = camera_metrics(gt, est.c2w)
+    chk.rot_err_rad, chk.trans_err, chk.cammc = m.rot_err_rad, m.trans_err, m.cammc
+    s, _, _, aligned = align_sim3(gt, est.c2w)
+    ok = est.registered
+    rot = np.full(len(gt), np.nan)
+    rot[ok] = _angles_deg(gt[ok, :3, :3], aligned[ok, :3, :3])
+    chk.rot_err_curve = rot
+    chk.max_rot_err_deg, chk.mean_rot_err_deg = float(np.nanmax(rot)), float(np.nanmean(rot))
+    reasons = []
+    if not est.has_translation and chk.gt_extent_m >= thresholds.min_extent_m:
+        # SfM failed on a camera written as translating: the homography rotations assume a pure rotation and are
+        # biased here, so they cannot check the file (reported, not flagged)
+        chk.message = (chk.message + "; written trajectory translates: rotation-only estimate, not verified")
+        return chk
+    if chk.max_rot_err_deg > thresholds.rot_deg:
+        reasons.append("rotation")
+    if est.has_translation and np.isfinite(s):
+        chk.scale = s
+        chk.est_centres = aligned[:, :3, 3]
+        chk.depth_m = float(s * est.frame0_depth)
+        if chk.gt_extent_m >= thresholds.min_extent_m:
+            terr = np.linalg.norm(gt[:, :3, 3] - aligned[:, :3, 3], axis=1) / chk.gt_extent_m
+            chk.max_trans_err_rel, chk.mean_trans_err_rel = float(np.nanmax(terr)), float(np.nanmean(terr))
+            if chk.max_trans_err_rel > thresholds.trans_rel:
+                reasons.append("translation")
+        # the estimate moved (it passed the parallax gate): the scale it implies must give a plausible scene depth,
+        # whatever the written extent (wrong units shrink or blow it up 100x) unless the file says it stands still
+        if np.isfinite(chk.depth_m) and chk.gt_extent_m > thresholds.static_extent_m:
+            if np.isfinite(chk.distance_m) and chk.distance_m > 0:
+                lo, hi = thresholds.depth_ratio
+                bad = not lo <= chk.depth_m / chk.distance_m <= hi
+            else:
+                lo, hi = thresholds.depth_m
+                bad = not lo <= chk.depth_m <= hi
+            if bad:
+                reasons.append("scale")
+    chk.flagged, chk.reasons = bool(reasons), "+".join(reasons)
+    return chk
+
+
+def _verify_worker(args):
+    item, options, thresholds = args
+    return verify_camera(item, options, thresholds)
+
+
+def _read_done(csv_path: Path) -> Dict[Tuple[str, str], Dict[str, str]]:
+    if not csv_path.is_file():
+        return {}
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {(r["scene"], r["camera"]): r for r in rows if r.get("scene") and r.get("camera")}
+
+
+def _write_csv(path: Path, rows: Sequence[Dict[str, str]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in sorted(rows, key=lambda r: (r["scene"], r["camera"])):
+        w.writerow({k: r.get(k, "") for k in CSV_FIELDS})
+    atomic_write_text(path, buf.getvalue())
+
+
+def plot_scene_checks(checks: Sequence[CameraCheck], out_png: Path) -> Path:
+    """One panel per camera: written (solid) vs estimated-and-aligned (dots) camera centres seen from above
+    (x, z of the camera-0 frame, metres), or the per-frame rotation error when translation is not estimable."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(checks)
+    cols = min(5, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, c in zip(axes.flat, checks):
+        if c.gt_centres is not None and c.est_centres is not None:
+            ax.plot(c.gt_centres[:, 0], c.gt_centres[:, 2], "-", color="C0", label="written")
+            ax.plot(c.est_centres[:, 0], c.est_centres[:, 2], "o", ms=3, color="C3", label="estimated")
+            ax.set_aspect("equal", adjustable="datalim")
+            ax.set_xlabel("x (m)")
+            ax.set_ylabel("z (m)")
+        elif c.rot_err_curve is not None:
+            ax.plot(c.rot_err_curve, "o-", ms=3, color="C3")
+            ax.set_xlabel("sample")
+            ax.set_ylabel("rot. error (deg)")
+        else:
+            ax.text(0.5, 0.5, c.status, ha="center", va="center", transform=ax.transAxes)
+        colour = "red" if c.flagged else "black"
+        ax.set_title(f"{c.camera} {c.family} [{c.status}]\nrot {c.max_rot_err_deg:.2f} deg  trans "
+                     f"{c.max_trans_err_rel:.3f}", fontsize=8, color=colour)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if axes.flat[0].get_legend_handles_labels()[0]:
+        axes.flat[0].legend(fontsize=7)
+    fig.suptitle(checks[0].scene if checks else "", fontsize=9)
+    fig.tight_layout()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_png.with_name(f".{out_png.name}.tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    tmp.replace(out_png)
+    return out_png
+
+
+def save_estimate(path: Path, est) -> None:
+    """A pose estimate as ``.npz`` (status, frame_indices, c2w relative to frame 0 in SfM units, registered,
+    frame0_depth); read it back with :func:`load_estimate`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, status=np.array(est.status), frame_indices=est.frame_indices, c2w=est.c2w,
+             registered=est.registered, frame0_depth=np.array(est.frame0_depth), message=np.array(est.message))
+    tmp.replace(path)
+
+
+def load_estimate(path: Path):
+    """Inverse of :func:`save_estimate` (no pickles)."""
+    from .core.pose_estimation import PoseEstimate
+
+    with np.load(path, allow_pickle=False) as z:
+        return PoseEstimate(str(z["status"]), z["frame_indices"], z["c2w"], z["registered"],
+                            float(z["frame0_depth"]), str(z["message"]))
+
+
+def select_items(items: List[VerifyItem], shard: Tuple[int, int], sample: Optional[int], seed: int,
+                 cameras: Optional[Sequence[str]] = None) -> List[VerifyItem]:
+    """This shard's items (scenes ``k % n == i`` by position), only ``cameras`` if given, then a seeded sample of
+    ``sample`` cameras."""
+    i, n = shard
+    scenes = sorted({it.scene for it in items})
+    mine = {s for k, s in enumerate(scenes) if k % n == i}
+    out = [it for it in items if it.scene in mine and (not cameras or it.camera in cameras)]
+    if sample is not None and sample < len(out):
+        out = sorted(random.Random(seed).sample(out, sample), key=lambda it: (it.scene, it.camera))
+    return out
+
+
+def run_verify(items: Sequence[VerifyItem], out_dir: Path, options=None,
+               thresholds: VerifyThresholds = VerifyThresholds(), workers: int = 1, csv_name: str = "verify.csv",
+               on_done: Optional[Callable[[CameraCheck, bool], None]] = None) -> List[Dict[str, str]]:
+    """Verify ``items`` (resuming from ``out_dir/csv_name``), write the CSV after each camera, one plot per scene
+    and ``verify_summary.json``; ``on_done(check, skipped)`` after each item. Returns the CSV rows of ``items``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / csv_name
+    done = _read_done(csv_path)
+    todo = [it for it in items if (it.scene, it.camera) not in done]
+    for it in items:
+        if (it.scene, it.camera) in done and on_done:
+            on_done(None, True)
+    by_scene: Dict[str, List[CameraCheck]] = {}
+    scene_total = {}
+    for it in todo:
+        scene_total[it.scene] = scene_total.get(it.scene, 0) + 1
+
+    def finish(chk: CameraCheck):
+        if chk.estimate is not None:
+            save_estimate(out_dir / "poses" / f"{chk.scene.replace('/', '_')}_{chk.camera}.npz", chk.estimate)
+        done[(chk.scene, chk.camera)] = chk.row()
+        _write_csv(csv_path, list(done.values()))
+        lst = by_scene.setdefault(chk.scene, [])
+        lst.append(chk)
+        if len(lst) == scene_total[chk.scene]:
+            plot_scene_checks(sorted(lst, key=lambda c: c.camera),
+                              out_dir / "plots" / (chk.scene.replace("/", "_") + ".png"))
+        if on_done:
+            on_done(chk, False)
+
+    jobs = [(it, options, thresholds) for it in todo]
+    if workers <= 1:
+        for j in jobs:
+            finish(_verify_worker(j))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for chk in pool.map(_verify_worker, jobs):
+                finish(chk)
+    rows = [done[(it.scene, it.camera)] for it in items]
+    write_summary(out_dir / "verify_summary.json", rows, thresholds, options)
+    return rows
+
+
+def write_summary(path: Path, rows: Sequence[Dict[str, str]], thresholds: VerifyThresholds, options) -> dict:
+    """Counts by status, flagged cameras, and error medians / maxima per trajectory family."""
+    fams: Dict[str, List[Dict[str, str]]] = {}
+    for r in rows:
+        fams.setdefault(r.get("family", ""), []).append(r)
+
+    def stat(rs, key):
+        v = [float(r[key]) for r in rs if r.get(key) not in (None, "", "nan")]
+        v = [x for x in v if math.isfinite(x)]
+        return {"n": len(v), "median": float(np.median(v)) if v else None, "max": max(v) if v else None}
+
+    summary = {
+        "cameras": len(rows),
+        "flagged": [f"{r['scene']}/{r['camera']}: {r['reasons']}" for r in rows if r.get("flagged") == "True"],
+        "status": {s: sum(r.get("status") == s for r in rows) for s in sorted({r.get("status") for r in rows})},
+        "per_family": {f: {"cameras": len(rs), "max_rot_err_deg": stat(rs, "max_rot_err_deg"),
+                           "max_trans_err_rel": stat(rs, "max_trans_err_rel"),
+                           "status": {s: sum(r.get("status") == s for r in rs)
+                                      for s in sorted({r.get("status") for r in rs})}}
+                       for f, rs in sorted(fams.items())},
+        "thresholds": asdict(thresholds),
+        "pose_options": asdict(options) if options is not None else None,
+    }
+    atomic_write_text(path, json.dumps(summary, indent=1) + "\n")
+    return summary
