@@ -3,6 +3,8 @@ files), ``synth render --split eval`` and ``recam eval`` end to end with the tin
 
 from __future__ import annotations
 
+from importlib import resources
+
 import csv
 import json
 import math
@@ -199,7 +201,9 @@ def scene512(tmp_path_factory):
     from synth.cli import app
 
     out = tmp_path_factory.mktemp("verify") / "ds"
-    r = run(app, ["render", "--scenes", "1", "--width", "512", "--height", "512", "--frames", "17", "--out", str(out)])
+    builtin = Path(str(resources.files("synth") / "assets" / "embedded_catalog.yaml"))  # not the asset cache's
+    r = run(app, ["render", "--scenes", "1", "--width", "512", "--height", "512", "--frames", "17", "--out", str(out),
+                  "--quality", "draft", "--catalog", str(builtin)])
     assert r.exit_code == 0, r.output
     return out
 
