@@ -294,3 +294,43 @@ def test_two_process_run_shards_merges_and_resumes(tmp_path, tiny_model, realcam
     r = run(app, _args(realcam, tiny_model, dist_cache, "--workers", "0", "--devices", "2"))
     assert r.exit_code == 0 and "1 written, 1 already cached" in " ".join(r.output.split()), r.output
     assert _snapshot(dist_cache) == _snapshot(seq)
+
+
+# ---------------------------------------------------------------------------------------------------- fuzzing
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(alphabet="0123456789.-e nainf\t", max_size=120), min_size=1, max_size=12))
+def test_re10k_text_never_crashes_the_reader(tmp_path_factory, lines):
+    """Any pose text gives items or problems naming the file, never an exception."""
+    root = tmp_path_factory.mktemp("fz")
+    (root / "poses").mkdir()
+    (root / "poses" / "c.txt").write_text("\n".join(["https://x", *lines]) + "\n")
+    items, problems = enumerate_items("re10k", root, 1)
+    assert len(items) + len(problems) == 1 and all(p.path.endswith("c.txt") for p in problems)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=200))
+def test_npz_reader_refuses_garbage_pickles(payload):
+    """Arbitrary bytes after an object-array header: a clear ValueError, never code, never another exception."""
+    import io
+    import zipfile
+
+    from recam.data.safe_npz import load_npz_safe
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as z:
+        z.writestr("arr_0.npy", buf.getvalue() + payload)
+    path = Path(f"/tmp/fuzz_{abs(hash(payload))}.npz")
+    path.write_bytes(data.getvalue())
+    try:
+        load_npz_safe(path)
+    except ValueError as e:
+        assert str(path) in str(e)
+    finally:
+        path.unlink()
