@@ -256,6 +256,25 @@ def test_cache_refuses_other_settings(tmp_path, tiny_model, realcam):
         assert not (tmp_path / "c2").exists()
 
 
+def test_bf16_and_tiled_vae_options(tmp_path, tiny_model, realcam):
+    """The GPU options run on CPU too (bf16 VAE as a cast module, upstream's tiled encoding) and are recorded."""
+    import torch
+
+    from recam.data.cache import load_item
+
+    ref, opt = tmp_path / "ref", tmp_path / "opt"
+    assert run(app, _args(realcam, tiny_model, ref, "--workers", "0")).exit_code == 0
+    r = run(app, _args(realcam, tiny_model, opt, "--workers", "0", "--vae_dtype", "bf16", "--vae_tiling"))
+    assert r.exit_code == 0, r.output
+    a = load_item(ref / "realcam-vid/videos/a.mp4.safetensors")
+    b = load_item(opt / "realcam-vid/videos/a.mp4.safetensors")
+    assert b["meta"]["prepare_settings"]["vae_dtype"] == "bf16" and b["meta"]["prepare_settings"]["vae_tiling"]
+    assert a["latents"].shape == b["latents"].shape and b["latents"].dtype == torch.float32
+    err = (a["latents"] - b["latents"]).abs().max() / a["latents"].abs().max()
+    assert 0 < err < 0.1  # bf16 rounding, not a different computation
+    assert torch.equal(a["context"], b["context"])
+
+
 def test_shard_math_and_dist_env(monkeypatch):
     from recam.data.prepare import _combine, dist_env
 
