@@ -25,7 +25,7 @@ from synth.core.atomic import atomic_write_text
 from synth.core.sharding import select_shard
 from synth.core.video_io import VideoReadError
 
-from ..video import RESIZE_MODES, frames_to_tensor
+from ..video import RESIZE_MODES
 from .cache import item_path, read_meta, write_item, write_manifest
 from .clips import load_frames
 from .formats import Problem, VideoItem, enumerate_items
@@ -388,7 +388,9 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
                 return
             emb, lengths = encode_prompts(tok, te, [it.caption for it, _ in batch], device=device)
             for j, (it, frames) in enumerate(batch):
-                lat = encode_video_latents(vae, frames_to_tensor(frames.numpy())[None], device=device)[0]
+                # uint8 to the device first (4x fewer bytes), then frames_to_tensor's exact ops there
+                x = frames.to(device, non_blocking=True).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
+                lat = encode_video_latents(vae, x[None], device=device)[0]
                 tensors = {"latents": lat.to(dt).cpu(), "context": emb[j, :lengths[j]].to(dt).cpu(),
                            "c2w": torch.from_numpy(it.c2w.astype(np.float64)),
                            "frames": torch.from_numpy(np.asarray(it.frames, np.int64))}
