@@ -367,6 +367,11 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
         progress.done["skipped"] = report.skipped
     empty_path = cache / "empty_context.safetensors"
     dt = CACHE_DTYPES[settings.cache_dtype]
+    if todo:  # workers start decoding now, while the models load (forked before any model is in memory)
+        stream = iter(torch.utils.data.DataLoader(
+            ClipFrames(todo, settings.height, settings.width, settings.resize), batch_size=None, shuffle=False,
+            num_workers=workers, prefetch_factor=prefetch if workers else None, collate_fn=_identity,
+            pin_memory=str(device).startswith("cuda")))
     if todo or not empty_path.exists():
         tok = AutoTokenizer.from_pretrained(str(model_dir / "tokenizer"), local_files_only=True)
         te = UMT5EncoderModel.from_pretrained(str(model_dir / "text_encoder"), local_files_only=True).to(device).eval()
@@ -378,10 +383,6 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
                                                torch_dtype=VAE_DTYPES[settings.vae_dtype]).to(device).eval()
         if settings.vae_tiling:
             vae.enable_tiling()
-        loader = torch.utils.data.DataLoader(
-            ClipFrames(todo, settings.height, settings.width, settings.resize), batch_size=None, shuffle=False,
-            num_workers=workers, prefetch_factor=prefetch if workers else None, collate_fn=_identity,
-            pin_memory=str(device).startswith("cuda"))
 
         def flush(batch: List[Tuple[VideoItem, torch.Tensor]]) -> None:
             if not batch:
@@ -412,7 +413,7 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
                     progress.update("written")
 
         pending: List[Tuple[VideoItem, torch.Tensor]] = []
-        for i, frames, problem in loader:  # workers decode the next clips while this process encodes
+        for i, frames, problem in stream:  # workers decode the next clips while this process encodes
             if problem is not None:
                 report.problems.append(problem)
                 if on_item:
