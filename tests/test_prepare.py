@@ -313,6 +313,10 @@ def test_two_process_run_shards_merges_and_resumes(tmp_path, tiny_model, realcam
     r = run(app, _args(realcam, tiny_model, dist_cache, "--workers", "0", "--devices", "2"))
     assert r.exit_code == 0 and "1 written, 1 already cached" in " ".join(r.output.split()), r.output
     assert _snapshot(dist_cache) == _snapshot(seq)
+    # other settings: every rank refuses, nothing replaced, exit 2 (bad input), not a hang or a traceback
+    r = run(app, _args(realcam, tiny_model, dist_cache, "--workers", "0", "--devices", "2", "--stride", "2"))
+    assert r.exit_code == 2 and "stride: cache 1, requested 2" in " ".join(r.output.split()), r.output
+    assert _snapshot(dist_cache) == _snapshot(seq)
 
 
 # ---------------------------------------------------------------------------------------------------- fuzzing

@@ -355,6 +355,14 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
         elif meta is not None and not overwrite:
             conflicts.append((it, meta))
         todo.append(it)
+    total_conflicts = len(conflicts)
+    if group is not None:  # every rank refuses together (none waits at a barrier for a rank that stopped)
+        t = torch.tensor([total_conflicts])
+        group.all_reduce(t)
+        total_conflicts = int(t.item())
+    if total_conflicts and not conflicts:
+        raise CacheSettingsError(f"{cache / kind}: {total_conflicts} cached item(s) of other ranks were built with "
+                                 f"other settings; use another --out, or --overwrite to replace them on purpose.")
     if conflicts:
         it, meta = conflicts[0]
         _refuse(item_path(cache, kind, it.key), {**_item_settings(meta), "digest": meta.get("settings")}, wanted,
@@ -498,6 +506,9 @@ def launch_local(devices: int, *args, **kwargs) -> List[PrepareReport]:
     while not queue.empty():
         rank, report, err = queue.get()
         results[rank] = (report, err)
+    refused = [e.split(": ", 1)[1] for _, (_, e) in sorted(results.items()) if e and e.startswith("CacheSettingsError")]
+    if refused:
+        raise CacheSettingsError(max(refused, key=len))
     errors = [f"rank {r}: {e}" for r, (_, e) in sorted(results.items()) if e]
     if errors or len(results) != devices:
         raise RuntimeError("; ".join(errors) or f"{devices - len(results)} rank(s) died without a report")
