@@ -66,7 +66,9 @@ def make_clips(root: Path, clips: int, frames: int, src_w: int, src_h: int) -> N
     root.mkdir(parents=True, exist_ok=True)
     fx.make_realcam(root, frames)
     # keep the valid clips only, duplicated to the wanted count
-    recs = list(np.load(root / "RealCam-Vid_train.npz", allow_pickle=True)["arr_0"])  # our own file
+    from recam.data.safe_npz import load_npz_safe
+
+    recs = list(load_npz_safe(root / "RealCam-Vid_train.npz")["arr_0"])
     good = [r for r in recs if r["video_path"] in ("videos/a.mp4", "videos/b.mp4")]
     out = []
     for k in range(clips):
