@@ -40,8 +40,8 @@ def main() -> None:
     from synth.catalog import Catalog, load_catalog
     from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
     from synth.render.unreal.backend import UnrealBackend
-    from synth.render.unreal.fake_server import start_server_process, unreal_catalog_for
     from synth.render.unreal.protocol import decode_bmp, encode_bmp
+    from synth.testing.fake_unrealcv import start_server_process, unreal_catalog_for
     from synth.core.scene_spec import Lens
 
     data, _ = unreal_catalog_for(load_catalog())

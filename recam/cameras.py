@@ -7,6 +7,10 @@ is ``(num_frames, 4, 4)`` OpenCV c2w (x right, y down, z forward) in metres.
   world, start (3390, 1380, 240) cm) analytically.
 * Custom trajectories: a ``camera_extrinsics.json`` (one camera of it) or a YAML of moves (see
   :func:`trajectory_from_moves` and ``configs/recam/trajectory_example.yaml``) relative to the source camera.
+  A JSON trajectory longer than ``num_frames`` is resampled over its whole length (same first and last pose,
+  :func:`resample_trajectory`), as presets cover their whole motion at any frame count; never cut.
+* Every pose that enters here is checked (finite, orthonormal, handedness, at most :data:`MAX_TRANSLATION_M`
+  away): :class:`TrajectoryError` names the file, the camera or YAML field, and the frame.
 * Inference ``cam_emb``: poses at frames ``range(num_frames)[::4]`` relative to the trajectory's frame 0
   (upstream ``inference_recammaster.py``).
 """
@@ -18,15 +22,16 @@ from typing import Any, List, Mapping, Optional, Union
 
 import numpy as np
 import yaml
+from scipy.spatial.transform import Rotation, Slerp
 
-from synth.core.geometry import (look_at_rotator, relative_cam_emb, relative_poses,  # noqa: F401 (public re-exports)
-                            unreal_pose_to_c2w)
-from synth.core.multicam_format import load_camera_extrinsics  # noqa: F401
+from synth.core.geometry import (look_at_rotator, pose_problems, relative_cam_emb,  # noqa: F401 (re-exports)
+                                 relative_poses, unreal_pose_to_c2w)
+from synth.core.multicam_format import DatasetFormatError, load_camera_extrinsics  # noqa: F401
 from synth.core.speed import speed_progress
 
 __all__ = ["load_camera_extrinsics", "relative_cam_emb", "relative_poses", "PRESET_NAMES", "preset_trajectory",
            "trajectory_from_moves", "load_trajectory", "inference_cam_emb", "latent_frame_indices",
-           "TrajectoryError"]
+           "TrajectoryError", "resample_trajectory", "MAX_TRANSLATION_M"]
 
 PRESET_NAMES = {1: "Pan Right", 2: "Pan Left", 3: "Tilt Up", 4: "Tilt Down", 5: "Zoom In", 6: "Zoom Out",
                 7: "Translate Up (with rotation)", 8: "Translate Down (with rotation)",
@@ -39,6 +44,20 @@ _PAN_DEG, _TILT_DEG, _DOLLY_CM, _PEDESTAL_CM, _ARC_DEG, _PIVOT_CM = 20.0, 10.0, 
 
 class TrajectoryError(ValueError):
     """A trajectory specification is invalid (the message names the file and the field)."""
+
+
+#: Camera centres farther than this from the world origin (metres) are refused: finite, but a pose 1e30 m away
+#: turns every relative pose into noise and the video black.
+MAX_TRANSLATION_M = 1e5
+
+
+def _check_trajectory(c2w: np.ndarray, where: str, det_sign: int) -> np.ndarray:
+    """Raise :class:`TrajectoryError` naming ``where`` and the frame if a pose is not a usable rigid transform
+    (finite, orthonormal, ``det(R) == det_sign``, invertible, within :data:`MAX_TRANSLATION_M`)."""
+    problems = pose_problems(c2w, det_sign, item="frame", max_translation=MAX_TRANSLATION_M)
+    if problems:
+        raise TrajectoryError(f"{where}: " + "; ".join(problems))
+    return c2w
 
 
 def preset_trajectory(cam_type: int, num_frames: int = 81) -> np.ndarray:
@@ -88,46 +107,34 @@ _MOVE_KEYS = {"pan", "tilt", "roll", "dolly", "truck", "pedestal", "arc"}
 _SEGMENT_KEYS = _MOVE_KEYS | {"frames", "speed"}
 
 
-def _rot_x(a):
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-
-
-def _rot_y(a):
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-
-
-def _rot_z(a):
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-
-
-def _num(seg: Mapping[str, Any], key: str, where: str) -> float:
-    v = seg.get(key, 0.0)
+def _num(seg: Mapping[str, Any], key: str, where: str, default: float = 0.0) -> float:
+    v = seg.get(key, default)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-        raise TrajectoryError(f"{where}.{key}: expected a number, got {v!r}")
+        raise TrajectoryError(f"{where}.{key}: expected a number (finite), got {v!r}")
     return float(v)
 
 
-def _segment_delta(seg: Mapping[str, Any], u: float, where: str) -> np.ndarray:
-    """Relative c2w (segment-start camera frame, OpenCV axes) after progress ``u`` of a segment's moves."""
+def _segment_deltas(seg: Mapping[str, Any], u: np.ndarray, where: str) -> np.ndarray:
+    """Relative c2w ``(len(u), 4, 4)`` (segment-start camera frame, OpenCV axes) after progress ``u`` of a segment's
+    moves. Rotation = ``R_y(pan) R_x(tilt) R_z(roll)`` (intrinsic y-x-z Euler angles, scipy), arc first about the
+    pivot."""
     pan, tilt, roll = (np.radians(_num(seg, k, where)) for k in ("pan", "tilt", "roll"))
-    t = u * np.array([_num(seg, "truck", where), -_num(seg, "pedestal", where), _num(seg, "dolly", where)])
-    r = _rot_y(u * pan) @ _rot_x(u * tilt) @ _rot_z(u * roll)
+    u = np.asarray(u, dtype=np.float64)
+    t = u[:, None] * np.array([_num(seg, "truck", where), -_num(seg, "pedestal", where), _num(seg, "dolly", where)])
+    r = Rotation.from_euler("YXZ", np.stack([u * pan, u * tilt, u * roll], -1)).as_matrix()
     arc = seg.get("arc")
     if arc is not None:
         if not isinstance(arc, Mapping) or set(arc) - {"deg", "distance"} or "deg" not in arc:
             raise TrajectoryError(f"{where}.arc: expected {{deg: <degrees, + = left>, distance: <metres to the "
                                   f"pivot ahead, default 4>}}, got {arc!r}")
         phi = u * np.radians(_num(arc, "deg", f"{where}.arc"))
-        d = float(arc.get("distance", 4.0))
+        d = _num(arc, "distance", f"{where}.arc", 4.0)
         if not d > 0:
             raise TrajectoryError(f"{where}.arc.distance: must be > 0, got {d}")
-        t = t + np.array([-d * np.sin(phi), 0.0, d - d * np.cos(phi)])
-        r = _rot_y(phi) @ r
-    out = np.eye(4)
-    out[:3, :3], out[:3, 3] = r, t
+        t = t + np.stack([-d * np.sin(phi), np.zeros_like(phi), d - d * np.cos(phi)], -1)
+        r = Rotation.from_euler("Y", phi[:, None]).as_matrix() @ r
+    out = np.zeros((len(u), 4, 4))
+    out[:, :3, :3], out[:, :3, 3], out[:, 3, 3] = r, t, 1.0
     return out
 
 
@@ -154,33 +161,44 @@ def trajectory_from_moves(spec: Union[Mapping[str, Any], str, Path], num_frames:
         ``(num_frames, 4, 4)`` OpenCV c2w in metres, world = the source camera's frame.
 
     Raises:
-        TrajectoryError: unknown keys, non-numeric amounts, frames that do not add up.
+        TrajectoryError: unreadable or non-UTF-8 file, invalid YAML, unknown keys, non-numeric or non-finite
+            amounts, frames that do not add up, or resulting poses that are not usable (too far away); the message
+            names the file and the field (``<file>.segments[1].pan``) or the frame.
     """
     where = "trajectory"
     if isinstance(spec, (str, Path)):
         where = str(spec)
         try:
-            spec = yaml.safe_load(Path(spec).read_text())
+            spec = yaml.safe_load(Path(spec).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise TrajectoryError(f"{where}: file not found") from None
-        except yaml.YAMLError as e:
+        except IsADirectoryError:
+            raise TrajectoryError(f"{where}: is a folder; expected a YAML file of moves") from None
+        except UnicodeDecodeError as e:
+            raise TrajectoryError(f"{where}: not UTF-8 text (byte offset {e.start}); expected a YAML file of "
+                                  f"moves") from None
+        except (yaml.YAMLError, RecursionError) as e:
             raise TrajectoryError(f"{where}: not valid YAML ({e})") from None
+    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 2:
+        raise TrajectoryError(f"{where}: num_frames must be an integer >= 2, got {num_frames!r}")
     if not isinstance(spec, Mapping) or not isinstance(spec.get("segments"), list) or not spec["segments"]:
         raise TrajectoryError(f"{where}: expected a mapping with a non-empty 'segments' list")
     unknown = set(spec) - {"segments", "speed", "num_frames"}
     if unknown:
-        raise TrajectoryError(f"{where}: unknown keys {sorted(unknown)}")
+        raise TrajectoryError(f"{where}: unknown keys {sorted(map(str, unknown))}; expected segments, speed")
     segs: List[Mapping[str, Any]] = spec["segments"]
     steps = num_frames - 1
-    fixed = [s.get("frames") for s in segs]
     for i, s in enumerate(segs):
         if not isinstance(s, Mapping):
-            raise TrajectoryError(f"{where}.segments[{i}]: expected a mapping of moves")
+            raise TrajectoryError(f"{where}.segments[{i}]: expected a mapping of moves, got {s!r}")
         bad = set(s) - _SEGMENT_KEYS
         if bad:
-            raise TrajectoryError(f"{where}.segments[{i}]: unknown keys {sorted(bad)}; moves are {sorted(_MOVE_KEYS)}")
-        if fixed[i] is not None and (not isinstance(fixed[i], int) or fixed[i] < 1):
-            raise TrajectoryError(f"{where}.segments[{i}].frames: expected a positive integer")
+            raise TrajectoryError(f"{where}.segments[{i}]: unknown keys {sorted(map(str, bad))}; moves are "
+                                  f"{sorted(_MOVE_KEYS)}")
+    fixed = [s.get("frames") for s in segs]
+    for i, f in enumerate(fixed):
+        if f is not None and (isinstance(f, bool) or not isinstance(f, int) or f < 1):
+            raise TrajectoryError(f"{where}.segments[{i}].frames: expected a positive integer, got {f!r}")
     rest = steps - sum(f for f in fixed if f is not None)
     free = [i for i, f in enumerate(fixed) if f is None]
     if rest < 0 or (free and rest < len(free)) or (not free and rest != 0):
@@ -194,38 +212,83 @@ def trajectory_from_moves(spec: Union[Mapping[str, Any], str, Path], num_frames:
     base = np.eye(4)
     for i, (s, n) in enumerate(zip(segs, lengths)):
         sp = s.get("speed", default_speed)
+        a = sp.get("a") if isinstance(sp, Mapping) else None
+        if not isinstance(sp, Mapping) or (a is not None and (isinstance(a, bool) or not isinstance(a, (int, float)))):
+            raise TrajectoryError(f"{where}.segments[{i}].speed: expected {{profile: constant}} or {{profile: eased, "
+                                  f"a: <non-zero number>}}, got {sp!r}")
         try:
-            u = speed_progress(n + 1, sp.get("profile", "constant"), sp.get("a"))
-        except (ValueError, AttributeError) as e:
+            u = speed_progress(n + 1, sp.get("profile", "constant"), a)
+        except ValueError as e:
             raise TrajectoryError(f"{where}.segments[{i}].speed: {e}") from None
-        deltas = [_segment_delta(s, float(x), f"{where}.segments[{i}]") for x in u]
-        poses += [base @ d for d in deltas[1:]]
+        deltas = _segment_deltas(s, u, f"{where}.segments[{i}]")
+        poses += list(base @ deltas[1:])
         base = base @ deltas[-1]
-    return np.stack(poses)
+    # relative to the source camera in OpenCV axes: proper rotations (det +1)
+    return _check_trajectory(np.stack(poses), where, det_sign=1)
+
+
+def resample_trajectory(c2w: np.ndarray, num_frames: int) -> np.ndarray:
+    """Resample a trajectory ``(F, 4, 4)`` onto ``num_frames`` frames spanning the same start and end.
+
+    Frame ``i`` takes the pose at time ``i (F - 1) / (num_frames - 1)`` of the input (rotation slerp, linear camera
+    centre; an input frame itself where the time is an integer), so the first and last poses are kept exactly and
+    the speed profile is kept in shape. This is how a longer camera JSON is fitted to ``--num_frames``, like a
+    ``--cam_type`` preset, which also covers its whole motion whatever the frame count (presets follow upstream's ``u = i / (num_frames - 0.5)``, so a 9-frame preset
+    ends at 8/8.5 of its nominal amount while an 81-frame JSON ends at 80/80.5: within 6 %). Works for both
+    handednesses (upstream's Unreal-world c2w has ``det(R) = -1``: it is mirrored, interpolated and mirrored back).
+    """
+    c2w = np.asarray(c2w, dtype=np.float64)
+    n = len(c2w)
+    if num_frames == n:
+        return c2w.copy()
+    mirror = np.linalg.det(c2w[0, :3, :3]) < 0
+    s = np.diag([1.0, -1.0, 1.0, 1.0]) if mirror else np.eye(4)
+    m = s @ c2w  # proper rotations
+    t = np.linspace(0.0, n - 1.0, num_frames)
+    out = np.zeros((num_frames, 4, 4))
+    out[:, 3, 3] = 1.0
+    out[:, :3, :3] = Slerp(np.arange(n, dtype=np.float64), Rotation.from_matrix(m[:, :3, :3]))(t).as_matrix()
+    for k in range(3):
+        out[:, k, 3] = np.interp(t, np.arange(n), m[:, k, 3])
+    k = np.round(t)
+    exact = np.abs(t - k) < 1e-9  # frames that fall on input frames keep them bit for bit (no re-orthogonalisation)
+    out[exact] = m[k[exact].astype(int)]
+    return s @ out
 
 
 def load_trajectory(spec: Union[int, str, Path], num_frames: int = 81, camera: Optional[str] = None) -> np.ndarray:
     """A trajectory from a preset number, a ``camera_extrinsics.json`` (``camera`` selects which; required when it
     holds several) or a moves YAML. Returns ``(num_frames, 4, 4)`` OpenCV c2w in metres.
 
+    A camera JSON with more frames than ``num_frames`` is resampled over its whole length
+    (:func:`resample_trajectory`: same first and last pose), as the presets are; one with fewer is refused.
+    Every pose is checked (finite, orthonormal, ``det(R) = -1`` for upstream's Unreal-world c2w, within
+    :data:`MAX_TRANSLATION_M`).
+
     Raises:
-        TrajectoryError: unknown spec, too few frames in the JSON, ambiguous camera.
+        TrajectoryError: unknown spec, unreadable or malformed file, a bad pose (names file, camera and frame), too
+            few frames in the JSON, ambiguous camera.
     """
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
         return preset_trajectory(int(spec), num_frames)
     path = Path(spec)
     if path.suffix == ".json":
-        cams = load_camera_extrinsics(path)
+        try:
+            cams = load_camera_extrinsics(path)
+        except DatasetFormatError as e:
+            raise TrajectoryError(str(e)) from None
         if camera is None:
             if len(cams) != 1:
                 raise TrajectoryError(f"{path}: holds cameras {list(cams)}; choose one (--camera camNN)")
             camera = next(iter(cams))
         if camera not in cams:
             raise TrajectoryError(f"{path}: no camera {camera!r}; it has {list(cams)}")
-        c2w = cams[camera]
+        c2w = _check_trajectory(cams[camera], f"{path}: {camera}", det_sign=-1)
         if len(c2w) < num_frames:
             raise TrajectoryError(f"{path}: {camera} has {len(c2w)} frames; {num_frames} needed")
-        return c2w[:num_frames]
+        if num_frames < 2:
+            raise TrajectoryError(f"num_frames must be >= 2, got {num_frames}")
+        return resample_trajectory(c2w, num_frames)
     if path.suffix in (".yaml", ".yml"):
         return trajectory_from_moves(path, num_frames)
     raise TrajectoryError(f"{spec}: expected a preset 1..10, a camera_extrinsics .json or a moves .yaml")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 
 from synth.core.progress import console
 
@@ -42,16 +43,30 @@ def infer(
     dtype: str = typer.Option("auto", "--dtype", help="auto | bf16 | fp16 | fp32."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N."),
     vae_tiling: bool = typer.Option(False, "--vae_tiling", help="Tiled VAE encode/decode (less memory)."),
-    cpu_offload: bool = typer.Option(False, "--cpu_offload", help="Keep models on the CPU, move each to the GPU "
-                                     "when used (accelerate)."),
+    offload: str = typer.Option("none", "--offload", help="none | model (one component on the GPU at a time) | "
+                                "group (one transformer block at a time) | sequential (layer by layer, least "
+                                "memory). Outputs are identical."),
+    cpu_offload: bool = typer.Option(False, "--cpu_offload", help="Same as --offload model (kept for old "
+                                     "scripts)."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the repeated transformer blocks."),
+    cp_ulysses: int = typer.Option(1, "--cp_ulysses", min=1, help="Context parallelism: Ulysses degree (run "
+                                   "under torchrun with that many processes per group)."),
+    cp_ring: int = typer.Option(1, "--cp_ring", min=1, help="Context parallelism: ring degree (needs "
+                                "--attention_backend flash or _native_cudnn)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace results of an earlier run."),
     attention_backend: Optional[str] = typer.Option(None, "--attention_backend", help="diffusers attention "
                                                     "backend (e.g. native, flash, _native_cudnn)."),
 ) -> None:
     """Re-capture videos along a new camera trajectory (upstream: --cam_type 1..10 --dataset_path DIR)."""
+    import os
+
+    import torch
+
     from synth.core.video_io import VideoReadError
 
     from .cameras import PRESET_NAMES, TrajectoryError, latent_frame_indices, load_trajectory
-    from .infer import InferJob, jobs_from_dataset, load_jobs, resolve_device_dtype, run_inference
+    from .infer import (OFFLOAD_MODES, InferJob, OutputExistsError, check_outputs, jobs_from_dataset, load_jobs,
+                        output_dir_name, place_pipeline, resolve_device_dtype, run_inference, unique_job_names)
     from .pipeline import ReCamMasterPipeline
 
     if (cam_type is None) == (trajectory is None):
@@ -62,36 +77,61 @@ def infer(
         _fail("--video needs --prompt (the caption of the source video)")
     if height % 16 or width % 16:
         _fail(f"--height and --width must be multiples of 16, got {height}x{width}")
+    if cpu_offload:
+        offload = "model"
+    if offload not in OFFLOAD_MODES:
+        _fail(f"--offload must be one of {', '.join(OFFLOAD_MODES)}; got {offload!r}")
+    cp = cp_ulysses * cp_ring
+    if cp > 1 and offload != "none":
+        _fail("--cp_ulysses / --cp_ring cannot be combined with --offload (each rank holds the whole model)")
+    if cp_ring > 1 and attention_backend in (None, "native"):
+        _fail("--cp_ring > 1 needs --attention_backend flash or _native_cudnn (ring attention needs the "
+              "log-sum-exp, which the native backend does not return)")
+    name = output_dir_name(cam_type, trajectory, camera)
     try:
         latent_frame_indices(num_frames)
         traj = load_trajectory(cam_type if cam_type is not None else trajectory, num_frames, camera)
-        jobs = jobs_from_dataset(dataset_path) if dataset_path else [InferJob(video.stem, video, prompt)]
+        jobs = unique_job_names(jobs_from_dataset(dataset_path) if dataset_path else
+                                [InferJob(video.stem, video, prompt)])
+        check_outputs(jobs, out / name, overwrite)
         dev, dt = resolve_device_dtype(device, dtype)
         loaded = load_jobs(jobs, num_frames=num_frames, height=height, width=width, start_frame=start_frame,
                            stride=stride)
-    except (ValueError, TrajectoryError, FileNotFoundError, VideoReadError) as e:
-        _fail(str(e))
-    name = f"cam_type{cam_type}" if cam_type is not None else trajectory.stem
+    except (ValueError, TrajectoryError, FileNotFoundError, VideoReadError, OutputExistsError) as e:
+        _fail(escape(str(e)))
+    rank = 0
+    if cp > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            if "RANK" not in os.environ:
+                _fail(f"--cp_ulysses {cp_ulysses} --cp_ring {cp_ring}: run under torchrun with a multiple of "
+                      f"{cp} processes (torchrun --nproc_per_node {cp} -m recam.cli infer ...)")
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        rank = dist.get_rank()
+        if dev.type == "cuda":
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if cam_type is not None:
         console.print(f"trajectory {cam_type}: {PRESET_NAMES[cam_type]}")
     try:
         pipe = ReCamMasterPipeline.from_wan(model_dir, ckpt, torch_dtype=dt)
     except (FileNotFoundError, ValueError, OSError) as e:
-        _fail(str(e))
+        _fail(escape(str(e)))
     if ckpt is None:
         console.print("[yellow]warning:[/yellow] no --ckpt: camera modules are zero/identity (base Wan2.1, "
                       "not trained to follow cameras)")
     if attention_backend:
         pipe.transformer.set_attention_backend(attention_backend)
-    if vae_tiling:
-        pipe.vae.enable_tiling()
-    if cpu_offload:
-        pipe.enable_model_cpu_offload(device=dev)
-    else:
-        pipe.to(dev)
+    if cp > 1:
+        try:
+            pipe.transformer.enable_context_parallel(cp_ulysses, cp_ring)
+        except (ValueError, RuntimeError) as e:
+            _fail(escape(str(e)))
+    place_pipeline(pipe, dev, offload, vae_tiling=vae_tiling, compile=compile)
     written = run_inference(pipe, loaded, traj, out / name, steps=steps, guidance=guidance, seed=seed,
-                            log=console.print)
-    console.print(f"wrote {len(written)} video(s) to [bold]{(out / name).resolve()}[/bold]")
+                            log=console.print, write=rank == 0)
+    if rank == 0:
+        console.print(f"wrote {len(written)} video(s) to [bold]{(out / name).resolve()}[/bold]")
 
 
 @app.command("init-tiny")
@@ -133,7 +173,7 @@ def convert(
         else:
             _fail(f"--to must be diffusers or official, got {to!r}")
     except (FileNotFoundError, ValueError, OSError) as e:
-        _fail(str(e))
+        _fail(escape(str(e)))
     n = sum(p.numel() for p in model.parameters())
     console.print(f"wrote {dst} ({n / 1e6:.1f} M parameters)")
 
@@ -163,7 +203,7 @@ def prepare(
     shard: Optional[str] = typer.Option(None, "--shard", help="i/n: this machine's share of the clips (cluster "
                                         "arrays); ranks of a torchrun / --devices launch split it further."),
     devices: int = typer.Option(1, "--devices", min=1, help="Processes on this node (one per GPU), as "
-                                "`torchrun --nproc_per_node N -m recam.data.prepare` would start."),
+                                "`torchrun --nproc_per_node N -m recam.cli prepare ...` would start."),
     workers: int = typer.Option(2, "--workers", min=0, help="DataLoader workers decoding ahead of the encoders "
                                 "(0: decode in the main process)."),
     prefetch: int = typer.Option(2, "--prefetch", min=1, help="Clips each worker decodes ahead."),
@@ -301,13 +341,13 @@ def train(
     try:
         cfg = load_train_config(config, overrides or [])
     except ConfigError as e:
-        _fail(str(e))
+        _fail(escape(str(e)))
     try:
         trainer, module = run_train(cfg, resume)
     except NonFiniteLossError as e:
         _fail(str(e), code=3)
     except (FileNotFoundError, ValueError, ImportError) as e:
-        _fail(str(e))
+        _fail(escape(str(e)))
     if trainer.is_global_zero:
         console.print(f"trained to step {trainer.global_step} ({module.num_trainable():,} trainable parameters); "
                       f"outputs in [bold]{Path(cfg.output.dir).resolve()}[/bold]")

@@ -3,7 +3,9 @@
 * :func:`encode_prompts`: UMT5 embeddings exactly as Wan / upstream ReCamMaster (prompt cleaning, padding to
   ``max_sequence_length`` tokens, zeros past the true length) through diffusers' ``WanPipeline``
   implementation, plus the true lengths (caches store only those rows).
-* :func:`encode_video_latents`: Wan VAE posterior mode, normalised with the VAE config's ``latents_mean/std``.
+* :func:`encode_video_latents`: Wan VAE posterior mode, normalised with the VAE config's ``latents_mean/std``
+  (:func:`normalize_latents` / :func:`denormalize_latents`, also used by the pipeline; this module imports no
+  other module of ours, so the pipeline can import it).
 """
 
 from __future__ import annotations
@@ -13,10 +15,31 @@ from typing import List, Sequence, Tuple
 
 import torch
 
-__all__ = ["encode_prompts", "encode_video_latents", "pad_context", "MAX_TEXT_LEN"]
+__all__ = ["encode_prompts", "encode_video_latents", "pad_context", "normalize_latents", "denormalize_latents",
+           "MAX_TEXT_LEN"]
 
 #: upstream WanPrompter text_len
 MAX_TEXT_LEN = 512
+
+
+def _stats(vae, like: torch.Tensor):
+    shape = (1, vae.config.z_dim, 1, 1, 1)
+    mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32, device=like.device).view(shape)
+    std = torch.tensor(vae.config.latents_std, dtype=torch.float32, device=like.device).view(shape)
+    return mean, std
+
+
+def normalize_latents(vae, mode: torch.Tensor) -> torch.Tensor:
+    """``(mode - latents_mean) / latents_std`` (float32), the scale the DiT was trained on; ``mode``
+    ``[B, z_dim, F, h, w]``, statistics from the ``AutoencoderKLWan`` config."""
+    mean, std = _stats(vae, mode)
+    return (mode.float() - mean) / std
+
+
+def denormalize_latents(vae, z: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`normalize_latents` (float32): DiT latents -> the VAE's latent scale."""
+    mean, std = _stats(vae, z)
+    return z.float() * std + mean
 
 
 @torch.no_grad()
@@ -45,8 +68,6 @@ def pad_context(ctx: torch.Tensor, length: int = MAX_TEXT_LEN) -> torch.Tensor:
 def encode_video_latents(vae, video: torch.Tensor, device=None) -> torch.Tensor:
     """``[B, 3, F, H, W]`` in [-1, 1] -> normalised latents ``[B, 16, (F-1)/4 + 1, H/8, W/8]`` (float32).
     ``device``: where the VAE runs (default: its parameters' device; pipelines with offloading pass theirs)."""
-    from .pipeline import normalize_latents
-
     p = next(vae.parameters())
     x = video.to(device=device or p.device, dtype=p.dtype)
     return normalize_latents(vae, vae.encode(x).latent_dist.mode())

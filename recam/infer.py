@@ -21,7 +21,17 @@ from synth.core.video_io import read_video, write_video
 from .cameras import inference_cam_emb
 from .video import frames_to_tensor, resize_center_crop
 
-__all__ = ["InferJob", "LoadedJob", "jobs_from_dataset", "load_jobs", "run_inference", "resolve_device_dtype"]
+__all__ = ["InferJob", "LoadedJob", "jobs_from_dataset", "load_jobs", "run_inference", "resolve_device_dtype",
+           "OFFLOAD_MODES", "place_pipeline", "output_dir_name", "unique_job_names", "check_outputs",
+           "OutputExistsError"]
+
+#: ``--offload``: none (everything on the device), model (diffusers' model CPU offload: one component at a time),
+#: group (diffusers' group offloading, one transformer block at a time), sequential (accelerate, layer by layer)
+OFFLOAD_MODES = ("none", "model", "group", "sequential")
+
+
+class OutputExistsError(FileExistsError):
+    """An output file exists and ``--overwrite`` was not given."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +57,22 @@ def jobs_from_dataset(dataset_path: Path) -> List[InferJob]:
 
 
 def resolve_device_dtype(device: str, dtype: str):
-    """``auto`` device: CUDA if available else CPU; ``auto`` dtype: bf16 on CUDA, fp32 on CPU."""
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
+    """``auto`` device: CUDA if available else CPU; ``auto`` dtype: bf16 on CUDA, fp32 on CPU.
+
+    Raises:
+        ValueError: an unknown device or dtype, or a CUDA device on a machine without CUDA (or without that GPU).
+    """
+    try:
+        dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                           ("cpu" if device == "auto" else device))
+    except RuntimeError:
+        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N; got {device!r}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: CUDA is not available on this machine (torch "
+                             f"{torch.__version__}); use --device cpu or install a CUDA build of torch")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible")
     table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     if dtype == "auto":
         return dev, (torch.bfloat16 if dev.type == "cuda" else torch.float32)
@@ -79,10 +102,91 @@ def load_jobs(jobs: List[InferJob], *, num_frames: int, height: int, width: int,
     return loaded
 
 
+def output_dir_name(cam_type=None, trajectory: Path = None, camera: str = None) -> str:
+    """The results sub-folder of a trajectory source: ``cam_typeN``, the trajectory file's stem, plus ``_<camera>``
+    for one camera of a multi-camera JSON (so ``--camera cam09`` and ``--camera cam01`` never share a path)."""
+    name = f"cam_type{cam_type}" if cam_type is not None else Path(trajectory).stem
+    return f"{name}_{camera}" if camera else name
+
+
+def unique_job_names(jobs: List[InferJob]) -> List[InferJob]:
+    """Jobs whose videos share a stem (``s0/videos/cam01.mp4``, ``s1/videos/cam01.mp4``) are named by their path
+    below the group's common folder, ``videos`` left out (``s0_cam01``), so no result of a run overwrites another.
+
+    Raises:
+        ValueError: two jobs read the same video (they would still collide).
+    """
+    import os
+    from collections import defaultdict
+
+    groups = defaultdict(list)
+    for j in jobs:
+        groups[j.name].append(j)
+    rename = {}
+    for name, group in groups.items():
+        if len(group) < 2:
+            continue
+        paths = [os.path.abspath(j.video) for j in group]
+        if len(set(paths)) < len(paths):
+            raise ValueError(f"the same video is listed twice: {group[0].video}")
+        common = os.path.commonpath(paths)
+        for j, path in zip(group, paths):
+            parts = [q for q in Path(os.path.relpath(path, common)).with_suffix("").parts if q != "videos"]
+            rename[id(j)] = "_".join(parts)
+    return [InferJob(rename.get(id(j), j.name), j.video, j.prompt) for j in jobs]
+
+
+def check_outputs(jobs: List[InferJob], out_dir: Path, overwrite: bool) -> None:
+    """Refuse to replace existing results unless ``overwrite``.
+
+    Raises:
+        OutputExistsError: names the first existing file.
+    """
+    if overwrite:
+        return
+    for j in jobs:
+        for f in (Path(out_dir) / f"{j.name}.mp4", Path(out_dir) / f"{j.name}_side_by_side.mp4"):
+            if f.exists():
+                raise OutputExistsError(f"{f} exists (from an earlier run); pass --overwrite to replace it or "
+                                        f"choose another --out")
+
+
+def place_pipeline(pipe, device: torch.device, offload: str = "none", vae_tiling: bool = False,
+                   compile: bool = False) -> None:
+    """Put ``pipe`` on ``device`` with diffusers' memory options; the outputs equal ``offload="none"``.
+
+    ``model``: ``enable_model_cpu_offload`` (a whole component on the device while it runs); ``group``:
+    ``enable_group_offload`` block level, one transformer block at a time (the VAE and text encoder too); ``sequential``:
+    ``enable_group_offload`` leaf level (parameters streamed layer by layer: least memory, slowest). ``vae_tiling``:
+    tiled VAE encode/decode. ``compile``: ``torch.compile`` of the repeated transformer blocks.
+
+    Raises:
+        ValueError: an unknown ``offload``.
+    """
+    if offload not in OFFLOAD_MODES:
+        raise ValueError(f"--offload must be one of {', '.join(OFFLOAD_MODES)}; got {offload!r}")
+    if vae_tiling:
+        pipe.vae.enable_tiling()
+    if offload == "none":
+        pipe.to(device)
+    elif offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif offload == "sequential":
+        # diffusers' leaf-level group offloading: accelerate's sequential offload, layer by layer, with diffusers'
+        # hooks (accelerate's own enable_sequential_cpu_offload breaks inside transformers' UMT5 here)
+        pipe.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"), offload_type="leaf_level")
+    else:
+        pipe.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"),
+                                  offload_type="block_level", num_blocks_per_group=1)
+    if compile:
+        pipe.transformer.compile_repeated_blocks()
+
+
 def run_inference(pipe, loaded: List[LoadedJob], trajectory: np.ndarray, out_dir: Path, *, steps: int,
-                  guidance: float, seed: int, log: Callable[[str], None] = print) -> List[Path]:
+                  guidance: float, seed: int, log: Callable[[str], None] = print, write: bool = True) -> List[Path]:
     """Run ``pipe`` on each loaded job with the target ``trajectory`` ``(num_frames, 4, 4)``; writes the result and
-    a side-by-side (source | result) video at the source frame rate; returns the result paths."""
+    a side-by-side (source | result) video at the source frame rate; returns the result paths. ``write=False``
+    (the other ranks of a context-parallel group) runs the pipeline but writes nothing."""
     out_dir = Path(out_dir)
     cam = torch.from_numpy(inference_cam_emb(trajectory))
     written = []
@@ -90,9 +194,11 @@ def run_inference(pipe, loaded: List[LoadedJob], trajectory: np.ndarray, out_dir
         t0 = time.perf_counter()
         result = pipe(frames_to_tensor(item.frames)[None], item.job.prompt, cam, num_inference_steps=steps,
                       guidance_scale=guidance, seed=seed).frames[0]
-        path = write_video(out_dir / f"{item.job.name}.mp4", result, item.fps)
-        write_video(out_dir / f"{item.job.name}_side_by_side.mp4", np.concatenate([item.frames, result], axis=2),
-                    item.fps)
-        log(f"{item.job.video.name} -> {path} ({time.perf_counter() - t0:.1f} s, {item.fps:g} fps)")
+        path = out_dir / f"{item.job.name}.mp4"
+        if write:
+            write_video(path, result, item.fps)
+            write_video(out_dir / f"{item.job.name}_side_by_side.mp4", np.concatenate([item.frames, result], axis=2),
+                        item.fps)
+            log(f"{item.job.video.name} -> {path} ({time.perf_counter() - t0:.1f} s, {item.fps:g} fps)")
         written.append(path)
     return written

@@ -12,6 +12,15 @@ modules of upstream ReCamMaster (KwaiVGI/ReCamMaster ``diffsynth/models/wan_vide
 The latent sequence is ``[target frames | source frames]`` along the frame axis; the target-camera embeddings are
 tiled over both halves (upstream), and Wan's 3D RoPE gives the source frames temporal positions after the target
 frames. Unlike upstream, any latent size works (no hard-coded 30x52 token grid).
+
+Scale (issue 12): ``cam_encoder`` runs per latent frame ``[B, F_cam, dim]`` *inside* the (checkpointed) block and
+is broadcast to the frame's tokens there, through a per-token frame index ``[1, L]`` (int64) made by
+:class:`TokenFrameIndex`; no full-size ``[B, L, dim]`` camera tensor exists outside the block, so a checkpointed
+block keeps only its bf16 hidden-state input. Under context parallelism (diffusers' ``_cp_plan``) the frame index
+is split along the sequence exactly like the hidden states and RoPE, so each rank adds the right frame's camera to
+its tokens. Dtypes: the model runs in its parameter dtype (inputs are cast at :meth:`forward`), which is what
+DeepSpeed / FSDP / ``bf16-true`` give (module cast, no autocast); under ``bf16-mixed`` the parameters stay float32
+and autocast does the matmuls.
 """
 
 from __future__ import annotations
@@ -22,10 +31,11 @@ import torch
 import torch.nn as nn
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
+from diffusers.models._modeling_parallel import ContextParallelInput
 from diffusers.models.transformers.transformer_wan import WanTransformer3DModel, WanTransformerBlock
 
-__all__ = ["ReCamMasterTransformer3DModel", "ReCamMasterTransformerBlock", "sinusoidal_timestep_embedding",
-           "CAM_EMB_DIM"]
+__all__ = ["ReCamMasterTransformer3DModel", "ReCamMasterTransformerBlock", "TokenFrameIndex",
+           "sinusoidal_timestep_embedding", "CAM_EMB_DIM"]
 
 #: per-frame camera embedding size: the top 3x4 of a relative c2w, row-major
 CAM_EMB_DIM = 12
@@ -58,9 +68,13 @@ class ReCamMasterTransformerBlock(WanTransformerBlock):
         self.projector.bias.zero_()
 
     def forward(self, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor, temb: torch.Tensor,
-                rotary_emb, cam_hidden: torch.Tensor) -> torch.Tensor:
-        """Args as ``WanTransformerBlock.forward`` plus ``cam_hidden`` ``[B, L, dim]``: ``cam_encoder(cam_emb)``
-        broadcast to every token."""
+                rotary_emb, cam_emb: torch.Tensor, frame_index: torch.Tensor) -> torch.Tensor:
+        """Args as ``WanTransformerBlock.forward`` plus ``cam_emb`` ``[B, F_cam, 12]`` (model dtype) and
+        ``frame_index`` ``[1, L]`` int64: the camera frame of each token of ``hidden_states`` (``[B, L, dim]``; under
+        context parallelism, this rank's tokens)."""
+        # cam_encoder per latent frame, broadcast to the tokens here (inside the checkpointed region: ReCamMaster's
+        # [B, L, dim] camera tensor is recomputed in backward instead of kept)
+        cam_hidden = self.cam_encoder(cam_emb.to(self.cam_encoder.weight.dtype))[:, frame_index[0]]
         shift_msa, scale_msa, gate_msa, c_shift_msa, c_scale_msa, c_gate_msa = (
             self.scale_shift_table + temb.float()).chunk(6, dim=1)
         # 1. Self-attention, with the camera added to its input and projected output (ReCamMaster)
@@ -78,6 +92,17 @@ class ReCamMasterTransformerBlock(WanTransformerBlock):
         return (hidden_states.float() + ff_output.float() * c_gate_msa).type_as(hidden_states)
 
 
+class TokenFrameIndex(nn.Module):
+    """No parameters: ``(num_frames, tokens_per_frame, cam_frames, device)`` -> ``[1, F * h * w]`` int64, the camera
+    frame of every token (``(token // tokens_per_frame) % cam_frames``: the target cameras tiled over the target
+    and source halves, upstream). A module so that diffusers' context-parallel plan can split its output along the
+    sequence like the hidden states."""
+
+    def forward(self, num_frames: int, tokens_per_frame: int, cam_frames: int, device) -> torch.Tensor:
+        frame = torch.arange(num_frames, device=device).remainder(cam_frames)
+        return frame.repeat_interleave(tokens_per_frame)[None]
+
+
 class ReCamMasterTransformer3DModel(WanTransformer3DModel):
     """Wan2.1 DiT with ReCamMaster camera conditioning. Config: exactly ``WanTransformer3DModel``'s.
 
@@ -89,6 +114,11 @@ class ReCamMasterTransformer3DModel(WanTransformer3DModel):
 
     _no_split_modules = ["ReCamMasterTransformerBlock"]
     _repeated_blocks = ["ReCamMasterTransformerBlock"]
+    # Wan's context-parallel plan plus the per-token camera frame index, split along the sequence like RoPE. Wan's
+    # root entry (a per-token timestep of Wan2.2) is left out: our timestep is [B], and the root hook requires a
+    # tensor output where ours is a Transformer2DModelOutput.
+    _cp_plan = {**{k: v for k, v in WanTransformer3DModel._cp_plan.items() if k != ""},
+                "token_frame_index": {0: ContextParallelInput(split_dim=1, expected_dims=2, split_output=True)}}
 
     @register_to_config
     def __init__(self, patch_size=(1, 2, 2), num_attention_heads: int = 40, attention_head_dim: int = 128,
@@ -108,6 +138,50 @@ class ReCamMasterTransformer3DModel(WanTransformer3DModel):
             # Re-class the parent's blocks instead of building 30 new ones: same parameters and names, plus ours.
             block.__class__ = ReCamMasterTransformerBlock
             block.add_camera_modules(dim)
+        self.token_frame_index = TokenFrameIndex()
+
+    # ------------------------------------------------------------------------------------------------------------
+    def enable_context_parallel(self, ulysses_degree: int = 1, ring_degree: int = 1):
+        """Split every forward's token sequence over ``ulysses_degree x ring_degree`` ranks with diffusers'
+        context parallelism (``ContextParallelConfig``: Ulysses all-to-all over heads and/or ring attention) and
+        this model's ``_cp_plan`` (hidden states, RoPE and the camera frame index split, output gathered). Ranks
+        ``k * cp .. (k + 1) * cp - 1`` form CP group ``k`` (outer ``dp`` mesh dimension): they must get the same
+        inputs and return the same output. Needs ``torch.distributed`` initialised; the attention backend must
+        support it (Ulysses: ``native`` and the flash/cuDNN ones; ring needs a backend returning the log-sum-exp,
+        e.g. ``flash`` or ``_native_cudnn``, not ``native``). Returns the device mesh ``(dp, ring, ulysses)``.
+
+        Raises:
+            RuntimeError: torch.distributed not initialised. ValueError: world size not a multiple of the degree.
+        """
+        import torch.distributed as dist
+        from diffusers import ContextParallelConfig
+        from diffusers.models._modeling_parallel import ParallelConfig
+        from torch.distributed.device_mesh import init_device_mesh
+
+        if not (dist.is_available() and dist.is_initialized()):
+            raise RuntimeError("context parallelism needs torch.distributed initialised (run under torchrun)")
+        world, cp = dist.get_world_size(), ulysses_degree * ring_degree
+        if ulysses_degree < 1 or ring_degree < 1 or world % cp:
+            raise ValueError(f"world size {world} is not a multiple of ulysses_degree {ulysses_degree} x "
+                             f"ring_degree {ring_degree}")
+        acc = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
+        device_type = acc.type if acc is not None else "cpu"
+        mesh = init_device_mesh(device_type, (world // cp, ring_degree, ulysses_degree),
+                                mesh_dim_names=("dp", "ring", "ulysses"))
+        cp_mesh = mesh["ring", "ulysses"]
+        config = ContextParallelConfig(ulysses_degree=ulysses_degree, ring_degree=ring_degree, mesh=cp_mesh)
+        if acc is None:
+            # diffusers resolves the device as rank % accelerator count, which divides by zero on a CPU-only
+            # machine (gloo); resolve it here the same way, with the CPU as device
+            def resolve(cfg):
+                cfg = ParallelConfig(context_parallel_config=cfg) if isinstance(cfg, ContextParallelConfig) else cfg
+                cfg.setup(dist.get_rank(), world, torch.device("cpu"), mesh=cp_mesh)
+                self._parallel_config = cfg
+                return cfg
+
+            self._resolve_parallel_config = resolve
+        self.enable_parallelism(config=config)
+        return mesh
 
     # ------------------------------------------------------------------------------------------------------------
     def camera_parameters(self):
@@ -116,11 +190,6 @@ class ReCamMasterTransformer3DModel(WanTransformer3DModel):
             yield from block.cam_encoder.parameters()
             yield from block.projector.parameters()
 
-    def _camera_tokens(self, block: ReCamMasterTransformerBlock, cam_emb: torch.Tensor, frames: int,
-                       tokens_per_frame: int) -> torch.Tensor:
-        cam = block.cam_encoder(cam_emb.to(block.cam_encoder.weight.dtype))  # [B, F_cam, D]
-        cam = cam.repeat(1, frames // cam.shape[1], 1)                      # tiled over target and source halves
-        return cam.repeat_interleave(tokens_per_frame, dim=1)              # [B, F * h * w, D]
 
     def forward(self, hidden_states: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
                 cam_emb: torch.Tensor, encoder_hidden_states_image: Optional[torch.Tensor] = None,
@@ -145,7 +214,16 @@ class ReCamMasterTransformer3DModel(WanTransformer3DModel):
         if timestep.ndim != 1:
             raise ValueError(f"timestep must be [B], got {tuple(timestep.shape)}")
 
+        # the model boundary: everything runs in the parameter dtype (autocast, if active, does the rest)
+        dtype = self.patch_embedding.weight.dtype
+        hidden_states = hidden_states.to(dtype)
+        encoder_hidden_states = encoder_hidden_states.to(dtype)
+        cam_emb = cam_emb.to(dtype)
+        if encoder_hidden_states_image is not None:
+            encoder_hidden_states_image = encoder_hidden_states_image.to(dtype)
+
         rotary_emb = self.rope(hidden_states)
+        frame_index = self.token_frame_index(ppf, pph * ppw, cam_emb.shape[1], hidden_states.device)
         hidden_states = self.patch_embedding(hidden_states).flatten(2).transpose(1, 2).contiguous()
 
         # Condition embedding; the sinusoid in float64 as upstream (diffusers' Timesteps computes it in float32).
@@ -161,12 +239,12 @@ class ReCamMasterTransformer3DModel(WanTransformer3DModel):
 
         checkpointing = torch.is_grad_enabled() and self.gradient_checkpointing
         for block in self.blocks:
-            cam_hidden = self._camera_tokens(block, cam_emb, ppf, pph * ppw)
             if checkpointing:
                 hidden_states = self._gradient_checkpointing_func(block, hidden_states, encoder_hidden_states,
-                                                                  timestep_proj, rotary_emb, cam_hidden)
+                                                                  timestep_proj, rotary_emb, cam_emb, frame_index)
             else:
-                hidden_states = block(hidden_states, encoder_hidden_states, timestep_proj, rotary_emb, cam_hidden)
+                hidden_states = block(hidden_states, encoder_hidden_states, timestep_proj, rotary_emb, cam_emb,
+                                      frame_index)
 
         shift, scale = (self.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
         hidden_states = (self.norm_out(hidden_states.float()) * (1 + scale) + shift).type_as(hidden_states)

@@ -19,35 +19,20 @@ from diffusers import AutoencoderKLWan, DiffusionPipeline
 from diffusers.pipelines.wan.pipeline_wan import WanPipeline
 from diffusers.utils import BaseOutput
 
+from .components import REQUIRED_COMPONENTS, load_components_error  # noqa: F401  (re-export)
+from .encoders import denormalize_latents, encode_video_latents, normalize_latents  # noqa: F401
 from .model import ReCamMasterTransformer3DModel
 from .scheduler import inference_sigmas, make_inference_scheduler
 from .video import tensor_to_frames
 
-__all__ = ["ReCamMasterPipeline", "ReCamMasterPipelineOutput", "DEFAULT_NEGATIVE_PROMPT", "normalize_latents",
-           "denormalize_latents", "load_components_error", "denoise"]
+__all__ = ["ReCamMasterPipeline", "ReCamMasterPipelineOutput", "DEFAULT_NEGATIVE_PROMPT", "denoise"]
+# normalize_latents / denormalize_latents (recam.encoders) and load_components_error (recam.components) are still
+# importable from here for older callers.
 
 #: Wan2.1's default negative prompt, used by upstream's inference script.
 DEFAULT_NEGATIVE_PROMPT = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
                            "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
                            "手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走")
-
-
-def _stats(vae: AutoencoderKLWan, like: torch.Tensor):
-    shape = (1, vae.config.z_dim, 1, 1, 1)
-    mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32, device=like.device).view(shape)
-    std = torch.tensor(vae.config.latents_std, dtype=torch.float32, device=like.device).view(shape)
-    return mean, std
-
-
-def normalize_latents(vae: AutoencoderKLWan, mode: torch.Tensor) -> torch.Tensor:
-    """``(mode - latents_mean) / latents_std`` (float32), the scale the DiT was trained on."""
-    mean, std = _stats(vae, mode)
-    return (mode.float() - mean) / std
-
-
-def denormalize_latents(vae: AutoencoderKLWan, z: torch.Tensor) -> torch.Tensor:
-    mean, std = _stats(vae, z)
-    return z.float() * std + mean
 
 
 def denoise(transformer, scheduler, latents: torch.Tensor, source: torch.Tensor, context: torch.Tensor,
@@ -96,13 +81,6 @@ class ReCamMasterPipelineOutput(BaseOutput):
     frames: Union[List[np.ndarray], torch.Tensor]
 
 
-def load_components_error(model_dir: Path, what: str) -> FileNotFoundError:
-    return FileNotFoundError(
-        f"{model_dir}: no {what}/ folder. --model_dir must be a local Wan2.1-T2V-1.3B in diffusers layout "
-        f"(model_index.json, tokenizer/, text_encoder/, vae/, transformer/), e.g. Wan-AI/Wan2.1-T2V-1.3B-Diffusers "
-        f"downloaded beforehand, or `recam init-tiny DIR` for a tiny random one. Nothing is downloaded.")
-
-
 class ReCamMasterPipeline(DiffusionPipeline):
     """Components: ``tokenizer`` (UMT5), ``text_encoder`` (``UMT5EncoderModel``), ``vae`` (``AutoencoderKLWan``),
     ``scheduler`` (``FlowMatchEulerDiscreteScheduler``, shift 5), ``transformer``
@@ -141,7 +119,7 @@ class ReCamMasterPipeline(DiffusionPipeline):
         from .convert import official_from_config
 
         model_dir = Path(model_dir)
-        for sub in ("tokenizer", "text_encoder", "vae", "transformer"):
+        for sub in REQUIRED_COMPONENTS:
             if not (model_dir / sub).is_dir():
                 raise load_components_error(model_dir, sub)
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir / "tokenizer"), local_files_only=True)
@@ -164,8 +142,6 @@ class ReCamMasterPipeline(DiffusionPipeline):
     def encode_source(self, video: torch.Tensor) -> torch.Tensor:
         """``[B, 3, F, H, W]`` in [-1, 1] -> normalised latents ``[B, 16, (F - 1) / 4 + 1, H / 8, W / 8]`` float32
         (the posterior mode, like upstream)."""
-        from .encoders import encode_video_latents
-
         return encode_video_latents(self.vae, video, device=self._execution_device)
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
@@ -174,58 +150,95 @@ class ReCamMasterPipeline(DiffusionPipeline):
         return self.vae.decode(z, return_dict=False)[0].clamp(-1, 1)
 
     @torch.no_grad()
-    def __call__(self, video: torch.Tensor, prompt: Union[str, List[str]], cam_emb: torch.Tensor,
+    def __call__(self, video: Optional[torch.Tensor] = None, prompt: Union[str, List[str], None] = None,
+                 cam_emb: Optional[torch.Tensor] = None,
                  negative_prompt: Union[str, List[str], None] = DEFAULT_NEGATIVE_PROMPT, num_inference_steps: int = 50,
                  guidance_scale: float = 5.0, generator: Optional[torch.Generator] = None, seed: Optional[int] = 0,
                  max_sequence_length: int = 512, output_type: str = "np", cfg_batch: bool = True,
-                 callback: Optional[Callable[[int, int], None]] = None) -> ReCamMasterPipelineOutput:
-        """Re-capture ``video`` along the target camera trajectory ``cam_emb``.
+                 callback: Optional[Callable[[int, int], None]] = None,
+                 prompt_embeds: Optional[torch.Tensor] = None, negative_prompt_embeds: Optional[torch.Tensor] = None,
+                 source_latents: Optional[torch.Tensor] = None, latents: Optional[torch.Tensor] = None
+                 ) -> ReCamMasterPipelineOutput:
+        """Re-capture ``video`` (or precomputed ``source_latents``) along the target camera trajectory ``cam_emb``.
 
         Args:
             video: ``[B, 3, F, H, W]`` float in [-1, 1] (preprocess with :mod:`recam.video`); F = 4k + 1, H and W
-                multiples of 16.
-            prompt: caption(s) of the video.
-            cam_emb: ``[B, (F - 1) / 4 + 1, 12]`` or ``[(F - 1) / 4 + 1, 12]`` relative target poses
-                (:func:`recam.cameras.inference_cam_emb`).
-            negative_prompt: CFG negative prompt (Wan's default); ignored when ``guidance_scale <= 1``.
+                multiples of 16. Or ``source_latents``: ``[B, 16, F_lat, h, w]`` normalised VAE latents of the source
+                (:func:`recam.encoders.encode_video_latents`, e.g. a ``recam prepare`` cache); exactly one of the two.
+            prompt: caption(s) of the video; or ``prompt_embeds`` ``[B, L, text_dim]`` (UMT5 embeddings, zero past
+                the true length, as diffusers' ``WanPipeline``).
+            cam_emb: ``[B, F_lat, 12]`` or ``[F_lat, 12]`` relative target poses
+                (:func:`recam.cameras.inference_cam_emb`), ``F_lat = (F - 1) / 4 + 1``.
+            negative_prompt / negative_prompt_embeds: CFG negative (Wan's default prompt); ignored when
+                ``guidance_scale <= 1``.
             num_inference_steps: Euler steps on upstream's shift-5 schedule.
             guidance_scale: CFG scale on the text.
             generator / seed: the initial noise is ``torch.randn`` on the CPU in float32 (upstream's ``seed=0`` gives
-                upstream's noise); ``generator`` wins over ``seed``.
+                upstream's noise); ``generator`` wins over ``seed``; ``latents`` (same shape as the source latents)
+                replaces the noise.
             cfg_batch: run the two CFG branches as one batch (faster, twice the activation memory).
             callback: called as ``callback(step, total)`` after each step.
+            output_type: ``np`` (decoded frames) or ``latent``.
 
         Raises:
-            ValueError: frame count not 4k + 1, spatial size not a multiple of 16, ``cam_emb`` of the wrong shape.
+            ValueError: frame count not 4k + 1, spatial size not a multiple of 16, ``cam_emb`` of the wrong shape,
+                neither or both of video / source_latents, neither or both of prompt / prompt_embeds, or CFG
+                without a negative when the pipeline has no text encoder.
         """
-        if video.ndim != 5 or video.shape[1] != 3:
-            raise ValueError(f"video must be [B, 3, F, H, W], got {tuple(video.shape)}")
-        b, _, f, h, w = video.shape
-        if (f - 1) % 4:
-            raise ValueError(f"the video needs 4k + 1 frames (Wan VAE), got {f}")
-        if h % 16 or w % 16:
-            raise ValueError(f"height and width must be multiples of 16, got {h}x{w}")
+        if (video is None) == (source_latents is None):
+            raise ValueError("give exactly one of video or source_latents")
+        if (prompt is None) == (prompt_embeds is None):
+            raise ValueError("give exactly one of prompt or prompt_embeds")
+        if cam_emb is None:
+            raise ValueError("cam_emb is required")
+        device = self._execution_device
+        dtype = self.transformer.dtype
+        if video is not None:
+            if video.ndim != 5 or video.shape[1] != 3:
+                raise ValueError(f"video must be [B, 3, F, H, W], got {tuple(video.shape)}")
+            b, _, f, h, w = video.shape
+            if (f - 1) % 4:
+                raise ValueError(f"the video needs 4k + 1 frames (Wan VAE), got {f}")
+            if h % 16 or w % 16:
+                raise ValueError(f"height and width must be multiples of 16, got {h}x{w}")
+        else:
+            if source_latents.ndim != 5:
+                raise ValueError(f"source_latents must be [B, 16, F_lat, h, w], got {tuple(source_latents.shape)}")
+            b, f = source_latents.shape[0], (source_latents.shape[2] - 1) * 4 + 1
         f_lat = (f - 1) // 4 + 1
         if cam_emb.ndim == 2:
             cam_emb = cam_emb[None].expand(b, -1, -1)
         if tuple(cam_emb.shape) != (b, f_lat, 12):
             raise ValueError(f"cam_emb must be [{b}, {f_lat}, 12] for {f} frames, got {tuple(cam_emb.shape)}")
-        device = self._execution_device
-        dtype = self.transformer.dtype
         do_cfg = guidance_scale > 1.0
-        prompts = [prompt] * b if isinstance(prompt, str) else list(prompt)
-        negs = None
+        if prompt_embeds is None or (do_cfg and negative_prompt_embeds is None):
+            if self.text_encoder is None:
+                raise ValueError("this pipeline has no text encoder: pass prompt_embeds (and negative_prompt_embeds "
+                                 "when guidance_scale > 1)")
+            prompts = None if prompt is None else ([prompt] * b if isinstance(prompt, str) else list(prompt))
+            negs = None
+            if do_cfg and negative_prompt_embeds is None:
+                negs = [negative_prompt or ""] * b if not isinstance(negative_prompt, list) else negative_prompt
+            prompt_embeds, negative_prompt_embeds = self.encode_prompt(
+                prompt=prompts, negative_prompt=negs, do_classifier_free_guidance=do_cfg,
+                prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_prompt_embeds,
+                max_sequence_length=max_sequence_length, device=device, dtype=dtype)
+        prompt_embeds = prompt_embeds.to(device, dtype)
         if do_cfg:
-            negs = [negative_prompt or ""] * b if not isinstance(negative_prompt, list) else negative_prompt
-        pos, neg = self.encode_prompt(prompt=prompts, negative_prompt=negs, do_classifier_free_guidance=do_cfg,
-                                      max_sequence_length=max_sequence_length, device=device, dtype=dtype)
-        source = self.encode_source(video).to(dtype)
-        if generator is None:
-            generator = torch.Generator("cpu").manual_seed(seed if seed is not None else 0)
-        latents = torch.randn(source.shape, generator=generator, dtype=torch.float32).to(device, dtype)
-        latents = denoise(self.transformer, self.scheduler, latents, source, pos, neg if do_cfg else None,
-                          cam_emb.to(device, dtype), num_inference_steps, guidance_scale, cfg_batch, callback,
-                          progress=self.progress_bar)
+            negative_prompt_embeds = negative_prompt_embeds.to(device, dtype)
+        source = self.encode_source(video) if video is not None else source_latents
+        source = source.to(device, dtype)
+        if latents is None:
+            if generator is None:
+                generator = torch.Generator("cpu").manual_seed(seed if seed is not None else 0)
+            latents = torch.randn(source.shape, generator=generator, dtype=torch.float32)
+        elif latents.shape != source.shape:
+            raise ValueError(f"latents must have the source latents' shape {tuple(source.shape)}, got "
+                             f"{tuple(latents.shape)}")
+        latents = latents.to(device, dtype)
+        latents = denoise(self.transformer, self.scheduler, latents, source, prompt_embeds,
+                          negative_prompt_embeds if do_cfg else None, cam_emb.to(device, dtype), num_inference_steps,
+                          guidance_scale, cfg_batch, callback, progress=self.progress_bar)
         self.maybe_free_model_hooks()
         if output_type == "latent":
             return ReCamMasterPipelineOutput(frames=latents)

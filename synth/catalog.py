@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .core.errors import ConfigError, format_validation_error
+from .core.geometry import CM_PER_M
 
 __all__ = ["Catalog", "Environment", "Character", "Animation", "Box", "load_catalog", "default_catalog_path"]
 
@@ -63,7 +64,7 @@ class Box(_Strict):
     @property
     def size_m(self) -> Tuple[float, float, float]:
         """Extent (width X, depth Y, height Z) in metres."""
-        return tuple((b - a) / 100.0 for a, b in zip(self.min, self.max))  # type: ignore[return-value]
+        return tuple((b - a) / CM_PER_M for a, b in zip(self.min, self.max))  # type: ignore[return-value]
 
 
 class Environment(_Strict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
 import time
@@ -9,8 +11,9 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
+from .core.layout import METADATA_CSV
 from .core.progress import console, job_progress, out_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -18,19 +21,95 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def _fail(msg: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {msg}")
+    """Print ``error: msg`` (literal text: ``[a b c d]`` in a message is not rich markup) and exit with ``code``
+    (2: bad input, 1: a failed check)."""
+    console.print(f"[red]error:[/red] {escape(str(msg))}")
     raise typer.Exit(code)
 
 
+def _need_dir(path: Path, what: str) -> None:
+    """Exit 2 unless ``path`` is an existing folder (checked before any heavy import)."""
+    if not path.exists():
+        _fail(f"{path}: does not exist; expected {what}")
+    if not path.is_dir():
+        _fail(f"{path}: is a file; expected {what}")
+
+
+def _need_file(path: Optional[Path], what: str) -> None:
+    if path is not None and not path.is_file():
+        _fail(f"{path}: {'is a folder' if path.is_dir() else 'does not exist'}; expected {what}")
+
+
+def _need_output_file(path: Path, option: str = "--out") -> None:
+    """Exit 2 if an output file path is a folder or lies below a file."""
+    if path.is_dir():
+        _fail(f"{option} {path}: is a folder; expected a file path")
+    for p in path.parents:
+        if p.exists():
+            if not p.is_dir():
+                _fail(f"{option} {path}: {p} is a file; expected a folder there")
+            return
+
+
+def _need_out_folder(out: Path) -> None:
+    """Exit 2 if ``--out`` (or a folder above it) is an existing file."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                _fail(f"--out {out}: {p} is a file; expected a dataset folder (existing or new)")
+            return
+
+
+def _lock_output(out: Path, shard: Optional[str], command: str) -> None:
+    """Hold ``out``'s lock for this shard until the command ends, so that two runs into one folder fail with a message
+    naming the holder. Exit 2 if ``--out`` is a file or locked. Released when the command's click context closes
+    (a later in-process command takes over a lock of its own process anyway; process exit releases it)."""
+    import importlib
+
+    from .core.lock import OutputLockError, acquire_output_lock
+    from .core.sharding import parse_shard
+
+    _need_out_folder(out)
+    try:
+        lock = acquire_output_lock(out, parse_shard(shard), command=f"synth {command} --out {out}"
+                                   + (f" --shard {shard}" if shard else ""))
+    except OutputLockError as e:
+        _fail(str(e))
+    except ValueError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"--out {out}: cannot create the folder ({e.strerror or e})")
+    for mod in ("typer._click", "click"):  # typer >= 0.2x ships its own click
+        try:
+            ctx = importlib.import_module(mod).get_current_context(silent=True)
+        except (ImportError, AttributeError):
+            continue
+        if ctx is not None:
+            ctx.call_on_close(lock.release)
+            return
+
+
 def _load(config: Optional[Path], catalog: Optional[Path]):
+    """Load and validate the generator config and the asset catalog; exit 2 naming the file (and key) if either is
+    missing, not UTF-8, not YAML or invalid."""
+    _need_file(config, "a generator config YAML")
+    _need_file(catalog, "an asset catalog YAML")
     from .catalog import load_catalog
     from .config import load_config
     from .core.errors import ConfigError
 
-    try:
-        return load_config(config), load_catalog(catalog)
-    except ConfigError as e:
-        _fail(str(e))
+    out = []
+    for what, path, loader in (("config", config, load_config), ("catalog", catalog, load_catalog)):
+        try:
+            out.append(loader(path))
+        except ConfigError as e:
+            _fail(str(e))
+        except UnicodeDecodeError as e:
+            _fail(f"{path or 'the default ' + what}: not UTF-8 text (byte offset {e.start}); expected a UTF-8 YAML "
+                  f"{what} file")
+        except OSError as e:
+            _fail(f"{e.filename or path}: cannot be read ({e.strerror or e})")
+    return out[0], out[1]
 
 
 @app.command()
@@ -50,12 +129,14 @@ def plan(
                          staged_scene)
     from .core.multicam_format import write_scene_files
 
+    _need_out_folder(out)
     cfg, cat = _load(config, catalog)
     try:
         indices = shard_indices(scenes, parse_shard(shard))
         ensure_run_manifest(out, seed, cfg, cat)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
+    _lock_output(out, shard, "plan")
     t0 = time.perf_counter()
     done = skipped = 0
     with job_progress("scenes") as prog:
@@ -75,19 +156,19 @@ def plan(
     rows = finish_run(out)
     dt = time.perf_counter() - t0
     console.print(f"planned {done} scenes ({skipped} already complete) in {dt:.1f} s "
-                  f"({len(indices) / max(dt, 1e-9):.0f} scenes/s); metadata.csv: {rows} rows")
+                  f"({len(indices) / max(dt, 1e-9):.0f} scenes/s); {METADATA_CSV}: {rows} rows")
     console.print(f"dataset: [bold]{out.resolve()}[/bold]")
 
 
-@app.command()
 def render(
+    ctx: typer.Context,
     scenes: int = typer.Option(..., "--scenes", min=1, help="Number of scenes (indices 0..N-1)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Run seed; scene k draws from (seed, k)."),
     out: Path = typer.Option(Path("out/multicam"), "--out", help="Dataset root."),
     width: Optional[int] = typer.Option(None, "--width", help="Video width (default: config, 1280)."),
     height: Optional[int] = typer.Option(None, "--height", help="Video height (default: config, 1280)."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per video (default: config, 81)."),
-    backend: str = typer.Option("embedded", "--backend", help="embedded (Panda3D) or unreal (UnrealCV)."),
+    backend: str = typer.Option("embedded", "--backend", help="Renderer backend (see _WithBackendOptions)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Scenes rendered in parallel processes."),
     shard: Optional[str] = typer.Option(None, "--shard", help="i/n: render only scenes with index % n == i "
                                         "(e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)."),
@@ -98,30 +179,28 @@ def render(
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="Asset catalog YAML (default: the backend's)."),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better)."),
     preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset."),
-    msaa: int = typer.Option(0, "--msaa", min=0, max=16, help="Multisample anti-aliasing samples (embedded)."),
-    ue_binary: Optional[Path] = typer.Option(None, "--ue-binary", help="Packaged UE5 game to launch (unreal)."),
-    ue_map: Optional[str] = typer.Option(None, "--map", help="Map to load at launch (unreal)."),
-    ue_endpoint: Optional[str] = typer.Option(None, "--ue-endpoint", help="HOST:PORT of a running UnrealCV "
-                                              "server (unreal)."),
-    ue_port: int = typer.Option(9000, "--ue-port", help="Port for a launched UE5 game (unreal)."),
-    ue_timeout: float = typer.Option(60.0, "--ue-timeout", help="Seconds to wait for an UnrealCV reply; after a "
-                                     "timeout the connection is replaced and the scene rendered again (unreal)."),
-    ue_allow_root: bool = typer.Option(False, "--ue-allow-root", hidden=True,
-                                       help="Launch even as root (test doubles only; Unreal itself refuses)."),
+    **backend_flags,  # one keyword per option of every registered backend: see _WithBackendOptions
 ) -> None:
     """Render scenes into the MultiCamVideo layout (videos + cameras + scene.json + metadata.csv)."""
+    import contextlib
+
+    from .core.sharding import parse_shard, shard_indices
+    from .render.backend import BackendSetupError
+    from .render.backends import UnknownBackendError, get_backend
     from .render.driver import RenderSettings, render_scenes, summarize
     from .render.outputs import OutputSpec
-    from .core.sharding import parse_shard, shard_indices
     from .writer import DatasetMismatchError, ensure_run_manifest, finish_run
 
-    if backend not in ("embedded", "unreal"):
-        _fail(f"--backend must be embedded or unreal, got {backend!r}")
-    if backend == "unreal" and catalog is None:
-        _fail("--backend unreal needs --catalog (the Unreal project's maps, characters and animations)")
-    if backend == "unreal" and workers > 1:
-        _fail("--backend unreal renders through one game (UnrealCV serves one client): use --workers 1 and run one "
-              "synth render per game instance with --shard i/n")
+    _need_out_folder(out)
+    try:
+        entry = get_backend(backend)
+    except UnknownBackendError as e:
+        _fail(f"--backend: {e}")
+    options = _backend_options(ctx, entry, backend_flags)
+    if entry.needs_catalog and catalog is None:
+        _fail(f"--backend {backend} needs --catalog ({entry.needs_catalog})")
+    if entry.max_workers is not None and workers > entry.max_workers:
+        _fail(f"--backend {backend} renders with at most {entry.max_workers} worker(s): {entry.workers_hint}")
     cfg, cat = _load(config, catalog)
     if cat.backend != backend:
         _fail(f"{catalog or 'the built-in catalog'}: backend: {cat.backend!r}, but --backend is {backend!r}; its "
@@ -132,74 +211,153 @@ def render(
         ensure_run_manifest(out, seed, cfg, cat)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
-    options = {"msaa": msaa}
-    launcher = None
-    if backend == "unreal":
-        from .render.unreal.launcher import UnrealLaunchError, start_or_attach
-
-        try:
-            launcher, options = start_or_attach(ue_binary=ue_binary, ue_map=ue_map, endpoint=ue_endpoint,
-                                                port=ue_port, width=cfg.video.width, height=cfg.video.height,
-                                                allow_root=ue_allow_root)
-            options["timeout"] = ue_timeout
-        except UnrealLaunchError as e:
-            _fail(str(e))
+    _lock_output(out, shard, "render")
+    session = contextlib.ExitStack()
+    try:
+        kwargs = session.enter_context(entry.session(options, cfg.video.width, cfg.video.height))
+    except BackendSetupError as e:
+        _fail(str(e))
     settings = RenderSettings(out=out, seed=seed, cfg=cfg, catalog=cat, backend=backend,
                               spec=OutputSpec(depth=depth, masks=masks, joints=joints, crf=crf, preset=preset),
-                              backend_options=options)
+                              backend_options=kwargs)
     v = cfg.video
     console.print(f"rendering {len(indices)} scenes x {cfg.cameras_per_scene} cameras x {v.frames} frames at "
                   f"{v.width}x{v.height} ({backend}, {workers} worker(s)) into {out}")
     done = []
     t0 = time.perf_counter()
-    try:
-        with job_progress("scenes") as prog:
-            task = prog.add_task("render", total=len(indices))
-            for st in render_scenes(settings, indices, workers):
-                done.append(st)
-                prog.advance(task)
-                if prog.disable and not st.skipped:  # no live bar (not a terminal): one line per scene
-                    el = time.perf_counter() - t0
-                    n = len(done)
-                    console.print(f"scene {st.index} done ({n}/{len(indices)}, {st.images / max(st.wall_s, 1e-9):.1f} "
-                                  f"images/s, ETA {el / n * (len(indices) - n):.0f} s)")
-    except KeyboardInterrupt:
-        finish_run(out)
-        console.print(f"[yellow]interrupted[/yellow] after {len(done)} scenes; nothing half-written is left in "
-                      f"the dataset. Run the same command again to resume.")
-        raise typer.Exit(130)
-    except OSError as e:
-        finish_run(out)
-        _fail(f"I/O error while writing into {out}: {e} (the scene in progress was discarded; free space and "
-              f"re-run to resume)")
-    except Exception as e:  # noqa: BLE001 - backend errors carry their own message
-        finish_run(out)
-        _fail(f"{type(e).__name__}: {e} (the scene in progress was discarded; re-run to resume)")
-    finally:
-        if launcher is not None:
-            launcher.stop()
+    with session:  # stops what the backend's session started (a launched game), however the run ends
+        try:
+            per_scene = cfg.cameras_per_scene * v.frames
+            with job_progress("images") as prog:  # frame-level progress from the first frame, also in logs
+                task = prog.add_task("render", total=len(indices) * per_scene)
+                for st in render_scenes(settings, indices, workers, on_images=lambda n: prog.advance(task, n)):
+                    done.append(st)
+                    if st.skipped:
+                        prog.advance(task, per_scene)
+                    if prog.disable and not st.skipped:  # no live bar (not a terminal): one line per scene
+                        el = time.perf_counter() - t0
+                        n = len(done)
+                        console.print(f"scene {st.index} done ({n}/{len(indices)}, "
+                                      f"{st.images / max(st.wall_s, 1e-9):.1f} images/s, "
+                                      f"ETA {el / n * (len(indices) - n):.0f} s)")
+        except KeyboardInterrupt:
+            finish_run(out)
+            console.print(f"[yellow]interrupted[/yellow] after {len(done)} scenes; nothing half-written is left in "
+                          f"the dataset. Run the same command again to resume.")
+            raise typer.Exit(130)
+        except OSError as e:
+            finish_run(out)
+            _fail(f"I/O error while writing into {out}: {e} (the scene in progress was discarded; free space and "
+                  f"re-run to resume)")
+        except Exception as e:  # noqa: BLE001 - backend errors carry their own message
+            finish_run(out)
+            _fail(f"{type(e).__name__}: {e} (the scene in progress was discarded; re-run to resume)")
     rows = finish_run(out)
     s = summarize(done)
     dt = time.perf_counter() - t0
     console.print(f"rendered {s['scenes']} scenes ({s['skipped']} already complete) in {dt:.1f} s: "
                   f"{s['images'] / max(dt, 1e-9):.1f} images/s overall (render {s['render_images_per_s']:.1f}/s, "
-                  f"encode {s['write_images_per_s']:.1f}/s); metadata.csv: {rows} rows")
+                  f"encode {s['write_images_per_s']:.1f}/s); {METADATA_CSV}: {rows} rows")
     console.print(f"dataset: [bold]{out.resolve()}[/bold]  (check it with: synth validate {out})")
+
+
+def _backend_options(ctx: typer.Context, entry, flags: dict):
+    """The chosen backend's typed options from the ``synth render`` flags; a flag of another backend given on the
+    command line (or in the environment) is an error (exit 2)."""
+    from pydantic import ValidationError
+
+    from .core.errors import format_validation_error
+    from .render.backends import backends, option_flag
+
+    for other in backends().values():
+        if other.name == entry.name:
+            continue
+        for name, field in other.Options.model_fields.items():
+            source = ctx.get_parameter_source(name)
+            if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+                _fail(f"{option_flag(name, field)} is an option of --backend {other.name}, not of --backend "
+                      f"{entry.name}")
+    try:
+        return entry.Options(**{k: flags[k] for k in entry.Options.model_fields if k in flags})
+    except ValidationError as e:
+        _fail(format_validation_error(e, f"--backend {entry.name} options"))
+
+
+class _WithBackendOptions:
+    """A command whose ``**backend_flags`` catch-all becomes one keyword parameter (flag) per option of every
+    registered backend (their ``Options`` models). Typer reads a command's parameters from its signature; this one
+    is computed when typer asks, so backends registered after import get their flags too."""
+
+    def __init__(self, func):
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args, **kwargs):
+        return self.__wrapped__(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        import annotated_types
+
+        from .render.backends import backends, option_flag
+
+        sig = inspect.signature(self.__wrapped__, eval_str=True)
+        registered = backends()
+        names = "; ".join(f"{n}: {e.help}" if e.help else n for n, e in registered.items())
+        params = [p.replace(default=typer.Option("embedded", "--backend", help=f"Renderer backend ({names}).")) if
+                  p.name == "backend" else p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        taken = {p.name for p in params}
+        for entry in registered.values():
+            for name, field in entry.Options.model_fields.items():
+                if name in taken:
+                    raise ValueError(f"backend {entry.name!r}: option {name!r} clashes with a synth render parameter")
+                extra = field.json_schema_extra or {}
+                bounds = {"min": m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)}
+                bounds.update({"max": m.le for m in field.metadata if isinstance(m, annotated_types.Le)})
+                default = typer.Option(field.default, option_flag(name, field),
+                                       help=f"{field.description.rstrip('.')} ({entry.name}).",
+                                       hidden=bool(extra.get("hidden")), **bounds)
+                params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                                annotation=field.annotation))
+        return sig.replace(parameters=params)
+
+
+app.command()(_WithBackendOptions(render))
 
 
 @app.command()
 def validate(
     root: Path = typer.Argument(..., help="Dataset root (or one scene folder)."),
     videos: bool = typer.Option(True, "--videos/--no-videos", help="Probe videos (frame count, fps, size)."),
-    max_problems: int = typer.Option(200, help="Print at most this many problems."),
+    decode: bool = typer.Option(False, "--decode", help="Also decode every frame of every video (finds garbled "
+                                "payloads; slow)."),
+    jobs: int = typer.Option(1, "--jobs", min=1, max=256, help="Processes checking scenes in parallel."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Check against this generator config instead of "
+                                          "the dataset's synth_run.json (or the default)."),
+    max_problems: int = typer.Option(200, "--max-problems", min=0, help="Print at most this many problems."),
 ) -> None:
-    """Check a dataset (ours or the official MultiCamVideo); exit 1 if any problem is found."""
-    from .validate import validate_dataset
+    """Check a dataset (ours or the official MultiCamVideo) against the format and every rule of its recipe.
+
+    Exit 0: valid; 1: problems found (each printed with its file and field); 2: bad input (no such folder, bad
+    --config).
+    """
+    _need_dir(root, "a dataset root or a scene folder")
+    _need_file(config, "a generator config YAML")
+    from .core.errors import ConfigError
+    from .core.progress import line_progress
+    from .validate import ValidateOptions, validate_dataset
 
     t0 = time.perf_counter()
-    problems, counts = validate_dataset(root, check_videos=videos)
+    try:
+        with line_progress("validate", unit="scenes") as prog:
+            problems, counts = validate_dataset(root, jobs=jobs, config=config,
+                                                options=ValidateOptions(videos=videos or decode, decode=decode),
+                                                progress=prog.update)
+    except ConfigError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"{e.filename or root}: cannot be read ({e.strerror or e})")
     for p in problems[:max_problems]:
-        console.print(f"[red]problem[/red] {p}")
+        console.print(f"[red]problem[/red] {escape(str(p))}")
     if len(problems) > max_problems:
         console.print(f"... and {len(problems) - max_problems} more")
     summary = (f"{counts['scenes']} scenes, {counts['videos']} videos, {counts['metadata_rows']} metadata rows "
@@ -217,9 +375,21 @@ def stats(
     strict: bool = typer.Option(False, help="Exit 1 if any value lies outside its configured range."),
 ) -> None:
     """Distributions (families, lenses, speed profiles, radii, distances, angles) against the configured ranges."""
+    _need_dir(root, "a dataset root")
+    if json_out is not None:
+        _need_output_file(json_out, "--json")
+    from rich.table import Table
+
+    from .core.multicam_format import DatasetFormatError
     from .stats import collect_stats
 
-    st = collect_stats(root)
+    try:
+        st = collect_stats(root)
+    except DatasetFormatError as e:
+        _fail(f"{e} (run `synth validate {root}` for every problem)")
+    except (KeyError, TypeError, ValueError) as e:  # a malformed scene.json field or run manifest
+        _fail(f"{root}: malformed dataset ({type(e).__name__}: {e}); run `synth validate {root}` for every problem "
+              f"with its file and field")
     if st.scenes == 0:
         _fail(f"{root}: no scenes with scene.json found")
     out_console.print(f"[bold]{st.scenes}[/bold] scenes, [bold]{st.cameras}[/bold] cameras")
@@ -248,7 +418,10 @@ def stats(
                     f"[red]{oor}[/red]" if oor else "0")
     out_console.print(tab)
     if json_out:
-        json_out.write_text(json.dumps(st.to_json(), indent=1, default=float))
+        from .core.atomic import atomic_write_text
+
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(json_out, json.dumps(st.to_json(), indent=1, default=float))
     if strict and bad:
         raise typer.Exit(1)
 
@@ -260,6 +433,8 @@ def plot(
     every: int = typer.Option(10, min=1, help="Draw a frustum every N frames."),
 ) -> None:
     """Draw the scene's trajectories as camera frusta around the character."""
+    _need_dir(scene_dir, "a scene folder with cameras/camera_extrinsics.json")
+    _need_output_file(out)
     from .core.multicam_format import DatasetFormatError
     from .plot import plot_scene
 
@@ -267,12 +442,17 @@ def plot(
         path = plot_scene(scene_dir, out, every=every)
     except DatasetFormatError as e:
         _fail(str(e))
+    except ValueError as e:  # matplotlib: an unknown image format (file suffix)
+        _fail(f"--out {out}: {e}")
     console.print(f"wrote {path}")
 
 
 @app.command()
 def index(root: Path = typer.Argument(..., help="Dataset root.")) -> None:
     """Rebuild metadata.csv from every complete scene (after sharded runs)."""
+    _need_dir(root, "a dataset root")
+    if not (root / "train").is_dir():
+        _fail(f"{root}: no train/ folder; expected a dataset root (train/<lens>/scene<N>/)")
     from .writer import rebuild_metadata
 
     console.print(f"metadata.csv: {rebuild_metadata(root)} rows")

@@ -12,34 +12,27 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Literal, Optional, Tuple, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, RootModel, SerializeAsAny, ValidationError,
+                      field_validator, model_validator)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 
 from .core.errors import ConfigError, format_validation_error
+from .families import families
+from .families.base import FamilyBlock, Range, check_range
 
-__all__ = ["SynthConfig", "load_config", "default_config_path", "config_digest"]
+__all__ = ["SynthConfig", "TrajectoriesConfig", "load_config", "default_config_path", "config_digest", "upgrade_config",
+           "CONFIG_VERSION"]
+
+#: version of the config format; version 1 (``trajectories.weights`` beside the blocks) is upgraded on load
+CONFIG_VERSION = 2
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
-
-
-Range = Tuple[float, float]
-
-
-def _check_range(v: Range, lo: float | None = None, hi: float | None = None, *, positive: bool = False) -> Range:
-    a, b = v
-    if a > b:
-        raise ValueError(f"range [{a}, {b}] has min > max")
-    if positive and a <= 0:
-        raise ValueError(f"range [{a}, {b}] must be > 0")
-    if lo is not None and a < lo:
-        raise ValueError(f"range [{a}, {b}] must be >= {lo}")
-    if hi is not None and b > hi:
-        raise ValueError(f"range [{a}, {b}] must be <= {hi}")
-    return v
 
 
 class VideoConfig(_Strict):
@@ -110,7 +103,7 @@ class StartConfig(_Strict):
     @field_validator("elevation_deg")
     @classmethod
     def _elev(cls, v: Range) -> Range:
-        return _check_range(v, 0.0, 89.0)
+        return check_range(v, 0.0, 89.0)
 
 
 class ConstraintsConfig(_Strict):
@@ -127,99 +120,91 @@ class ConstraintsConfig(_Strict):
     max_tries: int = Field(ge=1, le=100000)
 
 
-class FamilyWeights(_Strict):
-    """Mixture weights of the trajectory families (upstream does not publish them); normalised on use."""
+class TrajectoriesConfig(RootModel[Dict[str, SerializeAsAny[FamilyBlock]]]):
+    """``trajectories:``: one block per trajectory family, keyed by the family's registered name
+    (:mod:`synth.families`), each validated by that family's ``Config`` and holding its mixture ``weight``.
 
-    pan: float = Field(ge=0)
-    tilt: float = Field(ge=0)
-    translate: float = Field(ge=0)
-    arc: float = Field(ge=0)
-    random: float = Field(ge=0)
-    static: float = Field(ge=0)
+    Blocks are kept in the families' draw order (``(draw_order, name)``, see
+    :class:`~synth.families.base.TrajectoryFamily`), not the YAML's: a config's digest ignores key order, and so do
+    its scenes. Unknown family names are errors naming the key and the registered families. Blocks are reachable as
+    mapping items (``cfg.trajectories["pan"]``) and as attributes (``cfg.trajectories.pan``).
+    """
 
-    @model_validator(mode="after")
-    def _positive(self) -> "FamilyWeights":
-        if sum(self.model_dump().values()) <= 0:
-            raise ValueError("at least one trajectory family needs a positive weight")
-        return self
+    model_config = ConfigDict(frozen=True)
 
-
-class PanConfig(_Strict):
-    angle_deg: Range
-
-    @field_validator("angle_deg")
+    @model_validator(mode="before")
     @classmethod
-    def _r(cls, v: Range) -> Range:
-        return _check_range(v, 0.0, 180.0, positive=True)
+    def _blocks(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data  # pydantic reports the type error
+        registered = families()
+        blocks: Dict[str, FamilyBlock] = {}
+        errors: List[InitErrorDetails] = []
+        for name, raw in data.items():
+            fam = registered.get(name) if isinstance(name, str) else None
+            if fam is None:
+                errors.append(InitErrorDetails(type=PydanticCustomError(
+                    "unknown_family", "unknown trajectory family; registered: {names}",
+                    {"names": ", ".join(registered)}), loc=(str(name),), input=raw))
+            elif isinstance(raw, fam.Config):
+                blocks[name] = raw
+            else:
+                try:
+                    blocks[name] = fam.Config.model_validate(raw)
+                except ValidationError as e:
+                    errors += relocate_errors(e, (name,))
+        if errors:
+            raise ValidationError.from_exception_data("trajectories", errors)
+        blocks = {k: blocks[k] for k in registered if k in blocks}  # draw order, independent of the YAML's
+        if not blocks:
+            raise ValueError(f"no trajectory family configured; registered: {', '.join(registered)}")
+        if sum(b.weight for b in blocks.values()) <= 0:
+            raise ValueError("at least one trajectory family needs a positive weight (weights: "
+                             + ", ".join(f"{k}={b.weight:g}" for k, b in blocks.items()) + ")")
+        return blocks
+
+    def __getitem__(self, name: str) -> FamilyBlock:
+        return self.root[name]
+
+    def __getattr__(self, name: str) -> FamilyBlock:
+        root = self.__dict__.get("root")
+        if root is not None and name in root:
+            return root[name]
+        raise AttributeError(f"no trajectory family {name!r} configured; configured: {', '.join(root or {})}")
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # the family names, in draw order
+        return iter(self.root)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.root
+
+    def __len__(self) -> int:
+        return len(self.root)
+
+    def items(self):
+        return self.root.items()
+
+    def get(self, name: str, default: Optional[FamilyBlock] = None) -> Optional[FamilyBlock]:
+        return self.root.get(name, default)
+
+    @property
+    def weights(self) -> Dict[str, float]:
+        """Family name -> mixture weight, in draw order (not normalised)."""
+        return {k: b.weight for k, b in self.root.items()}
 
 
-class TiltConfig(_Strict):
-    angle_deg: Range
-
-    @field_validator("angle_deg")
-    @classmethod
-    def _r(cls, v: Range) -> Range:
-        return _check_range(v, 0.0, 89.0, positive=True)
-
-
-class TranslateConfig(_Strict):
-    """Straight move along +/- one axis. ``frame: camera`` uses the start pose's OpenCV axes (x right, y down,
-    z forward); ``world`` uses Unreal's X, Y, Z. Distance = ``distance_fraction`` x distance-to-character
-    (camera to torso, at the start)."""
-
-    frame: Literal["camera", "world"]
-    axes: List[Literal["x", "y", "z"]] = Field(min_length=1)
-    distance_fraction: Range
-
-    @field_validator("distance_fraction")
-    @classmethod
-    def _r(cls, v: Range) -> Range:
-        return _check_range(v, 0.0, 10.0, positive=True)
+def relocate_errors(err: ValidationError, prefix: Tuple[Any, ...]) -> List[InitErrorDetails]:
+    """The errors of a nested validation with ``prefix`` prepended to their locations (types and messages kept)."""
+    out: List[InitErrorDetails] = []
+    for e in err.errors():
+        known = e["type"] in _PYDANTIC_ERROR_TYPES
+        kind = e["type"] if known else PydanticCustomError(e["type"], e["msg"])
+        out.append(InitErrorDetails(type=kind, loc=prefix + tuple(e["loc"]), input=e.get("input"),
+                                    **({"ctx": e["ctx"]} if known and "ctx" in e else {})))
+    return out
 
 
-class ArcConfig(_Strict):
-    """Orbit about the vertical axis through the character, yawing with the orbit so the character stays in view."""
-
-    angle_deg: Range
-
-    @field_validator("angle_deg")
-    @classmethod
-    def _r(cls, v: Range) -> Range:
-        return _check_range(v, 0.0, 180.0, positive=True)
-
-
-class RandomPathConfig(_Strict):
-    """Move through 1-3 random waypoints; the polyline is smoothed by an interpolating B-spline (scipy,
-    degree min(3, points-1), chord-length knots) and rescaled about the start so the smoothed path's length is
-    ``length_fraction`` x distance-to-character. ``orientation: look_at`` keeps aiming at the torso (with the
-    start's jitter offset), ``fixed`` keeps the start rotation. ``max_abs_elevation_deg`` bounds how steeply
-    segments climb or fall."""
-
-    waypoints: Tuple[int, int]
-    length_fraction: Range
-    orientation: Literal["look_at", "fixed"]
-    max_abs_elevation_deg: float = Field(ge=0, le=90)
-
-    @field_validator("waypoints")
-    @classmethod
-    def _w(cls, v: Tuple[int, int]) -> Tuple[int, int]:
-        if not 1 <= v[0] <= v[1] <= 10:
-            raise ValueError(f"waypoints must satisfy 1 <= min <= max <= 10, got {list(v)}")
-        return v
-
-    @field_validator("length_fraction")
-    @classmethod
-    def _r(cls, v: Range) -> Range:
-        return _check_range(v, 0.0, 10.0, positive=True)
-
-
-class TrajectoriesConfig(_Strict):
-    weights: FamilyWeights
-    pan: PanConfig
-    tilt: TiltConfig
-    translate: TranslateConfig
-    arc: ArcConfig
-    random: RandomPathConfig
+_PYDANTIC_ERROR_TYPES = frozenset(get_args(ErrorType))
 
 
 class SpeedConfig(_Strict):
@@ -234,14 +219,14 @@ class SpeedConfig(_Strict):
     @field_validator("a_abs")
     @classmethod
     def _r(cls, v: Range) -> Range:
-        return _check_range(v, 0.0, 50.0, positive=True)
+        return check_range(v, 0.0, 50.0, positive=True)
 
 
 class SynthConfig(_Strict):
     """The whole generator configuration (``configs/synth/multicamvideo.yaml``)."""
 
     _digest: Optional[str] = PrivateAttr(default=None)
-    version: Literal[1]
+    version: Literal[2]
     cameras_per_scene: int = Field(ge=1, le=99)
     video: VideoConfig
     sensor_mm: float = Field(gt=0, le=200)
@@ -252,6 +237,11 @@ class SynthConfig(_Strict):
     constraints: ConstraintsConfig
     trajectories: TrajectoriesConfig
     speed: SpeedConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        return upgrade_config(data)
 
     @model_validator(mode="after")
     def _consistent(self) -> "SynthConfig":
@@ -270,6 +260,28 @@ class SynthConfig(_Strict):
         data = self.model_dump()
         data["video"] = video
         return SynthConfig.model_validate(data)
+
+
+def upgrade_config(data: Any) -> Any:
+    """A version-1 config document (``trajectories: {weights: {family: w, ...}, family: {...}, ...}``, as in
+    ``synth_run.json`` of datasets made before version 2) as version 2 (``trajectories: {family: {weight: w, ...}}``,
+    families in the order of the old ``weights``). Other documents are returned unchanged.
+
+    A version-1 document without a ``trajectories.weights`` mapping is passed on as version 2 unchanged, so that
+    validation names every missing or malformed field as usual.
+    """
+    if not isinstance(data, dict) or data.get("version") != 1:
+        return data
+    traj = data.get("trajectories")
+    if not isinstance(traj, dict) or not isinstance(traj.get("weights"), dict):
+        return {**data, "version": CONFIG_VERSION}
+    blocks = {k: v for k, v in traj.items() if k != "weights"}
+    new = {}
+    for name, w in traj["weights"].items():
+        block = blocks.pop(name, None) or {}
+        new[name] = {"weight": w, **block} if isinstance(block, dict) else block
+    new.update(blocks)  # blocks without a weight: reported by validation
+    return {**data, "version": CONFIG_VERSION, "trajectories": new}
 
 
 def default_config_path() -> Path:

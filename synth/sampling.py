@@ -10,7 +10,8 @@ Rules (every one checked by ``tests/test_sampling_rules.py`` from the written JS
 * start within the hemisphere (distance to its centre <= radius, above the ground), more than
   ``constraints.min_clearance_m`` from the character, aimed at the torso within ``start.aim_jitter_deg``,
   ``|pitch| <= start.max_abs_pitch_deg``;
-* families pan / tilt / translate / arc / random / static with the configured ranges; speed constant or eased;
+* a trajectory family (:mod:`synth.families`, drawn by the weights of the config's ``trajectories`` blocks, in
+  the families' draw order) with its configured ranges; speed constant or eased;
 * on every frame: inside the free space (margins), above the floor, clear of the character,
   ``|pitch| <= constraints.max_abs_pitch_deg``. Violations are rejected and the camera re-drawn.
 """
@@ -21,7 +22,6 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from . import trajectories as tr
 from .captions import camera_caption, scene_caption
 from .catalog import Catalog, Character, Environment
 from .config import SynthConfig, config_digest
@@ -29,11 +29,12 @@ from .core.geometry import CM_PER_M, look_at_rotator
 from .core.speed import speed_progress
 from .core.layout import camera_name
 from .core.scene_spec import CameraSpec, Lens, SceneSpec, SpeedProfile, VideoSpec
+from .families import FamilyContext, get_family
+from .families.base import round_json
 
 __all__ = ["sample_scene", "SamplingError", "scene_rng", "camera_rng", "choose_radius", "lens_for_index",
            "segment_distance", "constraint_violation"]
 
-CM = CM_PER_M
 
 
 class SamplingError(RuntimeError):
@@ -88,8 +89,8 @@ def constraint_violation(cfg: SynthConfig, env: Environment, char_base_m: np.nda
                          loc_m: np.ndarray, rot_deg: np.ndarray) -> Optional[str]:
     """The first rule that a trajectory ``(F, 3)`` metres / ``(F, 3)`` rotators breaks on any frame, or None."""
     c = cfg.constraints
-    lo = np.asarray(env.free_space_cm.min) / CM
-    hi = np.asarray(env.free_space_cm.max) / CM
+    lo = np.asarray(env.free_space_cm.min) / CM_PER_M
+    hi = np.asarray(env.free_space_cm.max) / CM_PER_M
     if np.any(loc_m[:, :2] < lo[:2] + c.wall_margin_m) or np.any(loc_m[:, :2] > hi[:2] - c.wall_margin_m):
         return "leaves the free space"
     if np.any(loc_m[:, 2] < lo[2] + c.min_camera_height_m):
@@ -114,7 +115,7 @@ def _sample_start(cfg: SynthConfig, rng: np.random.Generator, centre_m: np.ndarr
     elev = np.radians(rng.uniform(*s.elevation_deg))
     az = rng.uniform(0.0, 2 * np.pi)
     loc = centre_m + r * np.array([np.cos(elev) * np.cos(az), np.cos(elev) * np.sin(az), np.sin(elev)])
-    loc = np.round(loc * CM, 4) / CM  # stored in scene.json to 1e-4 cm; poses use the stored value
+    loc = np.round(loc * CM_PER_M, 4) / CM_PER_M  # stored in scene.json to 1e-4 cm; poses use the stored value
     offset = np.round(rng.uniform(-s.aim_jitter_deg, s.aim_jitter_deg, size=2), 6)  # (pitch, yaw)
     rot = look_at_rotator(loc, torso_m)
     rot[0] += offset[0]
@@ -129,82 +130,25 @@ def _sample_speed(cfg: SynthConfig, rng: np.random.Generator) -> SpeedProfile:
     return SpeedProfile("constant", None)
 
 
-def _r(x, nd=6):
-    """Round for JSON (floats, lists)."""
-    if isinstance(x, np.ndarray):
-        x = x.tolist()
-    if isinstance(x, (list, tuple)):
-        return [_r(v, nd) for v in x]
-    return round(float(x), nd)
-
-
 def _sample_family(cfg: SynthConfig, family: str, rng: np.random.Generator, loc: np.ndarray, rot: np.ndarray,
                    offset: np.ndarray, torso_m: np.ndarray, char_base_m: np.ndarray, u: np.ndarray):
-    """Draw a family's parameters and evaluate its poses. Returns (params, loc_m (F,3), rot_deg (F,3))."""
-    t = cfg.trajectories
+    """Draw a family's parameters (its module in :mod:`synth.families`) and evaluate its poses; the parameters get
+    the start pose and the distance to the character appended. Returns (params, loc_m (F,3), rot_deg (F,3))."""
     d0 = float(np.linalg.norm(loc - torso_m))
-    if family == "static":
-        params = {}
-        poses = tr.static(loc, rot, u)
-    elif family == "pan":
-        angle = _r(rng.uniform(*t.pan.angle_deg))
-        direction = "right" if rng.uniform() < 0.5 else "left"
-        params = {"angle_deg": angle, "direction": direction}
-        poses = tr.pan_tilt(loc, rot, u, 0.0, angle if direction == "right" else -angle)
-    elif family == "tilt":
-        angle = _r(rng.uniform(*t.tilt.angle_deg))
-        direction = "up" if rng.uniform() < 0.5 else "down"
-        params = {"angle_deg": angle, "direction": direction}
-        poses = tr.pan_tilt(loc, rot, u, angle if direction == "up" else -angle, 0.0)
-    elif family == "translate":
-        axis = t.translate.axes[int(rng.integers(len(t.translate.axes)))]
-        sign = 1 if rng.uniform() < 0.5 else -1
-        frac = rng.uniform(*t.translate.distance_fraction)
-        dist = frac * d0
-        if t.translate.frame == "camera":
-            direction = tr.camera_axis_vectors(rot)[axis]
-        else:
-            direction = np.eye(3)["xyz".index(axis)]
-        disp = np.asarray(_r(sign * dist * direction, 7))
-        params = {"frame": t.translate.frame, "axis": axis, "direction": sign, "distance_m": _r(dist),
-                  "distance_fraction": _r(frac), "displacement_m": disp.tolist()}
-        poses = tr.translate(loc, rot, u, disp)
-    elif family == "arc":
-        angle = _r(rng.uniform(*t.arc.angle_deg))
-        direction = "left" if rng.uniform() < 0.5 else "right"
-        signed = angle if direction == "left" else -angle
-        params = {"angle_deg": angle, "direction": direction, "pivot_cm": _r(char_base_m * CM, 4),
-                  "radius_m": _r(np.linalg.norm(loc[:2] - char_base_m[:2]))}
-        poses = tr.arc(loc, rot, u, char_base_m, signed)
-    elif family == "random":
-        rc = t.random
-        n = int(rng.integers(rc.waypoints[0], rc.waypoints[1] + 1))
-        frac = rng.uniform(*rc.length_fraction)
-        length = _r(frac * d0)
-        az = rng.uniform(0, 2 * np.pi, n)
-        el = np.radians(rng.uniform(-rc.max_abs_elevation_deg, rc.max_abs_elevation_deg, n))
-        seg = rng.dirichlet(np.ones(n)) * length
-        steps = seg[:, None] * np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], -1)
-        waypoints = tr.fit_waypoints_to_length(loc, loc + np.cumsum(steps, axis=0), length)
-        waypoints = loc + (waypoints - loc) * tr.frame_scale(loc, waypoints, u, length)
-        waypoints = np.round(waypoints * CM, 4) / CM
-        look = torso_m if rc.orientation == "look_at" else None
-        params = {"num_waypoints": n, "waypoints_cm": _r(waypoints * CM, 4), "length_m": length,
-                  "length_fraction": _r(frac), "orientation": rc.orientation}
-        poses = tr.random_path(loc, rot, u, waypoints, length, look, offset)
-    else:  # pragma: no cover - guarded by tr.FAMILIES
-        raise ValueError(family)
-    params = {**params, "distance_to_character_m": _r(d0),
-              "start": {"location_cm": _r(loc * CM, 4), "rotator_deg": rot.tolist(),
+    ctx = FamilyContext(start_loc_m=loc, start_rot_deg=rot, aim_offset_deg=offset, torso_m=torso_m,
+                        char_base_m=char_base_m, u=u, distance_to_character_m=d0)
+    params, loc_f, rot_f = get_family(family).sample(cfg.trajectories[family], ctx, rng)
+    params = {**params, "distance_to_character_m": round_json(d0),
+              "start": {"location_cm": round_json(loc * CM_PER_M, 4), "rotator_deg": rot.tolist(),
                         "aim_offset_deg": offset.tolist()}}
-    return params, poses[0], poses[1]
+    return params, loc_f, rot_f
 
 
 def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, cam: int, radius: float,
                    char_base_m: np.ndarray, char_height: float, torso_m: np.ndarray) -> CameraSpec:
     rng = camera_rng(seed, index, cam)
-    w = cfg.trajectories.weights
-    family = _weighted(rng, tr.FAMILIES, [getattr(w, f) for f in tr.FAMILIES])
+    weights = cfg.trajectories.weights  # in the families' draw order, whatever the YAML's
+    family = _weighted(rng, list(weights), list(weights.values()))
     speed = _sample_speed(cfg, rng)
     u = speed_progress(cfg.video.frames, speed.profile, speed.a)
     last = "no attempt"
@@ -217,7 +161,7 @@ def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, ca
         reason = constraint_violation(cfg, env, char_base_m, char_height, loc_f, rot_f)
         if reason is None:
             name = camera_name(cam)
-            return CameraSpec(name=name, family=family, params=params, speed=speed, location_cm=loc_f * CM,
+            return CameraSpec(name=name, family=family, params=params, speed=speed, location_cm=loc_f * CM_PER_M,
                               rotator_deg=rot_f, caption=camera_caption(family, params, speed.to_json()))
         last = reason
     raise SamplingError(
@@ -228,9 +172,9 @@ def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, ca
 
 def _place_character(cfg: SynthConfig, env: Environment, rng: np.random.Generator) -> np.ndarray:
     if env.character_spots_cm:
-        return np.asarray(env.character_spots_cm[int(rng.integers(len(env.character_spots_cm)))], float) / CM
-    lo = np.asarray(env.free_space_cm.min, float) / CM
-    hi = np.asarray(env.free_space_cm.max, float) / CM
+        return np.asarray(env.character_spots_cm[int(rng.integers(len(env.character_spots_cm)))], float) / CM_PER_M
+    lo = np.asarray(env.free_space_cm.min, float) / CM_PER_M
+    hi = np.asarray(env.free_space_cm.max, float) / CM_PER_M
     half = (hi - lo) / 2 * cfg.placement.central_fraction
     mid = (hi + lo) / 2
     xy = rng.uniform(mid[:2] - half[:2], mid[:2] + half[:2]) if cfg.placement.central_fraction > 0 else mid[:2]
@@ -255,7 +199,7 @@ def sample_scene(cfg: SynthConfig, catalog: Catalog, seed: int, index: int) -> S
     anim = _weighted(rng, anims, [a.weight for a in anims])
     anim_start = float(rng.uniform(0.0, anim.duration_s)) if anim.loop else 0.0
     radius = choose_radius(cfg, env, rng)
-    base = np.round(_place_character(cfg, env, rng) * CM, 4) / CM
+    base = np.round(_place_character(cfg, env, rng) * CM_PER_M, 4) / CM_PER_M
     yaw = float(rng.uniform(*cfg.placement.yaw_deg))
     torso = base + np.array([0.0, 0.0, char.height_m * cfg.placement.torso_height_fraction])
     cams = [_sample_camera(cfg, env, seed, index, j, radius, base, char.height_m, torso)
@@ -264,9 +208,10 @@ def sample_scene(cfg: SynthConfig, catalog: Catalog, seed: int, index: int) -> S
     return SceneSpec(
         seed=seed, index=index, environment_id=env.id, lighting=lighting,
         free_space_cm=(tuple(env.free_space_cm.min), tuple(env.free_space_cm.max)), hemisphere_radius_m=radius,
-        character_id=char.id, character_location_cm=tuple(_r(base * CM, 4)), character_yaw_deg=_r(yaw),
-        character_height_m=char.height_m, aim_point_cm=tuple(_r(torso * CM, 4)), animation_id=anim.id,
-        animation_start_s=_r(anim_start), lens=lens_for_index(cfg, index),
+        character_id=char.id, character_location_cm=tuple(round_json(base * CM_PER_M, 4)),
+        character_yaw_deg=round_json(yaw), character_height_m=char.height_m,
+        aim_point_cm=tuple(round_json(torso * CM_PER_M, 4)), animation_id=anim.id,
+        animation_start_s=round_json(anim_start), lens=lens_for_index(cfg, index),
         video=VideoSpec(v.frames, v.fps, v.width, v.height), cameras=cams,
         caption=scene_caption(char.description, anim.description, env.description, lighting),
         config_digest=config_digest(cfg), catalog_digest=catalog.digest())

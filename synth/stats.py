@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+from pydantic import ValidationError
 
 from .config import SynthConfig, load_config
-from .core.geometry import axes_to_rotator
+from .core.errors import ConfigError, format_validation_error
+from .core.geometry import CM_PER_M, axes_to_rotator
+from .core.layout import CAMERA_JSON, RUN_MANIFEST, lens_dir_name
 from .core.multicam_format import iter_scene_dirs, read_camera_fmatrices
-from .core.layout import CAMERA_JSON
-from .core.geometry import CM_PER_M
-from .core.layout import RUN_MANIFEST
+from .families import families
 from .writer import read_spec_or_none
 
 __all__ = ["DatasetStats", "collect_stats", "Numeric"]
@@ -70,21 +71,30 @@ class DatasetStats:
 
 
 def _config_of(root: Path) -> SynthConfig:
+    """The run's config from ``synth_run.json`` (version-1 configs are upgraded), else the default."""
     manifest = root / RUN_MANIFEST
     if manifest.exists():
-        return SynthConfig.model_validate(json.loads(manifest.read_text())["config"])
+        try:
+            return SynthConfig.model_validate(json.loads(manifest.read_text())["config"])
+        except ValidationError as e:  # e.g. a family that is not registered in this installation
+            raise ConfigError(format_validation_error(e, f"{manifest}: config")) from None
     return load_config()
 
 
 def collect_stats(root: Path) -> DatasetStats:
-    """Distributions of every scene under ``root`` (see module docstring)."""
+    """Distributions of every scene under ``root`` (see module docstring).
+
+    Raises:
+        ConfigError: the config in ``synth_run.json`` is invalid here (e.g. names a family not registered).
+    """
     root = Path(root)
     cfg = _config_of(root)
     t = cfg.trajectories
     st = DatasetStats()
-    w = t.weights.model_dump()
+    w = t.weights
+    registered = families()
     st.expected_fractions["trajectory"] = {k: v / sum(w.values()) for k, v in w.items()}
-    st.expected_fractions["lens"] = {f"f{p.focal_length_mm:g}_aperture{p.aperture_f:g}": 1 / len(cfg.lenses)
+    st.expected_fractions["lens"] = {lens_dir_name(p.focal_length_mm, p.aperture_f): 1 / len(cfg.lenses)
                                      for p in cfg.lenses}
     st.expected_fractions["speed"] = {"constant": 1 - cfg.speed.eased_fraction, "eased": cfg.speed.eased_fraction}
     radii = cfg.hemisphere.radii_m
@@ -121,21 +131,16 @@ def collect_stats(root: Path) -> DatasetStats:
                 pitch = axes_to_rotator(mats[cam])[:, 0]
                 st.add("start pitch (deg)", pitch[0], (-cfg.start.max_abs_pitch_deg, cfg.start.max_abs_pitch_deg))
                 st.add("any-frame |pitch| (deg)", np.abs(pitch).max(), (0, cfg.constraints.max_abs_pitch_deg))
-            if fam == "pan":
-                st.add("pan angle (deg)", p["angle_deg"], t.pan.angle_deg)
-            elif fam == "tilt":
-                st.add("tilt angle (deg)", p["angle_deg"], t.tilt.angle_deg)
-            elif fam == "translate":
-                st.add("translate distance / distance-to-character", p["distance_fraction"],
-                       t.translate.distance_fraction)
-                st.categorical["translate axis"][f"{'+' if p['direction'] > 0 else '-'}{p['axis']}"] += 1
-            elif fam == "arc":
-                st.add("arc angle (deg)", p["angle_deg"], t.arc.angle_deg)
-            elif fam == "random":
-                st.add("random path length / distance-to-character", p["length_fraction"], t.random.length_fraction)
-                st.categorical["random waypoints"][str(p["num_waypoints"])] += 1
+            fam_impl, block = registered.get(fam), t.get(fam)
+            if fam_impl is not None and block is not None:
+                for name, value, expected in fam_impl.stats(p, block):
+                    st.add(name, value, expected)
+            if fam_impl is not None:
+                for name, value in fam_impl.categorical(p).items():
+                    st.categorical[name][value] += 1
     if st.scenes:
-        st.numeric.setdefault("hemisphere radius (m)", Numeric("hemisphere radius (m)", expected=(min(radii), max(radii))))
+        st.numeric.setdefault("hemisphere radius (m)",
+                              Numeric("hemisphere radius (m)", expected=(min(radii), max(radii))))
     for r, n in st.categorical.get("hemisphere_radius_m", {}).items():
         st.numeric["hemisphere radius (m)"].values += [float(r)] * n
     return st

@@ -13,14 +13,15 @@ import os
 import shutil
 import socket
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from .core.atomic import atomic_write_text, replace_dir
 from .catalog import Catalog
 from .config import SynthConfig, config_digest
-from .core.layout import CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, TRAIN_DIR, video_relpath
+from .core.atomic import atomic_write_text, replace_dir
+from .core.layout import (CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, TRAIN_DIR, scene_dir_name,
+                          video_relpath)
 from .core.multicam_format import (DatasetFormatError, MetadataRow, format_metadata_csv, iter_scene_dirs,
-                                   read_scene_spec, write_scene_files)
+                                   read_scene_spec)
 from .core.scene_spec import SceneSpec
 
 __all__ = ["DatasetMismatchError", "ensure_run_manifest", "scene_outputs_present", "staged_scene", "rebuild_metadata",
@@ -108,7 +109,7 @@ def staged_scene(out: Path, plan: SceneSpec) -> Iterator[Path]:
     killed run) are removed first: only one worker owns a scene index at a time."""
     root = _partial_root(out)
     root.mkdir(parents=True, exist_ok=True)
-    prefix = f"scene{plan.index}."
+    prefix = f"{scene_dir_name(plan.index)}."
     for stale in root.glob(prefix + "*"):
         shutil.rmtree(stale, ignore_errors=True)
     staging = root / f"{prefix}{socket.gethostname()}.{os.getpid()}"
@@ -144,16 +145,9 @@ def finish_run(out: Path) -> int:
     """End of a plan/render run (also after errors): rebuild ``metadata.csv`` and drop an empty staging folder.
     Returns the number of metadata rows."""
     rows = rebuild_metadata(out)
-    partial = Path(out) / PARTIAL_DIR
+    partial = _partial_root(out)
     try:
         partial.rmdir()  # only succeeds when empty: other shards' work in progress stays
     except OSError:
         pass
     return rows
-
-
-def iter_planned(cfg: SynthConfig, catalog: Catalog, seed: int, indices: Iterable[int]):
-    from .sampling import sample_scene
-
-    for k in indices:
-        yield sample_scene(cfg, catalog, seed, k)

@@ -1,4 +1,5 @@
-"""Shared fixtures. ``../shared`` (REFERENCE data, golden outputs, example videos) sits beside the checkout."""
+"""Shared fixtures. Reference data lives in ``tests/fixtures`` (copies of ``../shared``; see its PROVENANCE.md), so the
+suite passes on a fresh clone alone."""
 
 from __future__ import annotations
 
@@ -8,22 +9,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
+GOLDEN = FIXTURES / "golden" / "recammaster"
+EXAMPLE = FIXTURES / "recammaster_example"
+#: the steering repository's reference data, when it sits beside the checkout (only to check the copies)
 SHARED = Path(os.environ.get("RECAM_SHARED", REPO.parent / "shared"))
-GOLDEN = SHARED / "golden" / "recammaster"
-EXAMPLE = SHARED / "data" / "recammaster_example"
-
-
-def _require(path: Path) -> Path:
-    if not path.exists():
-        pytest.fail(f"{path} is missing: tests need ../shared beside the checkout (or RECAM_SHARED)")
-    return path
 
 
 @pytest.fixture(scope="session")
 def golden() -> Path:
-    return _require(GOLDEN)
+    return GOLDEN
 
 
 @pytest.fixture(scope="session")
 def example() -> Path:
-    return _require(EXAMPLE)
+    return EXAMPLE

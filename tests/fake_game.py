@@ -9,7 +9,7 @@ import configparser
 
 def main() -> None:
     from synth.catalog import load_catalog
-    from synth.render.unreal.fake_server import FakeUnrealServer, Fault, unreal_catalog_for
+    from synth.testing.fake_unrealcv import FakeUnrealServer, Fault, unreal_catalog_for
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--ini", default="unrealcv.ini")

@@ -189,7 +189,7 @@ def test_panda_character_geometry(tmp_path):
 
 def _user_catalog(tmp_path: Path, model_bytes: bytes | None = None) -> Path:
     """A catalog with one environment and a user GLB character (ours, written to disk as a user would)."""
-    from synth.render.humanoid import HumanoidSpec, build_humanoid_glb
+    from synth.render.embedded.humanoid import HumanoidSpec, build_humanoid_glb
 
     chars = tmp_path / "chars"
     chars.mkdir()

@@ -193,7 +193,7 @@ def test_every_rule(planned):
                 assert np.all(pc[:, 2] > 0) and np.all((uv >= 0) & (uv <= [W, H])), (d, cam)
     # family mixture near its weights (10,000 draws: 4 sigma), both signs of `a` present
     total = sum(fam_counts.values())
-    w = t.weights.model_dump()
+    w = t.weights
     for fam, weight in w.items():
         pexp = weight / sum(w.values())
         assert abs(fam_counts[fam] / total - pexp) < 4 * np.sqrt(pexp * (1 - pexp) / total) + 0.01, fam_counts

@@ -40,7 +40,7 @@ def test_packaged_default_is_the_repo_config():
     (lambda d: d["video"].update(frames="many"), "video.frames"),
     (lambda d: d["trajectories"]["tilt"].update(angle_deg=[30, 5]), "trajectories.tilt.angle_deg"),
     (lambda d: d.update(lenses=[]), "lenses"),
-    (lambda d: d["trajectories"].update(weights={k: 0 for k in d["trajectories"]["weights"]}), "weights"),
+    (lambda d: [b.update(weight=0) for b in d["trajectories"].values()], "weights"),
     (lambda d: d["video"].update(width=1279), "video.width"),
     (lambda d: d.pop("speed"), "speed: Field required"),
 ])

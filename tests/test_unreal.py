@@ -24,8 +24,8 @@ from synth.catalog import load_catalog
 from synth.cli import app
 from synth.core.geometry import fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
 from synth.render.unreal.backend import frame_batch_commands
-from synth.render.unreal.fake_server import start_server_process, unreal_catalog_for
 from synth.render.unreal.protocol import FLOAT_RE, MAX_REQUESTS_PER_TICK, STOCK_COMMANDS, SYNTH_COMMANDS, Grammar, fmt_float
+from synth.testing.fake_unrealcv import start_server_process, unreal_catalog_for
 from synth.core.video_io import read_video
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@
 main process encodes captions in batches and clips with the VAE on the device, then writes each item atomically.
 
 Resumable (items cached with the same settings are skipped), shardable (``--shard i/n`` for cluster arrays, and
-one launch per node: ``torchrun --nproc_per_node N -m recam.data.prepare ...`` or ``recam prepare --devices N``
+one launch per node: ``torchrun --nproc_per_node N -m recam.cli prepare ...`` or ``recam prepare --devices N``
 shard across ranks from ``RANK`` / ``WORLD_SIZE``), with a manifest and problem reports merged across shards. A
 cache records the settings that produced it and refuses others (``overwrite=True`` replaces on purpose).
 """
@@ -322,7 +322,7 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
     from transformers import AutoTokenizer, UMT5EncoderModel
 
     from ..encoders import encode_prompts, encode_video_latents
-    from ..pipeline import load_components_error
+    from ..components import load_components_error
 
     t0 = time.perf_counter()
     if vae_tiling is not None and vae_tiling != settings.vae_tiling:
@@ -513,16 +513,3 @@ def launch_local(devices: int, *args, **kwargs) -> List[PrepareReport]:
     if errors or len(results) != devices:
         raise RuntimeError("; ".join(errors) or f"{devices - len(results)} rank(s) died without a report")
     return [results[r][0] for r in range(devices)]
-
-
-def main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover - exercised through torchrun
-    """``python -m recam.data.prepare ARGS`` = ``recam prepare ARGS`` (for torchrun: one process per rank)."""
-    import sys
-
-    from ..cli import app
-
-    app(["prepare", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -35,12 +35,25 @@ class ModelConfig(_Strict):
     trainable: List[str] = Field(default_factory=lambda: list(UPSTREAM_TRAINABLE), min_length=1)
     gradient_checkpointing: bool = True
     attention_backend: Optional[str] = None
+    #: torch.compile each transformer block (diffusers' compile_repeated_blocks: one graph, reused per block)
+    compile: bool = False
+
+    @field_validator("attention_backend")
+    @classmethod
+    def _backend(cls, v):
+        if v is not None:
+            from diffusers.models.attention_dispatch import AttentionBackendName
+
+            names = [b.value for b in AttentionBackendName]
+            if v not in names:
+                raise ValueError(f"unknown attention backend {v!r}; diffusers has {', '.join(names)}")
+        return v
 
 
 class DatasetEntry(_Strict):
     """One dataset of the mixture: from a ``cache`` (``recam prepare``) or a raw ``root``."""
 
-    kind: Literal["multicam", "realcam-vid", "spatialvid", "re10k", "dl3dv"]
+    kind: str  # a registered dataset kind (recam/data/formats/): the list exists only there
     cache: Optional[str] = None
     root: Optional[str] = None
     weight: float = Field(1.0, gt=0)
@@ -50,6 +63,15 @@ class DatasetEntry(_Strict):
     min_baseline_m: Optional[float] = Field(None, ge=0)
     max_baseline_m: Optional[float] = Field(None, gt=0)
     options: Dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        from ..data.formats import kinds
+
+        if v not in kinds():
+            raise ValueError(f"unknown dataset kind {v!r}; expected one of {', '.join(kinds())}")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetEntry":
@@ -131,8 +153,14 @@ class TrainerConfig(_Strict):
     accelerator: str = "auto"
     devices: int = Field(1, ge=1)
     num_nodes: int = Field(1, ge=1)
-    strategy: Literal["auto", "ddp", "fsdp", "deepspeed_stage_1", "deepspeed_stage_2"] = "auto"
-    precision: Literal["bf16-mixed", "32", "32-true", "16-mixed"] = "bf16-mixed"
+    strategy: Literal["auto", "ddp", "fsdp", "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_3"] = "auto"
+    #: bf16-true / DeepSpeed / FSDP run the model in bf16 parameters without autocast (the model casts its inputs)
+    precision: Literal["bf16-mixed", "bf16-true", "32", "32-true", "16-mixed"] = "bf16-mixed"
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_text(cls, v):
+        return str(v) if isinstance(v, int) else v  # `trainer.precision=32` on the command line parses as int
     accumulate_grad_batches: int = Field(1, ge=1)
     max_steps: int = Field(20000, ge=1)
     checkpoint_every: int = Field(1000, ge=1)
@@ -152,6 +180,20 @@ class ValidationConfig(_Strict):
     guidance: float = Field(1.0, ge=1)
 
 
+class ParallelConfig(_Strict):
+    """Context parallelism (diffusers' ``ContextParallelConfig``): each sample's token sequence is split over
+    ``ulysses_degree x ring_degree`` ranks (Ulysses: all-to-all over heads, needs heads divisible by the degree;
+    ring: K/V passed around, needs an attention backend returning the log-sum-exp such as ``flash`` or
+    ``_native_cudnn``). The ranks of one CP group train on the same samples; data parallelism runs across groups."""
+
+    ulysses_degree: int = Field(1, ge=1)
+    ring_degree: int = Field(1, ge=1)
+
+    @property
+    def degree(self) -> int:
+        return self.ulysses_degree * self.ring_degree
+
+
 class OutputConfig(_Strict):
     dir: str = "runs/recam"
     export_official: bool = True
@@ -166,40 +208,56 @@ class TrainConfig(_Strict):
     loss: LossConfig = LossConfig()
     trainer: TrainerConfig = TrainerConfig()
     validation: ValidationConfig = ValidationConfig()
+    parallel: ParallelConfig = ParallelConfig()
     output: OutputConfig = OutputConfig()
 
-
-def _set(d: Dict[str, Any], dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    cur: Any = d
-    for k in keys[:-1]:
-        if isinstance(cur, list):
-            cur = cur[int(k)]
-        else:
-            cur = cur.setdefault(k, {})
-    last = keys[-1]
-    if isinstance(cur, list):
-        cur[int(last)] = value
-    else:
-        cur[last] = value
+    @model_validator(mode="after")
+    def _combinations(self) -> "TrainConfig":
+        """Combinations that cannot work, refused before any model loads."""
+        b = self.model.attention_backend
+        if b is not None and (b.startswith("sage") or b.startswith("_sage")):
+            raise ValueError(f"model.attention_backend={b} is inference-only (SageAttention has no backward); "
+                             f"use native, flash, _native_cudnn or _native_flash for training")
+        if self.optim.ema.enabled and self.trainer.strategy == "deepspeed_stage_3":
+            raise ValueError("optim.ema with trainer.strategy=deepspeed_stage_3 is not supported (partitioned "
+                             "parameters); use fsdp (EMA sharded like the parameters) or deepspeed_stage_1/2")
+        cp = self.parallel
+        if cp.degree > 1:
+            world = self.trainer.devices * self.trainer.num_nodes
+            if world % cp.degree:
+                raise ValueError(f"parallel: ulysses_degree x ring_degree = {cp.degree} must divide trainer.devices "
+                                 f"x trainer.num_nodes = {world}")
+            if cp.ring_degree > 1 and b in (None, "native", "_native_math", "_native_efficient", "flex"):
+                raise ValueError(f"parallel.ring_degree > 1 needs an attention backend that returns the "
+                                 f"log-sum-exp (flash, _native_cudnn, _native_flash); model.attention_backend is "
+                                 f"{b or 'native (default)'}")
+            if self.trainer.strategy.startswith("deepspeed"):
+                raise ValueError("parallel (context parallelism) works with trainer.strategy ddp or fsdp, not "
+                                 "DeepSpeed (its engine owns the process groups)")
+        return self
 
 
 def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
-    """``["trainer.devices=2", "data.datasets.0.weight=0.5"]`` -> a new dict; values parse as YAML scalars.
+    """``["trainer.devices=2", "data.datasets.0.weight=0.5"]`` -> a new dict, through omegaconf's dotlist merge
+    (values parse as YAML; a number in the path indexes a list). ``${...}`` interpolations are not resolved.
 
     Raises:
-        ConfigError: an override without ``=``.
+        ConfigError: an override without ``=`` or one that cannot be applied (e.g. a list index out of range).
     """
-    out = copy.deepcopy(raw)
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
     for o in overrides:
         if "=" not in o:
             raise ConfigError(f"override {o!r} must look like key.path=value")
-        k, v = o.split("=", 1)
+    cfg = OmegaConf.create(copy.deepcopy(raw))
+    for o in overrides:
         try:
-            _set(out, k.strip(), yaml.safe_load(v))
-        except (IndexError, ValueError, TypeError) as e:
-            raise ConfigError(f"override {o!r}: cannot set {k} ({e})") from None
-    return out
+            cfg.merge_with_dotlist([o])
+        except (OmegaConfBaseException, ValueError, IndexError, TypeError) as e:
+            raise ConfigError(f"override {o!r}: cannot set {o.split('=', 1)[0]} "
+                              f"({str(e).splitlines()[0]})") from None
+    return OmegaConf.to_container(cfg, resolve=False)
 
 
 def load_train_config(path: Path | str, overrides: Sequence[str] = ()) -> TrainConfig:

@@ -60,8 +60,12 @@ class ReCamMasterDataModule(L.LightningDataModule):
             self.datasets.append(ds)
 
     def _world(self):
+        """(data-parallel rank, data-parallel world size, step, accumulation); the ranks of a context-parallel
+        group (``parallel``) read the same samples."""
         t = self.trainer
-        return (t.global_rank, t.world_size, t.global_step, t.accumulate_grad_batches) if t else (0, 1, 0, 1)
+        cp = self.cfg.parallel.degree
+        return (t.global_rank // cp, t.world_size // cp, t.global_step, t.accumulate_grad_batches) if t \
+            else (0, 1, 0, 1)
 
     def train_dataloader(self) -> DataLoader:
         from torch.utils.data import ConcatDataset

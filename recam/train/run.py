@@ -3,7 +3,8 @@
 Outputs under ``output.dir``::
 
     config.yaml                      the resolved config
-    checkpoints/last.ckpt, stepN.ckpt   Lightning checkpoints (trainable weights, optimizer, loops) to resume
+    checkpoints/last.ckpt, stepN.ckpt   Lightning checkpoints (trainable weights, optimizer, loops, EMA) to resume;
+                                        folders under fsdp (sharded, torch.distributed.checkpoint) and DeepSpeed
     export/stepN.ckpt                upstream format (full DiT state dict, original key names; EMA if enabled)
     export/stepN-diffusers/          diffusers format (save_pretrained)
     tb/, csv/                        TensorBoard and CSV logs
@@ -21,7 +22,6 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_only
 
 from .config import TrainConfig
 from .datamodule import ReCamMasterDataModule
@@ -39,16 +39,21 @@ class ExportCallback(Callback):
         self.out, self.every, self.official, self.diffusers = Path(out), every, official, diffusers
 
     def _export(self, trainer, module: ReCamMasterModule) -> None:
-        if not trainer.is_global_zero or not (self.official or self.diffusers):
+        if not (self.official or self.diffusers):
             return
         from ..convert import save_diffusers, save_official
 
         step = trainer.global_step
-        sd = module.export_state_dict()
+        sd = module.export_state_dict()  # collective: every rank gathers (FSDP / ZeRO-3), rank 0 writes
+        if not trainer.is_global_zero:
+            return
         if self.official:
             save_official(sd, self.out / f"step{step}.ckpt")
         if self.diffusers:
-            save_diffusers(type(module.transformer), module.transformer.config, sd, self.out / f"step{step}-diffusers")
+            from ..model import ReCamMasterTransformer3DModel  # not type(): FSDP2 re-classes the module
+
+            save_diffusers(ReCamMasterTransformer3DModel, module.transformer.config, sd,
+                           self.out / f"step{step}-diffusers")
         log.info("exported step %d to %s", step, self.out)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
@@ -61,22 +66,26 @@ class ExportCallback(Callback):
 
 
 class ValidationVideos(Callback):
-    """After each validation: sample ``num_videos`` videos from held-out samples (cached latents), write
-    ``val/step{N}/<i>.mp4`` (decoded source | generated) and log their first/middle/last frames to TensorBoard."""
+    """After each validation: sample ``num_videos`` videos from held-out samples (cached latents) with
+    :class:`~recam.pipeline.ReCamMasterPipeline` (precomputed prompt embeddings and source latents), write
+    ``val/step{N}/<i>.mp4`` (decoded source | generated) and log their first/middle/last frames to TensorBoard.
+
+    Every rank samples (the same inputs): under FSDP / ZeRO-3 / context parallelism a forward needs all ranks, so
+    a rank-0-only forward would deadlock; rank 0 alone writes."""
 
     def __init__(self, out: Path, num_videos: int, steps: int, guidance: float, fps: float = 15.0):
         self.out, self.num_videos, self.steps, self.guidance, self.fps = Path(out), num_videos, steps, guidance, fps
         self.vae = None
 
-    @rank_zero_only
     def on_validation_epoch_end(self, trainer, module: ReCamMasterModule) -> None:
         if self.num_videos == 0 or trainer.sanity_checking:
             return
+        import numpy as np
         from diffusers import AutoencoderKLWan
 
         from synth.core.video_io import write_video
 
-        from ..pipeline import denoise, denormalize_latents
+        from ..pipeline import ReCamMasterPipeline
         from ..scheduler import make_inference_scheduler
         from ..video import tensor_to_frames
 
@@ -87,6 +96,9 @@ class ValidationVideos(Callback):
         if self.vae is None:
             self.vae = AutoencoderKLWan.from_pretrained(str(vae_dir), local_files_only=True).eval()
         vae = self.vae.to(module.device)
+        pipe = ReCamMasterPipeline(tokenizer=None, text_encoder=None, vae=vae,
+                                   scheduler=make_inference_scheduler(self.steps), transformer=module.transformer)
+        pipe.set_progress_bar_config(disable=True)
         loader = trainer.datamodule.val_dataloader()
         was_training = module.training
         module.eval()
@@ -94,44 +106,57 @@ class ValidationVideos(Callback):
             for i, batch in enumerate(loader):
                 if i >= self.num_videos:
                     break
+                lat, ctx = module.batch_inputs({k: (v.to(module.device) if isinstance(v, torch.Tensor) else v)
+                                                for k, v in batch.items()})
+                f = lat.shape[2] // 2
+                neg = None
+                if self.guidance > 1:
+                    neg = (module.empty_context.to(ctx)[None].expand_as(ctx) if module.empty_context.numel()
+                           else torch.zeros_like(ctx))
+                source = lat[:, :, f:]
+                frames = pipe(source_latents=source, prompt_embeds=ctx, negative_prompt_embeds=neg,
+                              cam_emb=batch["cam_emb"], num_inference_steps=self.steps, guidance_scale=self.guidance,
+                              generator=torch.Generator("cpu").manual_seed(module.cfg.seed + i)).frames[0]
+                if not trainer.is_global_zero:
+                    continue
                 with torch.no_grad():
-                    lat, ctx = module._inputs({k: (v.to(module.device) if isinstance(v, torch.Tensor) else v)
-                                               for k, v in batch.items()})
-                    f = lat.shape[2] // 2
-                    g = torch.Generator("cpu").manual_seed(module.cfg.seed + i)
-                    noise = torch.randn(lat[:, :, :f].shape, generator=g).to(module.device)
-                    neg = torch.zeros_like(ctx) if self.guidance > 1 else None
-                    if neg is not None and module.empty_context.numel():
-                        neg = module.empty_context.to(ctx)[None].expand_as(ctx)
-                    gen = denoise(module.transformer, make_inference_scheduler(self.steps), noise, lat[:, :, f:].float(),
-                                  ctx.float(), neg, batch["cam_emb"].to(module.device).float(), self.steps,
-                                  self.guidance)
-                    both = torch.cat([lat[:, :, f:].float(), gen], 0)
-                    video = vae.decode(denormalize_latents(vae, both).to(vae.dtype), return_dict=False)[0].clamp(-1, 1)
-                src, out = tensor_to_frames(video[0]), tensor_to_frames(video[1])
+                    src = tensor_to_frames(pipe.decode_latents(source[:1].float())[0])
                 path = self.out / f"step{trainer.global_step}" / f"{i}.mp4"
-                import numpy as np
-
-                write_video(path, np.concatenate([src, out], axis=2), self.fps)
+                write_video(path, np.concatenate([src, frames], axis=2), self.fps)
                 for lg in trainer.loggers:
                     if isinstance(lg, TensorBoardLogger):
-                        idx = [0, len(out) // 2, len(out) - 1]
-                        grid = np.concatenate([np.concatenate([src[k], out[k]], 0) for k in idx], 1)
+                        idx = [0, len(frames) // 2, len(frames) - 1]
+                        grid = np.concatenate([np.concatenate([src[k], frames[k]], 0) for k in idx], 1)
                         lg.experiment.add_image(f"val/video{i}", grid, trainer.global_step, dataformats="HWC")
         finally:
             module.train(was_training)
 
 
 def _complete(path: Path) -> bool:
-    """A torch checkpoint is a zip archive; one cut short by a kill has no central directory."""
+    """A checkpoint that a kill did not cut short: a torch file is a zip archive with its central directory;
+    a DeepSpeed checkpoint is a folder ``checkpoint/`` of complete ``*.pt`` files (model and optimizer states); a
+    sharded FSDP checkpoint (``torch.distributed.checkpoint``) is a folder with its ``.metadata`` written last."""
     import zipfile
 
-    return path.is_file() and zipfile.is_zipfile(path)
+    if path.is_file():
+        return zipfile.is_zipfile(path)
+    if path.is_dir():
+        if (path / ".metadata").is_file():
+            return True
+        ds = path / "checkpoint"
+        files = sorted(ds.glob("*.pt")) if ds.is_dir() else []
+        return any("model_states" in f.name for f in files) and all(zipfile.is_zipfile(f) for f in files)
+    return False
 
 
 def resolve_resume(cfg: TrainConfig, resume: str) -> Optional[str]:
     """``auto``: the newest complete checkpoint of ``output.dir/checkpoints`` (``last.ckpt``, else the highest
-    ``stepN.ckpt``; a file truncated by a kill is skipped); ``never``; or a path."""
+    ``stepN.ckpt``; files for ddp / single device, folders for DeepSpeed and sharded FSDP; one truncated by a kill
+    is skipped); ``never``; or a path.
+
+    Raises:
+        FileNotFoundError: an explicit path that does not exist.
+    """
     if resume == "never":
         return None
     if resume == "auto":
@@ -149,19 +174,27 @@ def resolve_resume(cfg: TrainConfig, resume: str) -> Optional[str]:
 
 
 def _strategy(cfg: TrainConfig):
+    """Lightning strategy for ``trainer.strategy``: FSDP wraps each transformer block (full shard, activation
+    checkpointing per block when ``model.gradient_checkpointing``, sharded checkpoints); DeepSpeed ZeRO stages
+    need the ``gpu`` extra.
+
+    Raises:
+        ImportError: a DeepSpeed strategy without ``deepspeed`` installed (names the extra).
+    """
     s = cfg.trainer.strategy
     if s == "fsdp":
-        from lightning.pytorch.strategies import FSDPStrategy
+        # FSDP2 (fully_shard per transformer block, applied in ReCamMasterModule.configure_model) through Lightning's
+        # ModelParallelStrategy: sharded distributed checkpoints (folders), works on CPU with gloo as well
+        from lightning.pytorch.strategies import ModelParallelStrategy
 
-        from ..model import ReCamMasterTransformerBlock
-
-        return FSDPStrategy(auto_wrap_policy={ReCamMasterTransformerBlock}, sharding_strategy="FULL_SHARD",
-                            state_dict_type="full")
+        return ModelParallelStrategy(data_parallel_size=cfg.trainer.devices * cfg.trainer.num_nodes,
+                                     tensor_parallel_size=1, save_distributed_checkpoint=True)
     if s.startswith("deepspeed"):
         try:
             import deepspeed  # noqa: F401
         except ImportError:
-            raise ImportError(f"trainer.strategy={s} needs DeepSpeed: pip install deepspeed") from None
+            raise ImportError(f"trainer.strategy={s} needs DeepSpeed, which is in the optional extra `gpu`: "
+                              f"pip install -e \".[gpu]\" (or pip install deepspeed)") from None
     return s
 
 

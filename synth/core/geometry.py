@@ -43,6 +43,9 @@ __all__ = [
     "fmatrix_to_unreal_pose",
     "format_fmatrix",
     "parse_fmatrix",
+    "parse_fmatrix_strict",
+    "strict_fmatrix_problem",
+    "FMATRIX_STRICT_RE",
     "FMatrixParseError",
     "fmatrix_to_c2w",
     "c2w_to_fmatrix",
@@ -225,6 +228,54 @@ def parse_fmatrix(text: str) -> np.ndarray:
         raise FMatrixParseError(
             f"expected four rows '[a b c d]' as written by FMatrix::ToString(), got {text[:120]!r}")
     return np.array([[float(v) for v in row] for row in rows], dtype=np.float64)
+
+
+#: One number as C's ``%g`` writes it (no ``+``, no leading ``.``, lower-case exponent of >= 2 digits, inf/nan).
+_G_NUM = r"-?(?:\d+(?:\.\d+)?(?:e[-+]\d{2,})?|inf|nan)"
+_G_ROW = r"\[" + _G_NUM + " " + _G_NUM + " " + _G_NUM + " " + _G_NUM + r"\] "
+#: The exact ``FMatrix::ToString()`` grammar: ``"[%g %g %g %g] "`` four times, single spaces, trailing space.
+FMATRIX_STRICT_RE = re.compile("(?:" + _G_ROW + "){4}", re.ASCII)
+_STRICT_EXPECTED = ("expected exactly '[%g %g %g %g] ' four times as written by FMatrix::ToString() (single spaces, "
+                    "no commas or tabs, a space after each ']')")
+
+
+def strict_fmatrix_problem(text) -> str | None:
+    """Why ``text`` is not exactly an ``FMatrix::ToString()`` string, or None if it is.
+
+    Upstream's reader (``parse_matrix``: ``strip().split('] [')`` then ``float`` of whitespace-split fields) cannot
+    read commas, and misreads double spaces or tabs between rows; ``synth validate`` therefore insists on the exact
+    grammar Unreal writes. The message names the first offending character.
+    """
+    if not isinstance(text, str):
+        return f"expected a matrix string, got {type(text).__name__}"
+    if FMATRIX_STRICT_RE.fullmatch(text):
+        return None
+    pos = 0
+    row_re = re.compile(_G_ROW, re.ASCII)
+    for _ in range(4):
+        m = row_re.match(text, pos)
+        if not m:
+            break
+        pos = m.end()
+    what = ("a comma" if "," in text else "a tab" if "\t" in text else "a double space" if "  " in text else
+            "no space after the last ']'" if FMATRIX_STRICT_RE.fullmatch(text + " ") else
+            f"{text[pos:pos + 12]!r} at character {pos}")
+    return f"{_STRICT_EXPECTED}; found {what} in {text[:120]!r}"
+
+
+def parse_fmatrix_strict(text: str) -> np.ndarray:
+    """Parse a string that must follow the exact ``FMatrix::ToString()`` grammar -> ``(4, 4)`` float64.
+
+    Used by ``synth validate``; readers keep the tolerant :func:`parse_fmatrix`.
+
+    Raises:
+        FMatrixParseError: any deviation (commas, tabs, double spaces, missing trailing space, ``+1``, ``1.``,
+            ``1E5``, wrong row count); the message says what was found.
+    """
+    problem = strict_fmatrix_problem(text)
+    if problem is not None:
+        raise FMatrixParseError(problem)
+    return np.array([float(v) for v in text.replace("[", "").replace("]", "").split()]).reshape(4, 4)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -485,7 +536,8 @@ class PoseError(ValueError):
     """A camera pose is not a usable rigid transform; the message names where it came from and what is wrong."""
 
 
-def pose_problems(poses: np.ndarray, det_sign: int | None = 1, tol: float = ORTHO_TOL) -> list:
+def pose_problems(poses: np.ndarray, det_sign: int | None = 1, tol: float = ORTHO_TOL, item: str = "pose",
+                  max_translation: float | None = None) -> list:
     """What is wrong with rigid 4x4 transforms ``(..., 4, 4)`` (c2w or w2c), as short messages (empty if valid).
 
     Checks: shape, finite values, bottom row ``[0 0 0 1]``, orthonormal rotation (``max |R^T R - I| <= tol``) and
@@ -493,43 +545,58 @@ def pose_problems(poses: np.ndarray, det_sign: int | None = 1, tol: float = ORTH
     datasets, relative poses), ``-1`` for upstream's c2w in Unreal's left-handed world
     (:func:`fmatrix_to_c2w`), ``None`` to accept either. A non-orthonormal rotation (all zeros, a scale) also
     makes a pose non-invertible, which is what breaks relative poses downstream.
+
+    Args:
+        item: what one matrix is called in the messages (``"pose"``, ``"frame"``); the index follows it.
+        max_translation: if given, ``|t|`` above it is reported (same unit as the poses), e.g. a camera 1e30 m
+            away, which is finite but makes every relative pose meaningless.
     """
     p = np.asarray(poses, dtype=np.float64)
     if p.ndim < 2 or p.shape[-2:] != (4, 4):
         return [f"expected (..., 4, 4) matrices, got shape {p.shape}"]
     flat = p.reshape(-1, 4, 4)
     out = []
+    if not len(flat):
+        return [f"no {item}s"]
     bad = ~np.isfinite(flat).all(axis=(1, 2))
     if bad.any():
-        out.append(f"non-finite values (NaN or inf) in pose {int(np.argmax(bad))}")
+        out.append(f"non-finite values (NaN or inf) in {item} {int(np.argmax(bad))}")
         return out
     bottom = np.abs(flat[:, 3] - np.array([0.0, 0.0, 0.0, 1.0])).max(axis=1)
     if (bottom > 1e-6).any():
-        out.append(f"bottom row of pose {int(np.argmax(bottom))} is not [0 0 0 1]")
+        out.append(f"bottom row of {item} {int(np.argmax(bottom))} is not [0 0 0 1]")
     r = flat[:, :3, :3]
     err = np.abs(np.swapaxes(r, 1, 2) @ r - np.eye(3)).max(axis=(1, 2))
     if (err > tol).any():
         i = int(np.argmax(err))
-        out.append(f"rotation of pose {i} is not orthonormal (max |R^T R - I| = {err[i]:.3g} > {tol:g})")
+        out.append(f"rotation of {item} {i} is not orthonormal (max |R^T R - I| = {err[i]:.3g} > {tol:g}; expected "
+                   f"a rotation matrix)")
         return out
     if det_sign is not None:
         det = np.linalg.det(r)
         wrong = np.sign(det) != det_sign
         if wrong.any():
             i = int(np.argmax(wrong))
-            out.append(f"det(R) of pose {i} is {det[i]:+.3f}; expected {det_sign:+d} "
+            out.append(f"det(R) of {item} {i} is {det[i]:+.3f}; expected {det_sign:+d} "
                        + ("(a proper rotation in OpenCV axes)" if det_sign > 0 else
                           "(upstream c2w in Unreal's left-handed world)"))
+    if max_translation is not None:
+        dist = np.hypot(np.hypot(flat[:, 0, 3], flat[:, 1, 3]), flat[:, 2, 3])  # no overflow for 1e300
+        if (dist > max_translation).any():
+            i = int(np.argmax(dist))
+            out.append(f"translation of {item} {i} is {dist[i]:.3g} away; expected at most {max_translation:g}")
     return out
 
 
-def check_poses(poses: np.ndarray, where: str, det_sign: int | None = 1, tol: float = ORTHO_TOL) -> np.ndarray:
+def check_poses(poses: np.ndarray, where: str, det_sign: int | None = 1, tol: float = ORTHO_TOL,
+                item: str = "pose", max_translation: float | None = None) -> np.ndarray:
     """Return ``poses`` as float64 if :func:`pose_problems` finds nothing, else raise :class:`PoseError`.
 
     Args:
         where: names the source in the message (file, camera, field), e.g. ``"traj.json: cam09"``.
+        item, max_translation: see :func:`pose_problems`.
     """
-    problems = pose_problems(poses, det_sign, tol)
+    problems = pose_problems(poses, det_sign, tol, item, max_translation)
     if problems:
         raise PoseError(f"{where}: " + "; ".join(problems))
     return np.asarray(poses, dtype=np.float64)

@@ -11,16 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Mapping, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .atomic import atomic_write_text
-from .geometry import FMatrixParseError, fmatrix_to_c2w, format_fmatrix, parse_fmatrix
+from .geometry import (FMatrixParseError, fmatrix_to_c2w, format_fmatrix, parse_fmatrix,
+                       parse_fmatrix_strict)
 from .layout import CAMERA_JSON, CAMERA_RE, SCENE_JSON, SCENE_RE, TRAIN_DIR
 from .scene_spec import SceneSpec, SceneSpecError
 
@@ -34,6 +34,7 @@ __all__ = [
     "DatasetFormatError",
     "write_camera_extrinsics",
     "read_camera_fmatrices",
+    "read_camera_array",
     "load_camera_extrinsics",
     "MetadataRow",
     "format_metadata_csv",
@@ -73,19 +74,91 @@ def write_camera_extrinsics(path: Path, fmatrices: Mapping[str, np.ndarray]) -> 
     atomic_write_text(path, json.dumps(data, indent=4) + "\n")
 
 
-def read_camera_fmatrices(path: Path | str) -> Dict[str, np.ndarray]:
-    """Read ``camera_extrinsics.json`` -> camera name -> ``(F, 4, 4)`` FMatrix (Unreal rows, cm), frames in order.
+def _byte_table(chars: bytes) -> np.ndarray:
+    t = np.zeros(256, dtype=bool)
+    t[list(chars)] = True
+    return t
 
-    Raises:
-        DatasetFormatError: unreadable JSON, frames not ``frame0..frame{F-1}``, a camera missing from a frame, or a
-            matrix string that does not parse; the message names the file, frame and camera.
+
+_NUMBER_BYTES = b"0123456789-.e+"
+_ALLOWED_BYTES = _NUMBER_BYTES + b"[] "
+_DIGIT = _byte_table(b"0123456789")
+_ROW_SPECIALS = np.frombuffer(b"[   ] ", np.uint8)  # the brackets and spaces of one row "[a b c d] "
+
+
+def _batch_numbers(strings: Sequence[str]) -> Optional[np.ndarray]:
+    """All numbers of matrix strings that each follow the exact ``FMatrix::ToString()`` grammar (finite numbers as
+    ``%g`` writes them), as ``(len(strings), 16)`` float64; None if any string deviates (the caller then parses
+    them one by one to name the first problem).
+
+    The grammar is checked on the bytes of all strings at once with numpy: only ``[0-9.e+-]``, brackets and single
+    spaces; brackets and spaces exactly ``"[   ] "`` per row, four rows per string; ``-`` only at a number's
+    start or after ``e``; ``+`` only after ``e``; ``.`` between digits; ``e`` after a digit and before a sign and
+    two digits. Python's ``float`` (through numpy) converts the numbers, so the result is bit-identical to
+    :func:`synth.core.geometry.parse_fmatrix`, and anything else ``float`` refuses (``1.2.3``) falls back too.
     """
-    path = Path(path)
+    if not strings or not all(type(t) is str for t in strings):  # noqa: E721 - exact str
+        return None
+    blob = "".join(strings)
     try:
-        data = json.loads(path.read_text())
+        raw = blob.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if raw.translate(None, _ALLOWED_BYTES):  # anything left is a character the grammar does not allow
+        return None
+    u = np.frombuffer(raw, np.uint8)
+    n = len(strings)
+    pos = np.flatnonzero((u == 32) | (u == 91) | (u == 93))  # ' ', '[', ']'
+    if len(pos) != 24 * n or pos[-1] != len(u) - 1:
+        return None
+    if not (u[pos].reshape(-1, 6) == _ROW_SPECIALS).all():
+        return None
+    gaps = np.append(np.diff(pos), 1).reshape(-1, 6)
+    if not ((gaps[:, :4] >= 2).all() and (gaps[:, 4:] == 1).all()):
+        return None
+    starts = np.cumsum([0] + [len(t) for t in strings[:-1]])
+    if not np.array_equal(pos[::24], starts):  # every string holds exactly its own four rows
+        return None
+    padded = np.concatenate([u, np.zeros(4, np.uint8)])
+    p = np.flatnonzero(u == ord("-"))
+    if len(p) and not np.isin(padded[p - 1], np.frombuffer(b"[ e", np.uint8)).all():
+        return None
+    p = np.flatnonzero(u == ord("+"))
+    if len(p) and not (padded[p - 1] == ord("e")).all():
+        return None
+    p = np.flatnonzero(u == ord("."))
+    if len(p) and not (_DIGIT[padded[p - 1]].all() and _DIGIT[padded[p + 1]].all()):
+        return None
+    p = np.flatnonzero(u == ord("e"))
+    if len(p) and not (_DIGIT[padded[p - 1]].all() and np.isin(padded[p + 1], np.frombuffer(b"+-", np.uint8)).all()
+                       and _DIGIT[padded[p + 2]].all() and _DIGIT[padded[p + 3]].all()):
+        return None
+    try:
+        nums = np.array(blob.translate(_STRIP_BRACKETS).split(), dtype=np.float64)
+    except ValueError:
+        return None
+    return nums.reshape(n, 16) if nums.size == 16 * n else None
+
+
+_STRIP_BRACKETS = str.maketrans("[]", "  ")
+
+
+def _load_camera_json(path: Path):
+    """The parsed JSON object of a camera file, its frame keys in order and its camera names (sorted camNN)."""
+    try:
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise DatasetFormatError(f"{path}: file not found (expected cameras/camera_extrinsics.json)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except IsADirectoryError:
+        raise DatasetFormatError(f"{path}: is a folder; expected the camera JSON file") from None
+    except OSError as e:
+        raise DatasetFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise DatasetFormatError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                                 f"expected a UTF-8 JSON file") from None
+    except (json.JSONDecodeError, RecursionError) as e:
         raise DatasetFormatError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data, dict) or not data:
         raise DatasetFormatError(f"{path}: expected an object {{'frame0': {{'cam01': '<matrix>', ...}}, ...}}")
@@ -103,19 +176,63 @@ def read_camera_fmatrices(path: Path | str) -> Dict[str, np.ndarray]:
     if not isinstance(cams0, dict) or not cams0:
         raise DatasetFormatError(f"{path}: frame0 must map camera names to matrix strings")
     names = sorted(cams0, key=lambda c: (int(CAMERA_RE.match(c).group(1)) if CAMERA_RE.match(c) else 10**9, c))
-    out = {c: np.empty((n, 4, 4)) for c in names}
-    for f in range(n):
-        row = data[frames[f]]
+    keys = [frames[f] for f in range(n)]
+    for f, key in enumerate(keys):
+        row = data[key]
         if not isinstance(row, dict):
             raise DatasetFormatError(f"{path}: frame{f} must be an object of camera matrices")
-        if set(row) != set(names):
+        if row.keys() != cams0.keys():
             raise DatasetFormatError(f"{path}: frame{f} has cameras {sorted(row)}, frame0 has {names}")
-        for c in names:
+    return data, keys, names
+
+
+def read_camera_array(path: Path | str, strict: bool = False) -> Tuple[List[str], np.ndarray]:
+    """Read ``camera_extrinsics.json`` in one batch -> (camera names, ``(C, F, 4, 4)`` FMatrix float64).
+
+    All matrix strings of the file are checked against the exact ``FMatrix::ToString()`` grammar in one vectorised
+    pass over their bytes and their numbers converted in one call (:func:`_batch_numbers`; bit-identical to
+    :func:`synth.core.geometry.parse_fmatrix`). Only when that fast path fails are the strings parsed one by one,
+    so a malformed file gives exactly the per-matrix parser's message, naming the first bad frame and camera.
+
+    Args:
+        path: the camera JSON.
+        strict: ``True`` (``synth validate``) rejects anything but the exact grammar (commas, tabs, double
+            spaces, a missing trailing space: upstream's ``parse_matrix`` cannot read them all);
+            ``False`` (readers) accepts what :func:`parse_fmatrix` tolerates.
+
+    Raises:
+        DatasetFormatError: unreadable or non-UTF-8 file, invalid JSON, frames not ``frame0..frame{F-1}``, a camera
+            missing from a frame, or a matrix string that does not parse; the message names file, frame, camera.
+    """
+    path = Path(path)
+    data, keys, names = _load_camera_json(path)
+    strings = [data[k][c] for k in keys for c in names]
+    n, c = len(keys), len(names)
+    nums = _batch_numbers(strings)
+    if nums is None:  # slow path: the per-matrix parser finds the first problem (or parses tolerated spellings)
+        parse = parse_fmatrix_strict if strict else parse_fmatrix
+        out = np.empty((n, c, 4, 4))
+        for i, t in enumerate(strings):
             try:
-                out[c][f] = parse_fmatrix(row[c])
+                out[i // c, i % c] = parse(t)
             except FMatrixParseError as e:
-                raise DatasetFormatError(f"{path}: frame{f} {c}: {e}") from None
-    return out
+                raise DatasetFormatError(f"{path}: frame{i // c} {names[i % c]}: {e}") from None
+    else:
+        out = nums.reshape(n, c, 4, 4)
+    return names, np.ascontiguousarray(out.transpose(1, 0, 2, 3))
+
+
+def read_camera_fmatrices(path: Path | str, strict: bool = False) -> Dict[str, np.ndarray]:
+    """Read ``camera_extrinsics.json`` -> camera name -> ``(F, 4, 4)`` FMatrix (Unreal rows, cm), frames in order.
+
+    Batched (see :func:`read_camera_array`); ``strict`` as there.
+
+    Raises:
+        DatasetFormatError: unreadable JSON, frames not ``frame0..frame{F-1}``, a camera missing from a frame, or a
+            matrix string that does not parse; the message names the file, frame and camera.
+    """
+    names, arr = read_camera_array(path, strict)
+    return {c: arr[i] for i, c in enumerate(names)}
 
 
 def load_camera_extrinsics(path: Path | str) -> Dict[str, np.ndarray]:
@@ -159,22 +276,44 @@ def format_metadata_csv(rows: Iterable[MetadataRow]) -> str:
 def read_metadata_csv(path: Path | str) -> List[MetadataRow]:
     """Read a ``metadata.csv`` with columns ``file_name,text`` (extra columns are ignored).
 
+    UTF-8, with or without a byte-order mark (pandas' ``read_csv``, which upstream uses, accepts both).
+
     Raises:
-        DatasetFormatError: missing file or columns, or an empty ``file_name``.
+        DatasetFormatError: missing file, not UTF-8 (names the byte offset), malformed CSV, missing columns, or an
+            empty ``file_name`` (names the line).
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
-        raise DatasetFormatError(f"{path}: file not found (expected metadata.csv with columns file_name,text)") from None
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or not {"file_name", "text"} <= set(reader.fieldnames):
-        raise DatasetFormatError(f"{path}: header must contain file_name,text; got {reader.fieldnames}")
-    rows = []
-    for i, r in enumerate(reader, start=2):
-        if not r["file_name"]:
-            raise DatasetFormatError(f"{path}:{i}: empty file_name")
-        rows.append(MetadataRow(r["file_name"], r["text"] or ""))
+        raise DatasetFormatError(f"{path}: file not found (expected metadata.csv with columns file_name,text)"
+                                 ) from None
+    except IsADirectoryError:
+        raise DatasetFormatError(f"{path}: is a folder; expected metadata.csv with columns file_name,text") from None
+    except OSError as e:
+        raise DatasetFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise DatasetFormatError(f"{path}:{line}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                                 f"expected a UTF-8 CSV with columns file_name,text (re-save it as UTF-8)") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)  # an unclosed quote must not eat the file
+    try:
+        fields = reader.fieldnames
+        if fields is None or not {"file_name", "text"} <= set(fields):
+            raise DatasetFormatError(f"{path}: header must contain file_name,text; got {fields}")
+        rows = []
+        for r in reader:
+            i = reader.line_num
+            name, caption = r.get("file_name"), r.get("text")
+            if not name:
+                raise DatasetFormatError(f"{path}:{i}: field file_name is empty; expected "
+                                         f"<lens>/scene<N>/videos/camNN.mp4")
+            rows.append(MetadataRow(name, caption or ""))
+    except csv.Error as e:
+        raise DatasetFormatError(f"{path}:{reader.line_num + 1}: malformed CSV in the record starting on this line "
+                                 f"({e}); expected file_name,\"text\" with quotes closed") from None
     return rows
 
 

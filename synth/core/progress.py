@@ -1,18 +1,38 @@
-"""Progress bars for long jobs (rich): items done / total, rate, elapsed and ETA."""
+"""Progress for long jobs (rich): items done / total, rate, elapsed and ETA, from the first item.
+
+On a terminal a live bar; without one (CI logs, SLURM output files, ``nohup``) plain lines such as
+``render: 12/810 frames (1.5%), 8.3 frames/s, ETA 1m36s`` printed on the first item and then at most every
+``every_s`` seconds, and once at the end, so a log shows the job is alive and how fast it goes.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
+from typing import Optional
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-__all__ = ["job_progress", "console", "out_console"]
+__all__ = ["job_progress", "line_progress", "LineProgress", "console", "out_console", "format_eta"]
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 #: results (tables) go to stdout
 out_console = Console(width=None if sys.stdout.isatty() else 140)
+
+#: Seconds between two progress lines without a terminal.
+EVERY_S = 10.0
+
+
+def format_eta(seconds: Optional[float]) -> str:
+    """``95`` -> ``1m35s``; ``None`` -> ``--``."""
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
 class _Rate(TextColumn):
@@ -28,11 +48,90 @@ class _Rate(TextColumn):
         return Text(text, style="progress.data.speed")
 
 
-def job_progress(unit: str = "scenes") -> Progress:
+class _LinesProgress(Progress):
+    """A disabled rich ``Progress`` (no terminal) that prints a line on the first advance of each task, then at
+    most every :data:`EVERY_S` seconds, and when a task completes."""
+
+    def __init__(self, unit: str, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._unit = unit
+        self._last: dict = {}
+        self._t0: dict = {}
+
+    def add_task(self, description, *args, **kwargs):  # noqa: D102
+        tid = super().add_task(description, *args, **kwargs)
+        self._t0[tid] = time.perf_counter()
+        return tid
+
+    def _maybe_print(self, task_id) -> None:
+        task = self._tasks[task_id]
+        now = time.perf_counter()
+        last = self._last.get(task_id)
+        finished = task.total is not None and task.completed >= task.total
+        if last is not None and now - last < EVERY_S and not finished:
+            return
+        if last is not None and finished and self._last.get(("done", task_id)):
+            return
+        self._last[task_id] = now
+        if finished:
+            self._last[("done", task_id)] = True
+        el = max(now - self._t0.get(task_id, now), 1e-9)
+        rate = task.completed / el
+        eta = (task.total - task.completed) / rate if rate > 0 and task.total is not None else None
+        total = f"/{task.total:g}" if task.total is not None else ""
+        pct = f" ({100 * task.completed / task.total:.1f}%)" if task.total else ""
+        self.console.print(f"{task.description}: {task.completed:g}{total} {self._unit}{pct}, {rate:.2f} "
+                           f"{self._unit}/s, elapsed {format_eta(el)}, ETA {format_eta(eta)}",
+                           markup=False, highlight=False)
+
+    def advance(self, task_id, advance: float = 1) -> None:  # noqa: D102
+        super().advance(task_id, advance)
+        self._maybe_print(task_id)
+
+    def update(self, task_id, *args, **kwargs) -> None:  # noqa: D102
+        super().update(task_id, *args, **kwargs)
+        if "completed" in kwargs or "advance" in kwargs:
+            self._maybe_print(task_id)
+
+
+def job_progress(unit: str = "scenes", tty: Optional[bool] = None) -> Progress:
     """A rich ``Progress`` with description, bar, N/M, percent, rate (``unit``/s), elapsed and ETA.
 
-    Disabled automatically when stderr is not a terminal (CI logs get the final summary lines instead).
+    Without a terminal on stderr (``tty`` overrides the detection) the bar is replaced by plain lines (see the
+    module docstring); ``progress.disable`` is then True.
     """
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                    _Rate(unit), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                    disable=not sys.stderr.isatty(), transient=False)
+    tty = sys.stderr.isatty() if tty is None else tty
+    cols = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+            _Rate(unit), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    if tty:
+        return Progress(*cols, console=console, transient=False)
+    return _LinesProgress(unit, *cols, console=console, disable=True, transient=False)
+
+
+class LineProgress:
+    """Context manager around :func:`job_progress` for code that reports absolute counts:
+    ``update(done, total)`` (the task is created on the first call, when the total is known)."""
+
+    def __init__(self, description: str, unit: str = "items", tty: Optional[bool] = None):
+        self.description, self.unit, self._tty = description, unit, tty
+        self._prog: Optional[Progress] = None
+        self._task = None
+
+    def __enter__(self) -> "LineProgress":
+        self._prog = job_progress(self.unit, self._tty)
+        self._prog.__enter__()
+        return self
+
+    def update(self, done: float, total: Optional[float] = None) -> None:
+        """Set the number of items done (and the total)."""
+        if self._task is None:
+            self._task = self._prog.add_task(self.description, total=total)
+        self._prog.update(self._task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        self._prog.__exit__(*exc)
+
+
+def line_progress(description: str, unit: str = "items", tty: Optional[bool] = None) -> LineProgress:
+    """A :class:`LineProgress` (live bar on a terminal, lines otherwise)."""
+    return LineProgress(description, unit, tty)

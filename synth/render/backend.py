@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..catalog import Animation, Character, Environment
 from ..core.scene_spec import Lens
 
-__all__ = ["RendererBackend", "CameraCapture", "CaptureRequest", "RenderError", "AssetError", "RetryableRenderError"]
+__all__ = ["RendererBackend", "CameraCapture", "CaptureRequest", "RenderError", "AssetError", "RetryableRenderError",
+           "BackendSetupError"]
 
 
 class RenderError(RuntimeError):
@@ -27,6 +28,11 @@ class RenderError(RuntimeError):
 class RetryableRenderError(RenderError):
     """A transient fault (timeout, dropped connection, restarted server): the scene is discarded and rendered again
     from its start; never stitched from parts."""
+
+
+class BackendSetupError(RuntimeError):
+    """A backend's session could not be set up for a run (a game that does not start, nothing listening ...); the
+    message says what to check. ``synth render`` reports it and exits 2."""
 
 
 class AssetError(RenderError):
@@ -102,11 +108,3 @@ class RendererBackend(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def camera_names(n: int) -> List[str]:
-    return [f"cam{j:02d}" for j in range(1, n + 1)]
-
-
-def as_dict(captures: Sequence[CameraCapture]) -> Dict[str, CameraCapture]:
-    return dict(zip(camera_names(len(captures)), captures))

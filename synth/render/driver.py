@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from ..core.multicam_format import write_scene_files
 from ..writer import scene_outputs_present, staged_scene
 from .backend import CaptureRequest, RenderError, RendererBackend, RetryableRenderError
 from .outputs import OutputSpec, SceneWriter, expected_files
+from .backends import get_backend
 
 __all__ = ["SceneStats", "RenderSettings", "render_scene", "render_scenes", "make_backend", "scene_is_complete"]
 
@@ -67,26 +68,30 @@ class RenderSettings:
 
 
 def make_backend(name: str, catalog: Catalog, num_cameras: int, options: Dict) -> RendererBackend:
-    """Instantiate a backend by name (``embedded`` or ``unreal``)."""
-    if name == "embedded":
-        from .embedded.backend import EmbeddedBackend
+    """Instantiate the backend registered as ``name`` (:mod:`synth.render.backends`) with the keyword ``options``
+    its session yielded.
 
-        return EmbeddedBackend(catalog, num_cameras, msaa=options.get("msaa", 0))
-    if name == "unreal":
-        from .unreal.backend import UnrealBackend
-
-        return UnrealBackend(catalog, num_cameras, **options)
-    raise ValueError(f"unknown backend {name!r}; expected embedded or unreal")
+    Raises:
+        UnknownBackendError: (a ``KeyError``) no backend of that name; the message lists the registered ones.
+    """
+    return get_backend(name).create(catalog, num_cameras, **options)
 
 
 def scene_is_complete(settings: RenderSettings, plan: SceneSpec) -> bool:
+    from ..core.video_check import scene_videos_intact
+
     files = expected_files(plan.camera_names(), plan.video.frames, settings.spec)
-    return scene_outputs_present(settings.out / plan.relpath, plan, files)
+    scene_dir = settings.out / plan.relpath
+    return scene_outputs_present(scene_dir, plan, files) and \
+        scene_videos_intact(scene_dir, plan.camera_names(), plan.video.frames)  # a truncated video: render again
 
 
 def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, scene_dir: Path, spec: OutputSpec,
-                 warmup: int = 1, queue_frames: int = 3) -> SceneStats:
+                 warmup: int = 1, queue_frames: int = 3,
+                 on_images: Optional[Callable[[int], None]] = None) -> SceneStats:
     """Render every frame of ``plan`` with ``backend`` into ``scene_dir`` (plan files, videos, extras).
+
+    ``on_images(n)`` is called after each frame's ``n`` camera images are captured (progress from the first frame).
 
     All cameras of frame ``f`` are captured after one ``set_animation_time(plan.animation_time_s(f))``: one world
     state per frame. ``warmup`` extra captures of frame 0 are discarded first (shader compilation; Unreal's
@@ -138,6 +143,8 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
             joints = backend.joint_positions_cm() if spec.joints else None
             stats.render_s += time.perf_counter() - t0
             q.put((f, caps, joints))
+            if on_images is not None:
+                on_images(len(caps))
         q.put(None)
         thread.join()
         if errors:
@@ -160,7 +167,8 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
 _WORKER: Dict = {}
 
 
-def _render_index(settings: RenderSettings, backend: RendererBackend, index: int) -> SceneStats:
+def _render_index(settings: RenderSettings, backend: RendererBackend, index: int,
+                  on_images: Optional[Callable[[int], None]] = None) -> SceneStats:
     from ..sampling import sample_scene
 
     plan = sample_scene(settings.cfg, settings.catalog, settings.seed, index)
@@ -171,7 +179,7 @@ def _render_index(settings: RenderSettings, backend: RendererBackend, index: int
         try:
             with staged_scene(settings.out, plan) as tmp:  # a failed attempt leaves nothing behind
                 return render_scene(backend, plan, settings.catalog, tmp, settings.spec, warmup,
-                                    settings.queue_frames)
+                                    settings.queue_frames, on_images)
         except RetryableRenderError as e:
             if attempt == settings.max_attempts:
                 raise RenderError(f"scene {index} failed {attempt} times; last fault: {e}") from None
@@ -179,14 +187,15 @@ def _render_index(settings: RenderSettings, backend: RendererBackend, index: int
     raise AssertionError("unreachable")
 
 
-def _worker_init(settings: RenderSettings) -> None:
+def _worker_init(settings: RenderSettings, images_queue=None) -> None:
     _WORKER["settings"] = settings
+    _WORKER["images"] = images_queue.put if images_queue is not None else None
     _WORKER["backend"] = make_backend(settings.backend, settings.catalog, settings.cfg.cameras_per_scene,
                                       settings.backend_options)
 
 
 def _worker_task(index: int) -> SceneStats:
-    return _render_index(_WORKER["settings"], _WORKER["backend"], index)
+    return _render_index(_WORKER["settings"], _WORKER["backend"], index, _WORKER["images"])
 
 
 def clean_stale_staging(out: Path, indices: Sequence[int]) -> int:
@@ -203,11 +212,13 @@ def clean_stale_staging(out: Path, indices: Sequence[int]) -> int:
 
 
 def render_scenes(settings: RenderSettings, indices: Sequence[int], workers: int = 1,
-                  backend: Optional[RendererBackend] = None) -> Iterator[SceneStats]:
+                  backend: Optional[RendererBackend] = None,
+                  on_images: Optional[Callable[[int], None]] = None) -> Iterator[SceneStats]:
     """Render the scenes ``indices`` (skipping complete ones), yielding their stats as they finish.
 
     ``workers > 1`` renders scenes in that many processes (spawned; each owns a backend). Exceptions propagate
-    (after the pool is torn down); a scene that failed leaves nothing behind.
+    (after the pool is torn down); a scene that failed leaves nothing behind. ``on_images(n)`` is called in this
+    process as camera images are captured (workers report through a queue), for frame-level progress.
     """
     clean_stale_staging(settings.out, indices)
     if workers <= 1:
@@ -216,15 +227,33 @@ def render_scenes(settings: RenderSettings, indices: Sequence[int], workers: int
                                           settings.backend_options)
         try:
             for k in indices:
-                yield _render_index(settings, backend, k)
+                yield _render_index(settings, backend, k, on_images)
         finally:
             if own:
                 backend.close()
         return
     ctx = mp.get_context("spawn")
-    pool = ctx.Pool(processes=workers, initializer=_worker_init, initargs=(settings,))
+    images = ctx.Queue() if on_images is not None else None
+
+    def drain() -> None:
+        while images is not None:
+            try:
+                on_images(images.get_nowait())
+            except queue.Empty:
+                return
+
+    pool = ctx.Pool(processes=workers, initializer=_worker_init, initargs=(settings, images))
     try:
-        for stats in pool.imap_unordered(_worker_task, list(indices)):
+        results = pool.imap_unordered(_worker_task, list(indices))
+        while True:
+            try:
+                stats = results.next(timeout=0.5)
+            except mp.TimeoutError:
+                drain()
+                continue
+            except StopIteration:
+                break
+            drain()
             yield stats
         pool.close()
     except BaseException:

@@ -3,7 +3,7 @@ glTF/GLB files (rigged, skinned, animated; loaded by panda3d-gltf).
 
 Asset references (catalog ``asset`` fields):
 
-* character ``builtin:humanoid`` (``params``: see :class:`synth.render.humanoid.HumanoidSpec`), animations
+* character ``builtin:humanoid`` (``params``: see :class:`synth.render.embedded.humanoid.HumanoidSpec`), animations
   ``builtin:<clip>`` (wave, walk, dance, cheer, jump, squat, idle, turn);
 * character ``panda3d:<model>``, animations ``panda3d:<anim>`` (files shipped with Panda3D);
 * character ``path/to/model.glb`` (relative to the catalog file), animations ``path/to/file.glb#ClipName`` (a clip
@@ -25,7 +25,7 @@ from typing import Dict, List
 
 from ...catalog import Animation, Catalog, Character
 from ..backend import AssetError
-from ..humanoid import CLIPS, HumanoidSpec, build_humanoid_glb
+from .humanoid import CLIPS, HumanoidSpec, build_humanoid_glb
 
 __all__ = ["LoadedCharacter", "load_character"]
 

@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...catalog import Animation, Catalog, Character, Environment
-from ...core.geometry import fmatrix_to_unreal_pose, horizontal_fov_deg
+from ...core.geometry import CM_PER_M, fmatrix_to_unreal_pose, horizontal_fov_deg
 from ...core.scene_spec import Lens
 from ..backend import CameraCapture, CaptureRequest, RenderError, RendererBackend
 from .connection import Connection, UnrealCVError, UnrealCVFault
@@ -209,7 +209,7 @@ class UnrealBackend(RendererBackend):
             reps = self._batch(extra)
             if request.depth:
                 for cap, rep in zip(out, reps[:c]):
-                    cap.depth_m = (np.load(io.BytesIO(rep)).astype(np.float32) / 100.0)
+                    cap.depth_m = (np.load(io.BytesIO(rep)).astype(np.float32) / CM_PER_M)
                 reps = reps[c:]
             if request.mask:
                 from PIL import Image

@@ -4,7 +4,8 @@
 binary, starts the game off-screen (``-RenderOffScreen``: Vulkan without a display; never ``-nullrhi``, which
 renders nothing; port and size also go on the command line, ``-UnrealCVPort=`` etc., which override the ini),
 waits for UnrealCV's greeting, restarts the game if it dies, stops it at the end.
-``--ue-endpoint HOST:PORT`` attaches to a running game instead. Unreal refuses to run as root.
+``--ue-endpoint HOST:PORT`` attaches to a running game instead. Unreal refuses to run as root. The run's lifecycle
+(launch or attach, stop at the end) is the Unreal entry's ``session`` (:mod:`synth.render.backends.unreal`).
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
+from ..backend import BackendSetupError
 from .protocol import read_frame
 
-__all__ = ["UnrealLaunchError", "UELauncher", "probe", "parse_endpoint", "start_or_attach", "write_unrealcv_ini"]
+__all__ = ["UnrealLaunchError", "UELauncher", "probe", "parse_endpoint", "write_unrealcv_ini"]
 
 log = logging.getLogger(__name__)
 
 
-class UnrealLaunchError(RuntimeError):
+class UnrealLaunchError(BackendSetupError):
     """The game could not be started or reached; the message says what to check."""
 
 
@@ -137,24 +139,3 @@ class UELauncher:
             except ProcessLookupError:
                 pass
             self.proc.wait(10)
-
-
-def start_or_attach(ue_binary: Optional[Path], ue_map: Optional[str], endpoint: Optional[str], port: int,
-                    width: int, height: int, allow_root: bool = False) -> Tuple[Optional[UELauncher], Dict]:
-    """Launch a game or attach to one; returns (launcher or None, UnrealBackend keyword options).
-
-    Raises:
-        UnrealLaunchError: neither or both of binary / endpoint, nothing listening, start-up failure.
-    """
-    if (ue_binary is None) == (endpoint is None):
-        raise UnrealLaunchError("--backend unreal needs --ue-binary PATH (launch a packaged game) or --ue-endpoint "
-                                "HOST:PORT (attach to a running one)")
-    if endpoint is not None:
-        ep = parse_endpoint(endpoint)
-        if probe(ep) is None:
-            raise UnrealLaunchError(f"nothing answers as UnrealCV at {ep[0]}:{ep[1]} (is the game running with the "
-                                    f"UnrealCV plugin, and is no other client connected?)")
-        return None, {"endpoint": ep}
-    launcher = UELauncher(Path(ue_binary), ue_map, port, width, height, allow_root=allow_root)
-    launcher.start()
-    return launcher, {"endpoint": ("127.0.0.1", port), "launcher": launcher}

@@ -16,12 +16,13 @@ from __future__ import annotations
 import math
 import re
 import struct
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 __all__ = ["MAGIC", "MAX_REQUESTS_PER_TICK", "FLOAT_RE", "fmt_float", "check_str", "Grammar", "STOCK_COMMANDS",
-           "SYNTH_COMMANDS", "CHARACTER_MASK_RGB", "map_package", "encode_bmp", "decode_bmp", "frame", "read_frame", "CHARACTER_NAME", "PLUGIN_VERSION"]
+           "SYNTH_COMMANDS", "CHARACTER_MASK_RGB", "map_package", "encode_bmp", "decode_bmp", "frame", "read_frame",
+           "CHARACTER_NAME", "PLUGIN_VERSION"]
 
 MAGIC = 0x9E2B83C1
 MAX_REQUESTS_PER_TICK = 32
@@ -202,12 +203,3 @@ def parse_bones(reply: str) -> Tuple[List[str], np.ndarray]:
         names.append(parts[0])
         pts.append([float(v) for v in parts[1:]])
     return names, np.asarray(pts, float).reshape(-1, 3)
-
-
-def templates_reply(templates: Sequence[str]) -> str:
-    """The reply of ``vget /unrealcv/commands``: one template per line."""
-    return "\n".join(templates)
-
-
-def command_map(templates: Sequence[Tuple[str, str]]) -> Dict[str, str]:
-    return dict(templates)

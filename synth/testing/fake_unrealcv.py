@@ -10,7 +10,7 @@ and the ``/synth`` commands of ``ue_plugin/SynthCV``.
 Faults can be scheduled (by global request index): ``drop`` the connection, ``delay`` a reply, answer ``error``,
 or ``restart`` (the game dies and comes back, losing its state).
 
-Run standalone: ``python -m synth.render.unreal.fake_server --port 9000`` (maps the embedded catalog to
+Run standalone: ``python -m synth.testing.fake_unrealcv --port 9000`` (maps the embedded catalog to
 ``/Game/Synth/...`` asset paths; see :func:`unreal_catalog_for`).
 """
 
@@ -30,10 +30,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 import yaml
 
-from ...catalog import Catalog
-from ...core.geometry import focal_mm_from_hfov, unreal_pose_to_fmatrix
-from .protocol import (MAX_REQUESTS_PER_TICK, PLUGIN_VERSION, STOCK_COMMANDS, SYNTH_COMMANDS, Grammar, encode_bmp,
-                       frame, map_package, read_frame)
+from synth.catalog import Catalog
+from synth.core.geometry import CM_PER_M, focal_mm_from_hfov, unreal_pose_to_fmatrix
+from synth.render.unreal.protocol import (MAX_REQUESTS_PER_TICK, PLUGIN_VERSION, STOCK_COMMANDS, SYNTH_COMMANDS,
+                                          Grammar, encode_bmp, frame, map_package, read_frame)
 
 __all__ = ["Fault", "FakeUnrealServer", "unreal_catalog_for", "start_server_process", "ServerHandle"]
 
@@ -369,7 +369,7 @@ class FakeUnrealServer:
         if fmt != "npy":
             return f"error Unsupported format {fmt}"
         buf = io.BytesIO()
-        np.save(buf, (self._capture(int(cid)).depth_m * 100.0).astype(np.float32))
+        np.save(buf, (self._capture(int(cid)).depth_m * CM_PER_M).astype(np.float32))
         return buf.getvalue()
 
     def _h_vget_camera_uint_object_mask_str(self, cid, fmt):
@@ -469,7 +469,7 @@ class FakeUnrealServer:
     # ------------------------------------------------------------------------------------------- rendering
     def _sync_backend(self) -> None:
         """Bring the embedded backend to this server's world state (lazily, on the game thread)."""
-        from ..embedded.backend import EmbeddedBackend
+        from synth.render.embedded.backend import EmbeddedBackend
 
         if self.map is None:
             raise ValueError("No map loaded")
@@ -492,8 +492,8 @@ class FakeUnrealServer:
             self.backend.set_animation_time(self.time_s)
 
     def _capture(self, cid: int):
-        from ...core.scene_spec import Lens
-        from ..backend import CameraCapture, CaptureRequest
+        from synth.core.scene_spec import Lens
+        from synth.render.backend import CameraCapture, CaptureRequest
 
         self._camera(str(cid))
         if cid in self._images:
@@ -551,7 +551,7 @@ class ServerHandle:
 
 def _serve(catalog_path: Optional[str], port: int, faults: List[Tuple[int, str, float]], render: bool,
            command_log: Optional[str], q) -> None:
-    from ...catalog import load_catalog
+    from synth.catalog import load_catalog
 
     logging.basicConfig(level=logging.WARNING)
     embedded = load_catalog(catalog_path)
@@ -586,7 +586,7 @@ def main() -> None:  # pragma: no cover - manual use
     ap.add_argument("--write-catalog", help="write the matching Unreal-style catalog YAML here and exit")
     ap.add_argument("--no-render", action="store_true", help="answer captures with grey images (protocol tests)")
     args = ap.parse_args()
-    from ...catalog import load_catalog
+    from synth.catalog import load_catalog
 
     embedded = load_catalog(args.catalog)
     data, amap = unreal_catalog_for(embedded)

@@ -1,0 +1,139 @@
+"""An output folder's lock: one ``synth render`` / ``synth plan`` per dataset part at a time, with a clear message.
+
+``<out>/.locks/<i>of<n>.lock`` is held with ``flock`` (released by the kernel when the holder dies, also on NFS,
+where Linux maps it to POSIX locks) and names its holder (host, pid, command, start time). Shards of one array job
+(``--shard i/n`` with the same ``n`` and different ``i``) write disjoint scenes and do not conflict; the same shard
+twice, a whole run (``0/1``) next to anything else, or shards with different ``n`` do. A lock file whose holder
+ended (or died) is not held and is simply taken over.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+__all__ = ["OutputLock", "OutputLockError", "acquire_output_lock", "LOCK_DIR"]
+
+LOCK_DIR = ".locks"
+
+
+class OutputLockError(RuntimeError):
+    """Another process holds the output folder (the message names the host, pid, command and start time)."""
+
+
+def _holder_text(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        return (f"{info.get('command', 'a synth command')} (host {info.get('host')}, pid {info.get('pid')}, since "
+                f"{info.get('started')})")
+    except (OSError, ValueError):
+        return "another process (holder unknown)"
+
+
+def _parse_name(name: str) -> Optional[Tuple[int, int]]:
+    stem = name[:-len(".lock")] if name.endswith(".lock") else None
+    if not stem or "of" not in stem:
+        return None
+    a, _, b = stem.partition("of")
+    return (int(a), int(b)) if a.isdigit() and b.isdigit() else None
+
+
+def _conflicts(a: Tuple[int, int], b: Tuple[int, int]) -> bool:
+    """Shards (i, n) overlap unless they have the same n and different i."""
+    return not (a[1] == b[1] and a[0] != b[0])
+
+
+#: Locks held by this process, by path: a later command for the same shard in the same process (tests,
+#: notebooks) takes its own lock over.
+_HELD: dict = {}
+
+
+class OutputLock:
+    """A held lock; :meth:`release` (idempotent) unlocks it. The file stays (unlinking it would let a process that
+    opened it just before lock a file no longer in the folder); an unheld file is free."""
+
+    def __init__(self, path: Path, fd: int):
+        self.path, self._fd = path, fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+        if _HELD.get(str(self.path)) is self:
+            del _HELD[str(self.path)]
+
+    def __enter__(self) -> "OutputLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _try_lock(path: Path) -> Optional[int]:
+    """An fd holding ``flock`` on ``path`` (created if missing), or None if another holder has it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return None
+        raise
+    return fd
+
+
+def acquire_output_lock(out: Path, shard: Tuple[int, int] = (0, 1), command: str = "synth") -> OutputLock:
+    """Lock ``out`` (created if missing) for shard ``(i, n)``.
+
+    Raises:
+        OutputLockError: another live process holds this shard or an overlapping one; names the holder.
+        NotADirectoryError / FileExistsError: ``out`` (or a parent) is a file.
+    """
+    out = Path(out)
+    locks = out / LOCK_DIR
+    locks.mkdir(parents=True, exist_ok=True)
+    mine = locks / f"{shard[0]}of{shard[1]}.lock"
+    if str(mine) in _HELD:  # our own earlier command's lock on this shard (an in-process command that did not end)
+        _HELD[str(mine)].release()
+    created = not mine.exists()
+    fd = _try_lock(mine)
+    if fd is None:
+        raise OutputLockError(f"{out} is being written by {_holder_text(mine)}: wait for it to finish or use "
+                              f"another --out (lock file {mine})")
+    held: List[int] = []
+    try:
+        for other in sorted(locks.glob("*.lock")):
+            key = _parse_name(other.name)
+            if other == mine or key is None or not _conflicts(shard, key):
+                continue
+            ofd = _try_lock(other)
+            if ofd is None:
+                raise OutputLockError(f"{out} is being written by {_holder_text(other)} (shard {key[0]}/{key[1]}, "
+                                      f"which overlaps {shard[0]}/{shard[1]}): wait for it to finish or use "
+                                      f"another --out (lock file {other})")
+            held.append(ofd)  # a stale file of a dead holder: keep it locked while we look at the rest
+        info = {"host": socket.gethostname(), "pid": os.getpid(), "command": command,
+                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+        os.ftruncate(fd, 0)
+        os.write(fd, (json.dumps(info) + "\n").encode())
+    except BaseException:
+        if created:  # leave the folder as it was
+            mine.unlink(missing_ok=True)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        raise
+    finally:
+        for ofd in held:
+            fcntl.flock(ofd, fcntl.LOCK_UN)
+            os.close(ofd)
+    lock = OutputLock(mine, fd)
+    _HELD[str(mine)] = lock
+    return lock

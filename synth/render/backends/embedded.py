@@ -1,0 +1,22 @@
+"""The embedded backend's registry entry: Panda3D, off-screen, the built-in procedural catalog
+(:mod:`synth.render.embedded`)."""
+
+from __future__ import annotations
+
+from .base import BackendEntry, BackendOptions, option, register_backend
+
+
+class EmbeddedOptions(BackendOptions):
+    msaa: int = option(0, help="Multisample anti-aliasing samples.", ge=0, le=16)
+
+
+@register_backend
+class EmbeddedEntry(BackendEntry):
+    name = "embedded"
+    Options = EmbeddedOptions
+    help = "Panda3D, off-screen (default; built-in catalog)"
+
+    def create(self, catalog, num_cameras: int, msaa: int = 0):
+        from ..embedded.backend import EmbeddedBackend
+
+        return EmbeddedBackend(catalog, num_cameras, msaa=msaa)

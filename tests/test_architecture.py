@@ -1,0 +1,34 @@
+"""The layers of docs/architecture.md hold: import-linter's contracts (pyproject.toml) pass, and they can fail."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _lint(cwd: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "lint-imports"
+    return subprocess.run([str(exe), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_import_contracts_are_kept():
+    r = _lint(REPO)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert "BROKEN" not in r.stdout and r.stdout.count("KEPT") >= 4
+
+
+def test_a_forbidden_import_breaks_a_contract(tmp_path):
+    """recam importing synth's sampling layer (not synth.core) is reported: the contracts are not vacuous."""
+    import shutil
+
+    for name in ("synth", "recam"):
+        shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "assets"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "recam" / "leak.py").write_text("import synth.sampling\n")
+    r = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(tmp_path)})
+    assert r.returncode != 0
+    assert "recam.leak -> synth.sampling" in r.stdout

@@ -1,0 +1,396 @@
+"""Bad-input corpus (generated here): one case per row of the [hardening] issue and per input format of synth's
+CLIs and recam's trajectories: configs, catalogs, camera JSON, moves YAML, metadata.csv, videos, output folders.
+Each asserts the exit code / error type, the message (file + field + what was expected) and that nothing was
+written or replaced. Hypothesis fuzzes the moves YAML and the csv reader (only the documented error types)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from recam.cameras import MAX_TRANSLATION_M, TrajectoryError, load_trajectory, preset_trajectory, \
+    trajectory_from_moves
+from synth.cli import app
+from synth.core import geometry as g
+from synth.core.multicam_format import DatasetFormatError, MetadataRow, format_metadata_csv, read_metadata_csv
+
+REPO = Path(__file__).resolve().parents[1]
+run = CliRunner().invoke
+
+
+def _text(r) -> str:
+    return " ".join(r.output.split())
+
+
+def _snapshot(root: Path) -> dict:
+    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} if root.exists() else {}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Camera JSON given to recam (issue row 2): NaN / inf / non-orthonormal / all-zero / infinitely far poses
+# ------------------------------------------------------------------------------------------------------------------
+
+GOOD = "[1 0 0 0] [-0 1 0 0] [0 -0 1 0] [3390 1380 240 1] "
+
+
+@pytest.mark.parametrize("frame,matrix,needle", [
+    (5, "[nan 0 0 0] [-0 1 0 0] [0 -0 1 0] [3390 1380 240 1] ", "non-finite values (NaN or inf) in frame 5"),
+    (7, "[1 0 0 0] [-0 1 0 0] [0 -0 1 0] [inf 1380 240 1] ", "non-finite values (NaN or inf) in frame 7"),
+    (3, "[2 0 0 0] [-0 1 0 0] [0 -0 1 0] [3390 1380 240 1] ", "rotation of frame 3 is not orthonormal"),
+    (0, "[0 0 0 0] [0 0 0 0] [0 0 0 0] [3390 1380 240 1] ", "rotation of frame 0 is not orthonormal"),
+    (4, "[1 0 0 0] [-0 -1 0 0] [0 -0 1 0] [3390 1380 240 1] ", "det(R) of frame 4 is +1.000; expected -1"),
+    (8, "[1 0 0 0] [-0 1 0 0] [0 -0 1 0] [1e+30 1380 240 1] ", f"expected at most {MAX_TRANSLATION_M:g}"),
+])
+def test_camera_json_bad_pose(tmp_path, frame, matrix, needle):
+    data = {f"frame{f}": {"cam01": GOOD, "cam02": GOOD} for f in range(9)}
+    data[f"frame{frame}"]["cam02"] = matrix
+    p = tmp_path / "traj.json"
+    p.write_text(json.dumps(data))
+    with pytest.raises(TrajectoryError) as e:
+        load_trajectory(p, 9, camera="cam02")
+    assert str(e.value).startswith(f"{p}: cam02: ") and needle in str(e.value)
+    assert load_trajectory(p, 9, camera="cam01").shape == (9, 4, 4)  # the other camera is fine
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b"\xff\xfe{}", "not UTF-8 text"),
+    (b"{not json", "not valid JSON"),
+    (b"[]", "expected an object"),
+    (b'{"frame0": {"cam01": "[1 0 0 0] [0 1 0 0] [0 0 1 0]"}}', "frame0 cam01: expected four rows"),
+])
+def test_camera_json_bad_file(tmp_path, content, needle):
+    p = tmp_path / "traj.json"
+    p.write_bytes(content)
+    with pytest.raises(TrajectoryError, match="traj.json") as e:
+        load_trajectory(p, 9, camera="cam01")
+    assert needle in str(e.value)
+
+
+def test_camera_json_longer_than_num_frames_is_resampled(example):
+    """Issue row 5: a longer JSON trajectory is resampled over its whole length like the presets, not cut."""
+    path = example / "cameras/camera_extrinsics.json"
+    full = load_trajectory(path, 81, camera="cam09")
+    short = load_trajectory(path, 9, camera="cam09")
+    assert np.allclose(short[0], full[0]) and np.allclose(short[-1], full[-1], atol=1e-12)
+    lateral = (g.invert_rigid(short[0]) @ short[-1])[0, 3]  # metres along the start camera's x (right)
+    preset = (g.invert_rigid(preset_trajectory(9, 9)[0]) @ preset_trajectory(9, 9)[-1])[0, 3]
+    assert lateral == pytest.approx(-1.99, abs=0.01)  # was -0.20 m when cut after 9 frames
+    assert preset == pytest.approx(-1.88, abs=0.01) and abs(lateral - preset) / abs(preset) < 0.06
+    mid = load_trajectory(path, 41, camera="cam09")  # every second frame of the 81 exactly
+    assert np.allclose(mid, full[::2], atol=1e-9)
+    assert np.allclose(np.linalg.det(short[:, :3, :3]), -1)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# YAML of moves (issue row 2)
+# ------------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("doc,needle", [
+    ("segments: [{pan: .nan}]", "segments[0].pan: expected a number (finite), got nan"),
+    ("segments: [{dolly: .inf}]", "segments[0].dolly: expected a number (finite), got inf"),
+    ("segments: [{dolly: 1.0e+300}]", "translation of frame 8 is 1e+300 away; expected at most 100000"),
+    ("segments: [{arc: {deg: 30, distance: far}}]", "segments[0].arc.distance: expected a number (finite)"),
+    ("segments: [{arc: {deg: 30, distance: .inf}}]", "segments[0].arc.distance: expected a number (finite)"),
+    ("segments: [{frames: true, pan: 3}]", "segments[0].frames: expected a positive integer, got True"),
+    ("segments: [5]", "segments[0]: expected a mapping of moves, got 5"),
+    ("segments: [{pan: 3, speed: {profile: eased, a: x}}]", "segments[0].speed: expected {profile: constant}"),
+    ("segments: [{pan: 3, speed: {profile: eased, a: 0}}]", "segments[0].speed: eased speed needs"),
+    ("segments: [{pan: 3, speed: fast}]", "segments[0].speed: expected"),
+    ("- pan: 3", "expected a mapping with a non-empty 'segments' list"),
+    ("segments: [{pan: 3}]\n1: 2", "unknown keys ['1']"),
+    ("segments: [{pan: 3\n", "not valid YAML"),
+])
+def test_moves_yaml_errors(tmp_path, doc, needle):
+    p = tmp_path / "moves.yaml"
+    p.write_text(doc)
+    with pytest.raises(TrajectoryError) as e:
+        load_trajectory(p, 9)
+    assert str(e.value).startswith(str(p)) and needle in str(e.value), str(e.value)
+
+
+def test_moves_yaml_not_utf8(tmp_path):
+    p = tmp_path / "moves.yaml"
+    p.write_bytes("segments: [{pan: 3}]  # caf\u00e9".encode("latin-1"))
+    with pytest.raises(TrajectoryError, match="moves.yaml: not UTF-8 text"):
+        load_trajectory(p, 9)
+
+
+_scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(), st.text(max_size=5),
+                    st.sampled_from([1e300, -1e300, 1e-300, 360.0, 1e5, 4, 0]))
+_keys = st.sampled_from(["pan", "tilt", "roll", "dolly", "truck", "pedestal", "arc", "frames", "speed", "zoom",
+                         "deg", "distance", "profile", "a", "segments"])
+_values = st.recursive(_scalar, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                         st.dictionaries(_keys, inner, max_size=4)), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(["segments", "speed", "num_frames", "other"]),
+                       st.one_of(_values, st.lists(st.dictionaries(_keys, _values, max_size=4), min_size=1,
+                                                   max_size=3)), max_size=3),
+       st.integers(2, 12))
+def test_fuzz_moves(spec, n):
+    """Any document either gives (n, 4, 4) finite proper rigid poses or raises TrajectoryError."""
+    try:
+        t = trajectory_from_moves(spec, n)
+    except TrajectoryError:
+        return
+    assert t.shape == (n, 4, 4) and not g.pose_problems(t, det_sign=1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=60))
+def test_fuzz_moves_text(tmp_path_factory, text):
+    p = tmp_path_factory.mktemp("y") / "m.yaml"
+    p.write_text(text, encoding="utf-8")
+    try:
+        load_trajectory(p, 5)
+    except TrajectoryError:
+        pass
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# metadata.csv (issue rows 4 and 5): BOM accepted, non-UTF-8 a clear error
+# ------------------------------------------------------------------------------------------------------------------
+
+ROWS = [MetadataRow("f18_aperture10/scene0/videos/cam01.mp4", "a person, caf\u00e9"),
+        MetadataRow("f18_aperture10/scene0/videos/cam02.mp4", 'says "hi", twice')]
+
+
+def test_metadata_bom_accepted(tmp_path):
+    p = tmp_path / "metadata.csv"
+    p.write_bytes(b"\xef\xbb\xbf" + format_metadata_csv(ROWS).encode("utf-8"))
+    assert read_metadata_csv(p) == ROWS
+
+
+@pytest.mark.parametrize("content,needle", [
+    (format_metadata_csv(ROWS).encode("latin-1"), "metadata.csv:2: not UTF-8 (byte 0xe9 at offset"),
+    (b"name,caption\nx,y\n", "header must contain file_name,text"),
+    (b'file_name,text\n,"empty"\n', "metadata.csv:2: field file_name is empty"),
+    (b'file_name,text\nx.mp4,"a caption\nnext.mp4,"b"\n', "metadata.csv:2: malformed CSV in the record"),
+])
+def test_metadata_bad(tmp_path, content, needle):
+    p = tmp_path / "metadata.csv"
+    p.write_bytes(content)
+    with pytest.raises(DatasetFormatError) as e:
+        read_metadata_csv(p)
+    assert needle in str(e.value) and str(p) in str(e.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120) | st.text(max_size=80).map(lambda t: ("file_name,text\n" + t).encode("utf-8")))
+def test_fuzz_metadata_csv(tmp_path_factory, content):
+    p = tmp_path_factory.mktemp("csv") / "metadata.csv"
+    p.write_bytes(content)
+    try:
+        rows = read_metadata_csv(p)
+    except DatasetFormatError:
+        return
+    assert all(r.file_name and isinstance(r.text, str) for r in rows)
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bad") / "ds"
+    assert run(app, ["plan", "--scenes", "2", "--out", str(out)]).exit_code == 0
+    return out
+
+
+def test_validate_metadata_encodings(planned, tmp_path):
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(planned, ds)
+    meta = ds / "metadata.csv"
+    text = meta.read_text(encoding="utf-8")
+    meta.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    r = run(app, ["validate", str(ds)])
+    assert r.exit_code == 0, r.output
+    lines = text.splitlines()
+    lines[3] = lines[3][:-1] + ' caf\u00e9"'
+    meta.write_bytes("\n".join(lines).encode("latin-1"))
+    r = run(app, ["validate", str(ds)])
+    assert r.exit_code == 1 and f"{meta}:4: not UTF-8 (byte 0xe9" in _text(r)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Configs and catalogs: exit 2, file + key named, nothing written
+# ------------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("which,content,needle", [
+    ("--config", b"version: 1\nvideo: {frames: 9, fps: 15, width: 64, height: [1]}\n", "video.height"),
+    ("--config", "video: caf\u00e9\n".encode("latin-1"), "not UTF-8 text"),
+    ("--config", b"[1, 2", "not valid YAML"),
+    ("--catalog", b"environments: []\n", "environments"),
+    ("--catalog", b"\xff\xfe", "not UTF-8 text"),
+])
+def test_config_and_catalog_errors(tmp_path, which, content, needle):
+    p = tmp_path / "in.yaml"
+    p.write_bytes(content)
+    out = tmp_path / "o"
+    for cmd in ("plan", "render"):
+        r = run(app, [cmd, "--scenes", "1", "--out", str(out), which, str(p)])
+        assert r.exit_code == 2 and str(p) in _text(r) and needle in r.output, r.output
+        assert not out.exists()
+    r = run(app, ["plan", "--scenes", "1", "--out", str(out), which, str(tmp_path / "missing.yaml")])
+    assert r.exit_code == 2 and "missing.yaml: does not exist" in _text(r) and not out.exists()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Output folders (issue row 6): --out a file, two runs into one --out, truncated videos on resume
+# ------------------------------------------------------------------------------------------------------------------
+
+def test_out_is_a_file(tmp_path):
+    f = tmp_path / "taken"
+    f.write_bytes(b"precious")
+    for cmd in (["plan", "--scenes", "1"], ["render", "--scenes", "1"]):
+        for out in (f, f / "sub"):
+            r = run(app, [*cmd, "--out", str(out)])
+            assert r.exit_code == 2 and "is a file; expected a dataset folder" in _text(r), r.output
+    assert f.read_bytes() == b"precious"
+    r = run(app, ["stats", str(f)])
+    assert r.exit_code == 2 and "is a file" in r.output
+    r = run(app, ["index", str(f)])
+    assert r.exit_code == 2 and "is a file" in r.output
+    r = run(app, ["plot", str(tmp_path), "--out", str(f / "x.png")])
+    assert r.exit_code == 2 and "is a file" in _text(r)
+    assert f.read_bytes() == b"precious"
+
+
+def test_two_runs_into_one_out(planned, tmp_path):
+    """A second plan/render into a folder being written fails naming the holder; shards of one array do not."""
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(planned, ds)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from synth.core.lock import acquire_output_lock
+            lock = acquire_output_lock({str(ds)!r}, (0, 1), command="synth render --out DS")
+            print("held", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = _snapshot(ds)
+        for cmd in ("plan", "render"):
+            r = run(app, [cmd, "--scenes", "2", "--out", str(ds)])
+            t = _text(r)
+            assert r.exit_code == 2 and f"{ds} is being written by synth render --out DS (host " in t, t
+            assert f"pid {holder.pid}" in t
+            r = run(app, [cmd, "--scenes", "2", "--out", str(ds), "--shard", "1/2"])  # overlaps the whole run
+            assert r.exit_code == 2 and f"pid {holder.pid}" in _text(r)
+        assert _snapshot(ds) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # holder gone: its lock file is free; disjoint shards of one array run side by side
+    from synth.core.lock import OutputLockError, acquire_output_lock
+
+    a = acquire_output_lock(ds, (0, 2))
+    b = acquire_output_lock(ds, (1, 2))
+    with pytest.raises(OutputLockError, match="shard 0/2"):
+        acquire_output_lock(ds, (0, 3))
+    a.release()
+    b.release()
+    r = run(app, ["plan", "--scenes", "2", "--out", str(ds)])
+    assert r.exit_code == 0 and "2 already complete" in r.output
+
+
+@pytest.mark.slow
+def test_truncated_video_rendered_again_on_resume(tmp_path):
+    from synth.core.video_io import probe_video
+
+    out = tmp_path / "ds"
+    args = ["render", "--scenes", "1", "--width", "64", "--height", "64", "--frames", "9", "--out", str(out)]
+    r = run(app, args)
+    assert r.exit_code == 0, r.output
+    video = next(out.glob("train/*/scene0/videos/cam03.mp4"))
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])
+    r = run(app, ["validate", str(out)])
+    assert r.exit_code == 1 and str(video) in _text(r)
+    r = run(app, args)
+    assert r.exit_code == 0 and "(0 already complete)" in r.output, r.output
+    assert probe_video(video).frames == 9
+    r = run(app, ["validate", str(out), "--decode"])
+    assert r.exit_code == 0, r.output
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Messages and speed of argument errors (issue row 6)
+# ------------------------------------------------------------------------------------------------------------------
+
+def test_bracketed_text_survives_in_errors(tmp_path):
+    scene = tmp_path / "scene0"
+    (scene / "cameras").mkdir(parents=True)
+    (scene / "cameras/camera_extrinsics.json").write_text('{"frame0": {"cam01": "[1 0 0 0] [0 1 0 0] [0 0 1 0]"}}')
+    r = run(app, ["plot", str(scene), "--out", str(tmp_path / "p.png")])
+    assert r.exit_code == 2 and "'[1 0 0 0] [0 1 0 0] [0 0 1 0]'" in _text(r)
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_argument_errors_before_heavy_imports(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys
+        from synth.cli import app
+        try:
+            app(["validate", {str(tmp_path / 'nope')!r}])
+        except SystemExit as e:
+            code = e.code
+        heavy = [m for m in ("numpy", "av", "torch", "scipy", "matplotlib", "yaml") if m in sys.modules]
+        print(code, heavy)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                       env={**os.environ, "COLUMNS": "200"})
+    assert r.stdout.strip() == "2 []", (r.stdout, r.stderr)
+    assert "does not exist" in r.stderr
+
+
+def test_progress_lines_without_terminal(capsys):
+    from synth.core.progress import job_progress, line_progress
+
+    with job_progress("frames", tty=False) as prog:
+        task = prog.add_task("render", total=810)
+        prog.advance(task)  # the very first item prints a line
+        for _ in range(9):
+            prog.advance(task)  # then at most one line per EVERY_S seconds
+    err = capsys.readouterr().err
+    assert "render: 1/810 frames (0.1%)" in err and "frames/s" in err and "ETA" in err
+    assert err.count("render:") == 1
+    with line_progress("validate", unit="scenes", tty=False) as p:
+        p.update(0, 4)
+        p.update(4, 4)
+    err = capsys.readouterr().err
+    assert "validate: 0/4 scenes" in err and "validate: 4/4 scenes (100.0%)" in err
+
+
+@pytest.mark.slow  # imports torch and diffusers (seconds on a loaded machine)
+def test_recam_infer_refuses_bad_trajectories(tmp_path):
+    """Issue row 2 end to end: `recam infer` exits 2 naming file, camera/field and frame; writes nothing."""
+    from recam.cli import app as recam_app
+
+    data = {f"frame{f}": {"cam01": GOOD} for f in range(9)}
+    data["frame0"]["cam01"] = "[0 0 0 0] [0 0 0 0] [0 0 0 0] [3390 1380 240 1] "  # was a LinAlgError traceback
+    bad_json = tmp_path / "t.json"
+    bad_json.write_text(json.dumps(data))
+    bad_yaml = tmp_path / "m.yaml"
+    bad_yaml.write_text("segments: [{pan: .nan}]\n")
+    out = tmp_path / "results"
+    for traj, needle in [(bad_json, f"{bad_json}: cam01: rotation of frame 0 is not orthonormal"),
+                         (bad_yaml, f"{bad_yaml}.segments[0].pan: expected a number (finite), got nan")]:
+        r = run(recam_app, ["infer", "--model_dir", str(tmp_path / "model"), "--trajectory", str(traj),
+                            "--video", str(tmp_path / "v.mp4"), "--prompt", "x", "--num_frames", "9",
+                            "--height", "64", "--width", "64", "--out", str(out)])
+        assert r.exit_code == 2 and needle in _text(r), r.output
+    assert not out.exists()
