@@ -272,7 +272,7 @@ class SingleViewDataset(_Base):
             if d.get("dyn_mask") is not None:
                 out["dyn_mask"] = d["dyn_mask"].float()
         else:
-            out["video"] = torch.stack([d["video"], d["video"]])
+            out["video"] = d["video"].unsqueeze(0).expand(2, *d["video"].shape)  # source = target: a view, no copy
             out["prompt"] = d["prompt"]
         return out
 

@@ -47,17 +47,20 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 def _read_member(f, where: str) -> np.ndarray:
     fmt = np.lib.format
-    version = fmt.read_magic(f)
-    if version == (1, 0):
-        shape, fortran, dtype = fmt.read_array_header_1_0(f)
-    elif version in ((2, 0), (3, 0)):
-        shape, fortran, dtype = fmt.read_array_header_2_0(f)
-    else:  # pragma: no cover - numpy writes 1.0 .. 3.0
-        raise ValueError(f"{where}: unsupported .npy version {version}")
-    if not dtype.hasobject:
-        count = int(np.prod(shape, dtype=np.int64))
-        data = np.frombuffer(f.read(count * dtype.itemsize), dtype=dtype, count=count)
-        return data.reshape(shape[::-1]).transpose() if fortran else data.reshape(shape)
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        if not dtype.hasobject:
+            count = int(np.prod(shape, dtype=np.int64))
+            data = np.frombuffer(f.read(count * dtype.itemsize), dtype=dtype, count=count)
+            return data.reshape(shape[::-1]).transpose() if fortran else data.reshape(shape)
+    except (ValueError, TypeError, EOFError, SyntaxError) as e:  # numpy's header parser raises these
+        raise ValueError(f"{where}: not a valid .npy member ({type(e).__name__}: {e})") from None
     try:
         arr = _NumpyOnlyUnpickler(f, where).load()
     except UnsafePickleError:

@@ -25,12 +25,14 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
         try:
             meta = json.loads(tf.read_text(encoding="utf-8"))
             fr = meta["frames"]
-            files = [scene / f["file_path"] for f in fr]
+            rels = [str(f["file_path"]) for f in fr]
+            files = [scene / r for r in rels]
             c2w_gl = np.array([f["transform_matrix"] for f in fr], dtype=np.float64)
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
-            problems.append(Problem(str(tf), f"unreadable transforms.json ({e})"))
+            problems.append(Problem(str(tf), f"unreadable transforms.json ({type(e).__name__}: {e}); expected "
+                                             f"frames[].file_path and 4x4 frames[].transform_matrix"))
             continue
-        if any(safe_join(scene, f["file_path"]) is None for f in fr):
+        if any(safe_join(scene, r) is None for r in rels):
             problems.append(Problem(str(tf), "a file_path escapes the scene folder"))
             continue
         order = np.argsort([p.name for p in files], kind="stable")
@@ -58,9 +60,17 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
         c2w = opengl_to_opencv_c2w(c2w_gl[frames])
         if scale is not None:
             c2w[:, :3, 3] *= scale
-        w, h = meta.get("w"), meta.get("h")
-        k_norm = (np.array([meta["fl_x"] / w, meta["fl_y"] / h, meta["cx"] / w, meta["cy"] / h])
-                  if all(k in meta for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")) else None)
+        k_norm = None
+        if all(k in meta for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")):
+            try:
+                w, h = float(meta["w"]), float(meta["h"])
+                k_norm = np.array([float(meta["fl_x"]) / w, float(meta["fl_y"]) / h, float(meta["cx"]) / w,
+                                   float(meta["cy"]) / h])
+            except (TypeError, ValueError, ZeroDivisionError):
+                k_norm = np.array([np.nan])
+            if not (np.all(np.isfinite(k_norm)) and w > 0 and h > 0):
+                problems.append(Problem(str(tf), "fl_x, fl_y, cx, cy must be finite numbers and w, h positive"))
+                continue
         items.append(VideoItem("dl3dv", key, files, frames, "", c2w, scale, k_norm, key,
                                expected_video_frames=len(files), scale_file=scene / SCALE_FILE))
     return items, problems

@@ -20,7 +20,11 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
     items, problems = [], []
     meta_path = root / METADATA_CSV
     if meta_path.exists():
-        rows = [(r.file_name, r.text) for r in read_metadata_csv(meta_path)]
+        try:
+            rows = [(r.file_name, r.text) for r in read_metadata_csv(meta_path)]
+        except UnicodeDecodeError as e:
+            raise DatasetFormatError(f"{meta_path}: not UTF-8 text ({e}); expected a UTF-8 CSV with columns "
+                                     f"file_name,text") from None
     else:  # the official release ships no captions: every camera video of every scene, empty caption
         rows = [(f"{d.relative_to(root / TRAIN_DIR).as_posix()}/{VIDEOS_DIR}/{c}.mp4", "")
                 for d in iter_scene_dirs(root) for c in sorted(p.stem for p in (d / VIDEOS_DIR).glob("cam*.mp4"))]

@@ -46,6 +46,9 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
         if bad_pose:
             problems.append(Problem(str(txt), bad_pose))
             continue
+        if not np.all(np.isfinite(rows[frames, 1:5])):
+            problems.append(Problem(str(txt), "intrinsics fx fy cx cy must be finite"))
+            continue
         src, err = frames_source(root, txt.stem, len(rows))
         if err:
             problems.append(Problem(str(txt), err))
