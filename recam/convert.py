@@ -2,15 +2,14 @@
 
 Two explicit key maps (top-level modules and per-block modules) in both directions, the config translation between
 upstream's ``WanModel`` kwargs and diffusers' ``WanTransformer3DModel`` config, and the loaders/savers built on them.
-``tests/test_convert.py`` checks the map against diffusers' own ``convert_wan_transformer_to_diffusers``.
+``tests/test_model.py`` checks the map against diffusers' own ``convert_wan_transformer_to_diffusers``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import torch
 
@@ -275,19 +274,3 @@ def save_diffusers(model_cls, config, state_dict: Dict[str, torch.Tensor], path:
     m.load_state_dict({k: v.detach().cpu() for k, v in state_dict.items()}, strict=True, assign=True)
     m.save_pretrained(str(path))
     return Path(path)
-
-
-def read_json(path: Path) -> Dict[str, Any]:
-    return json.loads(Path(path).read_text())
-
-
-def official_config_of(model) -> Dict[str, Any]:
-    return official_from_config(dict(model.config))
-
-
-def split_ckpt_dir(path: Path) -> Tuple[Path, Optional[str]]:
-    """``dir`` or ``dir/transformer`` -> (root, subfolder) of a diffusers transformer."""
-    path = Path(path)
-    if (path / "transformer" / "config.json").exists():
-        return path, "transformer"
-    return path, None

@@ -19,15 +19,13 @@ from diffusers import AutoencoderKLWan, DiffusionPipeline
 from diffusers.pipelines.wan.pipeline_wan import WanPipeline
 from diffusers.utils import BaseOutput
 
-from .components import REQUIRED_COMPONENTS, load_components_error  # noqa: F401  (re-export)
-from .encoders import denormalize_latents, encode_video_latents, normalize_latents  # noqa: F401
+from .components import REQUIRED_COMPONENTS, load_components_error
+from .encoders import denormalize_latents, encode_video_latents
 from .model import ReCamMasterTransformer3DModel
 from .scheduler import inference_sigmas, make_inference_scheduler
 from .video import tensor_to_frames
 
 __all__ = ["ReCamMasterPipeline", "ReCamMasterPipelineOutput", "DEFAULT_NEGATIVE_PROMPT", "denoise"]
-# normalize_latents / denormalize_latents (recam.encoders) and load_components_error (recam.components) are still
-# importable from here for older callers.
 
 #: Wan2.1's default negative prompt, used by upstream's inference script.
 DEFAULT_NEGATIVE_PROMPT = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"

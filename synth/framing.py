@@ -17,7 +17,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from .core.geometry import intrinsics_from_lens, project_points, unreal_pose_to_fmatrix, fmatrix_to_c2w
+from .core.geometry import CM_PER_M, intrinsics_from_lens, project_points, unreal_pose_to_fmatrix, fmatrix_to_c2w
 
 __all__ = ["ROLL_PRESETS", "roll_range", "sample_roll", "body_points", "body_in_view", "framing_fraction"]
 
@@ -70,7 +70,7 @@ def body_in_view(location_m: np.ndarray, rotator_deg: np.ndarray, base_m: np.nda
         location_m: ``(3,)`` camera location (Unreal world axes, metres).
         rotator_deg: ``(3,)`` Unreal ``[pitch, yaw, roll]``.
     """
-    loc = np.asarray(location_m, float)[None] * 100.0
+    loc = np.asarray(location_m, float)[None] * CM_PER_M
     fm = unreal_pose_to_fmatrix(loc, np.asarray(rotator_deg, float)[None])
     c2w = fmatrix_to_c2w(fm)[0]
     K = intrinsics_from_lens(focal_mm, sensor_mm, width, height)

@@ -28,6 +28,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from .core.geometry import CM_PER_M
 from .core.layout import (CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, SCENE_JSON, TRAIN_DIR, VAL_BASIC,
                           VIDEOS_DIR, camera_names, parse_lens_dir_name)
 from .core.multicam_format import DatasetFormatError, iter_scene_dirs, read_camera_array, read_metadata_csv
@@ -43,7 +44,6 @@ ORTHO_TOL = 2e-5
 #: Slack of the recipe checks (metres, degrees): positions are written with 6 significant digits.
 TOL = 1e-3
 OFFICIAL = {"frames": 81, "cameras": 10, "fps": 15.0, "width": 1280, "height": 1280}
-CM = 100.0
 
 
 @dataclass(frozen=True)
@@ -217,8 +217,8 @@ def _recipe_problems(scene_dir: Path, spec: SceneSpec, names: Sequence[str], m: 
     if abs(spec.lens.sensor_mm - cfg.sensor_mm) > 1e-9:
         yield Problem(sj, f"lens.sensor_mm: {spec.lens.sensor_mm:g}; expected {cfg.sensor_mm:g}")
     radius = spec.hemisphere_radius_m
-    lo = np.asarray(spec.free_space_cm[0]) / CM
-    hi = np.asarray(spec.free_space_cm[1]) / CM
+    lo = np.asarray(spec.free_space_cm[0]) / CM_PER_M
+    hi = np.asarray(spec.free_space_cm[1]) / CM_PER_M
     if radius not in cfg.hemisphere.radii_m:
         yield Problem(sj, f"environment.hemisphere_radius_m: {radius:g}; expected one of {cfg.hemisphere.radii_m}")
     else:
@@ -230,16 +230,16 @@ def _recipe_problems(scene_dir: Path, spec: SceneSpec, names: Sequence[str], m: 
             yield Problem(sj, f"environment.hemisphere_radius_m: {radius:g}; expected {allowed} "
                               f"(hemisphere.radius_choice {cfg.hemisphere.radius_choice} in a free space "
                               f"{hi[0] - lo[0]:.2f} x {hi[1] - lo[1]:.2f} m)")
-    base = np.asarray(spec.character_location_cm) / CM
+    base = np.asarray(spec.character_location_cm) / CM_PER_M
     height = spec.character_height_m
     torso = base + np.array([0.0, 0.0, height * cfg.placement.torso_height_fraction])
-    if np.abs(np.asarray(spec.aim_point_cm) / CM - torso).max() > TOL:
+    if np.abs(np.asarray(spec.aim_point_cm) / CM_PER_M - torso).max() > TOL:
         yield Problem(sj, f"character.aim_point_cm: {list(spec.aim_point_cm)}; expected the torso "
-                          f"{(torso * CM).round(4).tolist()} (placement.torso_height_fraction "
+                          f"{(torso * CM_PER_M).round(4).tolist()} (placement.torso_height_fraction "
                           f"{cfg.placement.torso_height_fraction:g})")
     # --- per camera, from the written poses
     fin = np.isfinite(m).all(axis=(-1, -2))
-    loc = np.where(fin[..., None], m[..., 3, :3], 0.0) / CM  # (C, F, 3) metres
+    loc = np.where(fin[..., None], m[..., 3, :3], 0.0) / CM_PER_M  # (C, F, 3) metres
     fwd = np.where(fin[..., None], m[..., 0, :3], np.array([1.0, 0, 0]))
     pitch = np.degrees(np.arctan2(fwd[..., 2], np.hypot(fwd[..., 0], fwd[..., 1])))  # (C, F)
     c, s = cfg.constraints, cfg.start

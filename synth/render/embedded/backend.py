@@ -336,10 +336,6 @@ class EmbeddedBackend(RendererBackend):
         for entry, m in zip(self.buffers, fm):
             entry["rgb_cam"].setMat(LMatrix4f(*coords.fmatrix_to_panda_camera(m).ravel().tolist()))
 
-    def set_background(self, rgb: Sequence[float]) -> None:
-        for entry in self.buffers:
-            entry["rgb"].setClearColor((*rgb, 1))
-
     def capture(self, request: CaptureRequest = CaptureRequest()) -> List[CameraCapture]:
         if request.mask and not self._mask_enabled:
             self.enable_masks(True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synth.core.geometry import fmatrix_to_c2w
+from synth.core.geometry import CM_PER_M, fmatrix_to_c2w
 
 __all__ = ["FLIP", "unreal_cm_to_panda", "panda_to_unreal_cm", "fmatrix_to_panda_camera", "unreal_yaw_to_panda_heading",
            "panda_heading_offset_for_forward"]
@@ -19,12 +19,12 @@ FLIP = np.array([1.0, -1.0, 1.0])
 
 def unreal_cm_to_panda(p_cm) -> np.ndarray:
     """Unreal world point(s) ``(..., 3)`` in cm -> Panda3D world metres."""
-    return np.asarray(p_cm, float) * FLIP / 100.0
+    return np.asarray(p_cm, float) * FLIP / CM_PER_M
 
 
 def panda_to_unreal_cm(p) -> np.ndarray:
     """Panda3D world point(s) ``(..., 3)`` in metres -> Unreal world cm."""
-    return np.asarray(p, float) * FLIP * 100.0
+    return np.asarray(p, float) * FLIP * CM_PER_M
 
 
 def fmatrix_to_panda_camera(fmatrix: np.ndarray) -> np.ndarray:

@@ -349,11 +349,3 @@ def build_humanoid_glb(path: Path, spec: HumanoidSpec, clips: Mapping[str, Tuple
     parts, mats = _mesh(spec, joints)
     anim = [_make_clip(name, clip, d, joints, spec.height_m) for name, (clip, d) in clips.items()]
     return write_skinned_glb(Path(path), joints, parts, mats, anim, name="humanoid")
-
-
-def clip_pose(name: str, t: float, duration: float) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
-    """Local (rotation xyzw, translation offset) of every keyed joint at time ``t`` (for tests)."""
-    p = np.array([2 * np.pi * (t % duration) / duration])
-    rots, trans = CLIPS[name](p)
-    return {k: (np.asarray(v).reshape(-1, 4)[0], np.asarray(trans.get(k, (0, 0, 0)), float).reshape(-1))
-            for k, v in rots.items()}
