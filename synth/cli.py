@@ -60,12 +60,9 @@ def _need_out_folder(out: Path) -> None:
             return
 
 
-def _lock_output(out: Path, shard: Optional[str], command: str) -> None:
-    """Hold ``out``'s lock for this shard until the command ends, so that two runs into one folder fail with a message
-    naming the holder. Exit 2 if ``--out`` is a file or locked. Released when the command's click context closes
-    (a later in-process command takes over a lock of its own process anyway; process exit releases it)."""
-    import importlib
-
+def _lock_output(out: Path, shard: Optional[str], command: str):
+    """``out``'s lock for this shard (a context manager: hold it with ``with``) so that two runs into one folder fail
+    with a message naming the holder. Exit 2 if ``--out`` is a file or locked. Releasing removes the lock file."""
     from .core.lock import OutputLockError, acquire_output_lock
     from .core.sharding import parse_shard
 
@@ -79,14 +76,7 @@ def _lock_output(out: Path, shard: Optional[str], command: str) -> None:
         _fail(str(e))
     except OSError as e:
         _fail(f"--out {out}: cannot create the folder ({e.strerror or e})")
-    for mod in ("typer._click", "click"):  # typer >= 0.2x ships its own click
-        try:
-            ctx = importlib.import_module(mod).get_current_context(silent=True)
-        except (ImportError, AttributeError):
-            continue
-        if ctx is not None:
-            ctx.call_on_close(lock.release)
-            return
+    return lock
 
 
 def _load(config: Optional[Path], catalog: Optional[Path]):
@@ -136,28 +126,28 @@ def plan(
         ensure_run_manifest(out, seed, cfg, cat)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
-    _lock_output(out, shard, "plan")
-    t0 = time.perf_counter()
-    done = skipped = 0
-    with job_progress("scenes") as prog:
-        task = prog.add_task("plan", total=len(indices))
-        for k in indices:
-            try:
-                p = sample_scene(cfg, cat, seed, k)
-            except SamplingError as e:
-                _fail(str(e))
-            if scene_outputs_present(out / p.relpath, p):
-                skipped += 1
-            else:
-                with staged_scene(out, p) as tmp:
-                    write_scene_files(tmp, p)
-                done += 1
-            prog.advance(task)
-    rows = finish_run(out)
-    dt = time.perf_counter() - t0
-    console.print(f"planned {done} scenes ({skipped} already complete) in {dt:.1f} s "
-                  f"({len(indices) / max(dt, 1e-9):.0f} scenes/s); {METADATA_CSV}: {rows} rows")
-    console.print(f"dataset: [bold]{out.resolve()}[/bold]")
+    with _lock_output(out, shard, "plan"):
+        t0 = time.perf_counter()
+        done = skipped = 0
+        with job_progress("scenes") as prog:
+            task = prog.add_task("plan", total=len(indices))
+            for k in indices:
+                try:
+                    p = sample_scene(cfg, cat, seed, k)
+                except SamplingError as e:
+                    _fail(str(e))
+                if scene_outputs_present(out / p.relpath, p):
+                    skipped += 1
+                else:
+                    with staged_scene(out, p) as tmp:
+                        write_scene_files(tmp, p)
+                    done += 1
+                prog.advance(task)
+        rows = finish_run(out)
+        dt = time.perf_counter() - t0
+        console.print(f"planned {done} scenes ({skipped} already complete) in {dt:.1f} s "
+                      f"({len(indices) / max(dt, 1e-9):.0f} scenes/s); {METADATA_CSV}: {rows} rows")
+        console.print(f"dataset: [bold]{out.resolve()}[/bold]")
 
 
 def render(
@@ -220,55 +210,55 @@ def render(
             record_split(out, split, requested_seed)
     except (ValueError, DatasetMismatchError) as e:
         _fail(str(e))
-    _lock_output(out, shard, "render")
-    session = contextlib.ExitStack()
-    try:
-        kwargs = session.enter_context(entry.session(options, cfg.video.width, cfg.video.height))
-    except BackendSetupError as e:
-        _fail(str(e))
-    settings = RenderSettings(out=out, seed=seed, cfg=cfg, catalog=cat, backend=backend,
-                              spec=OutputSpec(depth=depth, masks=masks, joints=joints, crf=crf, preset=preset,
-                                              encode_threads=encode_threads),
-                              backend_options=kwargs)
-    v = cfg.video
-    console.print(f"rendering {len(indices)} scenes x {cfg.cameras_per_scene} cameras x {v.frames} frames at "
-                  f"{v.width}x{v.height} ({backend}, {workers} worker(s)) into {out}")
-    done = []
-    t0 = time.perf_counter()
-    with session:  # stops what the backend's session started (a launched game), however the run ends
+    with _lock_output(out, shard, "render"):
+        session = contextlib.ExitStack()
         try:
-            per_scene = cfg.cameras_per_scene * v.frames
-            with job_progress("images") as prog:  # frame-level progress from the first frame, also in logs
-                task = prog.add_task("render", total=len(indices) * per_scene)
-                for st in render_scenes(settings, indices, workers, on_images=lambda n: prog.advance(task, n)):
-                    done.append(st)
-                    if st.skipped:
-                        prog.advance(task, per_scene)
-                    if prog.disable and not st.skipped:  # no live bar (not a terminal): one line per scene
-                        el = time.perf_counter() - t0
-                        n = len(done)
-                        console.print(f"scene {st.index} done ({n}/{len(indices)}, "
-                                      f"{st.images / max(st.wall_s, 1e-9):.1f} images/s, "
-                                      f"ETA {el / n * (len(indices) - n):.0f} s)")
-        except KeyboardInterrupt:
-            finish_run(out)
-            console.print(f"[yellow]interrupted[/yellow] after {len(done)} scenes; nothing half-written is left in "
-                          f"the dataset. Run the same command again to resume.")
-            raise typer.Exit(130)
-        except OSError as e:
-            finish_run(out)
-            _fail(f"I/O error while writing into {out}: {e} (the scene in progress was discarded; free space and "
-                  f"re-run to resume)")
-        except Exception as e:  # noqa: BLE001 - backend errors carry their own message
-            finish_run(out)
-            _fail(f"{type(e).__name__}: {e} (the scene in progress was discarded; re-run to resume)")
-    rows = finish_run(out)
-    s = summarize(done)
-    dt = time.perf_counter() - t0
-    console.print(f"rendered {s['scenes']} scenes ({s['skipped']} already complete) in {dt:.1f} s: "
-                  f"{s['images'] / max(dt, 1e-9):.1f} images/s overall (render {s['render_images_per_s']:.1f}/s, "
-                  f"encode {s['write_images_per_s']:.1f}/s); {METADATA_CSV}: {rows} rows")
-    console.print(f"dataset: [bold]{out.resolve()}[/bold]  (check it with: synth validate {out})")
+            kwargs = session.enter_context(entry.session(options, cfg.video.width, cfg.video.height))
+        except BackendSetupError as e:
+            _fail(str(e))
+        settings = RenderSettings(out=out, seed=seed, cfg=cfg, catalog=cat, backend=backend,
+                                  spec=OutputSpec(depth=depth, masks=masks, joints=joints, crf=crf, preset=preset,
+                                                  encode_threads=encode_threads),
+                                  backend_options=kwargs)
+        v = cfg.video
+        console.print(f"rendering {len(indices)} scenes x {cfg.cameras_per_scene} cameras x {v.frames} frames at "
+                      f"{v.width}x{v.height} ({backend}, {workers} worker(s)) into {out}")
+        done = []
+        t0 = time.perf_counter()
+        with session:  # stops what the backend's session started (a launched game), however the run ends
+            try:
+                per_scene = cfg.cameras_per_scene * v.frames
+                with job_progress("images") as prog:  # frame-level progress from the first frame, also in logs
+                    task = prog.add_task("render", total=len(indices) * per_scene)
+                    for st in render_scenes(settings, indices, workers, on_images=lambda n: prog.advance(task, n)):
+                        done.append(st)
+                        if st.skipped:
+                            prog.advance(task, per_scene)
+                        if prog.disable and not st.skipped:  # no live bar (not a terminal): one line per scene
+                            el = time.perf_counter() - t0
+                            n = len(done)
+                            console.print(f"scene {st.index} done ({n}/{len(indices)}, "
+                                          f"{st.images / max(st.wall_s, 1e-9):.1f} images/s, "
+                                          f"ETA {el / n * (len(indices) - n):.0f} s)")
+            except KeyboardInterrupt:
+                finish_run(out)
+                console.print(f"[yellow]interrupted[/yellow] after {len(done)} scenes; nothing half-written is left in "
+                              f"the dataset. Run the same command again to resume.")
+                raise typer.Exit(130)
+            except OSError as e:
+                finish_run(out)
+                _fail(f"I/O error while writing into {out}: {e} (the scene in progress was discarded; free space and "
+                      f"re-run to resume)")
+            except Exception as e:  # noqa: BLE001 - backend errors carry their own message
+                finish_run(out)
+                _fail(f"{type(e).__name__}: {e} (the scene in progress was discarded; re-run to resume)")
+        rows = finish_run(out)
+        s = summarize(done)
+        dt = time.perf_counter() - t0
+        console.print(f"rendered {s['scenes']} scenes ({s['skipped']} already complete) in {dt:.1f} s: "
+                      f"{s['images'] / max(dt, 1e-9):.1f} images/s overall (render {s['render_images_per_s']:.1f}/s, "
+                      f"encode {s['write_images_per_s']:.1f}/s); {METADATA_CSV}: {rows} rows")
+        console.print(f"dataset: [bold]{out.resolve()}[/bold]  (check it with: synth validate {out})")
 
 
 def _backend_options(ctx: typer.Context, entry, flags: dict):

@@ -305,6 +305,7 @@ def test_two_runs_into_one_out(planned, tmp_path):
     b.release()
     r = run(app, ["plan", "--scenes", "2", "--out", str(ds)])
     assert r.exit_code == 0 and "2 already complete" in r.output
+    assert not (ds / ".locks").exists()  # a finished run leaves no lock file in the dataset
 
 
 @pytest.mark.slow

@@ -166,7 +166,8 @@ def test_context_parallel_training_equals_one_process(workdir):
     r = subprocess.run(_cmd(workdir, "cp2", 3, "trainer.devices=2", "trainer.strategy=ddp",
                             "parallel.ulysses_degree=2"), capture_output=True, text=True, cwd=REPO, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert losses(workdir / "cp2") == losses(workdir / "cp1")
+    l1, l2 = losses(workdir / "cp1"), losses(workdir / "cp2")
+    assert l2.keys() == l1.keys() and all(l2[k] == pytest.approx(l1[k], rel=1e-5, abs=1e-7) for k in l1), (l1, l2)
     _same_export(workdir / "cp1/export/step3.ckpt", workdir / "cp2/export/step3.ckpt", atol=1e-6)
 
 

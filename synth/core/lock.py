@@ -55,8 +55,9 @@ _HELD: dict = {}
 
 
 class OutputLock:
-    """A held lock; :meth:`release` (idempotent) unlocks it. The file stays (unlinking it would let a process that
-    opened it just before lock a file no longer in the folder); an unheld file is free."""
+    """A held lock; :meth:`release` (idempotent) removes the lock file while still holding it, then unlocks, so a
+    finished run leaves nothing in the dataset. A process that opened the file just before it was removed notices
+    that it locked a file no longer in the folder and tries again (:func:`_try_lock`)."""
 
     def __init__(self, path: Path, fd: int):
         self.path, self._fd = path, fd
@@ -64,6 +65,11 @@ class OutputLock:
     def release(self) -> None:
         if self._fd is None:
             return
+        self.path.unlink(missing_ok=True)
+        try:
+            self.path.parent.rmdir()  # only when no other shard holds a lock there
+        except OSError:
+            pass
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
@@ -77,17 +83,35 @@ class OutputLock:
         self.release()
 
 
-def _try_lock(path: Path) -> Optional[int]:
-    """An fd holding ``flock`` on ``path`` (created if missing), or None if another holder has it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        os.close(fd)
-        if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+def _try_lock(path: Path, create: bool = True) -> Optional[int]:
+    """An fd holding ``flock`` on ``path`` (created if missing and ``create``), or None if another holder has it
+    (or, with ``create=False``, if the file is gone). A file removed by its releasing holder between our open and
+    our lock is detected (its inode is no longer at ``path``) and the attempt repeated on the new file."""
+    for _ in range(100):
+        try:
+            fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+        except FileNotFoundError:
+            if create:
+                raise
             return None
-        raise
-    return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                return None
+            raise
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        if not create:
+            return None
+    raise OSError(f"{path}: could not lock (the file keeps being replaced)")
 
 
 def acquire_output_lock(out: Path, shard: Tuple[int, int] = (0, 1), command: str = "synth") -> OutputLock:
@@ -114,12 +138,17 @@ def acquire_output_lock(out: Path, shard: Tuple[int, int] = (0, 1), command: str
             key = _parse_name(other.name)
             if other == mine or key is None or not _conflicts(shard, key):
                 continue
-            ofd = _try_lock(other)
+            if not other.exists():
+                continue
+            ofd = _try_lock(other, create=False)
+            if ofd is None and not other.exists():
+                continue  # released (and removed) by its holder meanwhile
             if ofd is None:
                 raise OutputLockError(f"{out} is being written by {_holder_text(other)} (shard {key[0]}/{key[1]}, "
                                       f"which overlaps {shard[0]}/{shard[1]}): wait for it to finish or use "
                                       f"another --out (lock file {other})")
-            held.append(ofd)  # a stale file of a dead holder: keep it locked while we look at the rest
+            other.unlink(missing_ok=True)  # a stale file of a dead holder: remove it while we hold it
+            held.append(ofd)
         info = {"host": socket.gethostname(), "pid": os.getpid(), "command": command,
                 "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
         os.ftruncate(fd, 0)
