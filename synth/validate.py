@@ -28,19 +28,22 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from .core.geometry import CM_PER_M
+from .core.geometry import CM_PER_M, axes_to_rotator
 from .core.layout import (CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, SCENE_JSON, TRAIN_DIR, VAL_BASIC,
                           VIDEOS_DIR, camera_names, parse_lens_dir_name)
 from .core.multicam_format import DatasetFormatError, iter_scene_dirs, read_camera_array, read_metadata_csv
 from .core.scene_spec import SceneSpec, SceneSpecError
 from .core.video_check import decode_video_problems
 from .core.video_io import VideoReadError, probe_video
+from .framing import roll_range
 
 __all__ = ["Problem", "ValidateOptions", "Recipe", "load_recipe", "validate_dataset", "validate_scene",
            "family_problems", "OFFICIAL"]
 
 #: |R R^T - I| tolerance: the strings carry 6 significant digits.
 ORTHO_TOL = 2e-5
+#: Slack of the roll checks (degrees): the axes are written with 6 significant digits.
+ROLL_TOL = 0.01
 #: Slack of the recipe checks (metres, degrees): positions are written with 6 significant digits.
 TOL = 1e-3
 OFFICIAL = {"frames": 81, "cameras": 10, "fps": 15.0, "width": 1280, "height": 1280}
@@ -253,10 +256,18 @@ def _recipe_problems(scene_dir: Path, spec: SceneSpec, names: Sequence[str], m: 
     aim_yaw = (yaw0 - np.degrees(np.arctan2(to_torso[:, 1], to_torso[:, 0])) + 180.0) % 360.0 - 180.0
     aim_pitch = pitch[:, 0] - np.degrees(np.arctan2(to_torso[:, 2], np.hypot(to_torso[:, 0], to_torso[:, 1])))
     specs = {cs.name: cs for cs in spec.cameras}
+    roll = axes_to_rotator(np.where(fin[..., None, None], m, np.eye(4)))[..., 2]  # (C, F) degrees
+    roll_lo, roll_hi = roll_range(cfg.framing.roll, cfg.framing.roll_abs_deg)
     for i, cam in enumerate(names):
         if not fin[i].all():
             continue  # reported by the pose checks
         where = f"{cam}"
+        if not roll_lo - ROLL_TOL <= abs(roll[i, 0]) <= roll_hi + ROLL_TOL:
+            yield Problem(cj, f"{where} frame0: roll {roll[i, 0]:+.3f} deg; expected |roll| in "
+                              f"[{roll_lo:g}, {roll_hi:g}] (framing.roll {cfg.framing.roll})")
+        if np.ptp(roll[i]) > ROLL_TOL:
+            yield Problem(cj, f"{where}: roll changes by {np.ptp(roll[i]):.3f} deg over the video; expected a "
+                              f"constant roll (framing)")
         d0 = start_d[i]
         if d0 > radius + TOL:
             yield Problem(cj, f"{where} frame0: start {d0:.3f} m from the hemisphere centre; expected <= the "

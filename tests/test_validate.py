@@ -307,3 +307,20 @@ def test_fuzz_camera_strings(text):
         g.parse_fmatrix(text)
     except g.FMatrixParseError:
         pass
+
+
+def test_roll_rule(tmp_path):
+    """A handheld-roll dataset is valid under its own recipe; checked against the no-roll recipe, every rolled camera
+    is reported with its roll and the configured range."""
+    cfg = yaml.safe_load(default_config_path().read_text())
+    cfg["framing"]["roll"] = "handheld"
+    hand = tmp_path / "handheld.yaml"
+    hand.write_text(yaml.safe_dump(cfg))
+    ds = tmp_path / "ds"
+    runner = CliRunner()
+    assert runner.invoke(app, ["plan", "--scenes", "2", "--config", str(hand), "--out", str(ds)]).exit_code == 0
+    r = runner.invoke(app, ["validate", str(ds)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["validate", str(ds), "--config", str(default_config_path())])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 1 and text.count("expected |roll| in [0, 0] (framing.roll none)") == 20, text[-2000:]
