@@ -32,6 +32,7 @@ from .core.geometry import CM_PER_M, axes_to_rotator
 from .core.layout import (CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, SCENE_JSON, TRAIN_DIR, VAL_BASIC,
                           VIDEOS_DIR, camera_names, parse_lens_dir_name)
 from .core.multicam_format import DatasetFormatError, iter_scene_dirs, read_camera_array, read_metadata_csv
+from .core.problems import Problem
 from .core.scene_spec import SceneSpec, SceneSpecError
 from .core.video_check import decode_video_problems
 from .core.video_io import VideoReadError, probe_video
@@ -47,17 +48,6 @@ ROLL_TOL = 0.01
 #: Slack of the recipe checks (metres, degrees): positions are written with 6 significant digits.
 TOL = 1e-3
 OFFICIAL = {"frames": 81, "cameras": 10, "fps": 15.0, "width": 1280, "height": 1280}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem: the file (or ``file:line``) and a message that starts with the field it concerns."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ run = CliRunner().invoke
 
 
 def reasons(problems):
-    return {Path(p.path).name if "/" in p.path else p.path: p.reason for p in problems}
+    return {Path(p.path).name if "/" in p.path else p.path: p.message for p in problems}
 
 
 def emb_ref(c2w0, c2ws):
@@ -86,11 +86,11 @@ def test_multicam_broken_samples(multicam_golden, tmp_path):
     cams["frame7"]["cam05"] = "[nan 0 0 0] [0 1 0 0] [0 0 1 0] [0 0 0 1] "
     (scene / "cameras" / "camera_extrinsics.json").write_text(json.dumps(cams))
     _, problems = enumerate_items("multicam", root, 81)
-    assert any("cam05: non-finite pose" in p.reason for p in problems)
+    assert any("cam05: non-finite pose" in p.message for p in problems)
     del cams["frame80"]
     (scene / "cameras" / "camera_extrinsics.json").write_text(json.dumps(cams))
     _, problems = enumerate_items("multicam", root, 81)
-    assert any("camera_extrinsics.json" in p.path and "80 frames; 81 needed" in p.reason for p in problems)
+    assert any("camera_extrinsics.json" in p.path and "80 frames; 81 needed" in p.message for p in problems)
     with pytest.raises(DatasetBuildError, match="80 frames; 81 needed"):
         build_dataset("multicam", root=root, num_frames=81, height=16, width=16, on_error="fail")
 
@@ -160,7 +160,7 @@ def test_spatialvid_interpolation_scale_and_problems(tmp_path):
     assert np.allclose(c1.c2w[0, :3, 3], truth["c1"]["c2w"][0, :3, 3] * 3.0)  # metric via the scale file
     assert c1.caption == "caption c1" and c1.dyn_mask is not None
     items, problems = enumerate_items("spatialvid", tmp_path, 9, require_metric=True)
-    assert [it.key for it in items] == ["group_0001/c1"] and any("no metric scale" in p.reason for p in problems)
+    assert [it.key for it in items] == ["group_0001/c1"] and any("no metric scale" in p.message for p in problems)
 
 
 # ---------------------------------------------------------------------------------------------------- re10k, dl3dv
@@ -183,7 +183,7 @@ def test_dl3dv_opengl_to_opencv(tmp_path):
     truth = make_dl3dv(tmp_path)
     items, problems = enumerate_items("dl3dv", tmp_path, 9)
     assert [it.key for it in items] == ["s1"]
-    assert any("frame_00003.png" in p.path and "image file missing" in p.reason for p in problems)
+    assert any("frame_00003.png" in p.path and "image file missing" in p.message for p in problems)
     ref = truth["s1"]["c2w"][:9]
     assert np.allclose(items[0].c2w, ref, atol=1e-9)
     # the OpenCV camera's z axis is the OpenGL camera's -z (looking direction)

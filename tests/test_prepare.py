@@ -105,7 +105,7 @@ def test_a_new_kind_is_one_registration(tmp_path):
         ds = build_dataset("toy", root=tmp_path, num_frames=9, height=H, width=W)
         assert len(ds) == 1 and ds[0]["video"].shape == (2, 3, 9, H, W) and len(ds.problems) == 1
         items, problems = enumerate_items("toy", tmp_path, 9, require_metric=True)
-        assert not items and "no metric scale" in problems[-1].reason
+        assert not items and "no metric scale" in problems[-1].message
     finally:
         from recam.data.formats import base
 
@@ -165,7 +165,7 @@ def test_bad_poses_are_problems_naming_file_and_field(tmp_path):
     recs[1] = {**recs[1], "camera_extrinsics": mirror}
     np.savez(rc / "RealCam-Vid_train.npz", np.array(recs, dtype=object))
     items, problems = enumerate_items("realcam-vid", rc, 9)
-    r = {p.path.rsplit("/", 1)[-1]: p.reason for p in problems}
+    r = {p.path.rsplit("/", 1)[-1]: p.message for p in problems}
     assert "camera_extrinsics: invalid pose" in r["RealCam-Vid_train.npz[0]"] and "frame 2" in \
         r["RealCam-Vid_train.npz[0]"] and "orthonormal" in r["RealCam-Vid_train.npz[0]"]
     assert "det(R)" in r["RealCam-Vid_train.npz[1]"]
@@ -179,7 +179,7 @@ def test_bad_poses_are_problems_naming_file_and_field(tmp_path):
     lines[3] = " ".join(vals)
     txt.write_text("\n".join(lines) + "\n")
     _, problems = enumerate_items("re10k", re, 9)
-    assert any(p.path.endswith("r1.txt") and "w2c: invalid pose" in p.reason and "frame 2" in p.reason
+    assert any(p.path.endswith("r1.txt") and "w2c: invalid pose" in p.message and "frame 2" in p.message
                for p in problems)
     dl = tmp_path / "dl"
     make_dl3dv(dl)
@@ -187,7 +187,7 @@ def test_bad_poses_are_problems_naming_file_and_field(tmp_path):
     tf["frames"][-1]["transform_matrix"][0][0] = float("inf")  # frames are stored in reverse: this is frame 0
     (dl / "s1" / "transforms.json").write_text(json.dumps(tf))
     _, problems = enumerate_items("dl3dv", dl, 9)
-    assert any(p.path.endswith("transforms.json") and "transform_matrix: non-finite pose" in p.reason
+    assert any(p.path.endswith("transforms.json") and "transform_matrix: non-finite pose" in p.message
                for p in problems)
 
 

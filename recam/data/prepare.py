@@ -435,7 +435,7 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
                 pending = []
         flush(pending)
     atomic_write_text(cache / kind / f"problems.shard{shard[0]}of{shard[1]}.json",
-                      json.dumps([{"path": p.path, "reason": p.reason} for p in report.problems], indent=1) + "\n")
+                      json.dumps([{"path": p.path, "reason": p.message} for p in report.problems], indent=1) + "\n")
     if group is not None:
         group.barrier()  # every rank's items and report are written
     if group is None or rank == 0:

@@ -20,23 +20,13 @@ import numpy as np
 
 from synth.core.geometry import pose_problems
 from synth.core.multicam_format import DatasetFormatError
+from synth.core.problems import Problem
 
 __all__ = ["VideoItem", "Problem", "DatasetKind", "register_kind", "get_kind", "kinds", "SCALE_FILE", "IMAGE_EXT",
            "read_scale_file", "safe_join", "window", "pose_problem", "UnknownKindError"]
 
 SCALE_FILE = "metric_scale.json"
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".webp")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A broken sample: where (file, with the record or field when known) and why."""
-
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
 
 
 @dataclass
