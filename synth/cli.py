@@ -123,10 +123,13 @@ def plan(
     cfg, cat = _load(config, catalog)
     try:
         indices = shard_indices(scenes, parse_shard(shard))
-        ensure_run_manifest(out, seed, cfg, cat)
-    except (ValueError, DatasetMismatchError) as e:
+    except ValueError as e:
         _fail(str(e))
-    with _lock_output(out, shard, "plan"):
+    with _lock_output(out, shard, "plan"):  # before the run manifest: a losing concurrent run writes nothing
+        try:
+            ensure_run_manifest(out, seed, cfg, cat)
+        except DatasetMismatchError as e:
+            _fail(str(e))
         t0 = time.perf_counter()
         done = skipped = 0
         with job_progress("scenes") as prog:
@@ -205,12 +208,16 @@ def render(
         cfg = cfg.with_video(width=width, height=height, frames=frames)
         indices = shard_indices(scenes, parse_shard(shard))
         requested_seed, seed = seed, effective_seed(seed, split)
-        ensure_run_manifest(out, seed, cfg, cat, render={"quality": options.quality} if backend == "embedded" else None)
-        if split != "train":
-            record_split(out, split, requested_seed)
-    except (ValueError, DatasetMismatchError) as e:
+    except ValueError as e:
         _fail(str(e))
-    with _lock_output(out, shard, "render"):
+    with _lock_output(out, shard, "render"):  # before the run manifest: a losing concurrent run writes nothing
+        try:
+            ensure_run_manifest(out, seed, cfg, cat,
+                                render={"quality": options.quality} if backend == "embedded" else None)
+            if split != "train":
+                record_split(out, split, requested_seed)
+        except DatasetMismatchError as e:
+            _fail(str(e))
         session = contextlib.ExitStack()
         try:
             kwargs = session.enter_context(entry.session(options, cfg.video.width, cfg.video.height))

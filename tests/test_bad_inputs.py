@@ -395,3 +395,26 @@ def test_recam_infer_refuses_bad_trajectories(tmp_path):
                             "--height", "64", "--width", "64", "--out", str(out)])
         assert r.exit_code == 2 and needle in _text(r), r.output
     assert not out.exists()
+
+
+def test_losing_concurrent_run_writes_nothing(tmp_path):
+    """A plan/render into a new folder that another run holds fails before writing its run manifest, so the
+    winner's synth_run.json (written after it took the lock) can never be replaced by the loser's settings."""
+    ds = tmp_path / "new"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import time
+            from synth.core.lock import acquire_output_lock
+            lock = acquire_output_lock({str(ds)!r}, (0, 1), command="synth plan --out NEW")
+            print("held", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for cmd in ("plan", "render"):
+            r = run(app, [cmd, "--scenes", "1", "--seed", "5", "--out", str(ds)])
+            assert r.exit_code == 2 and "is being written by synth plan --out NEW" in _text(r), _text(r)
+            assert not (ds / "synth_run.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
