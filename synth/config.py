@@ -229,7 +229,9 @@ class FramingConfig(_Strict):
     ``custom`` (|roll| in ``roll_abs_deg``). ``full_body``: retry a camera's start (up to ``max_retries`` times)
     until the character's body box, head to feet, lies inside the image shrunk by ``margin_frac``; the best try is
     kept when none does. The minimum camera height and distance are ``constraints.min_camera_height_m`` and
-    ``start.min_distance_m``."""
+    ``start.min_distance_m``. ``lens_fits_environment``: a scene's environment is drawn among those whose hemisphere
+    is large enough for the scene's lens to frame a standing person head to feet (a 50 mm lens cannot in a 3 m
+    room); all environments when none is."""
 
     roll: Literal["none", "handheld", "custom"] = "none"
     roll_abs_deg: Tuple[float, float] = (0.0, 0.0)
@@ -237,6 +239,7 @@ class FramingConfig(_Strict):
     margin_frac: float = Field(default=0.02, ge=0, lt=0.5)
     body_radius_m: float = Field(default=0.25, ge=0, le=2)
     max_retries: int = Field(default=30, ge=0, le=10000)
+    lens_fits_environment: bool = True
 
     @field_validator("roll_abs_deg")
     @classmethod

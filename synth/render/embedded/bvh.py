@@ -24,7 +24,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 __all__ = ["BvhError", "BvhMotion", "read_bvh", "bvh_forward_kinematics", "retarget_to_humanoid", "CMU_TO_HUMANOID",
-           "RetargetedClip"]
+           "RetargetedClip", "SourceMotion", "Roles", "retarget", "source_from_bvh", "parse_bvh_asset"]
 
 #: humanoid joint -> CMU BVH joint (Mixamo's ``mixamorig:`` prefix is stripped before matching)
 CMU_TO_HUMANOID: Dict[str, str] = {
@@ -181,8 +181,9 @@ def _quat_xyzw(R: np.ndarray) -> np.ndarray:
 
 @dataclass
 class RetargetedClip:
-    """Humanoid joint -> local rotations (F, 4) xyzw; ``hips_offset`` (F, 3) metres for a 1.75 m humanoid (the
-    unit of :mod:`synth.render.embedded.humanoid` clips); ``fps``; ``contact`` (F,) frames with a foot on the ground."""
+    """Target joint -> local rotations (F, 4) xyzw; ``hips_offset`` (F, 3) metres added to the root's rest
+    translation; ``fps``; ``contact`` (F,) frames with a foot on the ground; ``globals_`` target joint -> world
+    positions (F, 3) in metres (character space, feet at their rest height in contact frames)."""
 
     rotations: Dict[str, np.ndarray]
     hips_offset: np.ndarray
@@ -191,10 +192,165 @@ class RetargetedClip:
     globals_: Dict[str, np.ndarray]
 
 
+@dataclass
+class SourceMotion:
+    """A motion in world space, whatever its file: ``names`` (J,), ``parents`` (J,), ``rest`` (J, 3) joint positions
+    of the rest pose, ``G`` (F, J, 3, 3) global rotations relative to the rest pose, ``P`` (F, J, 3) joint positions
+    (any length unit: only ratios are used), ``fps``. Y up, +Z front, +X left, like glTF characters."""
+
+    path: str
+    names: List[str]
+    parents: List[int]
+    rest: np.ndarray
+    G: np.ndarray
+    P: np.ndarray
+    fps: float
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Joint names with a role in retargeting: the root (``hips``) and the joints that touch the ground (ankles,
+    toes; their lowest one stands on the ground in contact frames)."""
+
+    hips: str
+    feet: Tuple[str, ...]
+
+
+CMU_ROLES = Roles("Hips", ("LeftFoot", "RightFoot"))
+HUMANOID_ROLES = Roles("hips", ("foot_l", "foot_r"))
+
+
+def source_from_bvh(m: BvhMotion, start: int = 0, stop: int = None) -> SourceMotion:
+    """Frames ``[start, stop)`` of a BVH take as a :class:`SourceMotion`.
+
+    Raises:
+        BvhError: an empty or out-of-range frame range (names the file).
+    """
+    stop = m.rotations.shape[0] if stop is None else stop
+    if not 0 <= start < stop <= m.rotations.shape[0]:
+        raise BvhError(f"BVH {m.path}: frame range [{start}, {stop}) outside its {m.rotations.shape[0]} frames")
+    sub = BvhMotion(m.path, m.names, m.parents, m.offsets, m.frame_time, m.rotations[start:stop],
+                    m.root_position[start:stop])
+    G, P = bvh_forward_kinematics(sub)
+    rest = BvhMotion(m.path, m.names, m.parents, m.offsets, m.frame_time, np.tile(np.eye(3), (1, len(m.names), 1, 1)),
+                     m.offsets[:1].copy())
+    return SourceMotion(m.path, list(m.names), list(m.parents), bvh_forward_kinematics(rest)[1][0], G, P,
+                        1.0 / m.frame_time)
+
+
+def _rest_globals(joints) -> np.ndarray:
+    t = np.array([j.translation for j in joints], float)
+    g = np.zeros_like(t)
+    for k, j in enumerate(joints):
+        g[k] = t[k] + (g[j.parent] if j.parent >= 0 else 0)
+    return g
+
+
+def _axis_angle(axis: np.ndarray, angle: float) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_rotvec(axis / np.linalg.norm(axis) * angle).as_matrix()
+
+
+def _rest_alignment(k: int, joints, g_rest: np.ndarray, src: SourceMotion, mapping: Dict[str, str]) -> np.ndarray:
+    """``A`` taking target joint ``k``'s rest bone directions onto its source joint's (see the module docstring):
+    the main child (the one continuing the incoming bone: neck over shoulders, fingers over thumb) is matched exactly
+    by the rotation of least angle; the other children then set the twist about that bone (a chest with its
+    shoulders, a hip with its legs). The root keeps the identity (both skeletons stand upright facing +Z)."""
+    names = [j.name for j in joints]
+    sidx = {n: i for i, n in enumerate(src.names)}
+    if joints[k].parent < 0:
+        return np.eye(3)
+    s = sidx[mapping[names[k]]]
+    pairs = []
+    for c, jc in enumerate(joints):
+        if jc.parent == k and names[c] in mapping:
+            d_t = g_rest[c] - g_rest[k]
+            d_s = src.rest[sidx[mapping[names[c]]]] - src.rest[s]
+            if np.linalg.norm(d_t) > 1e-9 and np.linalg.norm(d_s) > 1e-9:
+                pairs.append((d_t / np.linalg.norm(d_t), d_s / np.linalg.norm(d_s)))
+    if not pairs:
+        return np.eye(3)
+    incoming = g_rest[k] - g_rest[joints[k].parent]
+    if np.linalg.norm(incoming) > 1e-9:
+        pairs.sort(key=lambda p: -float(p[0] @ incoming) / np.linalg.norm(incoming))
+    d_t, d_s = pairs[0]
+    A = _min_rotation(d_t, d_s)
+    if len(pairs) > 1:  # twist about d_s that best aligns the other children (circular mean of their angles)
+        sin = cos = 0.0
+        for o_t, o_s in pairs[1:]:
+            a = A @ o_t
+            a, b = a - (a @ d_s) * d_s, o_s - (o_s @ d_s) * d_s
+            na, nb = np.linalg.norm(a), np.linalg.norm(b)
+            if na > 1e-6 and nb > 1e-6:
+                a, b = a / na, b / nb
+                sin += float(np.cross(a, b) @ d_s) * na * nb
+                cos += float(a @ b) * na * nb
+        if abs(sin) + abs(cos) > 1e-9:
+            A = _axis_angle(d_s, np.arctan2(sin, cos)) @ A
+    return A
+
+
+def retarget(src: SourceMotion, joints, mapping: Dict[str, str], src_roles: Roles, roles: Roles,
+             contact_tol: float = 0.04) -> RetargetedClip:
+    """Retarget a motion onto a skeleton ``joints`` (list of ``gltf_io.Joint``: name, parent index, rest translation
+    in metres, identity rest rotations; Y up, +Z front). ``mapping``: target joint -> source joint; unmapped target
+    joints keep their rest pose relative to their parent. The root moves vertically only (scaled by the ratio of hip
+    heights) and is raised or lowered so that in contact frames the lowest foot joint (relative to its rest height)
+    stands at its rest height. ``contact_tol``: metres (after scaling) above the source's usual standing height that
+    still count as contact.
+
+    Raises:
+        BvhError: mapped source joints missing (names them and the file).
+    """
+    missing = sorted({s for s in mapping.values()} - set(src.names))
+    if missing:
+        raise BvhError(f"BVH {src.path}: unknown skeleton: joints {missing} not found (expected CMU motion-capture "
+                       f"joint names such as Hips, LeftUpLeg, LeftArm; the file has {src.names[:12]}...)")
+    sidx = {n: i for i, n in enumerate(src.names)}
+    names = [j.name for j in joints]
+    parent = [j.parent for j in joints]
+    g_rest = _rest_globals(joints)
+    F = src.G.shape[0]
+    G_t = np.zeros((F, len(joints), 3, 3))
+    for k, name in enumerate(names):
+        if name in mapping:
+            G_t[:, k] = src.G[:, sidx[mapping[name]]] @ _rest_alignment(k, joints, g_rest, src, mapping)
+        else:
+            G_t[:, k] = G_t[:, parent[k]] if parent[k] >= 0 else np.eye(3)
+    rots = {}
+    for k, name in enumerate(names):
+        L = G_t[:, k] if parent[k] < 0 else np.swapaxes(G_t[:, parent[k]], -1, -2) @ G_t[:, k]
+        rots[name] = _quat_xyzw(L)
+    sh, th = sidx[src_roles.hips], names.index(roles.hips)
+    s_feet = [sidx[n] for n in src_roles.feet]
+    t_feet = [names.index(n) for n in roles.feet]
+    hips_s = src.rest[sh][1] - min(src.rest[f][1] for f in s_feet)
+    hips_t = g_rest[th][1] - min(g_rest[f][1] for f in t_feet)
+    scale = hips_t / hips_s
+    dy = (src.P[:, sh, 1] - src.rest[sh, 1]) * scale
+    pos = _fk(G_t, joints, dy)
+    feet = np.min(pos[:, t_feet, 1] - g_rest[t_feet, 1][None], axis=1)
+    src_feet = np.min(src.P[:, s_feet, 1] - src.rest[s_feet, 1][None], axis=1) * scale
+    # contact: the lowest foot joint within contact_tol of its usual standing height (5th percentile: robust to a
+    # single deep frame)
+    contact = src_feet - np.percentile(src_feet, 5) <= contact_tol
+    corr = np.where(contact, -feet, np.nan)
+    if np.isnan(corr).all():
+        corr[:] = 0.0
+    f = np.arange(F)
+    ok = ~np.isnan(corr)
+    corr = np.interp(f, f[ok], corr[ok])
+    offset = np.zeros((F, 3))
+    offset[:, 1] = dy + corr
+    final = _fk(G_t, joints, offset[:, 1])
+    return RetargetedClip(rots, offset, src.fps, contact, {n: final[:, k] for k, n in enumerate(names)})
+
+
 def retarget_to_humanoid(m: BvhMotion, joints, start: int = 0, stop: int = None,
                          contact_tol_m: float = 0.04) -> RetargetedClip:
-    """Retarget frames ``[start, stop)`` of a BVH take onto the humanoid skeleton ``joints`` (list of
-    ``gltf_io.Joint``: name, parent index, rest translation in metres, identity rest rotations; 1.75 m tall).
+    """Retarget frames ``[start, stop)`` of a BVH take onto the humanoid skeleton ``joints`` (see :func:`retarget`;
+    ``hips_offset`` in metres for that humanoid).
 
     Raises:
         BvhError: joints of :data:`CMU_TO_HUMANOID` missing from the file (names them and the file), empty range.
@@ -203,68 +359,13 @@ def retarget_to_humanoid(m: BvhMotion, joints, start: int = 0, stop: int = None,
     if missing:
         raise BvhError(f"BVH {m.path}: unknown skeleton: joints {missing} not found (expected CMU motion-capture "
                        f"joint names such as Hips, LeftUpLeg, LeftArm; the file has {m.names[:12]}...)")
-    stop = m.rotations.shape[0] if stop is None else stop
-    if not 0 <= start < stop <= m.rotations.shape[0]:
-        raise BvhError(f"BVH {m.path}: frame range [{start}, {stop}) outside its {m.rotations.shape[0]} frames")
-    sub = BvhMotion(m.path, m.names, m.parents, m.offsets, m.frame_time, m.rotations[start:stop],
-                    m.root_position[start:stop])
-    G_s, P_s = bvh_forward_kinematics(sub)
-    rest = BvhMotion(m.path, m.names, m.parents, m.offsets, m.frame_time, np.tile(np.eye(3), (1, len(m.names), 1, 1)),
-                     m.offsets[:1].copy())
-    _, P_s0 = bvh_forward_kinematics(rest)
-    P_s0 = P_s0[0]
-    idx = {n: i for i, n in enumerate(m.names)}
-    names = [j.name for j in joints]
-    parent = [j.parent for j in joints]
-    t_rest = np.array([j.translation for j in joints], float)
-    g_rest = np.zeros_like(t_rest)
-    for k, j in enumerate(joints):
-        g_rest[k] = t_rest[k] + (g_rest[j.parent] if j.parent >= 0 else 0)
-    children = {k: [c for c in range(len(joints)) if parent[c] == k] for k in range(len(joints))}
-    F = G_s.shape[0]
-    G_t = np.zeros((F, len(joints), 3, 3))
-    for k, name in enumerate(names):
-        s = idx[CMU_TO_HUMANOID[name]]
-        A = np.eye(3)
-        kids = [c for c in children[k] if names[c] in CMU_TO_HUMANOID]
-        if kids and name != "hips":
-            c = kids[0]
-            d_t = g_rest[c] - g_rest[k]
-            d_s = P_s0[idx[CMU_TO_HUMANOID[names[c]]]] - P_s0[s]
-            if np.linalg.norm(d_t) > 1e-9 and np.linalg.norm(d_s) > 1e-9:
-                A = _min_rotation(d_t, d_s)
-        G_t[:, k] = G_s[:, s] @ A
-    rots = {}
-    for k, name in enumerate(names):
-        L = G_t[:, k] if parent[k] < 0 else np.swapaxes(G_t[:, parent[k]], -1, -2) @ G_t[:, k]
-        rots[name] = _quat_xyzw(L)
-    # root: vertical motion scaled by hip height, no horizontal travel; then feet onto the ground
-    hips_s = P_s0[idx["Hips"]][1] - min(P_s0[idx["LeftFoot"]][1], P_s0[idx["RightFoot"]][1])
-    hips_t = g_rest[names.index("hips")][1] - min(g_rest[names.index("foot_l")][1], g_rest[names.index("foot_r")][1])
-    scale = hips_t / hips_s
-    dy = (P_s[:, idx["Hips"], 1] - P_s0[idx["Hips"], 1]) * scale
-    pos = _humanoid_fk(G_t, joints, dy)
-    feet = np.minimum(pos[:, names.index("foot_l"), 1], pos[:, names.index("foot_r"), 1])
-    src_feet = np.minimum(P_s[:, idx["LeftFoot"], 1], P_s[:, idx["RightFoot"], 1]) * scale
-    # contact: the lower ankle within contact_tol_m of its usual standing height (5th percentile: robust to a
-    # single deep frame)
-    contact = src_feet - np.percentile(src_feet, 5) <= contact_tol_m
-    rest_foot = min(g_rest[names.index("foot_l")][1], g_rest[names.index("foot_r")][1])
-    corr = np.where(contact, rest_foot - feet, np.nan)
-    if np.isnan(corr).all():
-        corr[:] = 0.0
-    f = np.arange(F)
-    ok = ~np.isnan(corr)
-    corr = np.interp(f, f[ok], corr[ok])
-    offset = np.zeros((F, 3))
-    offset[:, 1] = dy + corr
-    return RetargetedClip(rots, offset, 1.0 / m.frame_time, contact,
-                          {n: _humanoid_fk(G_t, joints, offset[:, 1])[:, k] for k, n in enumerate(names)})
+    return retarget(source_from_bvh(m, start, stop), joints, CMU_TO_HUMANOID, CMU_ROLES, HUMANOID_ROLES,
+                    contact_tol_m)
 
 
-def _humanoid_fk(G_t: np.ndarray, joints, root_dy: np.ndarray) -> np.ndarray:
-    """Joint positions (F, J, 3) of the humanoid under global rotations ``G_t`` (rest translations rotate with
-    their parents), hips raised by ``root_dy``."""
+def _fk(G_t: np.ndarray, joints, root_dy: np.ndarray) -> np.ndarray:
+    """Joint positions (F, J, 3) under global rotations ``G_t`` (rest translations rotate with their parents), the
+    root raised by ``root_dy``."""
     F = G_t.shape[0]
     P = np.zeros((F, len(joints), 3))
     for k, j in enumerate(joints):
@@ -286,6 +387,23 @@ def bvh_file(asset: str, root=None) -> Path:
     return path
 
 
+def parse_bvh_asset(asset: str, root=None) -> Tuple[Path, int, "int | None"]:
+    """``bvh:<file>[#<start>-<stop>]`` -> (file, start, stop) (end exclusive; ``None`` = to the end).
+
+    Raises:
+        BvhError: a malformed frame range (names the file).
+    """
+    path = bvh_file(asset, root)
+    rng = asset.split(":", 1)[1].partition("#")[2]
+    if not rng:
+        return path, 0, None
+    try:
+        a, b = rng.split("-")
+        return path, int(a), int(b)
+    except ValueError:
+        raise BvhError(f"BVH {path}: frame range {rng!r}: expected <start>-<stop>") from None
+
+
 def humanoid_clip_from_bvh(asset: str, root=None) -> str:
     """Register the built-in-humanoid clip of a catalog animation ``bvh:<file>[#<start>-<stop>]`` (frame range
     of the take, end exclusive; relative files resolve against ``root``) and return its key in
@@ -298,16 +416,8 @@ def humanoid_clip_from_bvh(asset: str, root=None) -> str:
         return _REGISTERED[asset]
     from .humanoid import CLIPS, HumanoidSpec, _skeleton
 
-    path = bvh_file(asset, root)
-    rng = asset.split(":", 1)[1].partition("#")[2]
+    path, start, stop = parse_bvh_asset(asset, root)
     m = read_bvh(path)
-    start, stop = 0, None
-    if rng:
-        try:
-            a, b = rng.split("-")
-            start, stop = int(a), int(b)
-        except ValueError:
-            raise BvhError(f"BVH {path}: frame range {rng!r}: expected <start>-<stop>") from None
     clip = retarget_to_humanoid(m, _skeleton(HumanoidSpec()), start, stop)
     n = clip.hips_offset.shape[0]
 

@@ -5,6 +5,9 @@ Asset references (catalog ``asset`` fields):
 
 * character ``builtin:humanoid`` (``params``: see :class:`synth.render.embedded.humanoid.HumanoidSpec`), animations
   ``builtin:<clip>`` (wave, walk, dance, cheer, jump, squat, idle, turn);
+* character ``anny:<file>.npz`` (a body of the bank built by ``synth assets build``, relative to the catalog;
+  ``params.look``: clothing, skin, hair; see :mod:`synth.render.embedded.bodies`), animations ``builtin:<clip>`` and
+  ``bvh:<file>`` retargeted onto the body;
 * character ``panda3d:<model>``, animations ``panda3d:<anim>`` (files shipped with Panda3D);
 * character ``path/to/model.glb`` (relative to the catalog file), animations ``path/to/file.glb#ClipName`` (a clip
   embedded in that file; the character's own file or another file with the same skeleton).
@@ -82,6 +85,42 @@ def _builtin_humanoid(character: Character, animations: List[Animation], catalog
     return _bam_of(path)
 
 
+def _anny_body(character: Character, animations: List[Animation], catalog) -> Path:
+    from .bodies import build_body_glb, load_body
+
+    file = Path(catalog.resolve(character.asset.split(":", 1)[1]))
+    body = load_body(file)  # AssetError names the file
+    clips = {}
+    for a in animations:
+        if not (a.asset.startswith("builtin:") or a.asset.startswith("bvh:")):
+            raise AssetError(f"animation {a.id!r} ({a.asset}) cannot play on body {character.id!r}; use "
+                             f"builtin:<clip> or bvh:<file>")
+        version = ""
+        if a.asset.startswith("bvh:"):
+            from .bvh import bvh_file
+
+            f = bvh_file(a.asset, catalog.root)
+            if not f.is_file():
+                raise AssetError(f"animation {a.id!r}: BVH {f}: file not found (catalog asset {a.asset!r})")
+            st = f.stat()
+            version = f"{st.st_size}:{st.st_mtime_ns}"
+        clips[a.id] = (a.asset, a.duration_s, version)
+    st = file.stat()
+    topo = (file.parent / "topology.npz").stat()
+    key = hashlib.sha256(json.dumps([_BODY_FORMAT, str(file.resolve()), st.st_size, st.st_mtime_ns, topo.st_mtime_ns,
+                                     character.params.get("look", {}), sorted(clips.items())], sort_keys=True,
+                                    default=list).encode()).hexdigest()[:16]
+    path = _CACHE / f"{character.id}-{key}.glb"
+    if not path.exists():
+        build_body_glb(path, body, character.params.get("look", {}),
+                       {k: (v[0], v[1]) for k, v in clips.items()}, catalog.root)
+    return _bam_of(path)
+
+
+#: bump when the body GLB recipe changes (cached GLBs of an older recipe are not reused)
+_BODY_FORMAT = 1
+
+
 def _bam_of(glb: Path) -> Path:
     """A Panda3D BAM copy of a generated GLB next to it (written once, atomically): loading it skips the glTF
     conversion, which dominates a character's load time (~0.3-0.7 s per humanoid with 8-16 clips)."""
@@ -115,6 +154,9 @@ def load_character(catalog: Catalog, character: Character, animations: List[Anim
     try:
         if asset == "builtin:humanoid":
             actor = _load_actor(str(_builtin_humanoid(character, animations, catalog.root)))
+            anim_names = {a.id: a.id for a in animations}
+        elif asset.startswith("anny:"):
+            actor = _load_actor(str(_anny_body(character, animations, catalog)))
             anim_names = {a.id: a.id for a in animations}
         elif asset.startswith("panda3d:"):
             model = asset.split(":", 1)[1]
@@ -165,7 +207,7 @@ def load_character(catalog: Catalog, character: Character, animations: List[Anim
     for aid, name in anim_names.items():
         n = actor.getNumFrames(name)
         # generated clips repeat their first key at the end: the loop is one frame shorter
-        loop[aid] = float(n - 1 if asset == "builtin:humanoid" and n > 1 else n)
+        loop[aid] = float(n - 1 if (asset == "builtin:humanoid" or asset.startswith("anny:")) and n > 1 else n)
     actor.setBlend(frameBlend=True)
     return LoadedCharacter(actor, anim_names, loop, scale, forward)
 

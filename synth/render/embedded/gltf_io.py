@@ -1,7 +1,8 @@
 """Write rigged, skinned, animated characters as binary glTF 2.0 (GLB) with ``pygltflib``.
 
 Used for the built-in procedural humanoids, so built-in and user characters go through one loader. glTF
-conventions: right-handed, +Y up, metres; matrices column-major; skin weights per vertex (here one joint per vertex).
+conventions: right-handed, +Y up, metres; matrices column-major; skin weights per vertex (one joint per vertex for
+rigid parts, up to four joints per vertex for smooth-skinned bodies).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ class Joint:
 
 @dataclass
 class MeshPart:
-    """Triangles rigidly bound to one joint. Positions/normals in the character's bind pose (model space)."""
+    """Triangles bound to one joint (rigid), or per vertex to up to four joints when ``joints4`` / ``weights4`` are
+    given (linear-blend skinning; weights of a vertex sum to 1). Positions/normals in the character's bind pose
+    (model space)."""
 
     positions: np.ndarray  # (N, 3) float32
     normals: np.ndarray    # (N, 3) float32
@@ -37,6 +40,8 @@ class MeshPart:
     indices: np.ndarray    # (M, 3) uint32
     joint: int
     material: int
+    joints4: Optional[np.ndarray] = None   # (N, 4) uint16 joint indices
+    weights4: Optional[np.ndarray] = None  # (N, 4) float32
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,9 @@ def write_skinned_glb(path: Path, joints: List[Joint], parts: List[MeshPart], ma
     for p in parts:
         if not 0 <= p.joint < n_j or not 0 <= p.material < len(materials):
             raise ValueError(f"{path}: mesh part bound to joint {p.joint} / material {p.material} out of range")
+        if p.joints4 is not None and (p.weights4 is None or p.joints4.shape != (len(p.positions), 4)
+                                      or p.weights4.shape != p.joints4.shape or int(p.joints4.max()) >= n_j):
+            raise ValueError(f"{path}: mesh part skin: joints4/weights4 must both be (N, 4) with joints < {n_j}")
     # joint nodes: index 2 + j (node 0 = character root, node 1 = skinned mesh)
     global_pos = np.zeros((n_j, 3))
     for j, jt in enumerate(joints):
@@ -135,18 +143,23 @@ def write_skinned_glb(path: Path, joints: List[Joint], parts: List[MeshPart], ma
         mine = [p for p in parts if p.material == mi]
         if not mine:
             continue
-        pos, nrm, uv, jnt, idx, base = [], [], [], [], [], 0
+        pos, nrm, uv, jnt, wts, idx, base = [], [], [], [], [], [], 0
         for p in mine:
             pos.append(p.positions)
             nrm.append(p.normals)
             uv.append(p.uvs)
-            jnt.append(np.full((len(p.positions), 4), 0, np.uint16))
-            jnt[-1][:, 0] = p.joint
+            if p.joints4 is not None:
+                jnt.append(np.asarray(p.joints4, np.uint16))
+                wts.append(np.asarray(p.weights4, np.float32))
+            else:
+                jnt.append(np.full((len(p.positions), 4), 0, np.uint16))
+                jnt[-1][:, 0] = p.joint
+                wts.append(np.zeros((len(p.positions), 4), np.float32))
+                wts[-1][:, 0] = 1.0
             idx.append(p.indices + base)
             base += len(p.positions)
         pos_a, n_a = np.concatenate(pos).astype(np.float32), np.concatenate(nrm).astype(np.float32)
-        w = np.zeros((len(pos_a), 4), np.float32)
-        w[:, 0] = 1.0
+        w = np.concatenate(wts)
         attrs = g.Attributes(
             POSITION=blob.accessor(pos_a, "VEC3", f32, g.ARRAY_BUFFER, minmax=True),
             NORMAL=blob.accessor(n_a, "VEC3", f32, g.ARRAY_BUFFER),

@@ -6,7 +6,7 @@ catalog's ``height_m``; ``params`` (catalog) set ``build`` (girth), ``shoulders`
 
 The mesh is a mannequin of capsules and ellipsoids, each rigidly skinned to one joint (spherical ends at the joints
 keep it closed under rotation). Clips loop seamlessly over their duration: wave, walk (in place), dance, cheer, jump,
-squat, idle, turn.
+squat, idle, turn, clap, point, stretch, look_around.
 """
 
 from __future__ import annotations
@@ -317,8 +317,36 @@ def _clip_turn(p):
              "upper_arm_r": _q(Z, -10 * np.ones_like(p))}, {})
 
 
+def _clip_clap(p):
+    s = np.sin(2 * p)
+    one = np.ones_like(p)
+    return ({"upper_arm_l": _q(X, -45 * one), "upper_arm_r": _q(X, -45 * one),
+             "forearm_l": _q(X, -80 * one), "forearm_r": _q(X, -80 * one), "head": _q(X, 5 * one)},
+            {"hips": (0.0, 0.003 * s, 0.0)})
+
+
+def _clip_point(p):
+    u = _smooth(np.sin(p / 2) * 1.4)  # raise, hold, lower
+    return ({"upper_arm_r": _q(X, -85 * u), "forearm_r": _q(X, -5 * u), "head": _q(Y, -20 * u),
+             "chest": _q(Y, -10 * u), "upper_arm_l": _q(Z, 4 * np.ones_like(p))}, {})
+
+
+def _clip_stretch(p):
+    u = (1 - np.cos(p)) / 2
+    return ({"upper_arm_l": _q(Z, 165 * u), "upper_arm_r": _q(Z, -165 * u), "spine": _q(X, -8 * u),
+             "chest": _q(X, -6 * u), "head": _q(X, -10 * u)}, {"hips": (0.0, 0.01 * u, 0.0)})
+
+
+def _clip_look_around(p):
+    s = np.sin(p)
+    return ({"head": _q(Y, 55 * s), "neck": _q(Y, 15 * s), "chest": _q(Y, 12 * s),
+             "upper_arm_l": _q(Z, 5 * np.ones_like(p)), "upper_arm_r": _q(Z, -5 * np.ones_like(p))}, {})
+
+
 CLIPS: Dict[str, Callable] = {"idle": _clip_idle, "walk": _clip_walk, "wave": _clip_wave, "cheer": _clip_cheer,
-                              "dance": _clip_dance, "jump": _clip_jump, "squat": _clip_squat, "turn": _clip_turn}
+                              "dance": _clip_dance, "jump": _clip_jump, "squat": _clip_squat, "turn": _clip_turn,
+                              "clap": _clip_clap, "point": _clip_point, "stretch": _clip_stretch,
+                              "look_around": _clip_look_around}
 
 
 def _make_clip(name: str, clip: str, duration: float, joints: List[Joint], height: float) -> AnimationClip:
@@ -334,6 +362,34 @@ def _make_clip(name: str, clip: str, duration: float, joints: List[Joint], heigh
         off = np.stack([np.broadcast_to(np.asarray(o, float) * height / 1.75, (n,)) for o in off], -1)
         clip.translations[j] = np.asarray(jt.translation)[None] + off
     return clip
+
+
+def humanoid_source(clip: str, duration_s: float):
+    """A built-in clip as a :class:`synth.render.embedded.bvh.SourceMotion` of the 1.75 m humanoid (keys at
+    :data:`CLIP_FPS` over ``duration_s``, both ends included: looping clips repeat their first pose), to retarget it
+    onto other skeletons.
+
+    Raises:
+        KeyError: an unknown built-in clip.
+    """
+    from scipy.spatial.transform import Rotation
+
+    from .bvh import SourceMotion
+
+    joints = _skeleton(HumanoidSpec())
+    c = _make_clip(clip, clip, duration_s, joints, 1.75)
+    n, J = len(c.times), len(joints)
+    G = np.zeros((n, J, 3, 3))
+    P = np.zeros((n, J, 3))
+    for j, jt in enumerate(joints):
+        L = Rotation.from_quat(c.rotations[j]).as_matrix()
+        if jt.parent < 0:
+            G[:, j], P[:, j] = L, c.translations[j]
+        else:
+            G[:, j] = G[:, jt.parent] @ L
+            P[:, j] = P[:, jt.parent] + G[:, jt.parent] @ np.asarray(jt.translation, float)
+    return SourceMotion(f"builtin:{clip}", list(HUMANOID_JOINTS), [jt.parent for jt in joints],
+                        _global_positions(joints), G, P, CLIP_FPS)
 
 
 def build_humanoid_glb(path: Path, spec: HumanoidSpec, clips: Mapping[str, Tuple[str, float]]) -> Path:

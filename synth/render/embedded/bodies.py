@@ -1,0 +1,411 @@
+"""Realistic bodies (``anny:`` characters built by ``synth assets build``, :mod:`synth.assets_build.bodies`) as
+rigged, smooth-skinned, clothed GLB characters with every catalog animation retargeted onto their skeleton.
+
+Character space is glTF's (metres, +Y up, facing +Z, left +X, soles at y = 0). The skeleton is anny's ``cmu_mb``
+rig (31 bones named like CMU's motion-capture skeleton) with identity rest rotations at the bone heads, so
+linear-blend skinning with anny's weights (4 largest per vertex) reproduces the body; motions come from
+
+* BVH takes (``bvh:`` animations): retargeted bone by bone (:func:`synth.render.embedded.bvh.retarget`: rest-pose
+  differences and twist handled, feet on the ground in contact frames);
+* the built-in clips (``builtin:<clip>``): the procedural humanoid's motion (:mod:`.humanoid`) retargeted the same
+  way, so every body plays every motion of the catalog.
+
+Clothing is material on the body (no cloth simulation): a top (sleeve length), a bottom (trousers, shorts, skirt,
+dress: leg length), shoes, painted hair (short, long or none), from the catalog entry's ``params.look``; regions
+follow the skinning (which bone moves a vertex) and anny's body-part segmentation (head, hands, feet, eyes, mouth).
+Fabric textures use cylindrical coordinates around the torso and each limb.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Mapping, Tuple
+
+import numpy as np
+
+from ..backend import AssetError
+from .bvh import Roles
+from .gltf_io import AnimationClip, Joint, Material, MeshPart, write_skinned_glb
+
+__all__ = ["BodyData", "load_body", "body_skeleton", "body_parts", "body_clip", "build_body_glb", "pose_vertices",
+           "ANNY_TO_HUMANOID", "BODY_ROLES", "CLIP_FPS"]
+
+CLIP_FPS = 30.0
+_TOPO_KEYS = {"faces", "joints4", "weights4", "face_part", "part_names", "bone_names", "bone_parents"}
+
+#: body bone -> procedural humanoid joint (other bones keep their rest pose relative to their parent)
+ANNY_TO_HUMANOID: Dict[str, str] = {
+    "Hips": "hips", "Spine": "spine", "Spine1": "chest", "Neck": "neck", "Head": "head",
+    "LeftArm": "upper_arm_l", "LeftForeArm": "forearm_l", "LeftHand": "hand_l",
+    "RightArm": "upper_arm_r", "RightForeArm": "forearm_r", "RightHand": "hand_r",
+    "LeftUpLeg": "thigh_l", "LeftLeg": "shin_l", "LeftFoot": "foot_l",
+    "RightUpLeg": "thigh_r", "RightLeg": "shin_r", "RightFoot": "foot_r"}
+#: body bones whose CMU name differs (CMU's 01_01.bvh calls the finger bones LFingers / RFingers)
+_CMU_ALIASES = {"LeftHandFinger1": ("LFingers", "LeftHandIndex1"), "RightHandFinger1": ("RFingers", "RightHandIndex1")}
+
+
+#: the body's root and the joints that stand on the ground (ankles and toes)
+BODY_ROLES = Roles("Hips", ("LeftFoot", "RightFoot", "LeftToeBase", "RightToeBase"))
+
+
+class BodyData:
+    """A body and its shared topology: ``vertices`` (V, 3) float32 and ``joints`` (J, 3) float32 rest bone heads
+    (metres, glTF character space); ``faces`` (T, 3) int32; ``joints4`` (V, 4) uint16 / ``weights4`` (V, 4)
+    float32 skinning; ``face_part`` (T,) uint8 into ``part_names``; ``bone_names`` (J,), ``bone_parents`` (J,)."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], path: Path):
+        self.path = path
+        for k, v in arrays.items():
+            setattr(self, k, v)
+        self.bone_names = [str(x) for x in self.bone_names]
+        self.part_names = [str(x) for x in self.part_names]
+        self.bone_parents = [int(x) for x in self.bone_parents]
+
+    def bone(self, name: str) -> int:
+        return self.bone_names.index(name)
+
+
+def load_body(path: Path) -> BodyData:
+    """Read a body file and its folder's ``topology.npz`` (numeric arrays only; nothing is unpickled).
+
+    Raises:
+        AssetError: a missing, unreadable or inconsistent file (names it and what was expected).
+    """
+    path = Path(path)
+    arrays = {}
+    for f, keys in ((path.parent / "topology.npz", _TOPO_KEYS), (path, {"vertices", "joints"})):
+        if not f.is_file():
+            raise AssetError(f"body {f}: file not found (run `synth assets build`)")
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                missing = keys - set(z.files)
+                if missing:
+                    raise AssetError(f"body {f}: missing arrays {sorted(missing)} (expected {sorted(keys)})")
+                arrays.update({k: z[k] for k in keys})
+        except AssetError:
+            raise
+        except Exception as e:  # zipfile.BadZipFile, ValueError (pickled object arrays), OSError
+            raise AssetError(f"body {f}: unreadable ({type(e).__name__}: {e}); rebuild with "
+                             f"`synth assets build --force`") from None
+    V, J = len(arrays["vertices"]), len(arrays["bone_names"])
+    problems = []
+    if arrays["vertices"].shape != (V, 3) or arrays["joints"].shape != (J, 3):
+        problems.append(f"vertices (V, 3) / joints ({J}, 3), got {arrays['vertices'].shape} / "
+                        f"{arrays['joints'].shape}")
+    if arrays["joints4"].shape != (V, 4) or arrays["weights4"].shape != (V, 4):
+        problems.append(f"skin weights for {V} vertices, got {arrays['joints4'].shape}")
+    if arrays["faces"].ndim != 2 or arrays["faces"].shape[1] != 3 or arrays["faces"].max() >= V:
+        problems.append("faces (T, 3) indexing the vertices")
+    if not np.isfinite(arrays["vertices"]).all():
+        problems.append("finite vertices")
+    if problems:
+        raise AssetError(f"body {path}: expected {'; '.join(problems)} (topology {path.parent / 'topology.npz'}); "
+                         f"rebuild with `synth assets build --force`")
+    return BodyData(arrays, path)
+
+
+def body_skeleton(body: BodyData) -> List[Joint]:
+    """The body's joints: bone heads, identity rest rotations, translations relative to the parent (metres)."""
+    out = []
+    for k, name in enumerate(body.bone_names):
+        p = body.bone_parents[k]
+        t = body.joints[k] - (body.joints[p] if p >= 0 else 0)
+        out.append(Joint(name, p, tuple(float(x) for x in t)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Clothing regions, normals and fabric coordinates
+# ------------------------------------------------------------------------------------------------------------------
+
+SKIN, TOP, BOTTOM, SHOES, HAIR, SCLERA, IRIS, MOUTH = range(8)
+
+
+def _smoothstep(a, b, x):
+    t = np.clip((x - a) / (b - a), 0, 1)
+    return t * t * (3 - 2 * t)
+
+
+def _limb_t(v, a, b):
+    d = b - a
+    return ((v - a) @ d) / float(d @ d)
+
+
+def _groups(body: BodyData) -> Tuple[np.ndarray, List[str]]:
+    """The body group (torso, neck/head, each arm, each leg, each foot) moving each vertex most: the largest sum of
+    skinning weights per group, a smooth field (its 0.5 contours are clean seams, unlike the strongest bone)."""
+    groups = {"torso": ["Hips", "LowerBack", "Spine", "Spine1", "LeftShoulder", "RightShoulder", "LHipJoint",
+                        "RHipJoint"], "head": ["Neck", "Neck1", "Head"]}
+    for side, s in (("Left", "L"), ("Right", "R")):
+        groups[f"arm{s}"] = [f"{side}Arm", f"{side}ForeArm", f"{side}Hand", f"{s}Thumb", f"{side}FingerBase",
+                             f"{side}HandFinger1"]
+        groups[f"leg{s}"] = [f"{side}UpLeg", f"{side}Leg"]
+        groups[f"foot{s}"] = [f"{side}Foot", f"{side}ToeBase"]
+    names = list(groups)
+    gid = np.zeros(len(body.bone_names), int)
+    for g, bones in enumerate(groups.values()):
+        for b in bones:
+            if b in body.bone_names:
+                gid[body.bone(b)] = g
+    acc = np.zeros((len(body.vertices), len(names)))
+    for i in range(4):
+        np.add.at(acc, (np.arange(len(acc)), gid[body.joints4[:, i].astype(int)]), body.weights4[:, i])
+    return acc.argmax(1), names
+
+
+def vertex_regions(body: BodyData, look: Mapping) -> np.ndarray:
+    """Clothing region of every vertex (V,) from the body group that moves it and the look's sleeve / leg lengths."""
+    v, J = body.vertices, body.joints
+    B = {n: i for i, n in enumerate(body.bone_names)}
+    g, names = _groups(body)
+    G = {n: g == i for i, n in enumerate(names)}
+    region = np.full(len(v), SKIN, int)
+    waist_y = J[B["Spine"], 1]
+    collar_y = J[B["Neck"], 1] - 0.02
+    torso = G["torso"]
+    region[torso] = np.where(v[torso, 1] >= waist_y, np.where(v[torso, 1] < collar_y, TOP, SKIN), BOTTOM)
+    sleeve, leg = float(look.get("sleeve", 1.0)), float(look.get("leg", 1.0))
+    for side, s in (("Left", "L"), ("Right", "R")):
+        arm = G[f"arm{s}"]
+        t = _limb_t(v[arm], J[B[f"{side}Arm"]], J[B[f"{side}Hand"]])
+        region[arm] = np.where(t <= sleeve, TOP, SKIN)
+        legs = G[f"leg{s}"]
+        t = _limb_t(v[legs], J[B[f"{side}UpLeg"]], J[B[f"{side}Foot"]])
+        region[legs] = np.where(t <= leg, BOTTOM, SKIN)
+        region[G[f"foot{s}"]] = SHOES
+    return region
+
+
+def face_regions(body: BodyData, look: Mapping) -> np.ndarray:
+    """Region of every triangle (T,): body-part segmentation first (head: skin or hair; hands skin; feet shoes;
+    eyes; mouth), clothing regions (majority of the corners) for the rest of the body."""
+    vreg = vertex_regions(body, look)
+    f = body.faces
+    a, b, c = vreg[f[:, 0]], vreg[f[:, 1]], vreg[f[:, 2]]
+    reg = np.where(b == c, b, a)  # majority of three (ties: the first corner)
+    part = np.array(body.part_names)[body.face_part]
+    reg[np.char.startswith(part, "hand")] = SKIN
+    reg[np.char.startswith(part, "foot")] = SHOES
+    reg[np.isin(part, ["mouth_cavity", "tongue", "eye_cavity.L", "eye_cavity.R"])] = MOUTH
+    reg[np.char.startswith(part, "eye_front")] = IRIS
+    head = part == "head"
+    center = body.vertices[f].mean(1)
+    J = body.joints
+    hd = J[body.bone("Head")]
+    head_v = body.vertices[np.unique(f[head])]
+    h = float(head_v[:, 1].max() - hd[1])
+    y_rel, z_rel = (center[:, 1] - hd[1]) / h, (center[:, 2] - hd[2]) / h
+    style = look.get("hair_style", "short")
+    reg[head] = SKIN
+    if style != "bald":
+        back = 0.2 if style == "short" else -0.3
+        level = back + (0.8 - back) * _smoothstep(-0.25, 0.45, z_rel)
+        reg[head & (y_rel > level)] = HAIR
+    reg[np.char.startswith(part, "eye_back")] = SCLERA
+    return reg
+
+
+def vertex_normals(v: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals (V, 3) float32 of a counter-clockwise triangle mesh."""
+    fn = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
+    n = np.zeros_like(v, dtype=np.float64)
+    for k in range(3):
+        np.add.at(n, faces[:, k], fn)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    return n.astype(np.float32)
+
+
+def fabric_uv(body: BodyData) -> np.ndarray:
+    """(V, 2) texture coordinates: u = angle around the torso's vertical axis or around the limb's axis (one turn =
+    1), v = height along it (0.5 m = 1), so patterns keep their size on every body."""
+    v, J = body.vertices.astype(np.float64), body.joints
+    B = {n: i for i, n in enumerate(body.bone_names)}
+    names = np.array(body.bone_names)[np.asarray(body.joints4[:, 0], int)]
+    hips = J[B["Hips"]]
+    u = np.arctan2(v[:, 0] - hips[0], v[:, 2] - hips[2]) / (2 * np.pi) + 0.5
+    w = v[:, 1] / 0.5
+    limbs = [("Left", "Arm", "ForeArm", "Hand"), ("Right", "Arm", "ForeArm", "Hand"),
+             ("Left", "UpLeg", "Leg", "Foot"), ("Right", "UpLeg", "Leg", "Foot")]
+    for side, a, b, end in limbs:
+        m = np.isin(names, [f"{side}{a}", f"{side}{b}"])
+        p0, p1 = J[B[f"{side}{a}"]], J[B[f"{side}{end}"]]
+        axis = (p1 - p0) / np.linalg.norm(p1 - p0)
+        e1 = np.cross(axis, [0.0, 0.0, 1.0])
+        e1 /= np.linalg.norm(e1)
+        e2 = np.cross(axis, e1)
+        d = v[m] - p0
+        u[m] = np.arctan2(d @ e2, d @ e1) / (2 * np.pi) + 0.5
+        w[m] = (d @ axis) / 0.5
+    return np.stack([u, w], 1).astype(np.float32)
+
+
+def _linear(c) -> Tuple[float, float, float, float]:
+    c = np.asarray(c, float)
+    return (*np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).tolist(), 1.0)
+
+
+def body_parts(body: BodyData, look: Mapping) -> Tuple[List[MeshPart], List[Material]]:
+    """Mesh parts (one per material, smooth-skinned) and materials of a clothed body."""
+    from .humanoid import _pattern_png
+
+    rough = float(look.get("roughness", 0.85))
+    mats = [Material("skin", _linear(look.get("skin", (0.85, 0.66, 0.52))), roughness=0.68),
+            Material("top", (1, 1, 1, 1), texture_png=_pattern_png(look.get("pattern", "plain"),
+                                                                   look.get("top", (0.3, 0.3, 0.6))),
+                     roughness=rough),
+            Material("bottom", (1, 1, 1, 1), texture_png=_pattern_png(
+                look.get("pattern", "plain") if look.get("bottom_style") == "dress" else "plain",
+                look.get("bottom", (0.2, 0.2, 0.25))), roughness=rough),
+            Material("shoes", _linear(look.get("shoes", (0.08, 0.08, 0.08))), roughness=0.45),
+            Material("hair", _linear(look.get("hair", (0.1, 0.07, 0.05))), roughness=0.75),
+            Material("sclera", _linear((0.86, 0.84, 0.8)), roughness=0.2),
+            Material("iris", _linear((0.18, 0.12, 0.07)), roughness=0.2),
+            Material("mouth", _linear((0.32, 0.12, 0.12)), roughness=0.6)]
+    reg = face_regions(body, look)
+    normals = vertex_normals(body.vertices.astype(np.float64), body.faces)
+    uv = fabric_uv(body)
+    parts = []
+    for mi in range(len(mats)):
+        faces = body.faces[reg == mi]
+        if not len(faces):
+            continue
+        fu = uv[faces, 0]
+        # faces across the u seam: their low corners get u + 1 (duplicated vertices; textures repeat)
+        wrap = (fu.max(1) - fu.min(1)) > 0.5
+        shift = wrap[:, None] & (fu < 0.5)
+        V = len(body.vertices)
+        key = faces + V * shift
+        used, inv = np.unique(key.reshape(-1), return_inverse=True)
+        src = used % V
+        uvs = uv[src].copy()
+        uvs[used >= V, 0] += 1.0
+        parts.append(MeshPart(body.vertices[src].astype(np.float32), normals[src], uvs,
+                              inv.reshape(-1, 3).astype(np.uint32), 0, mi,
+                              joints4=body.joints4[src].astype(np.uint16),
+                              weights4=body.weights4[src].astype(np.float32)))
+    return parts, mats
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Motion
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _cmu_mapping(body: BodyData, source_names) -> Dict[str, str]:
+    have = set(source_names)
+    out = {}
+    for n in body.bone_names:
+        for cand in (n,) + _CMU_ALIASES.get(n, ()):
+            if cand in have:
+                out[n] = cand
+                break
+    return out
+
+
+def body_clip(name: str, asset: str, duration_s: float, body: BodyData, catalog_root=None):
+    """The animation clip (keys at :data:`CLIP_FPS`) of a catalog animation on this body, and the retargeting
+    result (contact frames, world joint positions) for checks.
+
+    Raises:
+        AssetError: unknown built-in clip; unreadable BVH or unknown joint names (names the file).
+    """
+    from .bvh import BvhError, CMU_ROLES, HUMANOID_ROLES, parse_bvh_asset, read_bvh, retarget, source_from_bvh
+    from .humanoid import CLIPS, humanoid_source
+
+    joints = body_skeleton(body)
+    n = max(2, int(round(duration_s * CLIP_FPS)) + 1)
+    try:
+        if asset.startswith("builtin:"):
+            clip = asset.split(":", 1)[1]
+            if clip not in CLIPS:
+                raise AssetError(f"animation {name!r}: unknown built-in clip {clip!r}; available {sorted(CLIPS)}")
+            src = humanoid_source(clip, duration_s)
+            rt = retarget(src, joints, ANNY_TO_HUMANOID, HUMANOID_ROLES, BODY_ROLES)
+        elif asset.startswith("bvh:"):
+            path, start, stop = parse_bvh_asset(asset, catalog_root)
+            m = read_bvh(path)
+            stop = m.rotations.shape[0] if stop is None else stop
+            fps = 1.0 / m.frame_time
+            frames = np.clip(np.round(start + np.arange(n) / CLIP_FPS * fps).astype(int), start, stop - 1)
+            full = source_from_bvh(m, start, stop)
+            sel = frames - start
+            full.G, full.P = full.G[sel], full.P[sel]
+            full.fps = CLIP_FPS
+            from .bvh import CMU_TO_HUMANOID
+
+            missing = sorted(set(CMU_TO_HUMANOID.values()) - set(m.names))
+            if missing:
+                raise BvhError(f"BVH {m.path}: unknown skeleton: joints {missing} not found (expected CMU "
+                               f"motion-capture joint names such as Hips, LeftUpLeg, LeftArm; the file has "
+                               f"{m.names[:12]}...)")
+            rt = retarget(full, joints, _cmu_mapping(body, m.names), CMU_ROLES, BODY_ROLES)
+        else:
+            raise AssetError(f"animation {name!r} ({asset}) cannot play on an anny body; use builtin:<clip> or "
+                             f"bvh:<file>")
+    except BvhError as e:
+        raise AssetError(f"animation {name!r}: {e}") from None
+    _ground_soles(body, rt)
+    times = np.arange(n) / CLIP_FPS
+    out = AnimationClip(name, times)
+    for k, jt in enumerate(joints):
+        out.rotations[k] = rt.rotations[jt.name]
+        off = rt.hips_offset if jt.parent < 0 else np.zeros((n, 3))
+        out.translations[k] = np.asarray(jt.translation)[None] + off
+    return out, rt
+
+
+def pose_vertices(body: BodyData, rt, frame: int, index=None) -> np.ndarray:
+    """Linear-blend skinning (V, 3) of the body (or of its vertices ``index``) at ``frame`` of a retargeting result
+    (what the renderer draws): ``v' = sum_b w_b (G_b (v - rest_b) + pos_b)`` with the bones' world rotations
+    ``G_b`` and head positions (metres, character space)."""
+    from scipy.spatial.transform import Rotation
+
+    joints = body_skeleton(body)
+    G = np.zeros((len(joints), 3, 3))
+    for k, jt in enumerate(joints):
+        L = Rotation.from_quat(rt.rotations[jt.name][frame]).as_matrix()
+        G[k] = L if jt.parent < 0 else G[jt.parent] @ L
+    pos = np.stack([rt.globals_[jt.name][frame] for jt in joints])
+    sel = slice(None) if index is None else index
+    v = body.vertices[sel].astype(np.float64)
+    out = np.zeros_like(v)
+    for i in range(4):
+        b = body.joints4[sel, i].astype(int)
+        moved = np.einsum("nab,nb->na", G[b], v - body.joints[b]) + pos[b]
+        out += body.weights4[sel, i:i + 1] * moved
+    return out
+
+
+def sole_index(body: BodyData) -> np.ndarray:
+    """Indices of the vertices that can touch the ground: the feet's (shoes)."""
+    g, names = _groups(body)
+    return np.flatnonzero(np.isin(g, [names.index("footL"), names.index("footR")]))
+
+
+def _ground_soles(body: BodyData, rt) -> None:
+    """Raise or lower the root so that in contact frames the lowest sole vertex of the skinned mesh (not just the
+    ankle or toe joint: a tilted foot reaches below both) stands at y = 0; interpolated between contact frames."""
+    idx = sole_index(body)
+    F = rt.hips_offset.shape[0]
+    low = np.array([pose_vertices(body, rt, f, idx)[:, 1].min() for f in range(F)])
+    corr = np.where(rt.contact, -low, np.nan)
+    if np.isnan(corr).all():
+        return
+    f = np.arange(F)
+    ok = ~np.isnan(corr)
+    corr = np.interp(f, f[ok], corr[ok])
+    rt.hips_offset[:, 1] += corr
+    for k in rt.globals_:
+        rt.globals_[k] = rt.globals_[k] + np.c_[np.zeros(F), corr, np.zeros(F)]
+
+
+def build_body_glb(path: Path, body: BodyData, look: Mapping, clips: Mapping[str, Tuple[str, float]],
+                   catalog_root=None) -> Path:
+    """Write a body's GLB: clothed mesh, skeleton and ``clips`` (name -> (catalog asset, duration s)), atomically.
+
+    Raises:
+        AssetError: an animation that cannot be retargeted (see :func:`body_clip`).
+    """
+    parts, mats = body_parts(body, look)
+    anims = [body_clip(name, asset, d, body, catalog_root)[0] for name, (asset, d) in clips.items()]
+    return write_skinned_glb(Path(path), body_skeleton(body), parts, mats, anims, name="body")
