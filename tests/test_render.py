@@ -63,7 +63,10 @@ def test_dataset_valid_and_videos_exact(rendered):
 
 def test_joints_project_into_masks_on_every_camera(rendered):
     """>= 99% of all visible joints land in the rendered character mask (>= 95% on every camera that sees the
-    character), for the characters scenes draw by default (the anny bodies when the asset cache has them)."""
+    character), for the characters scenes draw by default (the anny bodies when the asset cache has them). "In the
+    mask" allows one pixel: at 256x192 a finger is thinner than a pixel and may not be rasterised at all."""
+    from scipy.ndimage import binary_dilation
+
     all_hits = all_total = 0
     cat = load_catalog()
     for scene in sorted(rendered.glob("train/*/scene*")):
@@ -75,7 +78,7 @@ def test_joints_project_into_masks_on_every_camera(rendered):
         for ci, cam in enumerate(c2w):
             hits = total = 0
             for f in range(meta["video"]["frames"]):
-                mask = np.array(Image.open(scene / "masks" / cam / f"{f:05d}.png")) > 127
+                mask = binary_dilation(np.array(Image.open(scene / "masks" / cam / f"{f:05d}.png")) > 127)
                 uv, z = project_points(K, c2w[cam][f], j["positions_cm"][f] / 100.0)
                 assert np.allclose(uv, j["uv"][ci, f], atol=1e-3)  # written 2D joints agree with the JSON poses
                 for (u, v), ok in zip(uv, j["visible"][ci, f]):

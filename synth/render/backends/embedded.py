@@ -9,8 +9,8 @@ from .base import BackendEntry, BackendOptions, option, register_backend
 
 
 class EmbeddedOptions(BackendOptions):
-    msaa: int = option(0, help="Multisample anti-aliasing samples (no visible effect on Mesa's llvmpipe).", ge=0,
-                       le=16)
+    msaa: int = option(0, help="Multisample anti-aliasing samples of the RGB images (0 = off); depth and masks "
+                               "stay exact.", ge=0, le=16)
     quality: Literal["standard", "draft"] = option(
         "standard", help="Look: standard (PBR materials, image-based lighting, one shadowed sun) or draft "
                          "(fixed-function, faster).")

@@ -63,9 +63,10 @@ class EmbeddedBackend(RendererBackend):
     Args:
         catalog: the asset catalog (environments, characters, animations; ``asset`` references resolved against it).
         num_cameras: cameras per scene.
-        msaa: multisample samples requested for the colour buffers (0 = off, the default). Note: with Panda3D
-            1.10 render-to-texture on Mesa llvmpipe the read-back images are identical with and without it
-            (measured), i.e. no anti-aliasing there.
+        msaa: multisample anti-aliasing samples of the colour buffers (0 = off). Panda3D multisamples only nodes
+            with an ``AntialiasAttrib``, so the scene root gets ``MMultisample`` when ``msaa > 0`` (works on Mesa's
+            llvmpipe too). Depth, masks and joints are unaffected: the mask buffers are single-sampled and depth
+            is resolved from the nearest sample.
         quality: ``standard`` (physically based materials, image-based lighting, one shadow-casting sun, tone
             mapping; :mod:`.shading`) or ``draft`` (fixed-function per-vertex lighting, no shadows: faster; the
             default of this class, e.g. for the Unreal test server; ``synth render`` defaults to standard).
@@ -86,6 +87,10 @@ class EmbeddedBackend(RendererBackend):
         from panda3d.core import NodePath
 
         self.world = NodePath("synth-world")
+        if msaa:
+            from panda3d.core import AntialiasAttrib
+
+            self.world.setAntialias(AntialiasAttrib.MMultisample)
         self.scene = None
         self.character = None
         self.char_root = None
@@ -117,9 +122,12 @@ class EmbeddedBackend(RendererBackend):
                                       ShaderAttrib.makeOff(), 1000)
         flat_white = RenderState.make(ColorAttrib.makeFlat((1, 1, 1, 1)), TextureAttrib.makeAllOff(),
                                       LightAttrib.makeAllOff(), ShaderAttrib.makeOff(), 1000)
+        # with multisampling, depth comes from the single-sampled auxiliary (mask) pass, so that it stays the depth
+        # at each pixel's centre (a multisampled depth buffer resolves to one of its samples at silhouettes)
+        depth_kind = "mask" if self.msaa else "rgb"
         for i in range(self.num_cameras):
             entry = {}
-            for kind in (("rgb", "mask") if masks else ("rgb",)):
+            for kind in (("rgb", "mask") if masks or self.msaa else ("rgb",)):
                 fbp = FrameBufferProperties()
                 fbp.setRgbColor(True)
                 fbp.setRgbaBits(8, 8, 8, 8)
@@ -138,7 +146,7 @@ class EmbeddedBackend(RendererBackend):
                 color = Texture(f"{kind}{i}")
                 buf.addRenderTexture(color, GraphicsOutput.RTMCopyRam, GraphicsOutput.RTPColor)
                 depth = None
-                if kind == "rgb":
+                if kind == depth_kind:
                     depth = Texture(f"depth{i}")
                     depth.setFormat(Texture.FDepthComponent32)
                     buf.addRenderTexture(depth, GraphicsOutput.RTMCopyRam, GraphicsOutput.RTPDepth)
