@@ -477,13 +477,19 @@ def assets_build(
     npm_tarball: Optional[Path] = typer.Option(None, "--npm-tarball", help="Use this @pmndrs/assets tarball "
                                                "instead of `npm pack` (offline builds)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if the cache is up to date."),
+    bvh: Optional[Path] = typer.Option(None, "--bvh", help="Also add every *.bvh of this folder (CMU joint names) "
+                                       "as animations, cut into clips of --clip-s seconds."),
+    clip_s: float = typer.Option(3.0, "--clip-s", min=0.2, help="Clip length for --bvh files (s)."),
 ) -> None:
-    """Build the asset cache once (HDRI skies; run by scripts/setup.sh). Assets that cannot be built are listed
-    as unavailable with the reason; the built-in catalog keeps working."""
+    """Build the asset cache once (anny bodies, HDRI skies, CMU clips; run by scripts/setup.sh). Assets that
+    cannot be built are listed as unavailable with the reason; the rest of the catalog keeps working."""
     from .assets_build.build import build_assets
 
+    if bvh is not None and not bvh.is_dir():
+        _fail(f"--bvh {bvh}: not a folder (expected a folder of .bvh files)", 2)
     try:
-        build_assets(cache, npm_tarball=npm_tarball, force=force, log=console.print)
+        build_assets(cache, npm_tarball=npm_tarball, force=force, log=console.print, user_bvh=bvh,
+                     user_clip_s=clip_s)
     except (OSError, ValueError) as e:
         _fail(str(e), 1)
 

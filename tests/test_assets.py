@@ -117,6 +117,34 @@ def test_body_bank_in_the_cache_or_unavailable_with_the_reason(tmp_path, monkeyp
             "reason": "anny is not installed (pip install 'anny==0.6.*')"} in m["unavailable"]
 
 
+def test_user_bvh_folder_becomes_clips_and_bad_files_are_listed(tmp_path):
+    from test_motion import _take, _write_bvh
+
+    folder = tmp_path / "my mocap"
+    folder.mkdir()
+    _write_bvh(folder / "squat take.bvh", _take(40))  # 40 frames at 30 fps
+    _write_bvh(folder / "alien.bvh", _take(5), names=[f"bone{i}" for i in range(25)])
+    (folder / "broken.bvh").write_text("HIERARCHY\nROOT Hips\n")
+    tgz = _fake_npm_tarball(tmp_path)
+    m = build_assets(tmp_path / "u", bodies=0, npm_tarball=tgz, log=lambda *_: None, bvh_dir=tmp_path / "no-bvh",
+                     user_bvh=folder, user_clip_s=0.5)
+    cat = load_catalog(tmp_path / "u" / "catalog.yaml")
+    mine = [a for a in cat.animations if a.id.startswith("squat_take_")]
+    assert [a.id for a in mine] == ["squat_take_1", "squat_take_2", "squat_take_3"]
+    assert all(not a.loop and a.asset.startswith("bvh:") for a in mine)
+    bad = {u["id"]: u["reason"] for u in m["unavailable"] if u["id"] in ("alien", "broken")}
+    assert "alien.bvh: unknown joint names" in bad["alien"] and "broken.bvh" in bad["broken"]
+    # every mocap clip plays on the built-in humanoid (retargeted when the character loads)
+    from synth.render.embedded.bvh import humanoid_clip_from_bvh
+
+    assert humanoid_clip_from_bvh(mine[1].asset, cat.root)
+    # a plain rebuild keeps the folder; the CLI refuses a missing folder (exit 2)
+    m2 = build_assets(tmp_path / "u", bodies=0, npm_tarball=tgz, log=lambda *_: None, bvh_dir=tmp_path / "no-bvh")
+    assert m2 == m
+    r = run(app, ["assets", "build", "--cache", str(tmp_path / "v"), "--bvh", str(tmp_path / "nope")])
+    assert r.exit_code == 2 and "not a folder" in r.output
+
+
 def test_corrupt_download_is_unavailable_and_a_killed_build_leaves_the_old_cache(tmp_path, monkeypatch):
     good = _fake_npm_tarball(tmp_path)
     build_assets(tmp_path / "d", bodies=0, npm_tarball=good, log=lambda *_: None)

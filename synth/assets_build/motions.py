@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import List, Tuple
 
-__all__ = ["BVH_DIR", "CMU_CLIPS", "cmu_animations"]
+__all__ = ["BVH_DIR", "CMU_CLIPS", "cmu_animations", "user_animations", "folder_signature"]
 
 BVH_DIR = Path("/usr/share/assimp/models/BVH")
 LICENCE = "CMU Graphics Lab Motion Capture Database terms (free for research and commercial use)"
@@ -50,4 +50,56 @@ def cmu_animations(bvh_dir: Path = BVH_DIR):
         manifest.append({"id": aid, "kind": "bvh", "file": str(path), "source": "debian:assimp-testmodels",
                          "version": version, "origin": f"CMU mocap take {take}, frames {a}-{b}",
                          "licence": LICENCE, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    return anims, manifest, unavailable
+
+
+def folder_signature(folder: Path) -> list:
+    """(name, size, mtime_ns) of every ``*.bvh`` in a user folder: part of the cache's build key (a changed
+    folder rebuilds the catalog)."""
+    folder = Path(folder)
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(folder.glob("*.bvh"))]
+
+
+def user_animations(folder: Path, clip_s: float = 3.0):
+    """Catalog animations cut from every ``*.bvh`` of a user folder: clips of ``clip_s`` seconds (a shorter take is
+    one clip), ids ``<file stem>_<k>``. A file that cannot be read or lacks CMU joint names (Hips, LeftUpLeg,
+    LeftArm, ...: what retargeting maps) is listed as unavailable with the reason, naming the file.
+
+    Returns (animations, manifest entries, unavailable entries).
+    """
+    import re
+
+    from ..render.embedded.bvh import CMU_TO_HUMANOID, BvhError, read_bvh
+
+    anims, manifest, unavailable = [], [], []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return [], [], [{"id": str(folder), "kind": "animation", "reason": f"{folder}: not a folder of BVH files"}]
+    for path in sorted(folder.glob("*.bvh")):
+        stem = re.sub(r"[^A-Za-z0-9_\-]", "_", path.stem)
+        try:
+            m = read_bvh(path)
+            missing = sorted(set(CMU_TO_HUMANOID.values()) - set(m.names))
+            if missing:
+                raise BvhError(f"BVH {path}: unknown joint names: {missing} not found (expected CMU motion-capture "
+                               f"names such as Hips, LeftUpLeg, LeftArm; the file has {m.names[:8]}...)")
+        except BvhError as e:
+            unavailable.append({"id": stem, "kind": "animation", "reason": str(e)})
+            continue
+        n = m.rotations.shape[0]
+        fps = 1.0 / m.frame_time
+        step = max(2, int(round(clip_s * fps)))
+        starts = list(range(0, max(n - 1, 1), step)) or [0]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        for k, a in enumerate(starts):
+            b = min(a + step, n)
+            if b - a < 2:
+                continue
+            aid = f"{stem}_{k + 1}"
+            anims.append({"id": aid, "description": f"moves as in the motion capture {path.stem}",
+                          "asset": f"bvh:{path.resolve()}#{a}-{b}", "duration_s": round((b - a - 1) / fps, 6),
+                          "loop": False})
+            manifest.append({"id": aid, "kind": "bvh", "file": str(path.resolve()), "source": "user",
+                             "version": "", "origin": f"{path.name}, frames {a}-{b}", "licence": "user-provided",
+                             "sha256": digest})
     return anims, manifest, unavailable
