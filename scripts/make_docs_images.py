@@ -53,14 +53,14 @@ def main() -> None:
     from synth.render.embedded.backend import EmbeddedBackend
     from synth.sampling import sample_scene
     from synth.core.scene_spec import Lens
-    from synth.writer import write_plan_files
+    from synth.core.multicam_format import write_scene_files
 
     S = args.size
     cat = load_catalog()
     cfg = load_config().with_video(width=S, height=S)
     plan = sample_scene(cfg, cat, args.seed, args.scene)
     with tempfile.TemporaryDirectory() as tmp:
-        write_plan_files(Path(tmp), plan)
+        write_scene_files(Path(tmp), plan)
         plot_scene(Path(tmp), REPO / "docs" / "scene_plot.png")
     be = EmbeddedBackend(cat, 10, quality=args.quality)
     be.load_environment(cat.environment(plan.environment_id), plan.lighting)

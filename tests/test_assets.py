@@ -133,7 +133,7 @@ def test_user_bvh_folder_becomes_clips_and_bad_files_are_listed(tmp_path):
     assert [a.id for a in mine] == ["squat_take_1", "squat_take_2", "squat_take_3"]
     assert all(not a.loop and a.asset.startswith("bvh:") for a in mine)
     bad = {u["id"]: u["reason"] for u in m["unavailable"] if u["id"] in ("alien", "broken")}
-    assert "alien.bvh: unknown joint names" in bad["alien"] and "broken.bvh" in bad["broken"]
+    assert "alien.bvh: unknown skeleton" in bad["alien"] and "broken.bvh" in bad["broken"]
     # every mocap clip plays on the built-in humanoid (retargeted when the character loads)
     from synth.render.embedded.bvh import humanoid_clip_from_bvh
 

@@ -69,7 +69,7 @@ def user_animations(folder: Path, clip_s: float = 3.0):
     """
     import re
 
-    from ..render.embedded.bvh import CMU_TO_HUMANOID, BvhError, read_bvh
+    from ..render.embedded.bvh import BvhError, read_bvh, require_cmu_joints
 
     anims, manifest, unavailable = [], [], []
     folder = Path(folder)
@@ -79,10 +79,7 @@ def user_animations(folder: Path, clip_s: float = 3.0):
         stem = re.sub(r"[^A-Za-z0-9_\-]", "_", path.stem)
         try:
             m = read_bvh(path)
-            missing = sorted(set(CMU_TO_HUMANOID.values()) - set(m.names))
-            if missing:
-                raise BvhError(f"BVH {path}: unknown joint names: {missing} not found (expected CMU motion-capture "
-                               f"names such as Hips, LeftUpLeg, LeftArm; the file has {m.names[:8]}...)")
+            require_cmu_joints(m)
         except BvhError as e:
             unavailable.append({"id": stem, "kind": "animation", "reason": str(e)})
             continue

@@ -309,7 +309,8 @@ def body_clip(name: str, asset: str, duration_s: float, body: BodyData, catalog_
     Raises:
         AssetError: unknown built-in clip; unreadable BVH or unknown joint names (names the file).
     """
-    from .bvh import BvhError, CMU_ROLES, HUMANOID_ROLES, parse_bvh_asset, read_bvh, retarget, source_from_bvh
+    from .bvh import (BvhError, CMU_ROLES, HUMANOID_ROLES, parse_bvh_asset, read_bvh, require_cmu_joints, retarget,
+                      source_from_bvh)
     from .humanoid import CLIPS, humanoid_source
 
     joints = body_skeleton(body)
@@ -331,13 +332,7 @@ def body_clip(name: str, asset: str, duration_s: float, body: BodyData, catalog_
             sel = frames - start
             full.G, full.P = full.G[sel], full.P[sel]
             full.fps = CLIP_FPS
-            from .bvh import CMU_TO_HUMANOID
-
-            missing = sorted(set(CMU_TO_HUMANOID.values()) - set(m.names))
-            if missing:
-                raise BvhError(f"BVH {m.path}: unknown skeleton: joints {missing} not found (expected CMU "
-                               f"motion-capture joint names such as Hips, LeftUpLeg, LeftArm; the file has "
-                               f"{m.names[:12]}...)")
+            require_cmu_joints(m)
             rt = retarget(full, joints, _cmu_mapping(body, m.names), CMU_ROLES, BODY_ROLES)
         else:
             raise AssetError(f"animation {name!r} ({asset}) cannot play on an anny body; use builtin:<clip> or "

@@ -24,7 +24,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 __all__ = ["BvhError", "BvhMotion", "read_bvh", "bvh_forward_kinematics", "retarget_to_humanoid", "CMU_TO_HUMANOID",
-           "RetargetedClip", "SourceMotion", "Roles", "retarget", "source_from_bvh", "parse_bvh_asset"]
+           "RetargetedClip", "SourceMotion", "Roles", "retarget", "source_from_bvh", "parse_bvh_asset",
+           "require_cmu_joints"]
 
 #: humanoid joint -> CMU BVH joint (Mixamo's ``mixamorig:`` prefix is stripped before matching)
 CMU_TO_HUMANOID: Dict[str, str] = {
@@ -355,12 +356,21 @@ def retarget_to_humanoid(m: BvhMotion, joints, start: int = 0, stop: int = None,
     Raises:
         BvhError: joints of :data:`CMU_TO_HUMANOID` missing from the file (names them and the file), empty range.
     """
-    missing = sorted({s for s in CMU_TO_HUMANOID.values()} - set(m.names))
+    require_cmu_joints(m)
+    return retarget(source_from_bvh(m, start, stop), joints, CMU_TO_HUMANOID, CMU_ROLES, HUMANOID_ROLES,
+                    contact_tol_m)
+
+
+def require_cmu_joints(m: BvhMotion) -> None:
+    """Check that a take has the CMU joints retargeting maps (:data:`CMU_TO_HUMANOID`).
+
+    Raises:
+        BvhError: naming the file, the missing joints and the first joint names it has.
+    """
+    missing = sorted(set(CMU_TO_HUMANOID.values()) - set(m.names))
     if missing:
         raise BvhError(f"BVH {m.path}: unknown skeleton: joints {missing} not found (expected CMU motion-capture "
                        f"joint names such as Hips, LeftUpLeg, LeftArm; the file has {m.names[:12]}...)")
-    return retarget(source_from_bvh(m, start, stop), joints, CMU_TO_HUMANOID, CMU_ROLES, HUMANOID_ROLES,
-                    contact_tol_m)
 
 
 def _fk(G_t: np.ndarray, joints, root_dy: np.ndarray) -> np.ndarray:
