@@ -4,7 +4,8 @@
 
 * ``docs/scene_plot.png``: the scene's camera frusta and paths (``synth plot``);
 * ``docs/scene_frames.jpg``: frames 0 and 32 of its 10 cameras;
-* ``docs/contact_sheet.jpg``: every character of the catalog, then every environment (one view each).
+* ``docs/contact_sheet.jpg``: every character of the catalog (the ones scenes draw first, then the draft ones),
+  then every environment (one view each).
 
 Uses the default catalog (the built one when ``synth assets build`` ran). Takes about a minute on 2 CPU cores.
 """
@@ -83,7 +84,8 @@ def main() -> None:
     ids = [e.id for e in cat.environments]
     stage = "hdri_sky" if "hdri_sky" in ids else "plaza"
     tiles = []
-    for ch in cat.characters:
+    drawn = cat.drawable_characters()
+    for ch in drawn + [c for c in cat.characters if c not in drawn]:  # the people scenes draw, then draft ones
         be.load_environment(cat.environment(stage), cat.environment(stage).lighting[0])
         be.spawn_character(ch, [0.0, 0.0, 0.0], 0.0)
         anims = cat.animations_for(ch.id)
@@ -99,7 +101,7 @@ def main() -> None:
         lo, hi = np.asarray(env.free_space_cm.min, float), np.asarray(env.free_space_cm.max, float)
         c = (lo + hi) / 2
         c[2] = lo[2]
-        ch = cat.characters[0]
+        ch = drawn[0]
         be.spawn_character(ch, c.tolist(), 0.0)
         be.set_animation(cat.animations_for(ch.id)[0])
         be.set_lens(Lens(18, 5, 23.76), S, S)
