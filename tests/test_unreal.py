@@ -95,10 +95,12 @@ def _cfg_with_video(tmp: Path, w: int, h: int, f: int) -> Path:
 
 
 def test_unreal_geometry_joints_in_masks(reference):
-    """Bones reported by the server, projected with the written cameras, land in the server's object masks."""
+    """Bones reported by the server, projected with the written cameras, land in the server's object masks (within
+    one pixel: at 96x64 a finger is thinner than a pixel and may not be rasterised at all)."""
     import json
 
     from PIL import Image
+    from scipy.ndimage import binary_dilation
 
     from recam.cameras import load_camera_extrinsics
     from synth.core.geometry import intrinsics_from_lens, project_points
@@ -111,7 +113,7 @@ def test_unreal_geometry_joints_in_masks(reference):
         hits = total = 0
         for ci, cam in enumerate(c2w):
             for f in range(9):
-                m = np.array(Image.open(scene / f"masks/{cam}/{f:05d}.png")) > 0
+                m = binary_dilation(np.array(Image.open(scene / f"masks/{cam}/{f:05d}.png")) > 0)
                 uv, _ = project_points(K, c2w[cam][f], j["positions_cm"][f] / 100)
                 for (u, v), ok in zip(uv, j["visible"][ci, f]):
                     if ok:
