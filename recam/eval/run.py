@@ -13,7 +13,8 @@ Camera conditioning follows ReCamMaster's training contract (REFERENCE §1): the
 relative to the source camera's frame 0. Outputs in ``--out``: ``pairs.csv``, ``results.csv`` (one row per pair,
 rewritten atomically after each pair: an interrupted run resumes), ``summary.json``, ``summary.md``,
 ``videos/<pair_id>.mp4`` (generated), ``side_by_side/<pair_id>.mp4`` (source | result | target),
-``plots/<pair_id>.png`` (requested vs estimated trajectory), ``eval_run.json`` (settings; a resume must match).
+``plots/<pair_id>.png`` (requested vs estimated trajectory), ``eval_run.json`` (settings; a resume must match),
+with an I3D file FVD over all pairs in the summary and ``fvd_features/<pair_id>.npz`` (:mod:`recam.eval.fvd`).
 """
 
 from __future__ import annotations
