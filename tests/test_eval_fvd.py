@@ -1,4 +1,4 @@
-"""FVD (recam.eval.fvd): Fréchet distance by hand, I3D call contract with tiny TorchScript models, recam eval wiring."""
+"""FVD (recam.eval.fvd): Fréchet distance by hand, the I3D call contract with tiny TorchScript models, recam eval."""
 
 from __future__ import annotations
 
