@@ -36,3 +36,19 @@ def test_a_translation_in_front_of_a_plane_is_not_a_rotation(t_over_d):
         assert t_over_d / 2 * 0.9 <= dev <= t_over_d * 1.1
     assert homography_rotation(K @ (R + np.outer([0.006, 0, 0], n)) @ np.linalg.inv(K), K)[1] < \
         PoseOptions().max_nonrigidity < 0.006  # threshold between pans (<= 0.0022) and translations (>= 0.006)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 100_000), st.floats(0.1, 20.0))
+def test_rotation_from_matches_recovers_a_rotation_from_projected_points(seed, deg):
+    from synth.core.pose_estimation import rotation_from_matches
+
+    rng = np.random.default_rng(seed)
+    R = Rotation.from_rotvec(np.radians(deg) * (v := rng.normal(size=3)) / np.linalg.norm(v)).as_matrix()
+    X = np.c_[rng.uniform(-2, 2, size=(60, 2)), rng.uniform(3, 10, size=60)]  # points in front of camera a
+    pa = X @ K.T
+    pb = (X @ R.T) @ K.T
+    pa, pb = pa[:, :2] / pa[:, 2:], pb[:, :2] / pb[:, 2:]
+    assert np.abs(rotation_from_matches(pa, pb, K) - R).max() < 1e-9
+    noisy = rotation_from_matches(pa + rng.normal(scale=0.5, size=pa.shape), pb, K)  # 0.5 px noise
+    assert np.degrees(np.arccos(np.clip((np.trace(noisy.T @ R) - 1) / 2, -1, 1))) < 0.2

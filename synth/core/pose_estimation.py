@@ -29,7 +29,7 @@ import numpy as np
 from .geometry import nearest_rotation
 
 __all__ = ["PoseOptions", "PoseEstimate", "STATUSES", "estimate_poses", "estimate_video_poses", "scale_intrinsics",
-           "homography_rotation"]
+           "homography_rotation", "rotation_from_matches"]
 
 #: ``ok``: SfM registered every frame; ``partial``: SfM registered frame 0 and at least ``min_registered`` of the
 #: frames (the others NaN); ``rotation_only`` / ``static``: homography fallback (translation NaN);
@@ -196,8 +196,30 @@ def homography_rotation(H: np.ndarray, K: np.ndarray):
     return nearest_rotation(m), float(np.abs(np.linalg.svd(m, compute_uv=False) - 1.0).max())
 
 
+def rotation_from_matches(pa: np.ndarray, pb: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Least-squares rotation ``R`` (cam_b from cam_a) of a purely rotating camera from matched pixels.
+
+    Bearings ``x = normalise(K^-1 [u, v, 1])`` satisfy ``x_b = R x_a``; ``R`` solves Wahba's problem by SVD
+    (Kabsch). 3 degrees of freedom instead of a homography's 8: measured on the 832x480 study, the largest
+    rotation error of pans / tilts fell from 0.1-9.5 deg (``homography_rotation``) to 0.05-0.9 deg.
+
+    Args:
+        pa, pb: ``(N, 2)`` pixel coordinates (N >= 2, inliers of a homography) in images a and b.
+        K: ``(3, 3)`` intrinsics of both images.
+    """
+    Kinv = np.linalg.inv(K)
+
+    def bearings(p):
+        x = np.c_[np.asarray(p, np.float64), np.ones(len(p))] @ Kinv.T
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    u, _, vt = np.linalg.svd(bearings(pb).T @ bearings(pa))
+    return u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+
+
 def _rotation_fallback(db_path: Path, names: Sequence[str], K: np.ndarray, opts: PoseOptions):
-    """Chain frame-to-frame rotations ``R = K^-1 H K`` (pure rotation) from COLMAP's stored matches.
+    """Chain frame-to-frame rotations of a purely rotating camera from COLMAP's stored matches: a homography's
+    RANSAC inliers, then :func:`rotation_from_matches` on them.
 
     Returns ``(rotations (N, 3, 3) c2w relative to frame 0 or None, median fraction of matches a homography
     explains within 1 px per 512 px of image, message, median over consecutive frames of the largest
@@ -228,8 +250,10 @@ def _rotation_fallback(db_path: Path, names: Sequence[str], K: np.ndarray, opts:
             H = np.asarray(res["H"])
             q = np.c_[pa, np.ones(len(pa))] @ H.T
             fits.append(float(np.mean(np.linalg.norm(q[:, :2] / q[:, 2:] - pb, axis=1) < tight)))
-            r_ba, dev = homography_rotation(H, K)
+            _, dev = homography_rotation(H, K)
             devs.append(dev)
+            inl = np.asarray(res["inlier_mask"], bool).reshape(-1)
+            r_ba = rotation_from_matches(pa[inl], pb[inl], K)
             rots.append(rots[-1] @ r_ba.T)
         return np.stack(rots), float(np.median(fits)), "", float(np.median(devs))
     finally:
