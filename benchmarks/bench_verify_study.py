@@ -102,6 +102,8 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=4)
     ap.add_argument("--table-only", action="store_true", help="Only print the table of an existing --out.")
     ap.add_argument("--rescore", action="store_true", help="Re-apply thresholds to the saved estimates.")
+    ap.add_argument("--redo-flagged", action="store_true", help="Verify the flagged cameras of --out again (after a "
+                    "change of the estimator or of the second-opinion rule); their old rows go to verify_before.csv.")
     ap.add_argument("--max-rot-deg", type=float, default=3.0)
     ap.add_argument("--max-trans-rel", type=float, default=0.2)
     args = ap.parse_args()
@@ -112,7 +114,23 @@ def main() -> None:
     if args.rescore:
         print_table(rescore(args.root, args.out, args.max_rot_deg, args.max_trans_rel))
         return
-    if not args.table_only:
+    if args.redo_flagged:
+        csv_path = args.out / "verify.csv"
+        with open(csv_path, newline="") as f:
+            old_rows = list(csv.DictReader(f))
+        redo = [r for r in old_rows if r["flagged"] == "True"]
+        before = args.out / "verify_before.csv"
+        if not before.is_file():
+            before.write_text(csv_path.read_text())
+        with open(csv_path, "w", newline="") as f:  # verify resumes: only the removed rows are done again
+            w = csv.DictWriter(f, fieldnames=list(old_rows[0]), lineterminator="\n")
+            w.writeheader()
+            w.writerows([r for r in old_rows if r["flagged"] != "True"])
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "synth.cli", "verify", str(args.root), "--out", str(args.out),
+                        "--workers", str(args.workers), "--stride", str(args.stride)])
+        print(f"re-verified {len(redo)} flagged cameras in {time.perf_counter() - t:.0f} s")
+    elif not args.table_only:
         if not any(iter_scene_dirs(args.root)):
             t = time.perf_counter()
             subprocess.run([sys.executable, "-m", "synth.cli", "render", "--scenes", str(args.scenes), "--width",
