@@ -9,7 +9,8 @@ frame only (4 = the 21 latent frames of an 81-frame clip), images downscaled to 
 (``PoseOptions.cami2v()`` turns them on).
 
 When SfM cannot initialise (no parallax: a pan, a tilt, a static camera) the clip falls back to rotations from
-frame-to-frame homographies (``H = K R K^-1`` for a rotating camera): status ``rotation_only`` (or ``static`` when
+frame-to-frame homographies (``H = K R K^-1`` for a rotating camera; ``R`` fitted to the bearings of each
+homography's RANSAC inliers): status ``rotation_only`` (or ``static`` when
 the total rotation stays below ``static_deg``), translations NaN. A clip with too few features or matches
 (textureless, blank) is ``not_estimable``; any other error is ``failed`` with its message. Nothing raises for a
 bad clip: :func:`estimate_video_poses` always returns a :class:`PoseEstimate`.
