@@ -381,6 +381,9 @@ def eval_cmd(
     lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", help="Local LPIPS weights (optional)."),
     clip_model: Optional[Path] = typer.Option(None, "--clip-model", help="Local transformers CLIP folder: CLIP-V "
                                               "(source/result frame similarity) and CLIP-T (optional)."),
+    fvd_i3d: Optional[Path] = typer.Option(None, "--fvd-i3d", help="Local TorchScript I3D (i3d_torchscript.pt, "
+                                           "StyleGAN-V's): FVD of generated vs true target videos over all pairs "
+                                           "(optional; nothing is downloaded)."),
 ) -> None:
     """Score re-capture on (source, target) camera pairs: PSNR/SSIM vs the true target video, RotErr/TransErr/
     CamMC of poses estimated from the result vs the requested trajectory."""
@@ -399,6 +402,16 @@ def eval_cmd(
         _fail(f"--num_frames must be 4k + 1 and --height/--width multiples of 16; got {num_frames}, {height}x{width}")
     if mapper not in ("global", "incremental"):
         _fail(f"--mapper must be global or incremental, got {mapper!r}")
+    fvd_model = None
+    if fvd_i3d is not None:  # loaded first: a missing or invalid file stops the run before any work
+        from .eval.fvd import load_i3d
+        from .eval.metrics import MissingWeightsError
+        from .infer import resolve_device_dtype
+
+        try:
+            fvd_model = load_i3d(fvd_i3d, str(resolve_device_dtype(device, dtype)[0]))
+        except (MissingWeightsError, ValueError) as e:
+            _fail(f"--fvd-i3d: {escape(str(e))}")
     try:
         plist = read_pairs(pairs) if pairs is not None else sample_pairs(dataset, num_pairs, seed)
     except DatasetFormatError as e:
@@ -444,9 +457,18 @@ def eval_cmd(
                               f"{row.get('pose_status', '')}, RotErr {row.get('rot_err_deg', '')} deg "
                               f"({count[0]}/{len(plist)}, ETA {el / count[1] * (len(plist) - count[0]):.0f} s)")
 
+        t_fvd: List[float] = []
+
+        def on_fvd(i, n):
+            t_fvd.append(time.perf_counter())
+            rate = (len(t_fvd) - 1) / (t_fvd[-1] - t_fvd[0]) if len(t_fvd) > 1 else 0.0
+            eta = f", ETA {(n - i) / rate:.0f} s" if rate > 0 else ""
+            console.print(f"FVD: I3D features of pair {i}/{n}{eta}")
+
         try:
             rows = evaluate_pairs(dataset, plist, out, settings, generate=generate, videos_dir=videos,
-                                  lpips_weights=lpips_weights, clip_model=clip_model, on_done=on_done)
+                                  lpips_weights=lpips_weights, clip_model=clip_model, on_done=on_done,
+                                  fvd_model=fvd_model, on_fvd=on_fvd)
         except (ValueError, DatasetFormatError) as e:
             _fail(str(e))
     failed = sum(r.get("pose_status") == "failed" for r in rows)

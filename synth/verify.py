@@ -178,8 +178,9 @@ def verify_camera(item: VerifyItem, options=None, thresholds: VerifyThresholds =
     Args:
         options: :class:`synth.core.pose_estimation.PoseOptions` (default: its defaults).
         estimate: a :class:`synth.core.pose_estimation.PoseEstimate` of this video already made (skips the estimation).
-        second_opinion: when flagged, estimate again (half the stride, then the other mapper) and flag only if no
-            second estimate checks the file and agrees with it.
+        second_opinion: when flagged, estimate again (half the stride, the other mapper, guided matching with twice
+            the features, full resolution; stopping at the first that agrees) and flag only if no second estimate
+            checks the file and agrees with it.
     """
     from .core.pose_estimation import PoseOptions, estimate_video_poses
     from synth.core.video_io import VideoReadError
@@ -195,18 +196,28 @@ def verify_camera(item: VerifyItem, options=None, thresholds: VerifyThresholds =
     chk = compare_camera(item, c2w, cmeta, est, thresholds)
     chk.estimate = est
     if chk.flagged and second_opinion:
-        # SfM sometimes converges to a wrong solution (measured: ~10 % of embedded cameras at 480 px): a file is
-        # flagged only if second estimates -- denser frames (smaller motion between them), then the other mapper --
-        # cannot check it or disagree with it too
+        # SfM sometimes converges to a wrong solution on repetitive texture (bricks, grass) or a close moving
+        # character (measured: ~10 % of embedded cameras at 480 px): a file is flagged only if second estimates --
+        # denser frames (smaller motion between them), the other mapper, guided matching with twice the features,
+        # full resolution -- cannot check it or disagree with it too (the last two: 3 of the 5 cameras that the first
+        # two left flagged in the 832x480 study, docs/evaluation.md)
+        from synth.core.video_io import probe_video
+
         others = [options.replace(stride=options.stride // 2)] if options.stride > 1 else []
         others.append(options.replace(mapper="incremental" if options.mapper == "global" else "global"))
+        others.append(options.replace(guided_matching=True, max_features=2 * options.max_features))
+        info = probe_video(video)
+        if 0 < options.max_size < max(info.width, info.height):
+            others.append(options.replace(max_size=0))
         notes = []
         for other in others:
             est2 = estimate_video_poses(video, K, other)
             chk2 = compare_camera(item, c2w, cmeta, est2, thresholds)
             checked = np.isfinite(chk2.max_rot_err_deg) and (est2.has_translation
                                                              or chk2.gt_extent_m < thresholds.min_extent_m)
-            what = f"{other.mapper} mapper, stride {other.stride}"
+            what = (f"{other.mapper} mapper, stride {other.stride}"
+                    + (", guided matching" if other.guided_matching and not options.guided_matching else "")
+                    + (", full resolution" if other.max_size != options.max_size else ""))
             if checked and not chk2.flagged:  # an estimate that could not check the file is no second opinion
                 chk2.message = (f"first estimate ({options.mapper} mapper, stride {options.stride}: {chk.status}) "
                                 f"flagged {chk.reasons}; {what} agrees with the file. " + chk2.message).strip()

@@ -359,10 +359,20 @@ def test_recam_eval_end_to_end_with_the_tiny_model(tmp_path):
     assert sample_pairs(ds, 3, 5) == sample_pairs(ds, 3, 5) != sample_pairs(ds, 3, 6)
     common = ["--num_frames", "9", "--height", "64", "--width", "64", "--pose-stride", "1"]
     out = tmp_path / "eval"
+    import torch
+
+    class MeanColourI3D(torch.nn.Module):  # the I3D TorchScript call contract (recam.eval.fvd)
+        def forward(self, x: torch.Tensor, rescale: bool = True, resize: bool = True,
+                    return_features: bool = False) -> torch.Tensor:
+            return x.mean(dim=(2, 3, 4))
+
+    torch.jit.script(MeanColourI3D()).save(str(tmp_path / "i3d.pt"))
     r = run(recam_app, ["eval", "--dataset", str(ds), "--model_dir", str(model), "--ckpt",
                         str(model / "recammaster_tiny.ckpt"), "--num_pairs", "2", "--steps", "2", "--out", str(out),
-                        *common])
+                        "--fvd-i3d", str(tmp_path / "i3d.pt"), *common])
     assert r.exit_code == 0, r.output
+    fvd = json.loads((out / "summary.json").read_text())["fvd"]  # generated videos (out/videos) vs true targets
+    assert fvd["videos"] == 2 and fvd["frames"] == [9] and math.isfinite(fvd["fvd"]) and fvd["fvd"] > 0
     rows = list(csv.DictReader(open(out / "results.csv")))
     pairs = list(csv.DictReader(open(out / "pairs.csv")))
     assert len(rows) == len(pairs) == 2

@@ -13,7 +13,8 @@ Camera conditioning follows ReCamMaster's training contract (REFERENCE §1): the
 relative to the source camera's frame 0. Outputs in ``--out``: ``pairs.csv``, ``results.csv`` (one row per pair,
 rewritten atomically after each pair: an interrupted run resumes), ``summary.json``, ``summary.md``,
 ``videos/<pair_id>.mp4`` (generated), ``side_by_side/<pair_id>.mp4`` (source | result | target),
-``plots/<pair_id>.png`` (requested vs estimated trajectory), ``eval_run.json`` (settings; a resume must match).
+``plots/<pair_id>.png`` (requested vs estimated trajectory), ``eval_run.json`` (settings; a resume must match),
+with an I3D file FVD over all pairs in the summary and ``fvd_features/<pair_id>.npz`` (:mod:`recam.eval.fvd`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from synth.core.camera_metrics import camera_metrics, relative_to_first
 from .metrics import video_psnr_ssim
 from synth.core.pose_estimation import PoseOptions, estimate_poses
 
-__all__ = ["Pair", "sample_pairs", "write_pairs", "read_pairs", "EvalSettings", "evaluate_pairs", "RESULT_FIELDS"]
+__all__ = ["Pair", "sample_pairs", "write_pairs", "read_pairs", "EvalSettings", "evaluate_pairs", "compute_fvd",
+           "write_summary", "RESULT_FIELDS"]
 
 PAIR_FIELDS = ["pair_id", "scene", "source", "target", "prompt"]
 RESULT_FIELDS = ["pair_id", "scene", "source", "target", "frames", "psnr", "ssim", "lpips", "clip_v", "clip_t",
@@ -234,7 +236,8 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
                    generate: Optional[Callable[[np.ndarray, str, np.ndarray], np.ndarray]] = None,
                    videos_dir: Optional[Path] = None, lpips_weights: Optional[Path] = None,
                    clip_model: Optional[Path] = None,
-                   on_done: Optional[Callable[[str, Dict[str, str], bool], None]] = None) -> List[Dict[str, str]]:
+                   on_done: Optional[Callable[[str, Dict[str, str], bool], None]] = None,
+                   fvd_model=None, on_fvd: Optional[Callable[[int, int], None]] = None) -> List[Dict[str, str]]:
     """Score every pair (resuming from ``out/results.csv``); write all outputs (module docstring).
 
     Args:
@@ -242,7 +245,10 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
         generate: ``(source frames (F, H, W, 3) uint8, prompt, cam_emb (F_latent, 12)) -> (F, H, W, 3) uint8``;
             exactly one of ``generate`` and ``videos_dir`` (``<pair_id>.mp4`` made by any model).
         lpips_weights: local LPIPS weights (optional; without them the ``lpips`` column stays empty).
-        clip_model: local transformers CLIP folder for ``clip_v`` / ``clip_t`` (optional). FVD is not computed.
+        clip_model: local transformers CLIP folder for ``clip_v`` / ``clip_t`` (optional).
+        fvd_model: a loaded :class:`recam.eval.fvd.I3DFeatureExtractor` (optional): FVD of the generated vs the
+            true target videos over all scored pairs, in ``summary.json`` / ``summary.md`` (:func:`compute_fvd`).
+        on_fvd: progress of the FVD feature pass, ``(pairs done, pairs)``.
 
     Raises:
         ValueError: ``out`` holds a run with other settings, or both / neither of generate / videos_dir.
@@ -362,13 +368,92 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
         if on_done:
             on_done(pair.pair_id, results[pair.pair_id], False)
     rows = [results[p.pair_id] for p in pairs]
-    write_summary(out, rows, notes)
+    fvd = None
+    if fvd_model is not None:
+        fvd = compute_fvd(root, pairs, results, out, fvd_model, videos_dir, on_fvd)
+    write_summary(out, rows, notes, fvd=fvd)
     return rows
 
 
-def write_summary(out: Path, rows: Sequence[Dict[str, str]], notes: Sequence[str] = ()) -> dict:
-    """``summary.json`` (mean / median of each metric over the pairs that have it, pose status counts) and
-    ``summary.md`` (the same as a Markdown table)."""
+FVD_DIR = "fvd_features"
+
+
+def _pair_features(root: Path, pair: Pair, frames: int, gen_path: Path, model) -> Dict[str, np.ndarray]:
+    from synth.core.video_io import read_video
+
+    from ..video import resize_center_crop
+
+    gen, _ = read_video(gen_path, frames)
+    tgt, _ = read_video(root / "train" / pair.scene / VIDEOS_DIR / f"{pair.target}.mp4", frames)
+    n = min(len(gen), len(tgt), frames)
+    gen, tgt = gen[:n], resize_center_crop(tgt[:n], gen.shape[1], gen.shape[2])  # as scored in evaluate_pairs
+    f = model.features(np.stack([gen, tgt]))
+    return {"gen": f[0], "real": f[1], "frames": np.int64(n)}
+
+
+def compute_fvd(root: Path, pairs: Sequence[Pair], results: Dict[str, Dict[str, str]], out: Path, model,
+                videos_dir: Optional[Path] = None,
+                on_fvd: Optional[Callable[[int, int], None]] = None) -> Dict[str, object]:
+    """FVD of the generated videos vs the true target videos of every scored pair (one number per run).
+
+    Per pair the I3D features of the generated video (``videos_dir/<pair_id>.mp4``, else ``out/videos/``) and of
+    the true target video (its first ``frames`` frames, resized and centre-cropped to the generated video's size as
+    for PSNR) are cached in ``out/fvd_features/<pair_id>.npz`` with the I3D file's SHA-256 (features of another
+    file are recomputed, never mixed). Pairs without a score (``frames`` empty) or with unreadable videos are left
+    out and counted.
+
+    Returns:
+        ``{"fvd": float | None, "videos": N (per set), "frames": sorted distinct frame counts, "i3d": path,
+        "i3d_sha256", "skipped": pair ids, "note"}``; ``fvd`` is None with fewer than 2 videos.
+    """
+    from synth.core.atomic import atomic_write_bytes
+    from synth.core.video_io import VideoReadError
+
+    from .fvd import fvd_from_features
+
+    cache = Path(out) / FVD_DIR
+    cache.mkdir(parents=True, exist_ok=True)
+    gen, real, frames, skipped = [], [], set(), []
+    for i, pair in enumerate(pairs):
+        row = results.get(pair.pair_id, {})
+        if not row.get("frames"):
+            skipped.append(pair.pair_id)
+            continue
+        path = cache / f"{pair.pair_id}.npz"
+        feats = None
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["i3d_sha256"]) == model.sha256 and int(z["frames"]) == int(row["frames"]):
+                    feats = {k: z[k] for k in ("gen", "real", "frames")}
+        if feats is None:
+            gen_path = (Path(videos_dir) if videos_dir is not None else Path(out) / "videos") / f"{pair.pair_id}.mp4"
+            try:
+                feats = _pair_features(Path(root), pair, int(row["frames"]), gen_path, model)
+            except (VideoReadError, OSError) as e:
+                skipped.append(f"{pair.pair_id} ({type(e).__name__}: {e})")
+                continue
+            buf = io.BytesIO()
+            np.savez(buf, i3d_sha256=np.array(model.sha256), **feats)
+            atomic_write_bytes(path, buf.getvalue())
+        gen.append(feats["gen"])
+        real.append(feats["real"])
+        frames.add(int(feats["frames"]))
+        if on_fvd:
+            on_fvd(i + 1, len(pairs))
+    n = len(gen)
+    value = fvd_from_features(np.stack(gen), np.stack(real)) if n >= 2 else None
+    note = (f"FVD over {n} generated vs {n} true target videos ({'/'.join(map(str, sorted(frames)))} frames, I3D "
+            f"{model.path.name}): biased on few videos (the 400-d feature covariance of N videos has rank < N); "
+            f"compare only runs with the same number of videos and frames" if n >= 2 else
+            f"FVD not computed: {n} scored video(s), at least 2 are needed")
+    return {"fvd": value, "videos": n, "frames": sorted(frames), "i3d": str(model.path), "i3d_sha256": model.sha256,
+            "skipped": skipped, "note": note}
+
+
+def write_summary(out: Path, rows: Sequence[Dict[str, str]], notes: Sequence[str] = (),
+                  fvd: Optional[Dict[str, object]] = None) -> dict:
+    """``summary.json`` (mean / median of each metric over the pairs that have it, pose status counts, ``fvd``:
+    :func:`compute_fvd`'s record or None) and ``summary.md`` (the same as a Markdown table)."""
 
     def vals(key):
         v = []
@@ -389,8 +474,10 @@ def write_summary(out: Path, rows: Sequence[Dict[str, str]], notes: Sequence[str
     status = {}
     for r in rows:
         status[r.get("pose_status", "")] = status.get(r.get("pose_status", ""), 0) + 1
-    summary = {"pairs": len(rows), "pose_status": status, "metrics": metrics,
-               "notes": list(notes) + ["FVD is not computed (needs I3D weights; not implemented)"],
+    fvd_note = fvd["note"] if fvd is not None else ("FVD not computed: give --fvd-i3d PATH (a local "
+                                                    "i3d_torchscript.pt); nothing is downloaded")
+    summary = {"pairs": len(rows), "pose_status": status, "metrics": metrics, "fvd": fvd,
+               "notes": list(notes) + [fvd_note],
                "units": {"rot_err_deg": "sum over sampled frames, degrees (rot_err_rad in results.csv: radians)",
                          "trans_err": "sum over sampled frames, each trajectory normalised by its largest "
                                       "translation", "cammc": "sum over sampled frames, normalised translations",
@@ -400,6 +487,8 @@ def write_summary(out: Path, rows: Sequence[Dict[str, str]], notes: Sequence[str
     for k, m in metrics.items():
         f = (lambda x: "" if x is None else f"{x:.4g}")
         lines.append(f"| {k} | {m['n']} | {f(m['mean'])} | {f(m['median'])} |")
+    if fvd is not None and fvd.get("fvd") is not None:
+        lines.append(f"| fvd | {fvd['videos']} | {fvd['fvd']:.4g} | |")
     lines.append("")
     lines.append("pose status: " + ", ".join(f"{k or 'none'} {v}" for k, v in sorted(status.items())))
     for note in summary["notes"]:
