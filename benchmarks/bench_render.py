@@ -1,7 +1,10 @@
 """Embedded renderer throughput per size and quality: render only, encode only, full pipeline, bare loop.
 
     nice python benchmarks/bench_render.py [--sizes 1280x1280,832x480] [--qualities draft,standard] [--frames 20]
-                                           [--encode-threads 0] [--repeat 1] [--json results.json]
+                                           [--encode-threads 0] [--flush-threads 0] [--queue-frames 3]
+                                           [--repeat 1] [--json results.json]
+
+(llvmpipe's threads: set ``LP_NUM_THREADS`` in the environment; it is recorded.)
 
 10 cameras per frame, one scene (the same for every stage), all measured in this one run:
 
@@ -16,8 +19,11 @@
 One line per (size, quality) gives the three images/s and ``full / slower`` = full / min(render only, encode only),
 the figure of merit (1.0 = the overlap hides the faster stage completely). Each stage's CPU seconds per image
 (this process and its children, every thread; for full including its scene set-up) are measured too: on ``N`` usable cores the full pipeline cannot beat
-``N / (cpu_render + cpu_encode)`` images/s, printed as the ``cpu ceiling`` of the ratio. Timings are noisy on a
-loaded machine (the load average is printed); ``--repeat`` keeps each stage's best of several runs.
+``N / (cpu_render + cpu_encode)`` images/s, printed as the ``N-core ceiling`` of the ratio; ``cores used`` (CPU
+seconds per wall second) shows how much CPU each stage got (on a loaded machine, less than ``N``). Timings are noisy on a
+loaded machine (the load average is printed): ``--repeat N`` runs the stages in N interleaved rounds and keeps
+each stage's best. The full pipeline's frame loop includes the end-of-scene flush: x264 holds back ~11 frames per
+stream, a large share of a short clip (``--frames 20``), 14% of an 81-frame video.
 """
 
 from __future__ import annotations
@@ -41,17 +47,22 @@ def _cpu_s() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
-def _timed(fn: Callable[[], float], repeat: int) -> Tuple[float, float]:
-    """Best images/s of ``repeat`` runs of ``fn`` (which returns the loop's wall seconds) and the CPU seconds per
-    image of that run. ``fn`` sets ``_timed.images``."""
-    best = (0.0, 0.0)
+def _timed(fn: Callable[[], float], images: int) -> Tuple[float, float]:
+    """Images/s of one run of ``fn`` (which returns its loop's wall seconds) and its CPU seconds per image."""
+    c0 = _cpu_s()
+    wall = fn()
+    return images / wall, (_cpu_s() - c0) / images
+
+
+def _rounds(stages: Dict[str, Callable[[], float]], images: int, repeat: int) -> Dict[str, Tuple[float, float]]:
+    """Run the stages in turn, ``repeat`` rounds (interleaved, so that a change of the machine's load hits every
+    stage alike), and keep each stage's best run."""
+    best: Dict[str, Tuple[float, float]] = {k: (0.0, 0.0) for k in stages}
     for _ in range(repeat):
-        c0 = _cpu_s()
-        wall = fn()
-        cpu = _cpu_s() - c0
-        ips = _timed.images / wall
-        if ips > best[0]:
-            best = (ips, cpu / _timed.images)
+        for k, fn in stages.items():
+            r = _timed(fn, images)
+            if r[0] > best[k][0]:
+                best[k] = r
     return best
 
 
@@ -79,6 +90,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--preset", default="veryfast", help="x264 preset (veryfast = synth render's default)")
     ap.add_argument("--encode-threads", type=int, default=0, help="encode threads of the scene writer (0 = auto)")
+    ap.add_argument("--flush-threads", type=int, default=0, help="threads flushing the streams at the end (0 = auto)")
+    ap.add_argument("--queue-frames", type=int, default=3, help="frames between the render loop and the writer")
     ap.add_argument("--repeat", type=int, default=1, help="runs per stage; the best is kept")
     ap.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     args = ap.parse_args()
@@ -88,17 +101,18 @@ def main() -> None:
     from synth.render.backend import CaptureRequest
     from synth.render.driver import render_scene
     from synth.render.embedded.backend import EmbeddedBackend
-    from synth.render.outputs import OutputSpec, SceneWriter, resolve_encode_threads
+    from synth.render.outputs import OutputSpec, SceneWriter, resolve_encode_threads, resolve_flush_threads
     from synth.sampling import sample_scene
 
     cat = load_catalog()
     cores = len(os.sched_getaffinity(0))
     nthreads = resolve_encode_threads(args.encode_threads, 10)
-    spec = OutputSpec(preset=args.preset, encode_threads=nthreads)
+    spec = OutputSpec(preset=args.preset, encode_threads=nthreads, flush_threads=args.flush_threads)
     request = CaptureRequest(depth=spec.depth or spec.joints, mask=spec.masks)  # what render_scene asks for
     env = {k: os.environ[k] for k in ("LP_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ}
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, {cores} usable CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}; scene writer: {nthreads} encode thread(s), x264 {args.preset}; "
+          f"load average {os.getloadavg()[0]:.1f}; scene writer: {nthreads} encode thread(s), flush threads "
+          f"{resolve_flush_threads(args.flush_threads, 10)}, queue {args.queue_frames} frames, x264 {args.preset}; "
           f"{env or 'no thread env vars'}")
     rows = []
     for size in args.sizes.split(","):
@@ -116,7 +130,6 @@ def main() -> None:
             be.set_lens(plan.lens, w, h)
             be.set_camera_poses(fm[:, 0])
             be.capture(request)  # warm-up (shader compilation, shadow buffer)
-            _timed.images = args.frames * cfg.cameras_per_scene
             frames = []
 
             def render() -> float:
@@ -142,13 +155,15 @@ def main() -> None:
 
             def full() -> float:
                 with tempfile.TemporaryDirectory() as tmp:
-                    return render_scene(be, plan, cat, Path(tmp), spec, warmup=1).loop_s
+                    return render_scene(be, plan, cat, Path(tmp), spec, warmup=1,
+                                        queue_frames=args.queue_frames).loop_s
 
-            r_ips, r_cpu = _timed(render, args.repeat)
-            e_ips, e_cpu = _timed(encode, args.repeat)
+            images = args.frames * cfg.cameras_per_scene
+            res = _rounds({"render": render, "encode": encode, "full": full}, images, args.repeat)
             frames.clear()
-            f_ips, f_cpu = _timed(full, args.repeat)
-            b_ips, b_cpu = _timed(lambda: bare_loop(be, fm, args.frames), args.repeat)
+            res["bare"] = _timed(lambda: bare_loop(be, fm, args.frames), images)  # not part of the ratio: once
+            (r_ips, r_cpu), (e_ips, e_cpu), (f_ips, f_cpu), (b_ips, b_cpu) = (res[k] for k in
+                                                                              ("render", "encode", "full", "bare"))
             info = be.renderer_info()
             be.close()
             slower = min(r_ips, e_ips)
@@ -158,16 +173,21 @@ def main() -> None:
                              slower_stage="render" if r_ips <= e_ips else "encode", ratio=f_ips / slower,
                              cpu_ms_per_image=dict(render=1e3 * r_cpu, encode=1e3 * e_cpu, full=1e3 * f_cpu,
                                                    bare=1e3 * b_cpu),
-                             cpu_ceiling_ratio=ceiling / slower, mb_per_81_frames=encode.mb / _timed.images * 81,
+                             cpu_ceiling_ratio=ceiling / slower, mb_per_81_frames=encode.mb / images * 81,
                              load_average=[load0, os.getloadavg()[0]], renderer=info)
             rows.append(row)
-            print(f"{w}x{h} {quality:8s} render {r_ips:6.1f}  encode {e_ips:6.1f}  full {f_ips:6.1f} images/s  "
-                  f"full/slower {row['ratio']:.2f}  | bare {b_ips:6.1f} images/s; CPU ms/image render {1e3 * r_cpu:.0f} "
-                  f"+ encode {1e3 * e_cpu:.0f} (full {1e3 * f_cpu:.0f}) -> {cores}-core ceiling of the ratio "
-                  f"{row['cpu_ceiling_ratio']:.2f}; load {load0:.1f}", flush=True)
+            row["cores_used"] = {k: row["cpu_ms_per_image"][k] * v / 1e3
+                                 for k, v in (("render", r_ips), ("encode", e_ips), ("full", f_ips), ("bare", b_ips))}
+            cu = row["cores_used"]
+            print(f"{w}x{h} {quality:8s} render {r_ips:5.1f}  encode {e_ips:5.1f}  full {f_ips:5.1f} images/s  "
+                  f"full/slower {row['ratio']:.2f} ({row['slower_stage']} slower)  | bare {b_ips:5.1f} images/s; "
+                  f"CPU ms/image render {1e3 * r_cpu:.0f} + encode {1e3 * e_cpu:.0f} (full {1e3 * f_cpu:.0f}); "
+                  f"cores used render {cu['render']:.2f} encode {cu['encode']:.2f} full {cu['full']:.2f}; "
+                  f"{cores}-core ceiling {row['cpu_ceiling_ratio']:.2f}; load {load0:.1f}", flush=True)
     if args.json:
         out = dict(machine=platform.node(), cpus=cores, env=env, preset=args.preset, encode_threads=nthreads,
-                   scene=args.scene, seed=args.seed, repeat=args.repeat, results=rows,
+                   flush_threads=resolve_flush_threads(args.flush_threads, 10), queue_frames=args.queue_frames,
+                   frames=args.frames, scene=args.scene, seed=args.seed, repeat=args.repeat, results=rows,
                    renderer=rows[0]["renderer"] if rows else None)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json.with_suffix(args.json.suffix + ".tmp")
@@ -175,8 +195,6 @@ def main() -> None:
         tmp.replace(args.json)
         print(f"wrote {args.json}")
 
-
-_timed.images = 1
 
 if __name__ == "__main__":
     main()
