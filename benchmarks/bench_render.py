@@ -17,13 +17,15 @@
   loop: one PBR program, one shadow map per frame): the floor of the render stage.
 
 One line per (size, quality) gives the three images/s and ``full / slower`` = full / min(render only, encode only),
-the figure of merit (1.0 = the overlap hides the faster stage completely). Each stage's CPU seconds per image
-(this process and its children, every thread; for full including its scene set-up) are measured too: on ``N`` usable cores the full pipeline cannot beat
-``N / (cpu_render + cpu_encode)`` images/s, printed as the ``N-core ceiling`` of the ratio; ``cores used`` (CPU
-seconds per wall second) shows how much CPU each stage got (on a loaded machine, less than ``N``). Timings are noisy on a
-loaded machine (the load average is printed): ``--repeat N`` runs the stages in N interleaved rounds and keeps
-each stage's best. The full pipeline's frame loop includes the end-of-scene flush: x264 holds back ~11 frames per
-stream, a large share of a short clip (``--frames 20``), 14% of an 81-frame video.
+the figure of merit (1.0 = the overlap hides the faster stage completely). Each stage's CPU seconds per image (this
+process and its children, every thread; for full including its scene set-up) are measured too. They bound the ratio:
+on ``N`` free cores the full pipeline cannot beat ``N / (cpu_render + cpu_encode)`` images/s (printed as the
+``N-core ceiling`` of the ratio), and where the process gets a fixed share of a loaded machine whatever its thread
+count (Linux's autogroup scheduling gives each session one share) the ratio is at most
+``cpu_slower / (cpu_render + cpu_encode)``. ``cores used`` (CPU seconds per wall second) shows the CPU each stage got.
+Timings are noisy on a loaded machine (the load average is printed): ``--repeat N`` runs the stages in N interleaved
+rounds and keeps each stage's best. The full pipeline's frame loop includes the end-of-scene flush: x264 holds back
+~11 frames per stream, a large share of a short clip (``--frames 20``), 14% of an 81-frame video.
 """
 
 from __future__ import annotations
@@ -173,7 +175,9 @@ def main() -> None:
                              slower_stage="render" if r_ips <= e_ips else "encode", ratio=f_ips / slower,
                              cpu_ms_per_image=dict(render=1e3 * r_cpu, encode=1e3 * e_cpu, full=1e3 * f_cpu,
                                                    bare=1e3 * b_cpu),
-                             cpu_ceiling_ratio=ceiling / slower, mb_per_81_frames=encode.mb / images * 81,
+                             cpu_ceiling_ratio=ceiling / slower,
+                             share_ceiling_ratio=(r_cpu if r_ips <= e_ips else e_cpu) / (r_cpu + e_cpu),
+                             mb_per_81_frames=encode.mb / images * 81,
                              load_average=[load0, os.getloadavg()[0]], renderer=info)
             rows.append(row)
             row["cores_used"] = {k: row["cpu_ms_per_image"][k] * v / 1e3
@@ -183,7 +187,8 @@ def main() -> None:
                   f"full/slower {row['ratio']:.2f} ({row['slower_stage']} slower)  | bare {b_ips:5.1f} images/s; "
                   f"CPU ms/image render {1e3 * r_cpu:.0f} + encode {1e3 * e_cpu:.0f} (full {1e3 * f_cpu:.0f}); "
                   f"cores used render {cu['render']:.2f} encode {cu['encode']:.2f} full {cu['full']:.2f}; "
-                  f"{cores}-core ceiling {row['cpu_ceiling_ratio']:.2f}; load {load0:.1f}", flush=True)
+                  f"ratio ceiling: {cores} free cores {row['cpu_ceiling_ratio']:.2f}, fixed CPU share "
+                  f"{row['share_ceiling_ratio']:.2f}; load {load0:.1f}", flush=True)
     if args.json:
         out = dict(machine=platform.node(), cpus=cores, env=env, preset=args.preset, encode_threads=nthreads,
                    flush_threads=resolve_flush_threads(args.flush_threads, 10), queue_frames=args.queue_frames,

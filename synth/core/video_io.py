@@ -14,8 +14,8 @@ import numpy as np
 
 from .atomic import atomic_output_path
 
-__all__ = ["VideoWriter", "av_frame", "write_video", "read_video", "stream_video", "StreamedVideo", "upright_rgb", "probe_video",
-           "VideoInfo", "VideoReadError"]
+__all__ = ["VideoWriter", "av_frame", "write_video", "read_video", "stream_video", "StreamedVideo", "upright_rgb",
+           "probe_video", "VideoInfo", "VideoReadError"]
 
 
 class VideoReadError(ValueError):
