@@ -136,13 +136,13 @@ def _bgra_frames(n, cams):
     return out
 
 
-@pytest.mark.parametrize("encode_threads", [1, 2])
-def test_parallel_flush_writes_the_same_outputs(tmp_path, encode_threads):
+def test_parallel_flush_writes_the_same_outputs(tmp_path):
     """Flushing the streams in 3 threads writes what the serial flush writes (PNGs byte-identical, the same decoded
-    frames), with the encode in the caller's thread or in 2 threads."""
+    frames). (Encoding in several threads while frames arrive, ``encode_threads > 1``, is left out: libx264's output
+    then varies from run to run on this machine, on main too; measured: 8 of 30 runs of a 3-thread writer.)"""
     frames = _bgra_frames(14, 5)  # more than x264's ~11 held-back frames
     serial = _scene(tmp_path / "serial", frames, encode_threads=1, flush_threads=1)
-    par = _scene(tmp_path / "par", frames, encode_threads=encode_threads, flush_threads=3)
+    par = _scene(tmp_path / "par", frames, encode_threads=1, flush_threads=3)
     assert serial.keys() == par.keys() and len(serial) == 5 + 5 * 14
     pngs = [k for k in serial if k.endswith(".png")]
     assert [serial[k] for k in pngs] == [par[k] for k in pngs]
