@@ -14,8 +14,8 @@ import numpy as np
 
 from .atomic import atomic_output_path
 
-__all__ = ["VideoWriter", "write_video", "read_video", "stream_video", "StreamedVideo", "upright_rgb", "probe_video",
-           "VideoInfo", "VideoReadError"]
+__all__ = ["VideoWriter", "av_frame", "write_video", "read_video", "stream_video", "StreamedVideo", "upright_rgb",
+           "probe_video", "VideoInfo", "VideoReadError"]
 
 
 class VideoReadError(ValueError):
@@ -34,6 +34,24 @@ class VideoInfo:
 
 def _rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
+
+
+def av_frame(rgb: np.ndarray):
+    """An ``av.VideoFrame`` holding the ``(H, W, 3)`` uint8 RGB image ``rgb``.
+
+    When ``rgb`` is the RGB view ``bgra[:, :, 2::-1]`` of a ``(H, W, 4)`` uint8 BGRA array with contiguous rows (what
+    the embedded renderer's read-back gives), the frame wraps that BGRA memory without a copy (format ``bgra``; the
+    alpha byte is ignored by the conversion to YUV, and swscale's BGRA and RGB24 readers compute the same YUV);
+    otherwise the pixels are copied into an ``rgb24`` frame. The array must stay unchanged until the frame is encoded.
+    """
+    import av
+
+    base = rgb.base
+    if (isinstance(base, np.ndarray) and base.dtype == np.uint8 and base.shape == rgb.shape[:2] + (4,)
+            and base.strides[0] > 0 and base.strides[1:] == (4, 1) and rgb.strides == (base.strides[0], 4, -1)
+            and rgb.__array_interface__["data"][0] == base.__array_interface__["data"][0] + 2):
+        return av.VideoFrame.from_numpy_buffer(base, format="bgra")
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
 
 
 class VideoWriter:
@@ -68,12 +86,11 @@ class VideoWriter:
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
-        import av
-
+        """Encode one ``(height, width, 3)`` uint8 RGB frame (any strides; see :func:`av_frame`)."""
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"{self.path}: frame must be ({self.height}, {self.width}, 3) uint8, got "
                              f"{frame.shape} {frame.dtype}")
-        for packet in self._stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+        for packet in self._stream.encode(av_frame(frame)):
             self._container.mux(packet)
         self.frames += 1
 

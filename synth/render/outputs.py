@@ -16,6 +16,7 @@ import io
 import os
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -29,7 +30,8 @@ from ..core.layout import VIDEOS_DIR
 from ..core.video_io import VideoWriter
 from .backend import CameraCapture
 
-__all__ = ["OutputSpec", "SceneWriter", "expected_files", "OCCLUSION_TOLERANCE_M", "resolve_encode_threads"]
+__all__ = ["OutputSpec", "SceneWriter", "expected_files", "OCCLUSION_TOLERANCE_M", "resolve_encode_threads",
+           "resolve_flush_threads"]
 
 #: a joint counts as visible if the rendered surface at its pixel is no more than this in front of it (the body's
 #: own surface lies in front of its joints)
@@ -50,14 +52,24 @@ class OutputSpec:
     #: zlib release the GIL); 1 = encode in the calling thread, 0 = automatic (:func:`resolve_encode_threads`)
     encode_threads: int = 1
     #: frames each encode thread may hold before ``write_frame`` blocks (bounds memory: a 1280x1280 frame of 10
-    #: cameras is 49 MB)
+    #: cameras is 66 MB as the embedded renderer's BGRA read-back)
     encode_queue_frames: int = 4
+    #: threads flushing the streams' last frames at the end of a scene (x264 holds back ~11 frames per stream):
+    #: 0 = one per core (the renderer is idle then), 1 = serial
+    flush_threads: int = 0
 
 
 def resolve_encode_threads(requested: int, streams: int) -> int:
     """Encode threads for ``streams`` videos: ``requested`` if > 0, else the cores left after the renderer and
     the frame loop (``cpu_count - 2``), at least 1; never more than ``streams``."""
     n = requested if requested > 0 else (os.cpu_count() or 1) - 2
+    return int(max(1, min(n, streams)))
+
+
+def resolve_flush_threads(requested: int, streams: int) -> int:
+    """Threads flushing ``streams`` videos at a scene's end: ``requested`` if > 0, else one per core; never more
+    than ``streams``."""
+    n = requested if requested > 0 else (os.cpu_count() or 1)
     return int(max(1, min(n, streams)))
 
 
@@ -188,10 +200,17 @@ class SceneWriter:
             self.joints_cm.append(np.asarray(joints[1], float))
 
     def close(self) -> None:
+        """Finish every output. The videos are flushed in parallel (``spec.flush_threads``): x264 holds back its
+        last ~11 frames per stream (lookahead and B-frames) until the flush, and the renderer is idle by now."""
         self._stop_workers()
         self._check()
-        for v in self.videos.values():
-            v.close()
+        n = resolve_flush_threads(self.spec.flush_threads, len(self.videos))
+        if n > 1:
+            with ThreadPoolExecutor(n, thread_name_prefix="flush") as pool:
+                list(pool.map(VideoWriter.close, self.videos.values()))  # PyAV releases the GIL; first error raised
+        else:
+            for v in self.videos.values():
+                v.close()
         if self.spec.joints:
             buf = io.BytesIO()
             np.savez_compressed(buf, names=np.array(self.joint_names or []),

@@ -57,6 +57,31 @@ def panda_base():
     return _BASE
 
 
+def _read_rgb(tex, w: int, h: int) -> np.ndarray:
+    """A colour buffer's RAM read-back as ``(h, w, 3)`` uint8 RGB, top row first, in memory of its own.
+
+    Panda3D keeps an 8-bit RGBA texture as BGRA rows bottom-up in one RAM buffer that the next ``renderFrame()``
+    overwrites in place, so one copy is needed: it flips the rows of the untouched BGRA pixels into a new array and
+    returns its RGB view ``bgra[:, :, 2::-1]`` (no channel conversion here: :class:`synth.core.video_io.VideoWriter`
+    hands such a view to swscale as BGRA, so the pixels are converted once, to YUV, in the encoder's GIL-free code).
+    Any other texture layout goes through Panda3D's own conversion (``getRamImageAs("RGB")``) and a flipped copy.
+
+    Raises:
+        RenderError: the read-back is empty (EGL context lost).
+    """
+    raw = tex.getRamImage()
+    if not raw:
+        raise RenderError("the renderer returned an empty image (EGL context lost?)")
+    from panda3d.core import Texture
+
+    if tex.getNumComponents() == 4 and tex.getComponentType() == Texture.T_unsigned_byte and len(raw) == h * w * 4:
+        bgra = np.empty((h, w, 4), np.uint8)
+        np.copyto(bgra, np.frombuffer(raw, np.uint8).reshape(h, w, 4)[::-1])  # numpy copies without the GIL
+        return bgra[:, :, 2::-1]
+    rgb = tex.getRamImageAs("RGB")
+    return np.frombuffer(rgb, np.uint8).reshape(h, w, 3)[::-1].copy()
+
+
 class EmbeddedBackend(RendererBackend):
     """Panda3D backend.
 
@@ -361,11 +386,7 @@ class EmbeddedBackend(RendererBackend):
         w, h = self.size
         out = []
         for entry in self.buffers:
-            raw = entry["rgb_tex"].getRamImageAs("RGB")
-            if not raw:
-                raise RenderError("the renderer returned an empty image (EGL context lost?)")
-            rgb = np.frombuffer(raw, np.uint8).reshape(h, w, 3)[::-1].copy()
-            cap = CameraCapture(rgb)
+            cap = CameraCapture(_read_rgb(entry["rgb_tex"], w, h))
             if request.depth:
                 d = np.frombuffer(entry["depth_tex"].getRamImage(), np.float32).reshape(h, w)[::-1]
                 z = NEAR_M * FAR_M / (FAR_M - d.astype(np.float64) * (FAR_M - NEAR_M))
