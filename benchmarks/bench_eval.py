@@ -30,7 +30,7 @@ def main() -> None:
     from synth.core.geometry import SENSOR_MM, intrinsics_from_lens
     from synth.core.multicam_format import iter_scene_dirs, parse_lens_dir_name
     from synth.core.video_io import read_video, write_video
-    from synth.verify import _load_camera, compare_camera, list_items
+    from synth.dataset.verify import _load_camera, compare_camera, list_items
 
     ds = args.work / "ds480"
     if not any(iter_scene_dirs(ds)):

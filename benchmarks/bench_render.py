@@ -98,13 +98,13 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     args = ap.parse_args()
 
-    from synth.catalog import load_catalog
-    from synth.config import load_config
+    from synth.scenes.catalog import load_catalog
+    from synth.scenes.config import load_config
     from synth.render.backend import CaptureRequest
     from synth.render.driver import render_scene
     from synth.render.embedded.backend import EmbeddedBackend
     from synth.render.outputs import OutputSpec, SceneWriter, resolve_encode_threads, resolve_flush_threads
-    from synth.sampling import sample_scene
+    from synth.scenes.sampling import sample_scene
 
     cat = load_catalog()
     cores = len(os.sched_getaffinity(0))

@@ -37,7 +37,7 @@ def main() -> None:
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
 
-    from synth.catalog import Catalog, load_catalog
+    from synth.scenes.catalog import Catalog, load_catalog
     from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
     from synth.render.unreal.backend import UnrealBackend
     from synth.render.unreal.protocol import decode_bmp, encode_bmp

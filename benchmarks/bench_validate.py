@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     from synth.core.multicam_format import iter_scene_dirs
-    from synth.validate import validate_dataset
+    from synth.dataset.validate import validate_dataset
 
     tmp = None
     root = args.dataset

@@ -76,7 +76,7 @@ def print_table(rows) -> None:
 
 
 def rescore(root: Path, out: Path, rot_deg: float, trans_rel: float):
-    from synth.verify import VerifyThresholds, _load_camera, compare_camera, list_items, load_estimate
+    from synth.dataset.verify import VerifyThresholds, _load_camera, compare_camera, list_items, load_estimate
 
     th = VerifyThresholds(rot_deg=rot_deg, trans_rel=trans_rel)
     rows = []

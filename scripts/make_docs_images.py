@@ -48,11 +48,11 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=160)
     args = ap.parse_args()
 
-    from synth.catalog import load_catalog
-    from synth.config import load_config
-    from synth.plot import plot_scene
+    from synth.scenes.catalog import load_catalog
+    from synth.scenes.config import load_config
+    from synth.dataset.plot import plot_scene
     from synth.render.embedded.backend import EmbeddedBackend
-    from synth.sampling import sample_scene
+    from synth.scenes.sampling import sample_scene
     from synth.core.scene_spec import Lens
     from synth.core.multicam_format import write_scene_files
 

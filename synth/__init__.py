@@ -1,6 +1,6 @@
 """synth: synchronized multi-camera video generation following ReCamMaster's MultiCamVideo recipe.
 
-Submodules: :mod:`synth.core.geometry` (camera conventions, shared with recam), :mod:`synth.sampling` (pure seeded scene
+Submodules: :mod:`synth.core.geometry` (camera conventions, shared with recam), :mod:`synth.scenes.sampling` (pure seeded scene
 sampling), :mod:`synth.core.multicam_format` (dataset format), :mod:`synth.render` (renderer backends), :mod:`synth.cli`.
 """
 

@@ -84,8 +84,8 @@ def _load(config: Optional[Path], catalog: Optional[Path]):
     missing, not UTF-8, not YAML or invalid."""
     _need_file(config, "a generator config YAML")
     _need_file(catalog, "an asset catalog YAML")
-    from .catalog import load_catalog
-    from .config import load_config
+    from .scenes.catalog import load_catalog
+    from .scenes.config import load_config
     from .core.errors import ConfigError
 
     out = []
@@ -113,9 +113,9 @@ def plan(
     shard: Optional[str] = typer.Option(None, "--shard", help="i/n: plan only scenes with index % n == i."),
 ) -> None:
     """Sample scenes and write camera_extrinsics.json, scene.json and metadata.csv (no videos)."""
-    from .sampling import SamplingError, sample_scene
+    from .scenes.sampling import SamplingError, sample_scene
     from .core.sharding import parse_shard, shard_indices
-    from .writer import (DatasetMismatchError, ensure_run_manifest, finish_run, scene_outputs_present,
+    from .dataset.writer import (DatasetMismatchError, ensure_run_manifest, finish_run, scene_outputs_present,
                          staged_scene)
     from .core.multicam_format import write_scene_files
 
@@ -186,7 +186,7 @@ def render(
     from .render.backends import UnknownBackendError, get_backend
     from .render.driver import RenderSettings, render_scenes, summarize
     from .render.outputs import OutputSpec
-    from .writer import DatasetMismatchError, ensure_run_manifest, finish_run
+    from .dataset.writer import DatasetMismatchError, ensure_run_manifest, finish_run
 
     _need_out_folder(out)
     try:
@@ -202,7 +202,7 @@ def render(
     if cat.backend != backend:
         _fail(f"{catalog or 'the built-in catalog'}: backend: {cat.backend!r}, but --backend is {backend!r}; its "
               f"assets cannot be loaded by the {backend} renderer")
-    from .splits import effective_seed, record_split
+    from .scenes.splits import effective_seed, record_split
 
     try:
         cfg = cfg.with_video(width=width, height=height, frames=frames)
@@ -351,7 +351,7 @@ def validate(
     _need_file(config, "a generator config YAML")
     from .core.errors import ConfigError
     from .core.progress import line_progress
-    from .validate import ValidateOptions, validate_dataset
+    from .dataset.validate import ValidateOptions, validate_dataset
 
     t0 = time.perf_counter()
     try:
@@ -388,7 +388,7 @@ def stats(
     from rich.table import Table
 
     from .core.multicam_format import DatasetFormatError
-    from .stats import collect_stats
+    from .dataset.stats import collect_stats
 
     try:
         st = collect_stats(root)
@@ -443,7 +443,7 @@ def plot(
     _need_dir(scene_dir, "a scene folder with cameras/camera_extrinsics.json")
     _need_output_file(out)
     from .core.multicam_format import DatasetFormatError
-    from .plot import plot_scene
+    from .dataset.plot import plot_scene
 
     try:
         path = plot_scene(scene_dir, out, every=every)
@@ -460,7 +460,7 @@ def index(root: Path = typer.Argument(..., help="Dataset root.")) -> None:
     _need_dir(root, "a dataset root")
     if not (root / "train").is_dir():
         _fail(f"{root}: no train/ folder; expected a dataset root (train/<lens>/scene<N>/)")
-    from .writer import rebuild_metadata
+    from .dataset.writer import rebuild_metadata
 
     console.print(f"metadata.csv: {rebuild_metadata(root)} rows")
 
@@ -544,7 +544,7 @@ def verify(
     any camera is flagged."""
     from .core.multicam_format import DatasetFormatError
     from .core.sharding import parse_shard
-    from .verify import VerifyThresholds, list_items, run_verify, select_items
+    from .dataset.verify import VerifyThresholds, list_items, run_verify, select_items
 
     try:
         from .core.pose_estimation import PoseOptions

@@ -8,7 +8,7 @@ import configparser
 
 
 def main() -> None:
-    from synth.catalog import load_catalog
+    from synth.scenes.catalog import load_catalog
     from synth.testing.fake_unrealcv import FakeUnrealServer, Fault, unreal_catalog_for
 
     ap = argparse.ArgumentParser()

@@ -27,8 +27,8 @@ def test_a_forbidden_import_breaks_a_contract(tmp_path):
     for name in ("synth", "recam"):
         shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "assets"))
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
-    (tmp_path / "recam" / "leak.py").write_text("import synth.sampling\n")
+    (tmp_path / "recam" / "leak.py").write_text("import synth.scenes.sampling\n")
     r = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(tmp_path)})
     assert r.returncode != 0
-    assert "recam.leak -> synth.sampling" in r.stdout
+    assert "recam.leak -> synth.scenes.sampling" in r.stdout

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from synth.assets_build.build import build_assets
 from synth.assets_build.hdri import HDRI_ENVIRONMENTS
-from synth.catalog import load_catalog
+from synth.scenes.catalog import load_catalog
 from synth.cli import app
 from synth.render.embedded.ibl import procedural_sky
 
@@ -150,12 +150,12 @@ def test_corrupt_download_is_unavailable_and_a_killed_build_leaves_the_old_cache
     build_assets(tmp_path / "d", bodies=0, npm_tarball=good, log=lambda *_: None)
     before = {p.name: p.read_bytes() for p in (tmp_path / "d").rglob("*") if p.is_file()}
     # killed half-way (after the HDRIs were written into staging): the installed cache is untouched
-    import synth.catalog
+    import synth.scenes.catalog
 
     def killed(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(synth.catalog, "load_catalog", killed)
+    monkeypatch.setattr(synth.scenes.catalog, "load_catalog", killed)
     with pytest.raises(KeyboardInterrupt):
         build_assets(tmp_path / "d", bodies=0, npm_tarball=good, force=True, log=lambda *_: None)
     monkeypatch.undo()

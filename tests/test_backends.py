@@ -14,7 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from synth.catalog import default_catalog_path
+from synth.scenes.catalog import default_catalog_path
 from synth.cli import app
 from synth.core.video_io import read_video
 from synth.render.backend import CameraCapture, RendererBackend

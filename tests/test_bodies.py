@@ -14,7 +14,7 @@ import yaml
 pytest.importorskip("anny")
 
 from synth.assets_build.bodies import BANK_SEED, BANK_SIZE, build_bodies, default_model_cache, sample_body  # noqa
-from synth.catalog import asset_cache_dir, load_catalog  # noqa: E402
+from synth.scenes.catalog import asset_cache_dir, load_catalog  # noqa: E402
 from synth.render.backend import AssetError  # noqa: E402
 from synth.render.embedded.bodies import (BOTTOM, HAIR, SHOES, SKIN, TOP, body_clip, body_skeleton,  # noqa: E402
                                           face_regions, load_body, pose_vertices, sole_index)
@@ -77,8 +77,8 @@ def test_default_catalog_has_the_bank_and_draws_only_realistic_people():
     assert all(c.draft for c in cat.characters if not c.asset.startswith("anny:"))
     assert set(c.id for c in cat.drawable_characters()) == {c.id for c in bodies}
     assert len(cat.animations_for(bodies[0].id)) >= 12
-    from synth.config import load_config
-    from synth.sampling import sample_scene
+    from synth.scenes.config import load_config
+    from synth.scenes.sampling import sample_scene
 
     cfg = load_config()
     drawn = {sample_scene(cfg, cat, 0, k).character_id for k in range(40)}

@@ -212,7 +212,7 @@ def scene512(tmp_path_factory):
 def verified(scene512, tmp_path_factory):
     """``synth verify`` on four cameras of the scene (CLI), and their pose estimates for the tamper tests."""
     from synth.cli import app
-    from synth.verify import list_items, select_items
+    from synth.dataset.verify import list_items, select_items
 
     out = tmp_path_factory.mktemp("verify_out")
     r = run(app, ["verify", str(scene512), "--stride", "1", "--cameras", ",".join(VERIFY_CAMS), "--out", str(out)])
@@ -270,7 +270,7 @@ def _tampered(c2w_json: Path, how: str) -> dict:
                                       ("shift", ["cam01", "cam07", "cam09"])])
 @pytest.mark.slow
 def test_synth_verify_flags_tampered_camera_files(verified, scene512, how, cams):
-    from synth.verify import _load_camera, compare_camera, load_estimate
+    from synth.dataset.verify import _load_camera, compare_camera, load_estimate
 
     _, out, items = verified
     tampered = _tampered(items[0].scene_dir / "cameras" / "camera_extrinsics.json", how)
@@ -312,7 +312,7 @@ def test_synth_verify_cli_exit_1_on_a_tampered_dataset(scene512, tmp_path):
 
 def test_split_eval_draws_disjoint_seeds_and_records_them(tmp_path):
     from synth.cli import app
-    from synth.splits import EVAL_SEED_BASE, effective_seed
+    from synth.scenes.splits import EVAL_SEED_BASE, effective_seed
 
     assert effective_seed(3, "eval") == EVAL_SEED_BASE + 3 and effective_seed(3, "train") == 3
     with pytest.raises(ValueError, match="reserved"):
@@ -427,7 +427,7 @@ def test_recam_eval_end_to_end_with_the_tiny_model(tmp_path):
 def test_synth_verify_workers_shards_and_sampling(tmp_path):
     """The process-pool path, --shard and --sample on a tiny (64 px, mostly not estimable) scene."""
     from synth.cli import app
-    from synth.verify import list_items, select_items
+    from synth.dataset.verify import list_items, select_items
 
     ds = tmp_path / "ds"
     assert run(app, ["render", "--scenes", "1", "--width", "64", "--height", "64", "--frames", "9",

@@ -15,7 +15,7 @@ from pydantic import field_validator
 from typer.testing import CliRunner
 
 from synth.cli import app
-from synth.config import SynthConfig, config_digest, default_config_path, load_config
+from synth.scenes.config import SynthConfig, config_digest, default_config_path, load_config
 from synth.core.errors import ConfigError
 from synth.core.layout import CAMERA_JSON, METADATA_CSV, RUN_MANIFEST
 from synth.core.multicam_format import load_camera_extrinsics, read_scene_spec

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synth.catalog import load_catalog
-from synth.config import SynthConfig, load_config
-from synth.framing import body_in_view, body_points, roll_range, sample_roll
+from synth.scenes.catalog import load_catalog
+from synth.scenes.config import SynthConfig, load_config
+from synth.scenes.framing import body_in_view, body_points, roll_range, sample_roll
 from synth.core.geometry import axes_to_rotator, fmatrix_to_c2w, look_at_rotator, unreal_pose_to_fmatrix
-from synth.sampling import sample_scene
+from synth.scenes.sampling import sample_scene
 
 CAT = load_catalog()
 
@@ -99,7 +99,7 @@ def test_framing_over_1000_sampled_cameras():
 def test_lens_fits_environment():
     """Scenes draw environments whose hemisphere lets their lens frame the tallest character; turned off, a 50 mm
     scene may land in a 3 m room again."""
-    from synth.sampling import _environments_for, framing_distance_m, lens_for_index
+    from synth.scenes.sampling import _environments_for, framing_distance_m, lens_for_index
 
     cfg = _cfg()
     tallest = max(c.height_m for c in CAT.drawable_characters())

@@ -119,7 +119,7 @@ def test_feet_on_the_ground_in_contact_frames(tmp_path):
 def test_panda_plays_the_retargeted_clip_as_computed(tmp_path):
     """The clip written into the humanoid GLB, played by Panda3D, puts the joints where the retargeting says
     (checks quaternion and axis conventions end to end)."""
-    from synth.catalog import load_catalog
+    from synth.scenes.catalog import load_catalog
     from synth.render.embedded.characters import expose_joints, load_character
 
     bvh = _write_bvh(tmp_path / "take.bvh", _take())

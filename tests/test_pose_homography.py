@@ -62,7 +62,7 @@ def test_verify_second_opinions_run_in_order_and_stop_at_the_first_that_agrees(t
     from synth.core.layout import CAMERA_JSON, VIDEOS_DIR
     from synth.core.multicam_format import write_camera_extrinsics
     from synth.core.video_io import write_video
-    from synth.verify import VerifyItem, verify_camera
+    from synth.dataset.verify import VerifyItem, verify_camera
 
     scene = tmp_path / "train" / "f18_aperture10" / "scene0"
     n = 9

@@ -186,7 +186,7 @@ def test_resolve_encode_threads():
 
 # ------------------------------------------------------------------------------------------------ standard look
 def _ring_backend(quality, env="plaza", lighting="noon", size=96, msaa=0):
-    from synth.catalog import load_catalog
+    from synth.scenes.catalog import load_catalog
     from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
     from synth.render.embedded.backend import EmbeddedBackend
     from synth.core.scene_spec import Lens
@@ -227,7 +227,7 @@ def test_standard_look_one_shared_shadow_map_rendered_first():
     lit = be.capture(CaptureRequest(mask=True))
     be.pbr.sun.node().setShadowCaster(False)
     unshadowed = be.capture(CaptureRequest(mask=True))
-    from synth.catalog import load_catalog
+    from synth.scenes.catalog import load_catalog
 
     be.load_environment(load_catalog().environment("street"), "evening")  # a new scene: still one shadow map
     be.capture()

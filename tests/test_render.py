@@ -21,7 +21,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from recam.cameras import load_camera_extrinsics
-from synth.catalog import load_catalog
+from synth.scenes.catalog import load_catalog
 from synth.cli import app
 from synth.core.geometry import intrinsics_from_lens, look_at_rotator, project_points, unreal_pose_to_fmatrix
 from synth.core.video_io import probe_video

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from synth.cli import app
-from synth.config import load_config
+from synth.scenes.config import load_config
 
 N_SCENES = 1000
 SEED = 7

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from synth.catalog import load_catalog
+from synth.scenes.catalog import load_catalog
 from synth.cli import app
-from synth.config import default_config_path, load_config
+from synth.scenes.config import default_config_path, load_config
 from synth.core.errors import ConfigError
 from synth.core.sharding import parse_shard, shard_indices
 

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from synth.catalog import load_catalog
+from synth.scenes.catalog import load_catalog
 from synth.cli import app
 from synth.core.geometry import fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
 from synth.render.unreal.backend import frame_batch_commands

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from synth.cli import app
-from synth.config import default_config_path
+from synth.scenes.config import default_config_path
 from synth.core import geometry as g
 from synth.core.multicam_format import DatasetFormatError, read_camera_array
 from synth.core.video_io import write_video

@@ -260,7 +260,7 @@ def default_model_cache() -> Path:
     """Where anny keeps its built model data (~760 MB): ``$ANNY_CACHE_DIR``, else beside the default asset cache
     (``<venv>/share/synth/anny-model-cache``), so rebuilding a bank anywhere (or the tests' determinism check) does
     not pay anny's ~95 s model build again."""
-    from ..catalog import asset_cache_dir
+    from ..scenes.catalog import asset_cache_dir
 
     env = os.environ.get("ANNY_CACHE_DIR")
     return Path(env) if env else asset_cache_dir().parent / "anny-model-cache"

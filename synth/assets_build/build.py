@@ -12,7 +12,7 @@ from typing import Optional
 
 import yaml
 
-from ..catalog import asset_cache_dir as cache_dir
+from ..scenes.catalog import asset_cache_dir as cache_dir
 from ..core.atomic import replace_dir
 from .hdri import HDRI_ENVIRONMENTS, NPM_PACKAGE, NPM_VERSION, AssetBuildError, build_hdris
 from .bodies import BODY_RECIPE, anny_version, build_bodies, default_model_cache
@@ -61,7 +61,7 @@ def build_assets(dest: Optional[Path] = None, npm_tarball: Optional[Path] = None
     ``user_bvh``: a folder of the user's BVH files (CMU joint names), cut into ``user_clip_s`` second clips; later
     builds without it keep the folder of the previous build (delete the cache to drop it).
     """
-    from ..catalog import load_catalog
+    from ..scenes.catalog import load_catalog
     from importlib import resources
 
     dest = Path(dest or cache_dir())

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..catalog import Animation, Character, Environment
+from ..scenes.catalog import Animation, Character, Environment
 from ..core.scene_spec import Lens
 
 __all__ = ["RendererBackend", "CameraCapture", "CaptureRequest", "RenderError", "AssetError", "RetryableRenderError",

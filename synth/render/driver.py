@@ -2,7 +2,7 @@
 
 Per scene the main thread drives the backend (GL contexts belong to one thread) while a writer thread encodes the
 previous frames, so rendering and encoding overlap; a bounded queue caps memory. Every scene is assembled in a
-staging folder and renamed into place complete (:func:`synth.writer.staged_scene`).
+staging folder and renamed into place complete (:func:`synth.dataset.writer.staged_scene`).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from ..catalog import Catalog
-from ..config import SynthConfig
+from ..scenes.catalog import Catalog
+from ..scenes.config import SynthConfig
 from ..core.scene_spec import SceneSpec
 from ..core.layout import PARTIAL_DIR
 from ..core.multicam_format import write_scene_files
-from ..writer import scene_outputs_present, staged_scene
+from ..dataset.writer import scene_outputs_present, staged_scene
 from .backend import CaptureRequest, RenderError, RendererBackend, RetryableRenderError
 from .outputs import OutputSpec, SceneWriter, expected_files
 from .backends import get_backend
@@ -169,7 +169,7 @@ _WORKER: Dict = {}
 
 def _render_index(settings: RenderSettings, backend: RendererBackend, index: int,
                   on_images: Optional[Callable[[int], None]] = None) -> SceneStats:
-    from ..sampling import sample_scene
+    from ..scenes.sampling import sample_scene
 
     plan = sample_scene(settings.cfg, settings.catalog, settings.seed, index)
     if scene_is_complete(settings, plan):

@@ -30,7 +30,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 import yaml
 
-from synth.catalog import Catalog
+from synth.scenes.catalog import Catalog
 from synth.core.geometry import CM_PER_M, focal_mm_from_hfov, unreal_pose_to_fmatrix
 from synth.render.unreal.protocol import (MAX_REQUESTS_PER_TICK, PLUGIN_VERSION, STOCK_COMMANDS, SYNTH_COMMANDS,
                                           Grammar, encode_bmp, frame, map_package, read_frame)
@@ -551,7 +551,7 @@ class ServerHandle:
 
 def _serve(catalog_path: Optional[str], port: int, faults: List[Tuple[int, str, float]], render: bool,
            command_log: Optional[str], q) -> None:
-    from synth.catalog import load_catalog
+    from synth.scenes.catalog import load_catalog
 
     logging.basicConfig(level=logging.WARNING)
     embedded = load_catalog(catalog_path)
@@ -586,7 +586,7 @@ def main() -> None:  # pragma: no cover - manual use
     ap.add_argument("--write-catalog", help="write the matching Unreal-style catalog YAML here and exit")
     ap.add_argument("--no-render", action="store_true", help="answer captures with grey images (protocol tests)")
     args = ap.parse_args()
-    from synth.catalog import load_catalog
+    from synth.scenes.catalog import load_catalog
 
     embedded = load_catalog(args.catalog)
     data, amap = unreal_catalog_for(embedded)

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ...catalog import Animation, Catalog, Character, Environment
+from ...scenes.catalog import Animation, Catalog, Character, Environment
 from ...core.scene_spec import Lens
 from ..backend import AssetError, CameraCapture, CaptureRequest, RenderError, RendererBackend
 from . import coords

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
 
-from ...catalog import Animation, Catalog, Character
+from ...scenes.catalog import Animation, Catalog, Character
 from ..backend import AssetError
 from .humanoid import CLIPS, HumanoidSpec, build_humanoid_glb
 

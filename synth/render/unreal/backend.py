@@ -18,7 +18,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ...catalog import Animation, Catalog, Character, Environment
+from ...scenes.catalog import Animation, Catalog, Character, Environment
 from ...core.geometry import CM_PER_M, fmatrix_to_unreal_pose, horizontal_fov_deg
 from ...core.scene_spec import Lens
 from ..backend import CameraCapture, CaptureRequest, RenderError, RendererBackend

@@ -1,6 +1,6 @@
 """Held-out evaluation split: scenes whose seeds can never coincide with a training run's.
 
-Scene ``k`` of run seed ``s`` draws from ``SeedSequence([s, k])`` (:mod:`synth.sampling`). An evaluation run
+Scene ``k`` of run seed ``s`` draws from ``SeedSequence([s, k])`` (:mod:`synth.scenes.sampling`). An evaluation run
 (``synth render --split eval --seed s``) uses the run seed ``EVAL_SEED_BASE + s``; training runs are refused seeds
 at or above ``EVAL_SEED_BASE``. So no (seed, index) pair, hence no sampled scene, environment placement, character,
 animation or camera draw, is shared between a training and an evaluation dataset, whatever their sizes. The split,
@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .core.atomic import atomic_write_text
-from .core.layout import RUN_MANIFEST
+from ..core.atomic import atomic_write_text
+from ..core.layout import RUN_MANIFEST
 
 __all__ = ["SPLITS", "EVAL_SEED_BASE", "effective_seed", "record_split"]
 

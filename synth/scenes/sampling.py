@@ -25,12 +25,12 @@ import numpy as np
 from .captions import camera_caption, scene_caption
 from .catalog import Catalog, Character, Environment
 from .config import SynthConfig, config_digest
-from .core.geometry import CM_PER_M, look_at_rotator
-from .core.speed import speed_progress
-from .core.layout import camera_name
-from .core.scene_spec import CameraSpec, Lens, SceneSpec, SpeedProfile, VideoSpec
-from .families import FamilyContext, get_family
-from .families.base import round_json
+from ..core.geometry import CM_PER_M, look_at_rotator
+from ..core.speed import speed_progress
+from ..core.layout import camera_name
+from ..core.scene_spec import CameraSpec, Lens, SceneSpec, SpeedProfile, VideoSpec
+from ..families import FamilyContext, get_family
+from ..families.base import round_json
 from .framing import apply_recipe
 
 __all__ = ["sample_scene", "SamplingError", "scene_rng", "camera_rng", "choose_radius", "lens_for_index",
@@ -181,7 +181,7 @@ def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, ca
     speed = _sample_speed(cfg, rng)
     u = speed_progress(cfg.video.frames, speed.profile, speed.a)
     last = "no attempt"
-    lens, framing_tries, best = lens_for_index(cfg, index), 0, (-1.0, None, None, None)  # framing (synth/framing.py)
+    lens, framing_tries, best = lens_for_index(cfg, index), 0, (-1.0, None, None, None)  # framing (synth/scenes/framing.py)
     for _ in range(cfg.constraints.max_tries):
         loc, rot, offset = _sample_start(cfg, rng, char_base_m, radius, torso_m)
         if abs(rot[0]) > cfg.start.max_abs_pitch_deg:
@@ -189,7 +189,7 @@ def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, ca
             continue
         params, loc_f, rot_f = _sample_family(cfg, family, rng, loc, rot, offset, torso_m, char_base_m, u)
         reason = constraint_violation(cfg, env, char_base_m, char_height, loc_f, rot_f)
-        # --- framing (synth/framing.py): constant roll + full-body start; the best try if none frames the body ---
+        # --- framing (synth/scenes/framing.py): constant roll + full-body start; the best try if none frames the body ---
         if reason is None:
             rot_f, frac = apply_recipe(cfg.framing, rng, loc_f, rot_f, char_base_m, char_height,
                                        lens.focal_length_mm, lens.sensor_mm, cfg.video.width, cfg.video.height)

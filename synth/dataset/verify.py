@@ -30,11 +30,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .core.atomic import atomic_write_text
-from .core.geometry import SENSOR_MM, intrinsics_from_lens
-from .core.layout import CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, parse_lens_dir_name
-from .core.multicam_format import DatasetFormatError, iter_scene_dirs, load_camera_extrinsics, read_scene_spec
-from .core.scene_spec import SceneSpec
+from ..core.atomic import atomic_write_text
+from ..core.geometry import SENSOR_MM, intrinsics_from_lens
+from ..core.layout import CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, parse_lens_dir_name
+from ..core.multicam_format import DatasetFormatError, iter_scene_dirs, load_camera_extrinsics, read_scene_spec
+from ..core.scene_spec import SceneSpec
 
 __all__ = ["VerifyThresholds", "CameraCheck", "VerifyItem", "list_items", "select_items", "verify_camera",
            "compare_camera", "run_verify", "plot_scene_checks", "save_estimate", "load_estimate", "CSV_FIELDS"]
@@ -182,7 +182,7 @@ def verify_camera(item: VerifyItem, options=None, thresholds: VerifyThresholds =
             the features, full resolution; stopping at the first that agrees) and flag only if no second estimate
             checks the file and agrees with it.
     """
-    from .core.pose_estimation import PoseOptions, estimate_video_poses
+    from ..core.pose_estimation import PoseOptions, estimate_video_poses
     from synth.core.video_io import VideoReadError
 
     options = options or PoseOptions()
@@ -235,7 +235,7 @@ def compare_camera(item: VerifyItem, c2w: np.ndarray, cmeta: dict, est,
                    thresholds: VerifyThresholds = VerifyThresholds()) -> CameraCheck:
     """Compare a pose estimate with the written trajectory ``c2w`` ``(F, 4, 4)`` (metres, OpenCV axes) of the
     camera; ``cmeta`` is the camera's scene.json entry (``trajectory``, ``params.distance_to_character_m``)."""
-    from .core.camera_metrics import align_sim3, camera_metrics, relative_to_first
+    from ..core.camera_metrics import align_sim3, camera_metrics, relative_to_first
 
     chk = CameraCheck(item.scene, item.camera, family=str(cmeta.get("trajectory", "")), status=est.status,
                       message=est.message)
@@ -371,7 +371,7 @@ def save_estimate(path: Path, est) -> None:
 
 def load_estimate(path: Path):
     """Inverse of :func:`save_estimate` (no pickles)."""
-    from .core.pose_estimation import PoseEstimate
+    from ..core.pose_estimation import PoseEstimate
 
     with np.load(path, allow_pickle=False) as z:
         return PoseEstimate(str(z["status"]), z["frame_indices"], z["c2w"], z["registered"],

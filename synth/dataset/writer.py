@@ -15,14 +15,14 @@ import socket
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from .catalog import Catalog
-from .config import SynthConfig, config_digest
-from .core.atomic import atomic_write_text, replace_dir
-from .core.layout import (CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, TRAIN_DIR, scene_dir_name,
+from ..scenes.catalog import Catalog
+from ..scenes.config import SynthConfig, config_digest
+from ..core.atomic import atomic_write_text, replace_dir
+from ..core.layout import (CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, TRAIN_DIR, scene_dir_name,
                           video_relpath)
-from .core.multicam_format import (DatasetFormatError, MetadataRow, format_metadata_csv, iter_scene_dirs,
+from ..core.multicam_format import (DatasetFormatError, MetadataRow, format_metadata_csv, iter_scene_dirs,
                                    read_scene_spec)
-from .core.scene_spec import SceneSpec
+from ..core.scene_spec import SceneSpec
 
 __all__ = ["DatasetMismatchError", "ensure_run_manifest", "scene_outputs_present", "staged_scene", "rebuild_metadata",
            "finish_run", "read_spec_or_none"]
@@ -56,7 +56,7 @@ def ensure_run_manifest(out: Path, seed: int, cfg: SynthConfig, catalog: Catalog
     manifest = {"format": "synth-run", "version": 1, "seed": seed, "config_digest": config_digest(cfg),
                 "catalog_digest": catalog.digest(), "catalog_backend": catalog.backend,
                 "config": cfg.model_dump(mode="json")}
-    from .assets_build.manifest import asset_manifest  # provenance of every asset (synth/assets_build)
+    from ..assets_build.manifest import asset_manifest  # provenance of every asset (synth/assets_build)
 
     manifest["assets"] = asset_manifest(catalog)
     if render:

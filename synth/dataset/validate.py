@@ -28,15 +28,15 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from .core.geometry import CM_PER_M, axes_to_rotator
-from .core.layout import (CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, SCENE_JSON, TRAIN_DIR, VAL_BASIC,
+from ..core.geometry import CM_PER_M, axes_to_rotator
+from ..core.layout import (CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, SCENE_JSON, TRAIN_DIR, VAL_BASIC,
                           VIDEOS_DIR, camera_names, parse_lens_dir_name)
-from .core.multicam_format import DatasetFormatError, iter_scene_dirs, read_camera_array, read_metadata_csv
-from .core.problems import Problem
-from .core.scene_spec import SceneSpec, SceneSpecError
-from .core.video_check import decode_video_problems
-from .core.video_io import VideoReadError, probe_video
-from .framing import roll_range
+from ..core.multicam_format import DatasetFormatError, iter_scene_dirs, read_camera_array, read_metadata_csv
+from ..core.problems import Problem
+from ..core.scene_spec import SceneSpec, SceneSpecError
+from ..core.video_check import decode_video_problems
+from ..core.video_io import VideoReadError, probe_video
+from ..scenes.framing import roll_range
 
 __all__ = ["Problem", "ValidateOptions", "Recipe", "load_recipe", "validate_dataset", "validate_scene",
            "family_problems", "OFFICIAL"]
@@ -60,7 +60,7 @@ class ValidateOptions:
 
 @dataclass(frozen=True)
 class Recipe:
-    """The configured recipe a dataset is checked against (``cfg`` a :class:`synth.config.SynthConfig`), where it
+    """The configured recipe a dataset is checked against (``cfg`` a :class:`synth.scenes.config.SynthConfig`), where it
     came from, and its digest."""
 
     cfg: Any
@@ -84,7 +84,7 @@ def load_recipe(root: Path, config: Optional[Path] = None) -> Tuple[Optional[Rec
     """
     from pydantic import ValidationError
 
-    from .config import SynthConfig, config_digest, load_config
+    from ..scenes.config import SynthConfig, config_digest, load_config
 
     if config is not None:
         cfg = load_config(config)
@@ -113,7 +113,7 @@ def load_recipe(root: Path, config: Optional[Path] = None) -> Tuple[Optional[Rec
 def _family_checker():
     """``check(name, params, cfg) -> list[str] | None`` (None: unknown family) through the trajectory-family
     registry (:mod:`synth.families`): each family checks its own parameters against its config block."""
-    from .families import get_family
+    from ..families import get_family
 
     def check(name: str, params: Dict[str, Any], cfg) -> Optional[List[str]]:
         try:

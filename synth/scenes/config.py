@@ -20,9 +20,9 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, RootModel, Seri
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
-from .core.errors import ConfigError, format_validation_error
-from .families import families
-from .families.base import FamilyBlock, Range, check_range
+from ..core.errors import ConfigError, format_validation_error
+from ..families import families
+from ..families.base import FamilyBlock, Range, check_range
 
 __all__ = ["SynthConfig", "TrajectoriesConfig", "load_config", "default_config_path", "config_digest", "upgrade_config",
            "CONFIG_VERSION"]
@@ -222,9 +222,9 @@ class SpeedConfig(_Strict):
         return check_range(v, 0.0, 50.0, positive=True)
 
 
-# --- camera recipe extras (roll, framing); logic in synth/framing.py ------------------------------------------------
+# --- camera recipe extras (roll, framing); logic in synth/scenes/framing.py ------------------------------------------------
 class FramingConfig(_Strict):
-    """Optional constant per-camera roll and the full-body framing rule (``synth/framing.py``).
+    """Optional constant per-camera roll and the full-body framing rule (``synth/scenes/framing.py``).
     ``roll``: ``none`` (default, as the published recipe), ``handheld`` (|roll| 1-5 deg, either sign) or
     ``custom`` (|roll| in ``roll_abs_deg``). ``full_body``: retry a camera's start (up to ``max_retries`` times)
     until the character's body box, head to feet, lies inside the image shrunk by ``margin_frac``; the best try is
@@ -265,7 +265,7 @@ class SynthConfig(_Strict):
     constraints: ConstraintsConfig
     trajectories: TrajectoriesConfig
     speed: SpeedConfig
-    framing: FramingConfig = FramingConfig()  # camera recipe extras (synth/framing.py)
+    framing: FramingConfig = FramingConfig()  # camera recipe extras (synth/scenes/framing.py)
 
     @model_validator(mode="before")
     @classmethod

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from .families import get_family
-from .families.base import sentence
+from ..families import get_family
+from ..families.base import sentence
 
 __all__ = ["scene_caption", "camera_caption", "speed_phrase"]
 

@@ -16,13 +16,13 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from pydantic import ValidationError
 
-from .config import SynthConfig, load_config
-from .core.errors import ConfigError, format_validation_error
-from .core.geometry import CM_PER_M, axes_to_rotator
-from .core.layout import CAMERA_JSON, RUN_MANIFEST, lens_dir_name
-from .core.multicam_format import iter_scene_dirs, read_camera_fmatrices
-from .core.scene_spec import SceneSpec
-from .families import families
+from ..scenes.config import SynthConfig, load_config
+from ..core.errors import ConfigError, format_validation_error
+from ..core.geometry import CM_PER_M, axes_to_rotator
+from ..core.layout import CAMERA_JSON, RUN_MANIFEST, lens_dir_name
+from ..core.multicam_format import iter_scene_dirs, read_camera_fmatrices
+from ..core.scene_spec import SceneSpec
+from ..families import families
 from .writer import read_spec_or_none
 
 __all__ = ["DatasetStats", "collect_stats", "Numeric"]
@@ -84,7 +84,7 @@ def _config_of(root: Path) -> SynthConfig:
 
 def _framing_block(st: DatasetStats, cfg: SynthConfig, spec: SceneSpec, fm: np.ndarray, centre: np.ndarray) -> None:
     """Roll (deg, |roll| against the configured range) and whether the start frame shows the whole character."""
-    from .framing import body_in_view, roll_range
+    from ..scenes.framing import body_in_view, roll_range
 
     rot = axes_to_rotator(fm)
     lo, hi = roll_range(cfg.framing.roll, cfg.framing.roll_abs_deg)
