@@ -27,6 +27,7 @@ from scipy.spatial.transform import Rotation, Slerp
 from synth.core.geometry import (look_at_rotator, pose_problems, relative_cam_emb,  # noqa: F401 (re-exports)
                                  relative_poses, unreal_pose_to_c2w)
 from synth.core.multicam_format import DatasetFormatError, load_camera_extrinsics  # noqa: F401
+from synth.core.paths import PATTERNS, is_valid_name
 from synth.core.speed import speed_progress
 
 __all__ = ["load_camera_extrinsics", "relative_cam_emb", "relative_poses", "PRESET_NAMES", "preset_trajectory",
@@ -281,6 +282,8 @@ def load_trajectory(spec: Union[int, str, Path], num_frames: int = 81, camera: O
             if len(cams) != 1:
                 raise TrajectoryError(f"{path}: holds cameras {list(cams)}; choose one (--camera camNN)")
             camera = next(iter(cams))
+        if not is_valid_name(camera, "camera"):  # the name becomes part of an output folder (path policy)
+            raise TrajectoryError(f"{path}: camera {camera!r} is not allowed; expected {PATTERNS['camera'][1]}")
         if camera not in cams:
             raise TrajectoryError(f"{path}: no camera {camera!r}; it has {list(cams)}")
         c2w = _check_trajectory(cams[camera], f"{path}: {camera}", det_sign=-1)

@@ -88,10 +88,10 @@ def infer(
     if cp_ring > 1 and attention_backend in (None, "native"):
         _fail("--cp_ring > 1 needs --attention_backend flash or _native_cudnn (ring attention needs the "
               "log-sum-exp, which the native backend does not return)")
-    name = output_dir_name(cam_type, trajectory, camera)
     try:
         latent_frame_indices(num_frames)
         traj = load_trajectory(cam_type if cam_type is not None else trajectory, num_frames, camera)
+        name = output_dir_name(cam_type, trajectory, camera)
         jobs = unique_job_names(jobs_from_dataset(dataset_path) if dataset_path else
                                 [InferJob(video.stem, video, prompt)])
         check_outputs(jobs, out / name, overwrite)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from synth.core.multicam_format import read_metadata_csv
+from synth.core.paths import UnsafePathError, check_name, safe_join
 from synth.core.video_io import read_video, write_video
 
 from .cameras import inference_cam_emb
@@ -23,7 +24,7 @@ from .video import frames_to_tensor, resize_center_crop
 
 __all__ = ["InferJob", "LoadedJob", "jobs_from_dataset", "load_jobs", "run_inference", "resolve_device_dtype",
            "OFFLOAD_MODES", "place_pipeline", "output_dir_name", "unique_job_names", "check_outputs",
-           "OutputExistsError"]
+           "OutputExistsError", "output_paths"]
 
 #: ``--offload``: none (everything on the device), model (diffusers' model CPU offload: one component at a time),
 #: group (diffusers' group offloading, one transformer block at a time), sequential (accelerate, layer by layer)
@@ -104,9 +105,15 @@ def load_jobs(jobs: List[InferJob], *, num_frames: int, height: int, width: int,
 
 def output_dir_name(cam_type=None, trajectory: Path = None, camera: str = None) -> str:
     """The results sub-folder of a trajectory source: ``cam_typeN``, the trajectory file's stem, plus ``_<camera>``
-    for one camera of a multi-camera JSON (so ``--camera cam09`` and ``--camera cam01`` never share a path)."""
-    name = f"cam_type{cam_type}" if cam_type is not None else Path(trajectory).stem
-    return f"{name}_{camera}" if camera else name
+    for one camera of a multi-camera JSON (so ``--camera cam09`` and ``--camera cam01`` never share a path).
+
+    Raises:
+        UnsafePathError: ``camera`` is not ``camNN`` or the stem is not a plain file name (path policy,
+            :mod:`synth.core.paths`: the name becomes a folder under ``--out``).
+    """
+    name = f"cam_type{cam_type}" if cam_type is not None else check_name(Path(trajectory).stem, "video_name",
+                                                                         f"--trajectory {trajectory}: file name")
+    return f"{name}_{check_name(camera, 'camera', '--camera')}" if camera else name
 
 
 def unique_job_names(jobs: List[InferJob]) -> List[InferJob]:
@@ -136,16 +143,38 @@ def unique_job_names(jobs: List[InferJob]) -> List[InferJob]:
     return [InferJob(rename.get(id(j), j.name), j.video, j.prompt) for j in jobs]
 
 
-def check_outputs(jobs: List[InferJob], out_dir: Path, overwrite: bool) -> None:
-    """Refuse to replace existing results unless ``overwrite``.
+def output_paths(job: InferJob, out_dir: Path) -> List[Path]:
+    """The result and side-by-side paths of ``job`` in ``out_dir``, joined by the path policy.
 
     Raises:
+        UnsafePathError: the job's name is not a plain file name, or a path would leave ``out_dir``.
+    """
+    name = check_name(job.name, "video_name", f"{job.video}: output name")
+    return [safe_join(out_dir, f"{name}.mp4", what="output video"),
+            safe_join(out_dir, f"{name}_side_by_side.mp4", what="output video")]
+
+
+def check_outputs(jobs: List[InferJob], out_dir: Path, overwrite: bool) -> None:
+    """Refuse output names that break the path policy, an output that would replace one of the input videos (even
+    with ``overwrite``: that destroys the source), and existing results unless ``overwrite``.
+
+    Raises:
+        UnsafePathError: a bad name, or an output path equal to an input video (named).
         OutputExistsError: names the first existing file.
     """
+    import os
+
+    inputs = {os.path.realpath(j.video): j.video for j in jobs}
+    for j in jobs:
+        for f in output_paths(j, out_dir):
+            if os.path.realpath(f) in inputs:
+                raise UnsafePathError(f"--out {out_dir}: the output {f} is the input video "
+                                      f"{inputs[os.path.realpath(f)]}; writing it would destroy the source: choose "
+                                      f"another --out")
     if overwrite:
         return
     for j in jobs:
-        for f in (Path(out_dir) / f"{j.name}.mp4", Path(out_dir) / f"{j.name}_side_by_side.mp4"):
+        for f in output_paths(j, out_dir):
             if f.exists():
                 raise OutputExistsError(f"{f} exists (from an earlier run); pass --overwrite to replace it or "
                                         f"choose another --out")
@@ -194,11 +223,10 @@ def run_inference(pipe, loaded: List[LoadedJob], trajectory: np.ndarray, out_dir
         t0 = time.perf_counter()
         result = pipe(frames_to_tensor(item.frames)[None], item.job.prompt, cam, num_inference_steps=steps,
                       guidance_scale=guidance, seed=seed).frames[0]
-        path = out_dir / f"{item.job.name}.mp4"
+        path, sbs = output_paths(item.job, out_dir)
         if write:
             write_video(path, result, item.fps)
-            write_video(out_dir / f"{item.job.name}_side_by_side.mp4", np.concatenate([item.frames, result], axis=2),
-                        item.fps)
+            write_video(sbs, np.concatenate([item.frames, result], axis=2), item.fps)
             log(f"{item.job.video.name} -> {path} ({time.perf_counter() - t0:.1f} s, {item.fps:g} fps)")
         written.append(path)
     return written

@@ -51,8 +51,26 @@ def _need_output_file(path: Path, option: str = "--out") -> None:
             return
 
 
+def _need_output_outside(out: Optional[Path], inputs: List[Path], option: str) -> None:
+    """Exit 2 if an output equals an input path or lies inside an input dataset (path policy, before any work)."""
+    from .core.paths import UnsafePathError, check_output_not_inside_inputs
+
+    try:
+        if out is not None:
+            check_output_not_inside_inputs(out, inputs, option, "input dataset")
+    except UnsafePathError as e:
+        _fail(str(e))
+
+
 def _need_out_folder(out: Path) -> None:
-    """Exit 2 if ``--out`` (or a folder above it) is an existing file."""
+    """Exit 2 if ``--out`` (or a folder above it) is an existing file, or lies inside an existing dataset's scene
+    folder (a dataset written there would corrupt that scene)."""
+    from .core.paths import enclosing_scene
+
+    scene = enclosing_scene(out)
+    if scene is not None:
+        _fail(f"--out {out}: is inside the scene folder {scene} of an existing dataset; expected a dataset folder "
+              f"outside any scene")
     for p in (out, *out.parents):
         if p.exists():
             if not p.is_dir():
@@ -385,6 +403,7 @@ def stats(
     _need_dir(root, "a dataset root")
     if json_out is not None:
         _need_output_file(json_out, "--json")
+    _need_output_outside(json_out, [root], "--json")
     from rich.table import Table
 
     from .core.multicam_format import DatasetFormatError

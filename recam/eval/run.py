@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from synth.core.atomic import atomic_write_text
+from synth.core.paths import UnsafePathError, check_name, safe_join
 from synth.core.geometry import SENSOR_MM, intrinsics_from_lens, relative_cam_emb
 from synth.core.layout import CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, parse_lens_dir_name
 from synth.core.multicam_format import (DatasetFormatError, iter_scene_dirs, load_camera_extrinsics, read_metadata_csv,
@@ -42,7 +43,7 @@ from synth.core.camera_metrics import camera_metrics, relative_to_first
 from .metrics import video_psnr_ssim
 from synth.core.pose_estimation import PoseOptions, estimate_poses
 
-__all__ = ["Pair", "sample_pairs", "write_pairs", "read_pairs", "EvalSettings", "evaluate_pairs", "compute_fvd",
+__all__ = ["Pair", "check_pair", "sample_pairs", "write_pairs", "read_pairs", "EvalSettings", "evaluate_pairs", "compute_fvd",
            "write_summary", "RESULT_FIELDS"]
 
 PAIR_FIELDS = ["pair_id", "scene", "source", "target", "prompt"]
@@ -108,6 +109,16 @@ def write_pairs(path: Path, pairs: Sequence[Pair]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+def check_pair(pair: Pair, where: str = "pair") -> Pair:
+    """``pair`` if its ``pair_id`` (an output file name), ``scene`` (``<lens>/scene<N>``) and cameras (``camNN``)
+    follow the path policy (:mod:`synth.core.paths`). Raises UnsafePathError naming ``where`` and the field."""
+    check_name(pair.pair_id, "pair_id", f"{where} pair_id")
+    check_name(pair.scene, "scene_id", f"{where} scene")
+    check_name(pair.source, "camera", f"{where} source")
+    check_name(pair.target, "camera", f"{where} target")
+    return pair
+
+
 def read_pairs(path: Path) -> List[Pair]:
     """Read ``pairs.csv``. Raises DatasetFormatError naming the file and the missing column / bad row."""
     path = Path(path)
@@ -124,6 +135,10 @@ def read_pairs(path: Path) -> List[Pair]:
     for i, r in enumerate(rows, start=2):
         if not r["pair_id"] or not r["scene"] or not r["source"].startswith("cam") or not r["target"].startswith("cam"):
             raise DatasetFormatError(f"{path}:{i}: bad row {r}")
+        try:  # pair ids become output file names, scenes and cameras input paths: the path policy
+            check_pair(Pair(r["pair_id"], r["scene"], r["source"], r["target"], ""), f"{path}:{i}")
+        except UnsafePathError as e:
+            raise DatasetFormatError(str(e)) from None
         out.append(Pair(r["pair_id"], r["scene"], r["source"], r["target"], r["prompt"] or ""))
     return out
 
@@ -261,6 +276,8 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
 
     if (generate is None) == (videos_dir is None):
         raise ValueError("evaluate_pairs: give exactly one of generate or videos_dir")
+    for p in pairs:  # before any write: a pair id of '../../x' or '/abs' would write outside --out
+        check_pair(p)
     root, out = Path(root), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / "eval_run.json"
@@ -295,14 +312,14 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
                                   "target": pair.target}
         msgs = []
         try:
-            scene_dir = root / "train" / pair.scene
+            scene_dir = safe_join(root / "train", pair.scene, what="scene")
             cams = load_camera_extrinsics(scene_dir / CAMERA_JSON)
             for c in (pair.source, pair.target):
                 if c not in cams:
                     raise DatasetFormatError(f"{scene_dir / CAMERA_JSON}: no camera {c}")
             tgt_raw, fps = read_video(scene_dir / VIDEOS_DIR / f"{pair.target}.mp4", None)
             if videos_dir is not None:
-                gen, _ = read_video(Path(videos_dir) / f"{pair.pair_id}.mp4", None)
+                gen, _ = read_video(safe_join(videos_dir, f"{pair.pair_id}.mp4", what="pair_id"), None)
                 n = min(len(gen), len(tgt_raw), len(cams[pair.target]))
                 gen, tgt_raw = gen[:n], tgt_raw[:n]
                 h, w = gen.shape[1:3]
@@ -312,7 +329,7 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
                 src_raw, fps = read_video(scene_dir / VIDEOS_DIR / f"{pair.source}.mp4", F)
                 src = resize_center_crop(src_raw, H, W)
                 cam_emb = relative_cam_emb(cams[pair.source][0], cams[pair.target][latent_frame_indices(F)])
-                done_video = out / "videos" / f"{pair.pair_id}.mp4"
+                done_video = safe_join(out, "videos", f"{pair.pair_id}.mp4", what="pair_id")
                 if done_video.is_file():  # generated before an interruption (written atomically): not redone
                     gen = read_video(done_video, F)[0]
                 else:
@@ -340,7 +357,8 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
                 except MissingWeightsError as e:
                     _note(notes, f"CLIP not computed: {e}")
             panels = [x for x in (src, gen, tgt) if x is not None]
-            write_video(out / "side_by_side" / f"{pair.pair_id}.mp4", np.concatenate(panels, axis=2), fps)
+            write_video(safe_join(out, "side_by_side", f"{pair.pair_id}.mp4", what="pair_id"),
+                        np.concatenate(panels, axis=2), fps)
             K = _crop_intrinsics(intrinsics_from_lens(_focal_mm(scene_dir), SENSOR_MM, tgt_raw.shape[2],
                                                       tgt_raw.shape[1]), tgt_raw.shape[1], tgt_raw.shape[2], h, w)
             gt = cams[pair.target][:n]
@@ -351,7 +369,7 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
             if cm is not None:
                 row.update(rot_err_rad=cm.rot_err_rad, rot_err_deg=cm.rot_err_deg, trans_err=cm.trans_err,
                            cammc=cm.cammc)
-            _plot_pair(out / "plots" / f"{pair.pair_id}.png", pair, relative_to_first(gt[est.frame_indices]),
+            _plot_pair(safe_join(out, "plots", f"{pair.pair_id}.png", what="pair_id"), pair, relative_to_first(gt[est.frame_indices]),
                        est, cm)
             if settings.reference_poses:
                 rest, rcm = _pose_scores(tgt, K, gt, opts)
@@ -384,7 +402,7 @@ def _pair_features(root: Path, pair: Pair, frames: int, gen_path: Path, model) -
     from ..video import resize_center_crop
 
     gen, _ = read_video(gen_path, frames)
-    tgt, _ = read_video(root / "train" / pair.scene / VIDEOS_DIR / f"{pair.target}.mp4", frames)
+    tgt, _ = read_video(safe_join(root / "train", pair.scene, VIDEOS_DIR, f"{pair.target}.mp4", what="scene"), frames)
     n = min(len(gen), len(tgt), frames)
     gen, tgt = gen[:n], resize_center_crop(tgt[:n], gen.shape[1], gen.shape[2])  # as scored in evaluate_pairs
     f = model.features(np.stack([gen, tgt]))
@@ -419,14 +437,15 @@ def compute_fvd(root: Path, pairs: Sequence[Pair], results: Dict[str, Dict[str, 
         if not row.get("frames"):
             skipped.append(pair.pair_id)
             continue
-        path = cache / f"{pair.pair_id}.npz"
+        path = safe_join(cache, f"{check_pair(pair).pair_id}.npz", what="pair_id")
         feats = None
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
                 if str(z["i3d_sha256"]) == model.sha256 and int(z["frames"]) == int(row["frames"]):
                     feats = {k: z[k] for k in ("gen", "real", "frames")}
         if feats is None:
-            gen_path = (Path(videos_dir) if videos_dir is not None else Path(out) / "videos") / f"{pair.pair_id}.mp4"
+            gen_path = safe_join(Path(videos_dir) if videos_dir is not None else Path(out) / "videos",
+                                 f"{pair.pair_id}.mp4", what="pair_id")
             try:
                 feats = _pair_features(Path(root), pair, int(row["frames"]), gen_path, model)
             except (VideoReadError, OSError) as e:

@@ -5,6 +5,10 @@ where Linux maps it to POSIX locks) and names its holder (host, pid, command, st
 (``--shard i/n`` with the same ``n`` and different ``i``) write disjoint scenes and do not conflict; the same shard
 twice, a whole run (``0/1``) next to anything else, or shards with different ``n`` do. A lock file whose holder
 ended (or died) is not held and is simply taken over.
+
+Lock files are opened with ``O_NOFOLLOW`` and the ``.locks`` folder is joined with :func:`synth.core.paths.safe_join`:
+a symlink planted at ``<out>/.locks/<shard>.lock`` (or ``.locks`` itself pointing outside ``<out>``) is refused with
+:class:`synth.core.paths.UnsafePathError`, never followed (it would truncate and overwrite the link's target).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import time
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from .paths import UnsafePathError, open_nofollow, read_text_nofollow, safe_join
+
 __all__ = ["OutputLock", "OutputLockError", "acquire_output_lock", "LOCK_DIR"]
 
 LOCK_DIR = ".locks"
@@ -29,10 +35,10 @@ class OutputLockError(RuntimeError):
 
 def _holder_text(path: Path) -> str:
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        info = json.loads(read_text_nofollow(path, "lock file", max_bytes=1 << 16))
         return (f"{info.get('command', 'a synth command')} (host {info.get('host')}, pid {info.get('pid')}, since "
                 f"{info.get('started')})")
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # UnsafePathError is a ValueError: a symlink is never read
         return "another process (holder unknown)"
 
 
@@ -89,7 +95,7 @@ def _try_lock(path: Path, create: bool = True) -> Optional[int]:
     our lock is detected (its inode is no longer at ``path``) and the attempt repeated on the new file."""
     for _ in range(100):
         try:
-            fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+            fd = open_nofollow(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644, what="a lock file")
         except FileNotFoundError:
             if create:
                 raise
@@ -119,12 +125,16 @@ def acquire_output_lock(out: Path, shard: Tuple[int, int] = (0, 1), command: str
 
     Raises:
         OutputLockError: another live process holds this shard or an overlapping one; names the holder.
+        UnsafePathError: ``.locks`` or a lock file in it is a symbolic link (leaving ``out``, or a lock file at all).
         NotADirectoryError / FileExistsError: ``out`` (or a parent) is a file.
     """
     out = Path(out)
-    locks = out / LOCK_DIR
-    locks.mkdir(parents=True, exist_ok=True)
-    mine = locks / f"{shard[0]}of{shard[1]}.lock"
+    out.mkdir(parents=True, exist_ok=True)
+    locks = safe_join(out, LOCK_DIR, what="the lock folder")
+    if locks.is_symlink():  # even one inside out: lock files live in a plain folder of their own
+        raise UnsafePathError(f"{locks}: is a symbolic link; expected the lock folder of {out}: remove the link")
+    locks.mkdir(exist_ok=True)
+    mine = locks / f"{int(shard[0])}of{int(shard[1])}.lock"
     if str(mine) in _HELD:  # our own earlier command's lock on this shard (an in-process command that did not end)
         _HELD[str(mine)].release()
     created = not mine.exists()

@@ -379,6 +379,22 @@ def _read_spec(scene_dir: Path) -> Tuple[Optional[SceneSpec], Optional[Problem]]
         return None, Problem(str(path), str(e).split(": ", 1)[-1])
 
 
+#: Folders a scene may hold: the format's (cameras/, videos/) and the render's ground truth (depth/, masks/, joints/,
+#: synth.render.outputs). Anything else is foreign, e.g. a dataset rendered with ``--out`` inside the scene.
+SCENE_SUBDIRS = frozenset({CAMERA_JSON.parts[0], VIDEOS_DIR, "depth", "masks", "joints"})
+
+
+def _foreign_folders(scene_dir: Path) -> List[Problem]:
+    """One problem per folder (or link to one) inside ``scene_dir`` that is not in :data:`SCENE_SUBDIRS`."""
+    try:
+        entries = sorted(scene_dir.iterdir())
+    except OSError:
+        return []
+    return [Problem(str(p), f"foreign folder inside the scene (a scene holds only "
+                            f"{', '.join(sorted(d + '/' for d in SCENE_SUBDIRS))} and {SCENE_JSON}); move it out")
+            for p in entries if (p.is_dir() or p.is_symlink()) and p.name not in SCENE_SUBDIRS]
+
+
 def validate_scene(scene_dir: Path, check_videos: bool = True, official_ok: bool = True,
                    recipe: Optional[Recipe] = None, options: Optional[ValidateOptions] = None,
                    _checker=None) -> List[Problem]:
@@ -393,7 +409,7 @@ def validate_scene(scene_dir: Path, check_videos: bool = True, official_ok: bool
     """
     scene_dir = Path(scene_dir)
     opts = options or ValidateOptions(videos=check_videos)
-    problems: List[Problem] = []
+    problems: List[Problem] = _foreign_folders(scene_dir)
     spec, err = _read_spec(scene_dir)
     if err is not None:
         problems.append(err)
