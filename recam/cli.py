@@ -381,9 +381,12 @@ def eval_cmd(
     lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", help="Local LPIPS weights (optional)."),
     clip_model: Optional[Path] = typer.Option(None, "--clip-model", help="Local transformers CLIP folder: CLIP-V "
                                               "(source/result frame similarity) and CLIP-T (optional)."),
-    fvd_i3d: Optional[Path] = typer.Option(None, "--fvd-i3d", help="Local TorchScript I3D (i3d_torchscript.pt, "
-                                           "StyleGAN-V's): FVD of generated vs true target videos over all pairs "
-                                           "(optional; nothing is downloaded)."),
+    fvd_i3d: Optional[Path] = typer.Option(None, "--fvd-i3d", help="Local I3D weights (.safetensors, converted "
+                                           "once from StyleGAN-V's i3d_torchscript.pt: python -m recam.eval.i3d): "
+                                           "FVD of generated vs true target videos over all pairs (optional; "
+                                           "nothing is downloaded)."),
+    trust_model_code: bool = typer.Option(False, "--trust-model-code", help="Also accept a TorchScript --fvd-i3d "
+                                          "file (it runs code from the file: only for files you trust)."),
 ) -> None:
     """Score re-capture on (source, target) camera pairs: PSNR/SSIM vs the true target video, RotErr/TransErr/
     CamMC of poses estimated from the result vs the requested trajectory."""
@@ -409,7 +412,8 @@ def eval_cmd(
         from .infer import resolve_device_dtype
 
         try:
-            fvd_model = load_i3d(fvd_i3d, str(resolve_device_dtype(device, dtype)[0]))
+            fvd_model = load_i3d(fvd_i3d, str(resolve_device_dtype(device, dtype)[0]),
+                                 trust_model_code=trust_model_code)
         except (MissingWeightsError, ValueError) as e:
             _fail(f"--fvd-i3d: {escape(str(e))}")
     try:

@@ -101,7 +101,7 @@ def test_preprocessing_resizes_the_shorter_side_centre_crops_and_maps_to_minus_o
 
 
 def test_fvd_of_a_set_with_itself_is_zero_and_symmetric_with_a_tiny_torchscript_i3d(tiny_i3d):
-    m = load_i3d(tiny_i3d, "cpu", batch_size=3)
+    m = load_i3d(tiny_i3d, "cpu", batch_size=3, trust_model_code=True)
     a, b = m.features(_videos(6, 0)), m.features(_videos(6, 1) // 2)
     assert a.shape == (6, 6) and a.dtype == np.float64
     assert m.features(_videos(6, 0)[:2]) == pytest.approx(a[:2], abs=1e-5)  # batching changes nothing
@@ -113,7 +113,7 @@ def test_fvd_of_a_set_with_itself_is_zero_and_symmetric_with_a_tiny_torchscript_
 def test_fvd_equals_the_hand_computed_frechet_distance_of_known_features(tmp_path):
     path = tmp_path / "mean.pt"
     torch.jit.script(MeanColour()).save(str(path))
-    m = load_i3d(path)
+    m = load_i3d(path, trust_model_code=True)
     rng = np.random.default_rng(3)
     cols_a, cols_b = rng.integers(0, 256, size=(7, 3)), rng.integers(0, 256, size=(9, 3))
     va = np.broadcast_to(cols_a[:, None, None, None, :], (7, 3, 30, 40, 3)).astype(np.uint8)
@@ -136,9 +136,13 @@ def test_missing_or_invalid_i3d_files_say_what_is_needed(tmp_path):
     torch.save({"w": torch.zeros(2)}, bad)  # a pickled state dict, not TorchScript
     with pytest.raises(ValueError, match="not a TorchScript I3D"):
         load_i3d(bad)
+    with pytest.raises(ValueError, match="not a TorchScript I3D"):
+        load_i3d(bad, trust_model_code=True)  # never unpickled, trusted or not
     (tmp_path / "junk.pt").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a TorchScript I3D"):
         load_i3d(tmp_path / "junk.pt")
+    with pytest.raises(ValueError, match="not a TorchScript I3D"):
+        load_i3d(tmp_path / "junk.pt", trust_model_code=True)
 
 
 def test_recam_eval_exits_2_when_the_i3d_file_is_missing_or_invalid(tmp_path):
@@ -171,7 +175,7 @@ def test_compute_fvd_over_pairs_caches_features_per_i3d_file(tmp_path, tiny_i3d)
         results[f"p{k}"] = {"frames": "9"}
     pairs.append(Pair("failed", "f18_aperture10/scene0", "cam01", "cam02", ""))
     results["failed"] = {"frames": ""}
-    m = load_i3d(tiny_i3d)
+    m = load_i3d(tiny_i3d, trust_model_code=True)
     rec = compute_fvd(root, pairs, results, out, m, vids)
     assert rec["videos"] == 3 and rec["frames"] == [9] and rec["skipped"] == ["failed"]
     assert rec["fvd"] > 0 and "biased on few videos" in rec["note"]
@@ -181,7 +185,7 @@ def test_compute_fvd_over_pairs_caches_features_per_i3d_file(tmp_path, tiny_i3d)
     assert (out / "fvd_features" / "p0.npz").stat().st_mtime_ns == mtime  # resumed from the cache
     other = tmp_path / "other.pt"
     torch.jit.script(MeanColour()).save(str(other))
-    rec2 = compute_fvd(root, pairs, results, out, load_i3d(other), vids)
+    rec2 = compute_fvd(root, pairs, results, out, load_i3d(other, trust_model_code=True), vids)
     assert rec2["i3d_sha256"] != rec["i3d_sha256"] and rec2["fvd"] != pytest.approx(rec["fvd"])
     with np.load(out / "fvd_features" / "p0.npz", allow_pickle=False) as z:
         assert str(z["i3d_sha256"]) == rec2["i3d_sha256"]
@@ -219,7 +223,8 @@ def test_recam_eval_end_to_end_writes_fvd_with_a_tiny_i3d(tmp_path, tiny_i3d):
         out = tmp_path / f"eval_{which}"
         r = CliRunner().invoke(recam_app, ["eval", "--dataset", str(ds), "--videos", str(vids), "--pairs",
                                            str(tmp_path / "pairs.csv"), "--out", str(out), "--fvd-i3d",
-                                           str(tiny_i3d), "--num_frames", "9", "--height", "64", "--width", "64",
+                                           str(tiny_i3d), "--trust-model-code", "--num_frames", "9", "--height",
+                                           "64", "--width", "64",
                                            "--pose-stride", "1", "--no-reference-poses", "--device", "cpu"])
         assert r.exit_code == 0, r.output
         s = json.loads((out / "summary.json").read_text())

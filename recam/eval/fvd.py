@@ -1,9 +1,13 @@
-"""Fréchet Video Distance (FVD) from a local TorchScript I3D file only (nothing is downloaded).
+"""Fréchet Video Distance (FVD) from a local I3D weights file only (nothing is downloaded, nothing runs code).
 
-The feature extractor is the field's common one: ``i3d_torchscript.pt``, the TorchScript port of the Kinetics-400
-I3D of the original TensorFlow FVD (google-research ``frechet_video_distance``) made for StyleGAN-V
+The feature extractor is the field's common one: the Kinetics-400 I3D of the original TensorFlow FVD
+(google-research ``frechet_video_distance``), distributed for PyTorch as ``i3d_torchscript.pt`` by StyleGAN-V
 (``universome/stylegan-v``, ``src/metrics/frechet_video_distance.py``) and used, with the call contract followed
-here, by ``JunyaoHu/common_metrics_on_video_quality`` (``fvd/styleganv/fvd.py``):
+here, by ``JunyaoHu/common_metrics_on_video_quality`` (``fvd/styleganv/fvd.py``). A TorchScript file is a program
+(its ``forward`` can write files), so by default :func:`load_i3d` reads only a **safetensors state dict** into the
+network defined in this project (:class:`recam.eval.i3d.InceptionI3d`); convert the TorchScript file once with the
+trusted step ``python -m recam.eval.i3d i3d_torchscript.pt i3d.safetensors --trust-model-code``. TorchScript itself
+loads only with ``trust_model_code=True`` (``recam eval --trust-model-code``); pickles are always refused.
 
 * videos: float32 ``(B, 3, T, 224, 224)`` in [-1, 1], each frame resized (bilinear, shorter side to 224, the other
   side rounded up) and centre-cropped to 224 x 224 beforehand;
@@ -27,15 +31,17 @@ from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
+from .i3d import I3DFileError, load_i3d_safetensors, sniff_model_file
 from .metrics import MissingWeightsError
 
 __all__ = ["I3D_RESOLUTION", "I3DFeatureExtractor", "load_i3d", "preprocess_videos", "feature_stats",
            "frechet_distance", "fvd_from_features", "file_sha256"]
 
 I3D_RESOLUTION = 224
-I3D_HINT = ("FVD needs --fvd-i3d PATH: a local 'i3d_torchscript.pt' (the Kinetics-400 I3D TorchScript file of "
-            "StyleGAN-V / common_metrics_on_video_quality, called as model(x, rescale=False, resize=False, "
-            "return_features=True)); nothing is downloaded")
+I3D_HINT = ("FVD needs --fvd-i3d PATH: a local I3D safetensors state dict (convert the Kinetics-400 I3D TorchScript "
+            "file 'i3d_torchscript.pt' of StyleGAN-V / common_metrics_on_video_quality once with `python -m "
+            "recam.eval.i3d i3d_torchscript.pt i3d.safetensors --trust-model-code`), or that TorchScript file itself "
+            "with --trust-model-code (it runs code from the file); nothing is downloaded")
 
 
 def file_sha256(path: Path) -> str:
@@ -76,7 +82,8 @@ def preprocess_videos(videos: np.ndarray, resolution: int = I3D_RESOLUTION):
 
 
 class I3DFeatureExtractor:
-    """A loaded TorchScript I3D: ``features(videos)`` -> ``(B, D)`` float64 (D = 400 for the real file).
+    """A loaded I3D (the project's :class:`recam.eval.i3d.InceptionI3d`, or a trusted TorchScript module):
+    ``features(videos)`` -> ``(B, D)`` float64 (D = 400 for the real weights).
 
     Attributes: ``path``, ``sha256`` (of the file), ``device`` (torch device string).
     """
@@ -106,19 +113,39 @@ class I3DFeatureExtractor:
         return np.concatenate(out, axis=0)
 
 
-def load_i3d(path: Optional[Path], device: str = "cpu", batch_size: int = 4) -> I3DFeatureExtractor:
-    """Load a TorchScript I3D with ``torch.jit.load(path, map_location=device)`` (TorchScript, never unpickled).
+def load_i3d(path: Optional[Path], device: str = "cpu", batch_size: int = 4,
+             trust_model_code: bool = False) -> I3DFeatureExtractor:
+    """Load FVD's I3D: a safetensors state dict into the project's network (the default), or, only with
+    ``trust_model_code``, a TorchScript file with ``torch.jit.load(path, map_location=device)``.
+
+    The file's kind is read from its bytes (:func:`recam.eval.i3d.sniff_model_file`), never from its name; nothing
+    is unpickled (a ``torch.save`` pickle is refused even with ``trust_model_code``).
 
     Raises:
         MissingWeightsError: no path given or the file does not exist (the message says what is needed).
-        ValueError: the file is not a TorchScript archive (e.g. a pickled state dict such as
-            ``i3d_pretrained_400.pt``).
+        ValueError: a TorchScript file without ``trust_model_code`` (it runs code), a pickle (e.g.
+            ``i3d_pretrained_400.pt``), or a file that is neither safetensors nor TorchScript, or a safetensors file
+            that is not an InceptionI3d state dict (:class:`recam.eval.i3d.I3DFileError`, names the tensor).
     """
     if path is None:
         raise MissingWeightsError(I3D_HINT)
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"{path}: I3D file not found. {I3D_HINT}")
+    kind = sniff_model_file(path)
+    if kind == "safetensors":
+        model = load_i3d_safetensors(path, str(device))
+        return I3DFeatureExtractor(model, path, file_sha256(path), str(device), batch_size)
+    if kind == "pickle":
+        raise I3DFileError(f"{path}: a pickle (e.g. a torch.save state dict), not a TorchScript I3D file nor a "
+                           f"safetensors one: pickles are never loaded (they can run code). {I3D_HINT}")
+    if kind == "torchscript" and not trust_model_code:
+        raise I3DFileError(f"{path}: a TorchScript file: refused by default, because loading and calling it runs "
+                           f"code from the file (it can write files). Convert it once with `python -m recam.eval.i3d "
+                           f"{path} i3d.safetensors --trust-model-code` and pass the .safetensors file, or pass "
+                           f"--trust-model-code if you trust this file")
+    if not trust_model_code:
+        raise I3DFileError(f"{path}: not a safetensors I3D file and not a TorchScript I3D file. {I3D_HINT}")
     import torch
 
     import warnings

@@ -43,7 +43,8 @@ from synth.core.camera_metrics import camera_metrics, relative_to_first
 from .metrics import video_psnr_ssim
 from synth.core.pose_estimation import PoseOptions, estimate_poses
 
-__all__ = ["Pair", "check_pair", "sample_pairs", "write_pairs", "read_pairs", "EvalSettings", "evaluate_pairs", "compute_fvd",
+__all__ = ["Pair", "check_pair", "sample_pairs", "write_pairs", "read_pairs", "EvalSettings", "evaluate_pairs",
+           "compute_fvd",
            "write_summary", "RESULT_FIELDS"]
 
 PAIR_FIELDS = ["pair_id", "scene", "source", "target", "prompt"]
@@ -369,8 +370,8 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
             if cm is not None:
                 row.update(rot_err_rad=cm.rot_err_rad, rot_err_deg=cm.rot_err_deg, trans_err=cm.trans_err,
                            cammc=cm.cammc)
-            _plot_pair(safe_join(out, "plots", f"{pair.pair_id}.png", what="pair_id"), pair, relative_to_first(gt[est.frame_indices]),
-                       est, cm)
+            _plot_pair(safe_join(out, "plots", f"{pair.pair_id}.png", what="pair_id"), pair,
+                       relative_to_first(gt[est.frame_indices]), est, cm)
             if settings.reference_poses:
                 rest, rcm = _pose_scores(tgt, K, gt, opts)
                 row["ref_pose_status"] = rest.status
@@ -493,8 +494,8 @@ def write_summary(out: Path, rows: Sequence[Dict[str, str]], notes: Sequence[str
     status = {}
     for r in rows:
         status[r.get("pose_status", "")] = status.get(r.get("pose_status", ""), 0) + 1
-    fvd_note = fvd["note"] if fvd is not None else ("FVD not computed: give --fvd-i3d PATH (a local "
-                                                    "i3d_torchscript.pt); nothing is downloaded")
+    fvd_note = fvd["note"] if fvd is not None else ("FVD not computed: give --fvd-i3d PATH (local I3D weights in "
+                                                    "safetensors, python -m recam.eval.i3d); nothing is downloaded")
     summary = {"pairs": len(rows), "pose_status": status, "metrics": metrics, "fvd": fvd,
                "notes": list(notes) + [fvd_note],
                "units": {"rot_err_deg": "sum over sampled frames, degrees (rot_err_rad in results.csv: radians)",
