@@ -418,3 +418,237 @@ def test_losing_concurrent_run_writes_nothing(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Escapes and destroyed data ([hardening-2]): the path policy of synth.core.paths at every place the issue named.
+# Each test: exit code + message + nothing written outside the output folder / nothing of the input lost.
+# ------------------------------------------------------------------------------------------------------------------
+
+def _pairs_csv(path: Path, pair_id: str) -> Path:
+    path.write_text(f"pair_id,scene,source,target,prompt\n{pair_id},f18_aperture10/scene0,cam01,cam02,x\n")
+    return path
+
+
+@pytest.mark.parametrize("pair_id", ["../../x/pwn", "ABS"])
+def test_recam_eval_pair_id_cannot_write_outside_out(tmp_path, pair_id):
+    """A pair id of ``../../x/pwn`` or an absolute path wrote ``<pair_id>.mp4/.png`` there (an existing file was
+    overwritten, exit 0): now exit 2 naming pairs.csv, its line and the field; nothing written anywhere."""
+    from recam.cli import app as recam_app
+
+    victim_dir = tmp_path / "x"
+    victim_dir.mkdir()
+    victim = victim_dir / "pwn.png"
+    victim.write_bytes(b"precious")
+    if pair_id == "ABS":
+        pair_id = str(victim_dir / "pwn")
+    pairs = _pairs_csv(tmp_path / "pairs.csv", pair_id)
+    vids, out = tmp_path / "a" / "b" / "vids", tmp_path / "a" / "b" / "out"
+    vids.mkdir(parents=True)
+    before = _snapshot(tmp_path)
+    r = run(recam_app, ["eval", "--dataset", str(tmp_path / "ds"), "--videos", str(vids), "--pairs", str(pairs),
+                        "--out", str(out)])
+    t = _text(r)
+    assert r.exit_code == 2, t
+    assert f"{pairs}:2 pair_id: pair id {pair_id!r} is not allowed as a file name" in t, t
+    assert not out.exists() and _snapshot(tmp_path) == before and victim.read_bytes() == b"precious"
+
+
+def test_recam_eval_pairs_are_checked_before_any_write_also_in_the_library(tmp_path):
+    """evaluate_pairs / compute_fvd called directly (another model's harness) refuse the same pairs up front."""
+    from recam.eval.run import EvalSettings, Pair, compute_fvd, evaluate_pairs
+    from synth.core.paths import UnsafePathError
+
+    out = tmp_path / "deep" / "out"
+    for bad, field in [(Pair("../../pwn", "f18_aperture10/scene0", "cam01", "cam02", ""), "pair_id"),
+                       (Pair("p0", "../../../etc", "cam01", "cam02", ""), "scene"),
+                       (Pair("p0", "f18_aperture10/scene0", "cam01", "../cam02", ""), "target")]:
+        with pytest.raises(UnsafePathError, match=field):
+            evaluate_pairs(tmp_path, [bad], out, EvalSettings(), videos_dir=tmp_path)
+        with pytest.raises(UnsafePathError, match=field):
+            compute_fvd(tmp_path, [bad], {bad.pair_id: {"frames": "9"}}, out, model=None)
+    assert not out.exists() and not (tmp_path / "pwn.mp4").exists()
+
+
+def _escape_camera_json(path: Path) -> Path:
+    path.write_text(json.dumps({f"frame{f}": {"../../escape_cam": GOOD, "cam01": GOOD} for f in range(9)}))
+    return path
+
+
+def test_recam_trajectory_camera_names_must_be_camNN(tmp_path):
+    """A camera key such as ``../../escape_cam`` with the same --camera wrote outside --out: refused (the library
+    side; the CLI is below)."""
+    from recam.infer import output_dir_name
+    from synth.core.paths import UnsafePathError
+
+    traj = _escape_camera_json(tmp_path / "traj.json")
+    with pytest.raises(TrajectoryError, match=r"traj\.json: camera '\.\./\.\./escape_cam' is not allowed; expected "
+                                              r"camNN"):
+        load_trajectory(traj, 9, camera="../../escape_cam")
+    assert load_trajectory(traj, 9, camera="cam01").shape == (9, 4, 4)
+    with pytest.raises(UnsafePathError, match="--camera: camera '../../escape_cam' is not allowed"):
+        output_dir_name(None, traj, "../../escape_cam")
+    with pytest.raises(UnsafePathError, match="file name"):
+        output_dir_name(None, tmp_path / "...json", None)  # a stem of '..'
+    assert output_dir_name(None, traj, "cam01") == "traj_cam01"
+
+
+@pytest.mark.slow  # imports torch and diffusers (seconds on a loaded machine)
+def test_recam_infer_camera_key_cannot_escape_out(tmp_path):
+    from recam.cli import app as recam_app
+
+    traj = _escape_camera_json(tmp_path / "traj.json")
+    out = tmp_path / "a" / "b" / "results"
+    before = _snapshot(tmp_path)
+    r = run(recam_app, ["infer", "--model_dir", str(tmp_path / "model"), "--trajectory", str(traj), "--camera",
+                        "../../escape_cam", "--video", str(tmp_path / "v.mp4"), "--prompt", "x", "--num_frames", "9",
+                        "--height", "64", "--width", "64", "--out", str(out)])
+    t = _text(r)
+    assert r.exit_code == 2 and f"{traj}: camera '../../escape_cam' is not allowed; expected camNN" in t, t
+    assert _snapshot(tmp_path) == before and not out.exists() and not (tmp_path / "a").exists()
+
+
+def test_recam_infer_output_never_replaces_its_input_video(tmp_path):
+    """``--out`` whose result path is the source video itself, with --overwrite, destroyed the source: refused even
+    with overwrite (the library check, before any model is loaded)."""
+    from recam.infer import InferJob, check_outputs
+    from synth.core.paths import UnsafePathError
+
+    src = tmp_path / "cam_type1" / "clip.mp4"
+    src.parent.mkdir()
+    src.write_bytes(b"source video")
+    for overwrite in (False, True):
+        with pytest.raises(UnsafePathError, match=f"the output {src} is the input video {src}; writing it would "
+                                                  f"destroy the source"):
+            check_outputs([InferJob("clip", src, "x")], tmp_path / "cam_type1", overwrite)
+    sbs = tmp_path / "cam_type1" / "a_side_by_side.mp4"  # another job's side-by-side over this input
+    with pytest.raises(UnsafePathError, match="is the input video"):
+        check_outputs([InferJob("a", tmp_path / "a.mp4", "x"), InferJob("b", sbs, "x")], tmp_path / "cam_type1", True)
+    with pytest.raises(UnsafePathError, match="output name"):
+        check_outputs([InferJob("..", tmp_path / "v.mp4", "x")], tmp_path / "o", True)
+    check_outputs([InferJob("clip", src, "x")], tmp_path / "elsewhere", True)  # fine
+    assert src.read_bytes() == b"source video"
+
+
+@pytest.mark.slow  # imports torch and diffusers (seconds on a loaded machine)
+def test_recam_infer_out_equal_to_the_input_folder_keeps_the_source(tmp_path):
+    from recam.cli import app as recam_app
+
+    src = tmp_path / "cam_type1" / "clip.mp4"
+    src.parent.mkdir()
+    src.write_bytes(b"source video")
+    r = run(recam_app, ["infer", "--model_dir", str(tmp_path / "model"), "--cam_type", "1", "--video", str(src),
+                        "--prompt", "x", "--num_frames", "9", "--height", "64", "--width", "64", "--out",
+                        str(tmp_path), "--overwrite"])
+    t = _text(r)
+    assert r.exit_code == 2 and f"is the input video {src}; writing it would destroy the source" in t, t
+    assert src.read_bytes() == b"source video" and sorted(p.name for p in tmp_path.rglob("*")) == ["cam_type1",
+                                                                                                 "clip.mp4"]
+
+
+@pytest.mark.parametrize("link", ["lock_file", "lock_dir"])
+def test_lock_symlink_outside_out_is_refused(planned, tmp_path, link):
+    """``<out>/.locks/<shard>.lock`` as a symlink to a file outside made ``synth render`` overwrite that file (and
+    ``.locks`` as a symlink to a folder outside put lock files there): refused, the target untouched."""
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(planned, ds)
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    if link == "lock_file":
+        (ds / ".locks").mkdir()
+        (ds / ".locks" / "0of1.lock").symlink_to(victim)
+        needle = f"{ds / '.locks' / '0of1.lock'}: is a symbolic link (to {victim}); refusing to open it as a lock file"
+    else:
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (ds / ".locks").symlink_to(outside)
+        needle = f"{ds / '.locks'}: is a symbolic link to {outside}, outside {ds}"
+    before = _snapshot(tmp_path)
+    for cmd in ("plan", "render"):
+        r = run(app, [cmd, "--scenes", "2", "--out", str(ds)])
+        t = _text(r)
+        assert r.exit_code == 2 and needle in t, t
+    assert victim.read_bytes() == b"precious" and _snapshot(tmp_path) == before
+    if link == "lock_dir":
+        assert list((tmp_path / "outside").iterdir()) == []
+
+
+def test_stats_json_never_overwrites_the_dataset(planned, tmp_path):
+    """``synth stats DS --json DS/metadata.csv`` replaced the dataset's index with JSON: exit 2, index kept."""
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(planned, ds)
+    before = _snapshot(ds)
+    for target in (ds / "metadata.csv", ds / "stats.json", ds / "train" / "new" / "s.json"):
+        r = run(app, ["stats", str(ds), "--json", str(target)])
+        t = _text(r)
+        assert r.exit_code == 2, t
+        assert f"--json {target}:" in t and f"input dataset {ds}" in t, t
+    assert _snapshot(ds) == before
+    r = run(app, ["stats", str(ds), "--json", str(tmp_path / "stats.json")])  # outside: fine
+    assert r.exit_code == 0 and json.loads((tmp_path / "stats.json").read_text())
+
+
+def test_render_out_inside_another_datasets_scene_is_refused_and_validate_flags_it(planned, tmp_path):
+    """``synth render --out`` inside another dataset's scene was accepted and ``synth validate`` still called that
+    dataset valid: the run is refused before writing, and a foreign folder in a scene fails validation."""
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(planned, ds)
+    scene = sorted(ds.glob("train/*/scene0"))[0]
+    assert run(app, ["validate", str(ds)]).exit_code == 0
+    before = _snapshot(ds)
+    for cmd in ("plan", "render"):
+        for out in (scene / "nested", scene, scene / "videos" / "x"):
+            r = run(app, [cmd, "--scenes", "1", "--out", str(out)])
+            t = _text(r)
+            assert r.exit_code == 2 and f"--out {out}: is inside the scene folder {scene} of an existing dataset" \
+                in t, t
+    assert _snapshot(ds) == before and not (scene / "nested").exists()
+    (scene / "nested" / "train").mkdir(parents=True)  # a foreign folder put there by other means
+    r = run(app, ["validate", str(ds)])
+    t = _text(r)
+    assert r.exit_code == 1 and f"{scene / 'nested'}" in t and "foreign folder inside the scene" in t, t
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_recam_eval_refuses_a_torchscript_i3d_that_writes_files(tmp_path, trusted):
+    """A scripted "I3D" whose forward overwrites a file (torch.from_file(path, shared=True).fill_()) overwrote it
+    during ``recam eval --fvd-i3d`` (exit 0): TorchScript is refused without --trust-model-code, the file intact.
+    The same model, called, does overwrite it (so the test's model is really malicious)."""
+    import torch
+
+    from recam.cli import app as recam_app
+    from recam.eval.fvd import load_i3d
+
+    victim = tmp_path / "victim.bin"
+    victim.write_bytes(b"precious")
+
+    class Evil(torch.nn.Module):
+        def __init__(self, path: str):
+            super().__init__()
+            self.path = path
+
+        def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False,
+                    return_features: bool = True) -> torch.Tensor:
+            t = torch.from_file(self.path, shared=True, size=8, dtype=torch.uint8).fill_(0)
+            return x.mean(dim=(2, 3, 4)) + t[0].float()  # used, so the JIT keeps the write
+
+    evil = tmp_path / "i3d_torchscript.pt"
+    torch.jit.script(Evil(str(victim))).save(str(evil))
+    if trusted:  # the flag does load (and would run) it: the user's explicit choice
+        model = load_i3d(evil, trust_model_code=True).model
+        model(torch.zeros(1, 3, 2, 4, 4))
+        assert victim.read_bytes() == b"\0" * 8
+        return
+    before = _snapshot(tmp_path)
+    r = run(recam_app, ["eval", "--dataset", str(tmp_path), "--videos", str(tmp_path), "--pairs",
+                        str(tmp_path / "pairs.csv"), "--fvd-i3d", str(evil), "--out", str(tmp_path / "o")])
+    t = _text(r)
+    assert r.exit_code == 2, t
+    assert f"--fvd-i3d: {evil}: a TorchScript file: refused by default" in t and "--trust-model-code" in t, t
+    assert victim.read_bytes() == b"precious" and _snapshot(tmp_path) == before and not (tmp_path / "o").exists()

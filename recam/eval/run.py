@@ -430,6 +430,8 @@ def compute_fvd(root: Path, pairs: Sequence[Pair], results: Dict[str, Dict[str, 
 
     from .fvd import fvd_from_features
 
+    for p in pairs:  # the path policy, before anything is written
+        check_pair(p)
     cache = Path(out) / FVD_DIR
     cache.mkdir(parents=True, exist_ok=True)
     gen, real, frames, skipped = [], [], set(), []
@@ -438,7 +440,7 @@ def compute_fvd(root: Path, pairs: Sequence[Pair], results: Dict[str, Dict[str, 
         if not row.get("frames"):
             skipped.append(pair.pair_id)
             continue
-        path = safe_join(cache, f"{check_pair(pair).pair_id}.npz", what="pair_id")
+        path = safe_join(cache, f"{pair.pair_id}.npz", what="pair_id")
         feats = None
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
