@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from synth.core.atomic import atomic_write_text
-from synth.core.paths import UnsafePathError, check_name, safe_join
+from synth.core.paths import UnsafePathError, check_name, read_text_nofollow, safe_join
 from synth.core.geometry import SENSOR_MM, intrinsics_from_lens, relative_cam_emb
 from synth.core.layout import CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, parse_lens_dir_name
 from synth.core.multicam_format import (DatasetFormatError, iter_scene_dirs, load_camera_extrinsics, read_metadata_csv,
@@ -284,7 +284,7 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
     manifest = out / "eval_run.json"
     mine = asdict(settings)
     if manifest.is_file():
-        old = json.loads(manifest.read_text())
+        old = json.loads(read_text_nofollow(manifest, "run manifest"))  # a planted symlink is refused, not read
         if old != mine:
             diff = {k: (old.get(k), v) for k, v in mine.items() if old.get(k) != v}
             raise ValueError(f"{out} holds an evaluation run with other settings {diff}; use another --out")

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 from ..scenes.catalog import Catalog
 from ..scenes.config import SynthConfig, config_digest
 from ..core.atomic import atomic_write_text, replace_dir
+from ..core.paths import read_text_nofollow
 from ..core.layout import (CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, TRAIN_DIR, scene_dir_name,
                           video_relpath)
 from ..core.multicam_format import (DatasetFormatError, MetadataRow, format_metadata_csv, iter_scene_dirs,
@@ -63,8 +64,8 @@ def ensure_run_manifest(out: Path, seed: int, cfg: SynthConfig, catalog: Catalog
         manifest["render"] = render
     if path.exists():
         try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
+            old = json.loads(read_text_nofollow(path, "run manifest"))  # a planted symlink is refused, not read
+        except ValueError as e:  # not JSON, not UTF-8, or a symlink (UnsafePathError)
             raise DatasetMismatchError(f"{path}: unreadable run manifest ({e}); refusing to write into {out}")
         problems = []
         if old.get("seed") != seed:
