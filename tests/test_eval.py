@@ -369,7 +369,7 @@ def test_recam_eval_end_to_end_with_the_tiny_model(tmp_path):
     torch.jit.script(MeanColourI3D()).save(str(tmp_path / "i3d.pt"))
     r = run(recam_app, ["eval", "--dataset", str(ds), "--model_dir", str(model), "--ckpt",
                         str(model / "recammaster_tiny.ckpt"), "--num_pairs", "2", "--steps", "2", "--out", str(out),
-                        "--fvd-i3d", str(tmp_path / "i3d.pt"), *common])
+                        "--fvd-i3d", str(tmp_path / "i3d.pt"), "--trust-model-code", *common])
     assert r.exit_code == 0, r.output
     fvd = json.loads((out / "summary.json").read_text())["fvd"]  # generated videos (out/videos) vs true targets
     assert fvd["videos"] == 2 and fvd["frames"] == [9] and math.isfinite(fvd["fvd"]) and fvd["fvd"] > 0
