@@ -313,14 +313,14 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
                                   "target": pair.target}
         msgs = []
         try:
-            scene_dir = safe_join(root / "train", pair.scene, what="scene")
+            scene_dir = root / "train" / pair.scene  # inputs: names checked (check_pair), symlinks followed
             cams = load_camera_extrinsics(scene_dir / CAMERA_JSON)
             for c in (pair.source, pair.target):
                 if c not in cams:
                     raise DatasetFormatError(f"{scene_dir / CAMERA_JSON}: no camera {c}")
             tgt_raw, fps = read_video(scene_dir / VIDEOS_DIR / f"{pair.target}.mp4", None)
             if videos_dir is not None:
-                gen, _ = read_video(safe_join(videos_dir, f"{pair.pair_id}.mp4", what="pair_id"), None)
+                gen, _ = read_video(Path(videos_dir) / f"{pair.pair_id}.mp4", None)
                 n = min(len(gen), len(tgt_raw), len(cams[pair.target]))
                 gen, tgt_raw = gen[:n], tgt_raw[:n]
                 h, w = gen.shape[1:3]
@@ -403,7 +403,7 @@ def _pair_features(root: Path, pair: Pair, frames: int, gen_path: Path, model) -
     from ..video import resize_center_crop
 
     gen, _ = read_video(gen_path, frames)
-    tgt, _ = read_video(safe_join(root / "train", pair.scene, VIDEOS_DIR, f"{pair.target}.mp4", what="scene"), frames)
+    tgt, _ = read_video(root / "train" / pair.scene / VIDEOS_DIR / f"{pair.target}.mp4", frames)
     n = min(len(gen), len(tgt), frames)
     gen, tgt = gen[:n], resize_center_crop(tgt[:n], gen.shape[1], gen.shape[2])  # as scored in evaluate_pairs
     f = model.features(np.stack([gen, tgt]))
@@ -447,8 +447,7 @@ def compute_fvd(root: Path, pairs: Sequence[Pair], results: Dict[str, Dict[str, 
                 if str(z["i3d_sha256"]) == model.sha256 and int(z["frames"]) == int(row["frames"]):
                     feats = {k: z[k] for k in ("gen", "real", "frames")}
         if feats is None:
-            gen_path = safe_join(Path(videos_dir) if videos_dir is not None else Path(out) / "videos",
-                                 f"{pair.pair_id}.mp4", what="pair_id")
+            gen_path = (Path(videos_dir) if videos_dir is not None else Path(out) / "videos") / f"{pair.pair_id}.mp4"
             try:
                 feats = _pair_features(Path(root), pair, int(row["frames"]), gen_path, model)
             except (VideoReadError, OSError) as e:
