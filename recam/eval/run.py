@@ -261,6 +261,32 @@ def _missing(row: Mapping[str, str], active: Sequence[ActiveMetric]) -> List[Act
     return [a for a in active if not any(row.get(c.name) for c in a.metric.columns)]
 
 
+def _score_pair(root: Path, pair: Pair, out: Path, settings: EvalSettings, generate, videos_dir, opts: PoseOptions,
+                old: Optional[Mapping[str, str]], todo: Sequence[ActiveMetric], notes: List[str]) -> Dict[str, str]:
+    """The ``results.csv`` row of one pair: a new pair is loaded (generated), written side by side and scored by
+    ``todo``; an already scored one (``old``) gets the columns of ``todo`` added from the videos on disk."""
+    from synth.core.video_io import write_video
+
+    t0 = time.perf_counter()
+    row: Dict[str, object] = dict(old) if old else {"pair_id": pair.pair_id, "scene": pair.scene,
+                                                    "source": pair.source, "target": pair.target}
+    msgs = [str(row["message"])] if row.get("message") else []
+    try:
+        ctx, src = _load_pair(root, pair, out, settings, generate if old is None else None, videos_dir, opts)
+        if old is None:
+            row["frames"] = len(ctx.target)
+            panels = [x for x in (src, ctx.generated, ctx.target) if x is not None]
+            write_video(out / "side_by_side" / f"{pair.pair_id}.mp4", np.concatenate(panels, axis=2), ctx.fps)
+        _score(ctx, todo, row, notes)
+        msgs += ctx.messages
+    except _LOAD_ERRORS as e:
+        msgs.append(f"{type(e).__name__}: {e}")
+        row["pose_status"] = row.get("pose_status") or "failed"
+    row["seconds"] = float(row.get("seconds") or 0) + time.perf_counter() - t0
+    row["message"] = "; ".join(msgs)
+    return {k: _fmt(v) for k, v in row.items()}
+
+
 def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalSettings,
                    generate: Optional[Callable[[np.ndarray, str, np.ndarray], np.ndarray]] = None,
                    videos_dir: Optional[Path] = None, active: Optional[Sequence[ActiveMetric]] = None,
@@ -295,33 +321,13 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
     for pair in pairs:
         old = results.get(pair.pair_id)
         todo = per_pair if old is None else _missing(old, per_pair)
-        if old is not None and (not old.get("frames") or not todo):  # done (or failed to load: not retried)
-            if on_done:
-                on_done(pair.pair_id, old, True)
-            continue
-        t0 = time.perf_counter()
-        row: Dict[str, object] = dict(old) if old else {"pair_id": pair.pair_id, "scene": pair.scene,
-                                                        "source": pair.source, "target": pair.target}
-        msgs = [row["message"]] if row.get("message") else []
-        try:
-            ctx, src = _load_pair(root, pair, out, settings, generate if old is None else None, videos_dir, opts)
-            if old is None:
-                row["frames"] = len(ctx.target)
-                panels = [x for x in (src, ctx.generated, ctx.target) if x is not None]
-                from synth.core.video_io import write_video
-
-                write_video(out / "side_by_side" / f"{pair.pair_id}.mp4", np.concatenate(panels, axis=2), ctx.fps)
-            _score(ctx, todo, row, notes)
-            msgs += ctx.messages
-        except _LOAD_ERRORS as e:
-            msgs.append(f"{type(e).__name__}: {e}")
-            row["pose_status"] = row.get("pose_status") or "failed"
-        row["seconds"] = float(row.get("seconds") or 0) + time.perf_counter() - t0
-        row["message"] = "; ".join(msgs)
-        results[pair.pair_id] = {k: _fmt(v) for k, v in row.items()}
-        _write_results(results_path, results)
+        skipped = old is not None and (not old.get("frames") or not todo)  # failed to load: not retried
+        if not skipped:
+            results[pair.pair_id] = _score_pair(root, pair, out, settings, generate, videos_dir, opts, old, todo,
+                                                notes)
+            _write_results(results_path, results)
         if on_done:
-            on_done(pair.pair_id, results[pair.pair_id], False)
+            on_done(pair.pair_id, results[pair.pair_id], skipped)
     records = _aggregate(root, pairs, results, out, videos_dir, active, on_progress)
     rows = [results[p.pair_id] for p in pairs]
     write_summary(out, rows, notes, **records)
@@ -340,6 +346,35 @@ def _aggregate(root, pairs, results, out, videos_dir, active, on_progress) -> Di
     return records
 
 
+def _column_stats(rows: Sequence[Mapping[str, str]], name: str) -> Dict[str, Any]:
+    """n / mean / median of a column's finite numbers over ``rows`` (empty and non-numeric cells left out)."""
+    v = []
+    for r in rows:
+        try:
+            x = float(r.get(name, "") or "nan")
+        except ValueError:
+            continue
+        if math.isfinite(x):
+            v.append(x)
+    return {"n": len(v), "mean": float(np.mean(v)) if v else None, "median": float(np.median(v)) if v else None}
+
+
+def _summary_md(summary: Mapping[str, Any], per_run: Sequence[Metric]) -> str:
+    def f(x):
+        return "" if x is None else f"{x:.4g}"
+
+    lines = ["| metric | pairs | mean | median |", "|---|---:|---:|---:|"]
+    lines += [f"| {k} | {m['n']} | {f(m['mean'])} | {f(m['median'])} |" for k, m in summary["metrics"].items()]
+    for m in per_run:
+        row = m.summary_row(summary[m.name]) if summary[m.name] else None
+        if row is not None:
+            lines.append(f"| {m.name} | {row[0]} | {row[1]:.4g} | |")
+    lines += ["", "pose status: " + ", ".join(f"{k or 'none'} {v}" for k, v in sorted(summary["pose_status"].items()))]
+    for note in summary["notes"]:
+        lines += ["", note]
+    return "\n".join(lines) + "\n"
+
+
 def write_summary(out: Path, rows: Sequence[Dict[str, str]], notes: Sequence[str] = (),
                   **run_records: Optional[Dict[str, Any]]) -> dict:
     """``summary.json`` and ``summary.md`` (the same as a Markdown table).
@@ -348,52 +383,20 @@ def write_summary(out: Path, rows: Sequence[Dict[str, str]], notes: Sequence[str
     for each summarised column of the registered metrics), one key per per-run metric (its record, e.g.
     ``fvd=`` :func:`compute_fvd`'s, or None when it did not run), ``notes`` and ``units``.
     """
-
-    def vals(key):
-        v = []
-        for r in rows:
-            try:
-                x = float(r.get(key, "") or "nan")
-            except ValueError:
-                continue
-            if math.isfinite(x):
-                v.append(x)
-        return v
-
     registered = list(metrics().values())
     columns = [c for m in registered for c in m.columns if c.summarize]
-    stats = {}
-    for c in columns:
-        v = vals(c.name)
-        stats[c.name] = {"n": len(v), "mean": float(np.mean(v)) if v else None,
-                         "median": float(np.median(v)) if v else None}
+    per_run = [m for m in registered if m.per_run]
     status: Dict[str, int] = {}
     for r in rows:
         status[r.get("pose_status", "")] = status.get(r.get("pose_status", ""), 0) + 1
-    per_run = [m for m in registered if m.per_run]
-    summary = {"pairs": len(rows), "pose_status": status, "metrics": stats,
-               **{m.name: run_records.get(m.name) for m in per_run},
-               "notes": list(notes) + [run_records[m.name]["note"] if run_records.get(m.name) else m.missing_note
+    records = {m.name: run_records.get(m.name) for m in per_run}
+    summary = {"pairs": len(rows), "pose_status": status,
+               "metrics": {c.name: _column_stats(rows, c.name) for c in columns}, **records,
+               "notes": list(notes) + [records[m.name]["note"] if records[m.name] else m.missing_note
                                        for m in per_run],
                "units": {c.name: c.unit for c in columns}}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    lines = ["| metric | pairs | mean | median |", "|---|---:|---:|---:|"]
-
-    def f(x):
-        return "" if x is None else f"{x:.4g}"
-
-    for k, m in stats.items():
-        lines.append(f"| {k} | {m['n']} | {f(m['mean'])} | {f(m['median'])} |")
-    for m in per_run:
-        row = m.summary_row(run_records[m.name]) if run_records.get(m.name) else None
-        if row is not None:
-            lines.append(f"| {m.name} | {row[0]} | {row[1]:.4g} | |")
-    lines.append("")
-    lines.append("pose status: " + ", ".join(f"{k or 'none'} {v}" for k, v in sorted(status.items())))
-    for note in summary["notes"]:
-        lines.append("")
-        lines.append(note)
-    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "summary.md", _summary_md(summary, per_run))
     return summary
 
 

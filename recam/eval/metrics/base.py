@@ -207,6 +207,7 @@ class Metric:
 
 
 _REGISTRY: Dict[str, Metric] = {}
+_SUMMARY_KEYS = ("pairs", "pose_status", "metrics", "notes", "units")  # summary.json's own keys
 M = TypeVar("M", bound=type)
 
 
@@ -225,6 +226,9 @@ def register_metric(cls: M) -> M:
         raise ValueError(f"{cls.__qualname__}.Options must subclass recam.eval.metrics.MetricOptions")
     if cls.per_run and cls.columns:
         raise ValueError(f"metric {name!r}: a per-run metric writes summary.json, not results.csv columns")
+    if cls.per_run and name in _SUMMARY_KEYS:
+        raise ValueError(f"metric {name!r}: a per-run metric's name is its summary.json key; "
+                         f"{', '.join(_SUMMARY_KEYS)} are taken")
     old = _REGISTRY.get(name)
     if old is not None and type(old).__qualname__ != cls.__qualname__:
         raise ValueError(f"metric {name!r} is already registered by {type(old).__module__}.{type(old).__qualname__}")
