@@ -670,3 +670,24 @@ def test_recam_eval_flag_errors_name_the_flag_quickly(tmp_path):
         assert "Traceback" not in r.output and not (tmp_path / "o").exists()
     r = run(recam_app, ["eval", "--dataset", str(ds), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "exactly one of --model-dir" in r.output
+
+
+@settings(max_examples=30, deadline=None)
+@given(cells=st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32).map(lambda x: f"{x:.6g}"),
+                                st.sampled_from(["", "n/a"])), max_size=8))
+def test_summary_statistics_are_over_the_finite_numbers_of_a_column(tmp_path_factory, cells):
+    from recam.eval.run import write_summary
+
+    out = tmp_path_factory.mktemp("summary")
+    rows = [{"pair_id": f"p{i}", "psnr": c, "pose_status": "ok"} for i, c in enumerate(cells)]
+    s = write_summary(out, rows)
+    finite = [float(c) for c in cells if c not in ("", "n/a") and math.isfinite(float(c))]
+    got = s["metrics"]["psnr"]
+    assert got["n"] == len(finite) and s["pairs"] == len(rows) and s["metrics"]["ssim"]["n"] == 0
+    if finite:
+        assert got["mean"] == pytest.approx(float(np.mean(finite))) and got["median"] == pytest.approx(
+            float(np.median(finite)))
+    else:
+        assert got["mean"] is None and got["median"] is None
+    assert s["fvd"] is None and s["notes"][-1].startswith("FVD not computed")
+    assert json.loads((out / "summary.json").read_text()) == s

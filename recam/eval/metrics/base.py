@@ -26,12 +26,10 @@ from typing import Any, Callable, ClassVar, Dict, FrozenSet, List, Mapping, Opti
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import MissingWeightsError  # re-exported: a metric's setup / score raises it
+
 __all__ = ["MissingWeightsError", "MetricOptions", "option", "option_flags", "Column", "PairContext", "RunContext",
            "Metric", "register_metric", "get_metric", "metrics", "UnknownMetricError"]
-
-
-class MissingWeightsError(FileNotFoundError):
-    """A learned metric was asked for without the local weights it needs (nothing is downloaded)."""
 
 
 class UnknownMetricError(KeyError):
