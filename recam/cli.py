@@ -356,9 +356,10 @@ def train(
 
 
 def eval_cmd(**flags) -> None:
-    """Score re-capture on (source, target) camera pairs: PSNR/SSIM vs the true target video, RotErr/TransErr/
-    CamMC of poses estimated from the result vs the requested trajectory, and every metric whose weights are given
-    (flags from the settings and the metric registry, recam.eval.flags)."""
+    """Score re-capture on (source, target) camera pairs: PSNR/SSIM, RotErr/TransErr/CamMC, and LPIPS/CLIP/FVD
+    with local weights.
+
+    Flags: recam.eval.settings and each metric of recam.eval.metrics (recam.eval.flags)."""
     from synth.core.multicam_format import DatasetFormatError
 
     from .eval.run import run as run_eval

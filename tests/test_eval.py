@@ -648,8 +648,11 @@ def test_the_registry_refuses_clashing_or_malformed_metrics():
     class Nameless(Metric):
         pass
 
+    class NoColumns(Metric):
+        name = "nothing"
+
     for cls, msg in ((SecondPSNR, "already those of metric 'psnr'"), (RunWithColumns, "per-run"),
-                     (Nameless, "needs a `name`")):
+                     (Nameless, "needs a `name`"), (NoColumns, "needs `columns`")):
         with pytest.raises(ValueError, match=msg):
             register_metric(cls)
     assert list(registry.metrics()) == names

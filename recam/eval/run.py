@@ -456,6 +456,9 @@ def run(settings) -> List[Dict[str, str]]:
                   f"{', '.join(a.metric.name for a in active)}")
     t0 = time.perf_counter()
     count = [0, 0]
+    # one line per pair without a terminal: the first summarised column of each per-pair metric
+    shown = [next(c.name for c in a.metric.columns if c.summarize) for a in active
+             if any(c.summarize for c in a.metric.columns)]
     with job_progress("pairs") as prog:
         task = prog.add_task("eval", total=len(plist))
 
@@ -465,9 +468,9 @@ def run(settings) -> List[Dict[str, str]]:
             prog.advance(task)
             if prog.disable and not skipped:
                 el = time.perf_counter() - t0
-                console.print(f"{pid}: PSNR {row.get('psnr', '')}, SSIM {row.get('ssim', '')}, poses "
-                              f"{row.get('pose_status', '')}, RotErr {row.get('rot_err_deg', '')} deg "
-                              f"({count[0]}/{len(plist)}, ETA {el / count[1] * (len(plist) - count[0]):.0f} s)")
+                scores = ", ".join(f"{c} {row.get(c, '')}" for c in shown)
+                console.print(f"{pid}: {scores}, poses {row.get('pose_status', '')} ({count[0]}/{len(plist)}, "
+                              f"ETA {el / count[1] * (len(plist) - count[0]):.0f} s)")
 
         ticks: List[float] = []
 

@@ -222,6 +222,8 @@ def register_metric(cls: M) -> M:
         raise ValueError(f"{cls.__qualname__}: a metric needs a `name`")
     if not (isinstance(cls.Options, type) and issubclass(cls.Options, MetricOptions)):
         raise ValueError(f"{cls.__qualname__}.Options must subclass recam.eval.metrics.MetricOptions")
+    if not cls.per_run and not cls.columns:
+        raise ValueError(f"metric {name!r}: a per-pair metric needs `columns` (its results.csv columns)")
     if cls.per_run and cls.columns:
         raise ValueError(f"metric {name!r}: a per-run metric writes summary.json, not results.csv columns")
     if cls.per_run and name in _SUMMARY_KEYS:
