@@ -596,8 +596,22 @@ def test_a_metric_defined_in_one_class_gets_a_flag_a_column_and_fills_resumed_ru
     assert summary["metrics"]["toy_frames"] == {"n": 2, "mean": 18.0, "median": 18.0}
     assert "| toy_frames | 2 | 18 | 18 |" in (out / "summary.md").read_text()
 
-    r = run(recam_app, base + ["--toy-scale", "2"])  # complete: nothing scored again
-    assert r.exit_code == 0 and len(toy_metrics.calls) == 2
+    import torch
+
+    class MeanColourI3D(torch.nn.Module):  # the I3D TorchScript call contract (recam.eval.fvd)
+        def forward(self, x: torch.Tensor, rescale: bool = True, resize: bool = True,
+                    return_features: bool = False) -> torch.Tensor:
+            return x.mean(dim=(2, 3, 4))
+
+    torch.jit.script(MeanColourI3D()).save(str(tmp_path / "i3d.pt"))
+    r = run(recam_app, base + ["--toy-scale", "2", "--fvd-i3d", str(tmp_path / "i3d.pt")])  # nothing scored again
+    assert r.exit_code == 0 and len(toy_metrics.calls) == 2, r.output
+    from recam.eval.fvd import file_sha256
+
+    manifest = json.loads((out / "eval_run.json").read_text())
+    assert manifest["metrics"]["fvd"] == {"fvd_i3d": str(tmp_path / "i3d.pt"),
+                                          "i3d_sha256": file_sha256(tmp_path / "i3d.pt")}
+    assert json.loads((out / "summary.json").read_text())["fvd"]["videos"] == 2
     r = run(recam_app, base + ["--toy-scale", "3"])  # the column would mix two versions
     assert r.exit_code == 2 and "toy" in r.output and "another --out" in r.output
 
@@ -619,6 +633,10 @@ def test_a_resumed_model_run_fills_new_metrics_without_regenerating(tmp_path, to
 
     evaluate_pairs(ds, pairs, out, settings, generate=generate)
     assert len(made) == 2
+    from dataclasses import asdict
+
+    legacy = {**asdict(settings), "reference_poses": True}  # eval_run.json before the registry: no "metrics"
+    (out / "eval_run.json").write_text(json.dumps(legacy))
     active = prepare_metrics({"toy": get_metric("toy").Options(toy_scale=1.0)}, "cpu")
     assert "toy" in [a.metric.name for a in active]
 
@@ -627,6 +645,7 @@ def test_a_resumed_model_run_fills_new_metrics_without_regenerating(tmp_path, to
 
     rows = evaluate_pairs(ds, pairs, out, settings, generate=must_not_generate, active=active)
     assert [row["toy_frames"] for row in rows] == ["9", "9"] and len(made) == 2
+    assert json.loads((out / "eval_run.json").read_text())["metrics"]["toy"] == {"toy_scale": 1.0}
 
 
 def test_the_registry_refuses_clashing_or_malformed_metrics():

@@ -184,13 +184,13 @@ def _check_run_files(out: Path, settings: EvalSettings, pairs: Sequence[Pair], a
             raise ValueError(f"{out} holds an evaluation run whose metric {a.metric.name!r} ran with "
                              f"{ran[a.metric.name]}, not {rec}; use another --out")
         ran[a.metric.name] = rec
-    atomic_write_text(manifest, json.dumps({**mine, "metrics": ran}, indent=1) + "\n")
     pairs_path = out / "pairs.csv"
-    if not pairs_path.is_file():
-        write_pairs(pairs_path, pairs)
-    elif [p.pair_id for p in read_pairs(pairs_path)] != [p.pair_id for p in pairs]:
+    if pairs_path.is_file() and [p.pair_id for p in read_pairs(pairs_path)] != [p.pair_id for p in pairs]:
         raise ValueError(f"{pairs_path}: holds other pairs than this run's; use another --out (or --pairs "
                          f"{pairs_path})")
+    atomic_write_text(manifest, json.dumps({**mine, "metrics": ran}, indent=1) + "\n")
+    if not pairs_path.is_file():
+        write_pairs(pairs_path, pairs)
 
 
 def _load_pair(root: Path, pair: Pair, out: Path, settings: EvalSettings, generate, videos_dir: Optional[Path],

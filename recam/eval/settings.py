@@ -28,7 +28,7 @@ class EvalSettingsError(ValueError):
 class EvalRunSettings(BaseModel):
     """``recam eval``'s flags (see ``recam eval --help``); ``metrics``: each registered metric's options by name."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: Path = option(..., flag="--dataset", help="Multi-camera dataset (synth output or MultiCamVideo).")
     out: Path = option(Path("eval"), flag="--out", help="Output folder (resumable).")
