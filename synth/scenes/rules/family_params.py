@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from ...families import get_family
 from .base import Rule, RuleContext, Violation, register_rule
 
 #: |params.distance_to_character_m - written start to torso| slack (m): both carry ~1e-4 m of rounding.
@@ -17,8 +18,6 @@ DISTANCE_TOL = 2e-3
 def family_checker():
     """``check(name, params, cfg) -> list[str] | None`` (None: unknown family) through the trajectory-family
     registry (:mod:`synth.families`): each family checks its own parameters against its config block."""
-    from ...families import get_family
-
     def check(name: str, params: Dict[str, Any], cfg) -> Optional[List[str]]:
         try:
             fam = get_family(name)
