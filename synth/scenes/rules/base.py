@@ -91,7 +91,7 @@ class RuleContext:
     checker: Any = None
     tol: float = 0.0
     roll_tol: float = 0.0
-    _cache: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _cache: Dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def cameras(self) -> int:
@@ -150,6 +150,8 @@ class Rule:
 
 R = TypeVar("R", bound=Type[Rule])
 _REGISTRY: Dict[str, Rule] = {}
+#: ``rules(stage)`` by stage, cleared on registration (the sampler asks for its rules on every draw)
+_ORDERED: Dict[Optional[str], List[Rule]] = {}
 
 
 def register_rule(cls: R) -> R:
@@ -166,13 +168,16 @@ def register_rule(cls: R) -> R:
     if old is not None and type(old).__qualname__ != cls.__qualname__:
         raise ValueError(f"rule {cls.name!r} is already registered by {type(old).__module__}")
     _REGISTRY[cls.name] = cls()
+    _ORDERED.clear()
     return cls
 
 
 def rules(stage: Optional[str] = None) -> List[Rule]:
     """Registered rules in report order (``(order, name)``); with ``stage``, only the rules of that stage."""
-    out = sorted(_REGISTRY.values(), key=lambda r: (r.order, r.name))
-    return [r for r in out if stage is None or r.stage == stage]
+    if stage not in _ORDERED:
+        out = sorted(_REGISTRY.values(), key=lambda r: (r.order, r.name))
+        _ORDERED[stage] = [r for r in out if stage is None or r.stage == stage]
+    return list(_ORDERED[stage])
 
 
 def get_rule(name: str) -> Rule:
@@ -195,7 +200,7 @@ def check(ctx: RuleContext, stage: Optional[str] = None, first_only: bool = Fals
     """
     found: List[Violation] = []
     phases: Dict[str, int] = {}
-    for rule in rules(stage):
+    for rule in _ORDERED.get(stage) or rules(stage):
         v = rule.check(ctx)
         if v and first_only:
             return v
