@@ -14,6 +14,7 @@ Checks, each reported with the file and the field:
   free space, floor and ceiling margins, clearance from the character on every frame,
   family parameters (through the trajectory-family registry), speed profile, lens preset and video settings. The
   recipe is the config stored in the dataset's ``synth_run.json`` (its digest is checked) or the default config.
+  The rules are those the sampler rejects with (:mod:`synth.scenes.rules`), here with the written precision's slack.
 
 Scenes are independent: :func:`validate_dataset` checks them in ``jobs`` processes.
 """
