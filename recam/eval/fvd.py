@@ -31,8 +31,8 @@ from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
+from .errors import MissingWeightsError
 from .i3d import I3DFileError, load_i3d_safetensors, sniff_model_file
-from .metrics import MissingWeightsError
 
 __all__ = ["I3D_RESOLUTION", "I3DFeatureExtractor", "load_i3d", "preprocess_videos", "feature_stats",
            "frechet_distance", "fvd_from_features", "file_sha256"]
