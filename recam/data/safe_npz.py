@@ -7,7 +7,7 @@ So nothing here runs the pickle. Its opcodes are parsed (:func:`pickletools.geno
 interpreted by a small validator that admits exactly what ``np.save`` writes for an object array of plain
 records: ``numpy...multiarray._reconstruct(ndarray, (0,), b'b')`` + ``BUILD`` (version, shape, dtype, fortran,
 data), ``numpy.dtype(name, False, True)`` + ``BUILD`` of a plain state, ``numpy...multiarray.scalar(dtype,
-bytes)``, ``_codecs.encode(str, 'latin1')`` (protocol 2 bytes), and lists, tuples, dicts with ``str`` keys, strings,
+bytes)``, ``_codecs.encode(str, 'latin1')`` and ``bytes()`` (protocol 2 bytes), and lists, tuples, dicts with ``str`` keys, strings,
 bytes, numbers, booleans and None. Arrays and scalars are built here with ``np.frombuffer`` from dtypes looked up
 by name in a fixed table (booleans, integers, floats, complex, fixed-size str / bytes); no dtype object comes out
 of the stream, and object dtype is admitted only for the top-level array. Anything else is refused, naming the
@@ -38,7 +38,7 @@ _MULTIARRAY = ("numpy.core.multiarray", "numpy._core.multiarray")  # numpy 1.x a
 ALLOWED_GLOBALS = frozenset({
     *((m, n) for m in _MULTIARRAY for n in ("_reconstruct", "scalar")),
     ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("_codecs", "encode"),  # bytes in protocol-2 pickles
+    ("_codecs", "encode"), ("__builtin__", "bytes"), ("builtins", "bytes"),  # bytes in protocol-2 pickles
 })
 #: the largest uncompressed member read (declared size in the zip directory), bytes
 MAX_MEMBER_BYTES = 64 << 30
@@ -98,11 +98,12 @@ class _Global:
         self.name = name
 
 
-_RECONSTRUCT, _NDARRAY, _DTYPE, _SCALAR, _ENCODE = (_Global(n) for n in
-                                                    ("_reconstruct", "ndarray", "dtype", "scalar", "encode"))
+_RECONSTRUCT, _NDARRAY, _DTYPE, _SCALAR, _ENCODE, _BYTES = (
+    _Global(n) for n in ("_reconstruct", "ndarray", "dtype", "scalar", "encode", "bytes"))
 _GLOBALS = {**{(m, "_reconstruct"): _RECONSTRUCT for m in _MULTIARRAY},
             **{(m, "scalar"): _SCALAR for m in _MULTIARRAY},
-            ("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): _DTYPE, ("_codecs", "encode"): _ENCODE}
+            ("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): _DTYPE, ("_codecs", "encode"): _ENCODE,
+            ("__builtin__", "bytes"): _BYTES, ("builtins", "bytes"): _BYTES}
 
 
 class _Dtype:
@@ -198,7 +199,7 @@ def _build_array(a: _Array, state: Any, where: str) -> None:
 
 
 def _call(fn: Any, args: Any, where: str) -> Any:
-    """``REDUCE``: the four calls numpy's pickles make, checked and interpreted (nothing is called)."""
+    """``REDUCE``: the calls numpy's pickles make, checked and interpreted (nothing is called)."""
     if not isinstance(args, tuple):
         raise _refuse(where, "a call whose arguments are not a tuple")
     if fn is _DTYPE:
@@ -221,6 +222,10 @@ def _call(fn: Any, args: Any, where: str) -> Any:
         if len(args) != 2 or not isinstance(args[0], str) or args[1] not in ("latin1", "latin-1"):
             raise _refuse(where, "a _codecs.encode call other than (str, 'latin1')")
         return args[0].encode("latin1")
+    if fn is _BYTES:  # protocol 2's empty bytes
+        if args != ():
+            raise _refuse(where, "a bytes call with arguments")
+        return b""
     raise _refuse(where, f"a call of a {type(fn).__name__}")
 
 
@@ -436,7 +441,7 @@ def _read_member(f: _Bounded, where: str) -> np.ndarray:
             raise ValueError(f"unsupported .npy version {version}")
     except NpzSizeError:
         raise
-    except (ValueError, TypeError, EOFError, SyntaxError) as e:  # numpy's header parser raises these
+    except Exception as e:  # numpy's header parser (<= 10,000 bytes) raises many types (tokenize.TokenError ...)
         raise ValueError(f"{where}: not a valid .npy member ({type(e).__name__}: {e})") from None
     _plain_header_dtype(dtype, where)
     count = math.prod(shape)
