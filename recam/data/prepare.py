@@ -136,7 +136,9 @@ def dyn_mask_latent(path: Path, frames: np.ndarray, shape: Tuple[int, int, int])
                 member = f"f_{f}_data"
                 if member not in z:
                     continue
-                m = csr_matrix((z[member], z[f"f_{f}_indices"], z[f"f_{f}_indptr"]), shape=(h0, w0)).toarray() > 0
+                sp = csr_matrix((z[member], z[f"f_{f}_indices"], z[f"f_{f}_indptr"]), shape=(h0, w0))
+                sp.check_format(full_check=True)  # indices within the shape: toarray does not check them
+                m = sp.toarray() > 0
                 ys = (np.arange(h) * h0 // h)
                 xs = (np.arange(w) * w0 // w)
                 out[j] = np.maximum.reduceat(np.maximum.reduceat(m, ys, axis=0), xs, axis=1)[:h, :w]

@@ -487,7 +487,7 @@ def load_npz_safe(path: Path | str, max_member_bytes: Optional[int] = None) -> D
                 if not info.filename.endswith(".npy"):
                     continue
                 key = info.filename[:-4]
-                where = f"{path}[{key}]"
+                where = f"{path}: member {key}"  # no brackets: rich would read [arr_0] as markup
                 if info.file_size > cap:
                     raise NpzSizeError(f"{where}: member of {info.file_size} bytes exceeds the limit of {cap} bytes")
                 with z.open(info) as f:
