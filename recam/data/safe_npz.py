@@ -42,6 +42,8 @@ ALLOWED_GLOBALS = frozenset({
 })
 #: the largest uncompressed member read (declared size in the zip directory), bytes
 MAX_MEMBER_BYTES = 64 << 30
+#: members up to this size are read into memory whole (faster opcode parsing); larger ones are streamed
+IN_MEMORY_BYTES = 4 << 30
 #: containers nested deeper than this are refused (RealCam-Vid: array -> dict -> array)
 MAX_NESTING = 16
 
@@ -88,6 +90,15 @@ class _Bounded:
             if c == b"\n":
                 break
         return bytes(out)
+
+
+class _InMemory(io.BytesIO):
+    """A member read whole (at most :data:`IN_MEMORY_BYTES`): ``BytesIO.read(n)`` returns what is there without
+    allocating ``n`` first, so no wrapper is needed on the hot path of the opcode parser."""
+
+    @property
+    def left(self) -> int:
+        return len(self.getbuffer()) - self.tell()
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -235,7 +246,7 @@ def _hashable_key(k: Any, where: str) -> str:
     return k
 
 
-def _interpret(f: _Bounded, where: str) -> Any:
+def _interpret(f, where: str) -> Any:
     """Run the validator over one pickle stream; returns the top-level value (placeholders not yet finished)."""
     stack: List[Any] = []
     marks: List[int] = []
@@ -263,23 +274,80 @@ def _interpret(f: _Bounded, where: str) -> Any:
                 if len(stack) != 1 or marks:
                     raise _refuse(where, "a malformed pickle (STOP)")
                 return stack[0]
-            if name == "MARK":
+            if name == "MEMOIZE":
+                if not stack:
+                    raise _refuse(where, "a malformed pickle (MEMOIZE on an empty stack)")
+                memo[len(memo)] = stack[-1]
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                if not stack:
+                    raise _refuse(where, "a malformed pickle (PUT on an empty stack)")
+                memo[int(arg)] = stack[-1]
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                if int(arg) not in memo:
+                    raise _refuse(where, f"a malformed pickle (memo {arg} unset)")
+                stack.append(memo[int(arg)])
+            elif name in ("INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
+                          "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"):
+                stack.append(arg)  # decoded by pickletools (INT "00"/"01" are booleans there)
+            elif name == "MARK":
                 marks.append(len(stack))
+            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+                n = int(name[-1])
+                if len(stack) - (marks[-1] if marks else 0) < n:
+                    raise _refuse(where, "a malformed pickle (stack underflow)")
+                t = tuple(stack[-n:])
+                del stack[-n:]
+                stack.append(t)
+            elif name == "REDUCE":
+                args = pop()
+                fn = pop()
+                stack.append(_call(fn, args, where))
+            elif name == "BUILD":
+                state = pop()
+                obj = stack[-1] if stack else pop()
+                if isinstance(obj, _Dtype):
+                    _build_dtype(obj, state, where)
+                elif isinstance(obj, _Array):
+                    _build_array(obj, state, where)
+                else:
+                    raise _refuse(where, f"BUILD of a {type(obj).__name__}")
+            elif name in ("DICT", "SETITEMS"):
+                items = pop_mark()
+                if len(items) % 2:
+                    raise _refuse(where, "a malformed pickle (odd number of dict items)")
+                if name == "DICT":
+                    stack.append({})
+                if not stack or not isinstance(stack[-1], dict):
+                    raise _refuse(where, "SETITEMS on a non-dict")
+                for k, v in zip(items[::2], items[1::2]):
+                    stack[-1][_hashable_key(k, where)] = v
+            elif name in ("BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"):
+                stack.append(bytes(arg))
+            elif name == "EMPTY_DICT":
+                stack.append({})
+            elif name in ("NEWTRUE", "NEWFALSE"):
+                stack.append(name == "NEWTRUE")
+            elif name in ("NONE",):
+                stack.append(None)
+            elif name in ("GLOBAL", "STACK_GLOBAL"):
+                if name == "GLOBAL":
+                    module, _, gname = str(arg).partition(" ")
+                else:
+                    gname, module = pop(), pop()
+                    if not (isinstance(module, str) and isinstance(gname, str)):
+                        raise _refuse(where, "a malformed pickle (STACK_GLOBAL of non-strings)")
+                g = _GLOBALS.get((module, gname))
+                if g is None:
+                    raise UnsafePickleError(f"{where}: refused to unpickle {module}.{gname} (only numpy arrays, "
+                                            f"numbers, strings, lists and dicts are read from data files; this "
+                                            f"file may be malicious or not what it claims to be)")
+                stack.append(g)
             elif name == "POP":
                 pop()
             elif name == "POP_MARK":
                 pop_mark()
             elif name == "DUP":
                 stack.append(stack[-1] if stack else pop())
-            elif name in ("NONE",):
-                stack.append(None)
-            elif name in ("NEWTRUE", "NEWFALSE"):
-                stack.append(name == "NEWTRUE")
-            elif name in ("INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
-                          "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"):
-                stack.append(arg)  # decoded by pickletools (INT "00"/"01" are booleans there)
-            elif name in ("BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"):
-                stack.append(bytes(arg))
             elif name in ("STRING", "BINSTRING", "SHORT_BINSTRING"):  # Python 2 str: numpy reads it as ASCII
                 try:
                     stack.append(arg.encode("latin1").decode("ascii") if isinstance(arg, str) else
@@ -302,18 +370,6 @@ def _interpret(f: _Bounded, where: str) -> Any:
                 if not stack or not isinstance(stack[-1], list):
                     raise _refuse(where, "APPENDS to a non-list")
                 stack[-1].extend(items)
-            elif name == "EMPTY_DICT":
-                stack.append({})
-            elif name in ("DICT", "SETITEMS"):
-                items = pop_mark()
-                if len(items) % 2:
-                    raise _refuse(where, "a malformed pickle (odd number of dict items)")
-                if name == "DICT":
-                    stack.append({})
-                if not stack or not isinstance(stack[-1], dict):
-                    raise _refuse(where, "SETITEMS on a non-dict")
-                for k, v in zip(items[::2], items[1::2]):
-                    stack[-1][_hashable_key(k, where)] = v
             elif name == "SETITEM":
                 v, k = pop(), pop()
                 if not stack or not isinstance(stack[-1], dict):
@@ -323,51 +379,6 @@ def _interpret(f: _Bounded, where: str) -> Any:
                 stack.append(())
             elif name == "TUPLE":
                 stack.append(tuple(pop_mark()))
-            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-                n = int(name[-1])
-                if len(stack) - (marks[-1] if marks else 0) < n:
-                    raise _refuse(where, "a malformed pickle (stack underflow)")
-                t = tuple(stack[-n:])
-                del stack[-n:]
-                stack.append(t)
-            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                if not stack:
-                    raise _refuse(where, "a malformed pickle (PUT on an empty stack)")
-                memo[int(arg)] = stack[-1]
-            elif name == "MEMOIZE":
-                if not stack:
-                    raise _refuse(where, "a malformed pickle (MEMOIZE on an empty stack)")
-                memo[len(memo)] = stack[-1]
-            elif name in ("GET", "BINGET", "LONG_BINGET"):
-                if int(arg) not in memo:
-                    raise _refuse(where, f"a malformed pickle (memo {arg} unset)")
-                stack.append(memo[int(arg)])
-            elif name in ("GLOBAL", "STACK_GLOBAL"):
-                if name == "GLOBAL":
-                    module, _, gname = str(arg).partition(" ")
-                else:
-                    gname, module = pop(), pop()
-                    if not (isinstance(module, str) and isinstance(gname, str)):
-                        raise _refuse(where, "a malformed pickle (STACK_GLOBAL of non-strings)")
-                g = _GLOBALS.get((module, gname))
-                if g is None:
-                    raise UnsafePickleError(f"{where}: refused to unpickle {module}.{gname} (only numpy arrays, "
-                                            f"numbers, strings, lists and dicts are read from data files; this "
-                                            f"file may be malicious or not what it claims to be)")
-                stack.append(g)
-            elif name == "REDUCE":
-                args = pop()
-                fn = pop()
-                stack.append(_call(fn, args, where))
-            elif name == "BUILD":
-                state = pop()
-                obj = stack[-1] if stack else pop()
-                if isinstance(obj, _Dtype):
-                    _build_dtype(obj, state, where)
-                elif isinstance(obj, _Array):
-                    _build_array(obj, state, where)
-                else:
-                    raise _refuse(where, f"BUILD of a {type(obj).__name__}")
             else:
                 raise _refuse(where, f"the pickle opcode {name}")
             if len(marks) > 10_000:
@@ -429,7 +440,7 @@ def _plain_header_dtype(dtype: np.dtype, where: str) -> None:
         raise ValueError(f"{where}: header dtype {dtype.descr!r:.200} is not a plain numeric or str dtype")
 
 
-def _read_member(f: _Bounded, where: str) -> np.ndarray:
+def _read_member(f, where: str) -> np.ndarray:
     fmt = np.lib.format
     try:
         version = fmt.read_magic(f)
@@ -491,7 +502,9 @@ def load_npz_safe(path: Path | str, max_member_bytes: Optional[int] = None) -> D
                 if info.file_size > cap:
                     raise NpzSizeError(f"{where}: member of {info.file_size} bytes exceeds the limit of {cap} bytes")
                 with z.open(info) as f:
-                    out[key] = _read_member(_Bounded(io.BufferedReader(f), info.file_size, where), where)
+                    src = (_InMemory(f.read()) if info.file_size <= IN_MEMORY_BYTES else
+                           _Bounded(io.BufferedReader(f), info.file_size, where))
+                    out[key] = _read_member(src, where)
     except zipfile.BadZipFile as e:
         raise ValueError(f"{path}: not an .npz archive ({e})") from None
     except (zipfile.LargeZipFile, NotImplementedError, RuntimeError) as e:  # zip64 / compression / encryption
