@@ -286,11 +286,24 @@ class SynthConfig(_Strict):
         return self
 
     def with_video(self, **overrides: Any) -> "SynthConfig":
-        """A copy with some ``video`` fields replaced (``None`` values ignored), validated."""
+        """A copy with some ``video`` fields replaced (``None`` values ignored), validated.
+
+        Raises:
+            ConfigError: a value out of range; names the option (``--height``), the value and the bound.
+        """
         video = {**self.video.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
         data = self.model_dump()
         data["video"] = video
-        return SynthConfig.model_validate(data)
+        try:
+            return SynthConfig.model_validate(data)
+        except ValidationError as e:  # name the option (--height), the value and the bound
+            lines = []
+            for err in e.errors():
+                loc = list(err["loc"])
+                name = f"--{loc[1]}" if loc[:1] == ["video"] and len(loc) > 1 and loc[1] in overrides else \
+                    ".".join(map(str, loc))
+                lines.append(f"{name} {err.get('input')!r}: {err['msg'].removeprefix('Value error, ')}")
+            raise ConfigError("; ".join(lines)) from None
 
 
 def upgrade_config(data: Any) -> Any:
