@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from synth.cli import app
@@ -92,6 +94,43 @@ def test_yaml_limits_and_resolution(tmp_path, monkeypatch):
     big.write_text("a: " + "x" * 200 + "\n")
     with pytest.raises(YamlLimitError, match="larger than 100 bytes"):
         load_yaml(big)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_json_values)
+def test_limited_loaders_read_ordinary_documents_unchanged(value):
+    """Invariant: within the limits, the limited YAML loader and the duplicate-refusing JSON reader read what
+    yaml.safe_load / json.loads read (limits change nothing for ordinary files)."""
+    from synth.core.multicam_format import loads_json_strict
+
+    assert loads_json_strict(json.dumps(value)) == json.loads(json.dumps(value))
+    doc = yaml.safe_dump(value)
+    assert load_yaml_text(doc) == yaml.safe_load(doc)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 9))
+def test_alias_expansion_is_counted_exactly(width, levels):
+    """Invariant: a chain of ``levels`` anchors, each listing the previous one ``width`` times, is refused exactly
+    when its expanded size exceeds the limit (whatever the shape)."""
+    lines = [f"l0: &l0 [{', '.join(['x'] * width)}]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    sizes = [1 + width]
+    for _ in range(1, levels):
+        sizes.append(1 + width * sizes[-1])
+    total = 1 + sum(2 * 1 + s - 1 for s in sizes)  # root mapping + per key: key scalar + value node tree
+    doc = "\n".join(lines) + "\n"
+    if total > yaml_safe.MAX_EXPANDED_NODES or (levels - 1) * width > yaml_safe.MAX_ALIASES:
+        with pytest.raises(YamlLimitError):
+            load_yaml_text(doc)
+    else:
+        assert len(load_yaml_text(doc)) == levels
 
 
 def test_alias_bomb_in_moves_and_train_yaml(tmp_path):
