@@ -19,6 +19,7 @@ import torch
 
 from synth.core.multicam_format import read_metadata_csv
 from synth.core.output_space import check_free_space, check_writable
+from synth.core.signals import sigterm_as_interrupt
 from synth.core.video_io import read_video, write_video
 
 from .cameras import inference_cam_emb
@@ -190,9 +191,17 @@ def run_inference(pipe, loaded: List[LoadedJob], trajectory: np.ndarray, out_dir
                   guidance: float, seed: int, log: Callable[[str], None] = print, write: bool = True) -> List[Path]:
     """Run ``pipe`` on each loaded job with the target ``trajectory`` ``(num_frames, 4, 4)``; writes the result and
     a side-by-side (source | result) video at the source frame rate; returns the result paths. ``write=False``
-    (the other ranks of a context-parallel group) runs the pipeline but writes nothing."""
+    (the other ranks of a context-parallel group) runs the pipeline but writes nothing. Each result is written
+    with its side-by-side or not at all (:func:`write_result_pair`), also when SIGTERM stops the run."""
     out_dir = Path(out_dir)
     cam = torch.from_numpy(inference_cam_emb(trajectory))
+    with sigterm_as_interrupt():  # SIGTERM (a time limit) like Ctrl-C: the pair being written is removed
+        return _run_inference(pipe, loaded, cam, out_dir, steps=steps, guidance=guidance, seed=seed, log=log,
+                              write=write)
+
+
+def _run_inference(pipe, loaded: List[LoadedJob], cam: torch.Tensor, out_dir: Path, *, steps: int, guidance: float,
+                   seed: int, log: Callable[[str], None], write: bool) -> List[Path]:
     written = []
     for item in loaded:
         t0 = time.perf_counter()

@@ -470,3 +470,20 @@ def test_index_waits_for_the_lock_of_a_running_render(tmp_path):
     r = run(app, ["index", str(out)])
     assert r.exit_code == 0 and "metadata.csv: 20 rows" in _text(r)
     assert not (out / ".locks").exists()
+
+
+def test_sigterm_as_interrupt_raises_once_and_restores_the_handler():
+    from synth.core.signals import Terminated, sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    cleaned = []
+    with pytest.raises(KeyboardInterrupt) as e:
+        with sigterm_as_interrupt():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # the handler raises before this ends
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)  # a second SIGTERM during cleanup is ignored
+                cleaned.append(True)
+    assert isinstance(e.value, Terminated) and cleaned == [True]
+    assert signal.getsignal(signal.SIGTERM) is before
