@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_YAML_BYTES", "MAX_ALIASES", "MAX_DEPTH", "MAX_EXPANDED_NODES", "YamlLimitError", "LimitedSafeLoader", "load_yaml",
-           "load_yaml_text"]
+__all__ = ["MAX_YAML_BYTES", "MAX_ALIASES", "MAX_DEPTH", "MAX_EXPANDED_NODES", "YamlLimitError", "LimitedSafeLoader",
+           "load_yaml", "load_yaml_text"]
 
 #: largest YAML file read (bytes): the biggest shipped catalog is ~30 kB; a config is ~3 kB
 MAX_YAML_BYTES = 4 * 1024 * 1024
