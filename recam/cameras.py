@@ -29,10 +29,11 @@ from synth.core.geometry import (look_at_rotator, pose_problems, relative_cam_em
 from synth.core.multicam_format import DatasetFormatError, load_camera_extrinsics  # noqa: F401
 from synth.core.paths import PATTERNS, is_valid_name
 from synth.core.speed import speed_progress
+from synth.core.yaml_safe import load_yaml
 
 __all__ = ["load_camera_extrinsics", "relative_cam_emb", "relative_poses", "PRESET_NAMES", "preset_trajectory",
            "trajectory_from_moves", "load_trajectory", "inference_cam_emb", "latent_frame_indices",
-           "TrajectoryError", "resample_trajectory", "MAX_TRANSLATION_M"]
+           "TrajectoryError", "resample_trajectory", "MAX_TRANSLATION_M", "MAX_MOVE_DEG"]
 
 PRESET_NAMES = {1: "Pan Right", 2: "Pan Left", 3: "Tilt Up", 4: "Tilt Down", 5: "Zoom In", 6: "Zoom Out",
                 7: "Translate Up (with rotation)", 8: "Translate Down (with rotation)",
@@ -108,10 +109,19 @@ _MOVE_KEYS = {"pan", "tilt", "roll", "dolly", "truck", "pedestal", "arc"}
 _SEGMENT_KEYS = _MOVE_KEYS | {"frames", "speed"}
 
 
+#: largest |angle| of one move in a segment (degrees: two full turns): a finite angle beyond it (``pan: 1.0e+300``)
+#: is a typing slip, not a camera move. Distances are bounded by the pose check (:data:`MAX_TRANSLATION_M`).
+MAX_MOVE_DEG = 720.0
+_ANGLE_KEYS = {"pan", "tilt", "roll", "deg"}
+
+
 def _num(seg: Mapping[str, Any], key: str, where: str, default: float = 0.0) -> float:
     v = seg.get(key, default)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
         raise TrajectoryError(f"{where}.{key}: expected a number (finite), got {v!r}")
+    if key in _ANGLE_KEYS and abs(v) > MAX_MOVE_DEG:
+        raise TrajectoryError(f"{where}.{key}: {v!r} is out of range; expected at most {MAX_MOVE_DEG:g} degrees in "
+                              f"absolute value")
     return float(v)
 
 
@@ -170,7 +180,7 @@ def trajectory_from_moves(spec: Union[Mapping[str, Any], str, Path], num_frames:
     if isinstance(spec, (str, Path)):
         where = str(spec)
         try:
-            spec = yaml.safe_load(Path(spec).read_text(encoding="utf-8"))
+            spec = load_yaml(spec)
         except FileNotFoundError:
             raise TrajectoryError(f"{where}: file not found") from None
         except IsADirectoryError:
@@ -217,6 +227,9 @@ def trajectory_from_moves(spec: Union[Mapping[str, Any], str, Path], num_frames:
         if not isinstance(sp, Mapping) or (a is not None and (isinstance(a, bool) or not isinstance(a, (int, float)))):
             raise TrajectoryError(f"{where}.segments[{i}].speed: expected {{profile: constant}} or {{profile: eased, "
                                   f"a: <non-zero number>}}, got {sp!r}")
+        if a is not None and not abs(a) <= 50:  # exp(50 x) still fits a float64; synth's speed.a_abs has the same cap
+            raise TrajectoryError(f"{where}.segments[{i}].speed.a: {a!r} is out of range; expected a finite non-zero "
+                                  f"number with |a| <= 50")
         try:
             u = speed_progress(n + 1, sp.get("profile", "constant"), a)
         except ValueError as e:

@@ -69,6 +69,7 @@ def infer(
     from .cameras import PRESET_NAMES, TrajectoryError, latent_frame_indices, load_trajectory
     from .infer import (OFFLOAD_MODES, InferJob, OutputExistsError, check_outputs, jobs_from_dataset, load_jobs,
                         output_dir_name, place_pipeline, resolve_device_dtype, run_inference, unique_job_names)
+    from .infer import check_infer_request, check_output_room
     from .pipeline import ReCamMasterPipeline
 
     if (cam_type is None) == (trajectory is None):
@@ -90,12 +91,14 @@ def infer(
         _fail("--cp_ring > 1 needs --attention_backend flash or _native_cudnn (ring attention needs the "
               "log-sum-exp, which the native backend does not return)")
     try:
+        check_infer_request(height=height, width=width, num_frames=num_frames, steps=steps, guidance=guidance)
         latent_frame_indices(num_frames)
         traj = load_trajectory(cam_type if cam_type is not None else trajectory, num_frames, camera)
         name = output_dir_name(cam_type, trajectory, camera)
         jobs = unique_job_names(jobs_from_dataset(dataset_path) if dataset_path else
                                 [InferJob(video.stem, video, prompt)])
         check_outputs(jobs, out / name, overwrite)
+        check_output_room(out / name, jobs, num_frames=num_frames, height=height, width=width)
         dev, dt = resolve_device_dtype(device, dtype)
         loaded = load_jobs(jobs, num_frames=num_frames, height=height, width=width, start_frame=start_frame,
                            stride=stride)

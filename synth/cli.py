@@ -136,11 +136,13 @@ def plan(
     from .dataset.writer import (DatasetMismatchError, ensure_run_manifest, finish_run, scene_outputs_present,
                          staged_scene)
     from .core.multicam_format import write_scene_files
+    from .render.preflight import preflight_plan
 
     _need_out_folder(out)
     cfg, cat = _load(config, catalog)
     try:
         indices = shard_indices(scenes, parse_shard(shard))
+        preflight_plan(out, cfg, cat, seed, indices)
     except ValueError as e:
         _fail(str(e))
     with _lock_output(out, shard, "plan"):  # before the run manifest: a losing concurrent run writes nothing
@@ -204,6 +206,7 @@ def render(
     from .render.backends import UnknownBackendError, get_backend
     from .render.driver import RenderSettings, render_scenes, summarize
     from .render.outputs import OutputSpec
+    from .render.preflight import preflight_render
     from .dataset.writer import DatasetMismatchError, ensure_run_manifest, finish_run
 
     _need_out_folder(out)
@@ -226,6 +229,8 @@ def render(
         cfg = cfg.with_video(width=width, height=height, frames=frames)
         indices = shard_indices(scenes, parse_shard(shard))
         requested_seed, seed = seed, effective_seed(seed, split)
+        preflight_render(out, cfg, cat, backend, OutputSpec(depth=depth, masks=masks, preset=preset), seed, indices,
+                         log=console.print, catalog_source=str(catalog or "the built-in catalog"))
     except ValueError as e:
         _fail(str(e))
     with _lock_output(out, shard, "render"):  # before the run manifest: a losing concurrent run writes nothing
@@ -481,7 +486,8 @@ def index(root: Path = typer.Argument(..., help="Dataset root.")) -> None:
         _fail(f"{root}: no train/ folder; expected a dataset root (train/<lens>/scene<N>/)")
     from .dataset.writer import rebuild_metadata
 
-    console.print(f"metadata.csv: {rebuild_metadata(root)} rows")
+    with _lock_output(root, None, "index"):  # not while a render or plan writes into root (it rebuilds it at its end)
+        console.print(f"metadata.csv: {rebuild_metadata(root)} rows")
 
 
 # --- synth assets (synth/assets_build) -----------------------------------------------------------------------------

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional, Sequence
+from typing import Annotated, Any, Dict, List, Literal, Optional, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from synth.core.errors import ConfigError, format_validation_error
+from synth.core.strict_numbers import Float, Int
+from synth.core.yaml_safe import load_yaml
 
 __all__ = ["TrainConfig", "load_train_config", "apply_overrides", "ConfigError", "UPSTREAM_TRAINABLE"]
 
@@ -21,7 +23,7 @@ UPSTREAM_TRAINABLE = ["attn1", "cam_encoder", "projector"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ModelConfig(_Strict):
@@ -56,12 +58,13 @@ class DatasetEntry(_Strict):
     kind: str  # a registered dataset kind (recam/data/formats/): the list exists only there
     cache: Optional[str] = None
     root: Optional[str] = None
-    weight: float = Field(1.0, gt=0)
-    task_probs: Dict[Literal["i2v", "t2v"], float] = Field(default_factory=lambda: {"i2v": 0.5, "t2v": 0.5})
+    weight: Float = Field(1.0, gt=0, le=1e6)
+    task_probs: Dict[Literal["i2v", "t2v"], Annotated[Float, Field(ge=0, le=1)]] = Field(
+        default_factory=lambda: {"i2v": 0.5, "t2v": 0.5})
     require_metric: bool = False
-    max_angle_deg: Optional[float] = Field(None, gt=0, le=180)
-    min_baseline_m: Optional[float] = Field(None, ge=0)
-    max_baseline_m: Optional[float] = Field(None, gt=0)
+    max_angle_deg: Optional[Float] = Field(None, gt=0, le=180)
+    min_baseline_m: Optional[Float] = Field(None, ge=0)
+    max_baseline_m: Optional[Float] = Field(None, gt=0)
     options: Dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("kind")
@@ -81,15 +84,15 @@ class DatasetEntry(_Strict):
 
 
 class DataConfig(_Strict):
-    num_frames: int = Field(81, ge=5)
-    height: int = Field(480, ge=16)
-    width: int = Field(832, ge=16)
-    stride: int = Field(1, ge=1)
+    num_frames: Int = Field(81, ge=5, le=1025)
+    height: Int = Field(480, ge=16, le=4096)
+    width: Int = Field(832, ge=16, le=4096)
+    stride: Int = Field(1, ge=1)
     datasets: List[DatasetEntry] = Field(min_length=1)
-    batch_size: int = Field(1, ge=1)
-    num_workers: int = Field(4, ge=0)
+    batch_size: Int = Field(1, ge=1)
+    num_workers: Int = Field(4, ge=0)
     on_error: Literal["skip", "fail"] = "skip"
-    val_samples: int = Field(2, ge=0)
+    val_samples: Int = Field(2, ge=0)
 
     @model_validator(mode="after")
     def _shapes(self) -> "DataConfig":
@@ -102,15 +105,15 @@ class DataConfig(_Strict):
 
 class EmaConfig(_Strict):
     enabled: bool = False
-    decay: float = Field(0.9999, gt=0, lt=1)
+    decay: Float = Field(0.9999, gt=0, lt=1)
 
 
 class OptimConfig(_Strict):
-    lr: float = Field(1e-4, gt=0)
-    betas: Sequence[float] = (0.9, 0.999)
-    weight_decay: float = Field(0.0, ge=0)
-    eps: float = Field(1e-8, gt=0)
-    warmup_steps: int = Field(0, ge=0)
+    lr: Float = Field(1e-4, gt=0, le=1)
+    betas: Sequence[Annotated[Float, Field(ge=0, lt=1)]] = (0.9, 0.999)
+    weight_decay: Float = Field(0.0, ge=0)
+    eps: Float = Field(1e-8, gt=0)
+    warmup_steps: Int = Field(0, ge=0)
     ema: EmaConfig = EmaConfig()
 
     @field_validator("betas")
@@ -125,9 +128,9 @@ class ConditionNoise(_Strict):
     """Noise on the condition (source) latents: with probability ``prob`` the source is noised to a timestep drawn
     uniformly from ``[t_min, t_max]`` of 1000 (paper: 200-500), closing the synthetic-to-real gap."""
 
-    prob: float = Field(0.0, ge=0, le=1)
-    t_min: float = Field(200, ge=0, le=1000)
-    t_max: float = Field(500, ge=0, le=1000)
+    prob: Float = Field(0.0, ge=0, le=1)
+    t_min: Float = Field(200, ge=0, le=1000)
+    t_max: Float = Field(500, ge=0, le=1000)
 
 
 class LossConfig(_Strict):
@@ -136,9 +139,9 @@ class LossConfig(_Strict):
     dropout (the caption embedding replaced by the empty prompt's)."""
 
     condition_noise: ConditionNoise = ConditionNoise()
-    i2v_prob: float = Field(0.0, ge=0, le=1)
-    t2v_prob: float = Field(0.0, ge=0, le=1)
-    text_dropout: float = Field(0.0, ge=0, le=1)
+    i2v_prob: Float = Field(0.0, ge=0, le=1)
+    t2v_prob: Float = Field(0.0, ge=0, le=1)
+    text_dropout: Float = Field(0.0, ge=0, le=1)
     #: debugging: reuse step 0's noise and timesteps at every step (with trainer.overfit_batches, a model must fit)
     fixed_noise: bool = False
 
@@ -151,8 +154,8 @@ class LossConfig(_Strict):
 
 class TrainerConfig(_Strict):
     accelerator: str = "auto"
-    devices: int = Field(1, ge=1)
-    num_nodes: int = Field(1, ge=1)
+    devices: Int = Field(1, ge=1)
+    num_nodes: Int = Field(1, ge=1)
     strategy: Literal["auto", "ddp", "fsdp", "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_3"] = "auto"
     #: bf16-true / DeepSpeed / FSDP run the model in bf16 parameters without autocast (the model casts its inputs)
     precision: Literal["bf16-mixed", "bf16-true", "32", "32-true", "16-mixed"] = "bf16-mixed"
@@ -161,23 +164,23 @@ class TrainerConfig(_Strict):
     @classmethod
     def _precision_text(cls, v):
         return str(v) if isinstance(v, int) else v  # `trainer.precision=32` on the command line parses as int
-    accumulate_grad_batches: int = Field(1, ge=1)
-    max_steps: int = Field(20000, ge=1)
-    checkpoint_every: int = Field(1000, ge=1)
-    val_every: int = Field(1000, ge=1)
-    log_every: int = Field(10, ge=1)
-    gradient_clip_val: Optional[float] = Field(None, gt=0)
+    accumulate_grad_batches: Int = Field(1, ge=1)
+    max_steps: Int = Field(20000, ge=1)
+    checkpoint_every: Int = Field(1000, ge=1)
+    val_every: Int = Field(1000, ge=1)
+    log_every: Int = Field(10, ge=1)
+    gradient_clip_val: Optional[Float] = Field(None, gt=0)
     #: debugging: train on this many batches only (Lightning's overfit_batches)
-    overfit_batches: int = Field(0, ge=0)
+    overfit_batches: Int = Field(0, ge=0)
 
 
 class ValidationConfig(_Strict):
     """Periodic validation: the flow-matching loss at fixed timesteps on held-out samples, and ``num_videos``
     sampled videos (``steps`` Euler steps) written as mp4 and logged as frame grids."""
 
-    num_videos: int = Field(1, ge=0)
-    steps: int = Field(20, ge=1)
-    guidance: float = Field(1.0, ge=1)
+    num_videos: Int = Field(1, ge=0)
+    steps: Int = Field(20, ge=1)
+    guidance: Float = Field(1.0, ge=1, le=100)
 
 
 class ParallelConfig(_Strict):
@@ -186,8 +189,8 @@ class ParallelConfig(_Strict):
     ring: K/V passed around, needs an attention backend returning the log-sum-exp such as ``flash`` or
     ``_native_cudnn``). The ranks of one CP group train on the same samples; data parallelism runs across groups."""
 
-    ulysses_degree: int = Field(1, ge=1)
-    ring_degree: int = Field(1, ge=1)
+    ulysses_degree: Int = Field(1, ge=1)
+    ring_degree: Int = Field(1, ge=1)
 
     @property
     def degree(self) -> int:
@@ -201,7 +204,7 @@ class OutputConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    seed: int = 0
+    seed: Int = 0
     model: ModelConfig
     data: DataConfig
     optim: OptimConfig = OptimConfig()
@@ -268,7 +271,7 @@ def load_train_config(path: Path | str, overrides: Sequence[str] = ()) -> TrainC
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as e:

@@ -30,8 +30,32 @@ _FRAME_RE = re.compile(r"^frame(\d+)$")
 class DatasetFormatError(ValueError):
     """A dataset file does not follow the MultiCamVideo format. The message names the file and the field."""
 
+
+class DuplicateKeyError(ValueError):
+    """A JSON object repeats a key (``json`` would silently keep the last copy)."""
+
+
+def _no_duplicate_keys(pairs: List[Tuple[str, object]]) -> Dict[str, object]:
+    """``object_pairs_hook`` of every reader here: a JSON object with a repeated key (two ``"frame3"``, two
+    ``"cam01"``) is refused instead of the last copy silently winning."""
+    out: Dict[str, object] = {}
+    for k, v in pairs:
+        if k in out:
+            raise DuplicateKeyError(f"duplicate key {k!r} (each key must appear once in an object)")
+        out[k] = v
+    return out
+
+
+def loads_json_strict(text: str):
+    """``json.loads`` that refuses repeated keys in any object (:class:`DuplicateKeyError`); the values are left to
+    the callers' checks."""
+    return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+
+
 __all__ = [
     "DatasetFormatError",
+    "DuplicateKeyError",
+    "loads_json_strict",
     "write_camera_extrinsics",
     "read_camera_fmatrices",
     "read_camera_array",
@@ -154,10 +178,12 @@ def _load_camera_json(path: Path):
     except OSError as e:
         raise DatasetFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
+        data = loads_json_strict(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as e:
         raise DatasetFormatError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
                                  f"expected a UTF-8 JSON file") from None
+    except DuplicateKeyError as e:
+        raise DatasetFormatError(f"{path}: {e}") from None
     except (json.JSONDecodeError, RecursionError) as e:
         raise DatasetFormatError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data, dict) or not data:
@@ -346,9 +372,11 @@ def read_scene_spec(scene_dir: Path | str) -> SceneSpec:
     """
     path = Path(scene_dir) / SCENE_JSON
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json_strict(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise
+    except DuplicateKeyError as e:
+        raise DatasetFormatError(f"{path}: {e}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DatasetFormatError(f"{path}: not valid JSON ({e})") from None
     try:

@@ -32,7 +32,8 @@ import numpy as np
 from ..core.geometry import CM_PER_M, axes_to_rotator
 from ..core.layout import (CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, SCENE_JSON, TRAIN_DIR, VAL_BASIC,
                           VIDEOS_DIR, camera_names, parse_lens_dir_name)
-from ..core.multicam_format import DatasetFormatError, iter_scene_dirs, read_camera_array, read_metadata_csv
+from ..core.multicam_format import (DatasetFormatError, DuplicateKeyError, iter_scene_dirs, loads_json_strict,
+                                    read_camera_array, read_metadata_csv)
 from ..core.problems import Problem
 from ..core.scene_spec import SceneSpec, SceneSpecError
 from ..core.video_check import decode_video_problems
@@ -205,8 +206,10 @@ def _read_spec(scene_dir: Path) -> Tuple[Optional[SceneSpec], Optional[Problem]]
     except OSError as e:
         return None, Problem(str(path), f"cannot be read ({e.strerror or e})")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = loads_json_strict(raw.decode("utf-8"))
         return SceneSpec.from_json(data, str(path)), None
+    except DuplicateKeyError as e:
+        return None, Problem(str(path), str(e))
     except UnicodeDecodeError as e:
         return None, Problem(str(path), f"not UTF-8 (byte offset {e.start}); expected a UTF-8 JSON file")
     except (json.JSONDecodeError, RecursionError) as e:

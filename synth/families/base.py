@@ -19,12 +19,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..core.geometry import rotator_to_axes
+from ..core.strict_numbers import Float, FloatPair
 
 __all__ = ["TrajectoryFamily", "FamilyBlock", "AngleRangeConfig", "FamilyContext", "register_family", "get_family",
            "families", "UnknownFamilyError", "Range", "check_range", "round_json", "sentence", "hold",
            "camera_axis_vectors", "range_problem", "RESERVED_NAMES"]
 
-Range = Tuple[float, float]
+Range = FloatPair  # (lo, hi): finite numbers, not bools or strings
 
 #: keys that cannot name a family (``weights`` marks a version-1 config; the rest are config attributes)
 RESERVED_NAMES = frozenset({"weights", "version", "root", "items", "keys", "values", "get"})
@@ -32,11 +33,12 @@ RESERVED_NAMES = frozenset({"weights", "version", "root", "items", "keys", "valu
 
 class FamilyBlock(BaseModel):
     """A family's block under ``trajectories:``: strict (unknown keys are errors), frozen, with the family's
-    mixture ``weight`` (>= 0; weights are normalised over the configured families)."""
+    mixture ``weight`` (finite, in [0, 1e6]; weights are normalised over the configured families)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    weight: float = Field(ge=0)
+    #: bounded so that normalising the weights never overflows (``.inf`` is refused by the type)
+    weight: Float = Field(ge=0, le=1e6)
 
 
 class AngleRangeConfig(FamilyBlock):

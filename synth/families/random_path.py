@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ..core.geometry import CM_PER_M, look_at_rotator
+from ..core.strict_numbers import Float, Int
 from ._paths import fit_waypoints_to_length, frame_scale, path_length, positions_on_path
 from .base import FamilyBlock, Range, TrajectoryFamily, check_range, hold, register_family, round_json, sentence
 
@@ -19,10 +20,10 @@ class RandomPathConfig(FamilyBlock):
     start's jitter offset), ``fixed`` keeps the start rotation. ``max_abs_elevation_deg`` bounds how steeply
     segments climb or fall."""
 
-    waypoints: Tuple[int, int]
+    waypoints: Tuple[Int, Int]
     length_fraction: Range
     orientation: Literal["look_at", "fixed"]
-    max_abs_elevation_deg: float = Field(ge=0, le=90)
+    max_abs_elevation_deg: Float = Field(ge=0, le=90)
 
     @field_validator("waypoints")
     @classmethod

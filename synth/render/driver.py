@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import queue
 import shutil
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from ..scenes.catalog import Catalog
 from ..scenes.config import SynthConfig
 from ..core.scene_spec import SceneSpec
 from ..core.layout import PARTIAL_DIR
+from ..core.signals import sigterm_as_interrupt
 from ..core.multicam_format import write_scene_files
 from ..dataset.writer import scene_outputs_present, staged_scene
 from .backend import CaptureRequest, RenderError, RendererBackend, RetryableRenderError
@@ -200,14 +203,32 @@ def _worker_task(index: int) -> SceneStats:
     return _render_index(_WORKER["settings"], _WORKER["backend"], index, _WORKER["images"])
 
 
+def _owner_is_dead(name: str) -> bool:
+    """True if a staging folder ``scene<N>.<host>.<pid>`` belongs to a process of this host that has ended (a
+    killed run); folders of other hosts (shards of an array job) or of live processes are not ours to judge."""
+    _, _, rest = name.partition(".")
+    host, _, pid = rest.rpartition(".")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, owned by another user
+        return False
+    return False
+
+
 def clean_stale_staging(out: Path, indices: Sequence[int]) -> int:
-    """Remove staging folders of these scene indices left by a killed run (other shards' are left alone)."""
+    """Remove staging folders left by a killed run: those of these scene indices (this run owns them while it
+    holds the output lock), and those of any scene whose owner process on this host has ended (so that a later
+    run with fewer scenes, or another shard, still clears them). Other live shards' folders are left alone."""
     root = Path(out) / PARTIAL_DIR
     n = 0
     if root.is_dir():
         wanted = {f"scene{k}" for k in indices}
         for p in root.iterdir():
-            if p.name.split(".")[0] in wanted:
+            if p.name.split(".")[0] in wanted or _owner_is_dead(p.name):
                 shutil.rmtree(p, ignore_errors=True)
                 n += 1
     return n
@@ -221,7 +242,17 @@ def render_scenes(settings: RenderSettings, indices: Sequence[int], workers: int
     ``workers > 1`` renders scenes in that many processes (spawned; each owns a backend). Exceptions propagate
     (after the pool is torn down); a scene that failed leaves nothing behind. ``on_images(n)`` is called in this
     process as camera images are captured (workers report through a queue), for frame-level progress.
+
+    While it runs, SIGTERM is handled like Ctrl-C (:func:`synth.core.signals.sigterm_as_interrupt`): the scene in
+    progress is discarded and the workers' staging folders removed before the interrupt propagates.
     """
+    with sigterm_as_interrupt():
+        yield from _render_scenes(settings, indices, workers, backend, on_images)
+
+
+def _render_scenes(settings: RenderSettings, indices: Sequence[int], workers: int,
+                   backend: Optional[RendererBackend], on_images: Optional[Callable[[int], None]]
+                   ) -> Iterator[SceneStats]:
     clean_stale_staging(settings.out, indices)
     if workers <= 1:
         own = backend is None
@@ -260,6 +291,9 @@ def render_scenes(settings: RenderSettings, indices: Sequence[int], workers: int
         pool.close()
     except BaseException:
         pool.terminate()
+        pool.join()
+        # terminated workers (SIGTERM) cannot clean up: their staging folders are this run's (it holds the lock)
+        clean_stale_staging(settings.out, indices)
         raise
     finally:
         pool.join()

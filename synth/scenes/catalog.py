@@ -33,22 +33,26 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional, Tuple
+from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ..core.errors import ConfigError, format_validation_error
+from ..core.yaml_safe import load_yaml
 from ..core.geometry import CM_PER_M
+from ..core.strict_numbers import Float
 
 __all__ = ["Catalog", "Environment", "Character", "Animation", "Box", "load_catalog", "default_catalog_path"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-Vec3 = Tuple[float, float, float]
+#: a point in Unreal world cm, at most 1e7 cm (100 km) from the origin on each axis
+_Coord = Annotated[Float, Field(ge=-1e7, le=1e7)]
+Vec3 = Tuple[_Coord, _Coord, _Coord]
 
 
 class Box(_Strict):
@@ -77,7 +81,7 @@ class Environment(_Strict):
     character_spots_cm: List[Vec3] = Field(default_factory=list)
     asset: str = Field(min_length=1)
     lighting: List[str] = Field(default_factory=lambda: ["default"], min_length=1)
-    weight: float = Field(default=1.0, gt=0)
+    weight: Float = Field(default=1.0, gt=0, le=1e6)
     params: Dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -92,10 +96,10 @@ class Environment(_Strict):
 class Character(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
     description: str = Field(min_length=1)
-    height_m: float = Field(gt=0.1, le=5.0)
+    height_m: Float = Field(gt=0.1, le=5.0)
     skeleton: str = Field(default="humanoid", min_length=1)
     asset: str = Field(min_length=1)
-    weight: float = Field(default=1.0, gt=0)
+    weight: Float = Field(default=1.0, gt=0, le=1e6)
     #: draft assets (the capsule mannequins, the panda) are drawn only when the catalog has no other character
     draft: bool = False
     params: Dict[str, Any] = Field(default_factory=dict)
@@ -105,10 +109,10 @@ class Animation(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
     description: str = Field(min_length=1, description="verb phrase for captions, e.g. 'waves both arms'")
     asset: str = Field(min_length=1)
-    duration_s: float = Field(gt=0)
+    duration_s: Float = Field(gt=0, le=86400)
     loop: bool = True
     skeleton: str = Field(default="humanoid", min_length=1)
-    weight: float = Field(default=1.0, gt=0)
+    weight: Float = Field(default=1.0, gt=0, le=1e6)
     params: Dict[str, Any] = Field(default_factory=dict)
 
 
@@ -198,7 +202,7 @@ def load_catalog(path: Optional[Path | str] = None) -> Catalog:
     """
     path = Path(path) if path is not None else default_catalog_path()
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: catalog file not found") from None
     except yaml.YAMLError as e:

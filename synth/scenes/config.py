@@ -12,7 +12,7 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Literal, Optional, Tuple, get_args
+from typing import Annotated, Any, Dict, Iterator, List, Literal, Optional, Tuple, get_args
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, RootModel, SerializeAsAny, ValidationError,
@@ -21,6 +21,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
 from ..core.errors import ConfigError, format_validation_error
+from ..core.strict_numbers import Float, FloatPair, Int
+from ..core.yaml_safe import load_yaml
 from ..families import families
 from ..families.base import FamilyBlock, Range, check_range
 
@@ -32,16 +34,16 @@ CONFIG_VERSION = 2
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
 
 class VideoConfig(_Strict):
     """Output video: frame count, frame rate (Hz) and size (pixels). MultiCamVideo: 81 frames, 15 fps, 1280x1280."""
 
-    frames: int = Field(ge=2, le=100000)
-    fps: float = Field(gt=0, le=1000)
-    width: int = Field(ge=16, le=8192)
-    height: int = Field(ge=16, le=8192)
+    frames: Int = Field(ge=2, le=100000)
+    fps: Float = Field(gt=0, le=1000)
+    width: Int = Field(ge=16, le=8192)
+    height: Int = Field(ge=16, le=8192)
 
     @field_validator("width", "height")
     @classmethod
@@ -54,8 +56,8 @@ class VideoConfig(_Strict):
 class LensPreset(_Strict):
     """A lens: focal length (mm) and aperture (f-number). The aperture names the folder; it does not blur."""
 
-    focal_length_mm: float = Field(gt=0, le=2000)
-    aperture_f: float = Field(gt=0, le=128)
+    focal_length_mm: Float = Field(gt=0, le=2000)
+    aperture_f: Float = Field(gt=0, le=128)
 
 
 class HemisphereConfig(_Strict):
@@ -66,9 +68,9 @@ class HemisphereConfig(_Strict):
     uniformly among the fitting ones.
     """
 
-    radii_m: List[float] = Field(min_length=1)
+    radii_m: List[Annotated[Float, Field(le=10000)]] = Field(min_length=1)
     radius_choice: Literal["largest_fitting", "random_fitting"]
-    fit: float = Field(gt=0, le=10)
+    fit: Float = Field(gt=0, le=10)
 
     @field_validator("radii_m")
     @classmethod
@@ -83,8 +85,8 @@ class PlacementConfig(_Strict):
     or at one of the environment's ``character_spots_cm`` when the catalog lists them. ``torso_height_fraction``
     of the character's height gives the aim point."""
 
-    central_fraction: float = Field(ge=0, le=1)
-    torso_height_fraction: float = Field(gt=0, le=1)
+    central_fraction: Float = Field(ge=0, le=1)
+    torso_height_fraction: Float = Field(gt=0, le=1)
     yaw_deg: Range
 
 
@@ -94,11 +96,11 @@ class StartConfig(_Strict):
     ``elevation_deg``: elevation above the ground plane seen from the centre; the camera aims at the torso with a
     uniform yaw/pitch jitter of ``aim_jitter_deg``; ``|pitch| <= max_abs_pitch_deg`` (upstream: 45)."""
 
-    min_distance_m: float = Field(gt=0.5)
+    min_distance_m: Float = Field(gt=0.5, le=10000)
     distance_sampling: Literal["uniform", "volume"]
     elevation_deg: Range
-    aim_jitter_deg: float = Field(ge=0, le=45)
-    max_abs_pitch_deg: float = Field(gt=0, le=89)
+    aim_jitter_deg: Float = Field(ge=0, le=45)
+    max_abs_pitch_deg: Float = Field(gt=0, le=89)
 
     @field_validator("elevation_deg")
     @classmethod
@@ -112,12 +114,12 @@ class ConstraintsConfig(_Strict):
     ``min_clearance_m`` from the character's vertical axis segment (upstream: 0.5 m), ``|pitch| <=
     max_abs_pitch_deg``. ``max_tries``: rejection-sampling attempts per camera before the scene fails."""
 
-    wall_margin_m: float = Field(ge=0)
-    ceiling_margin_m: float = Field(ge=0)
-    min_camera_height_m: float = Field(ge=0)
-    min_clearance_m: float = Field(ge=0.5)
-    max_abs_pitch_deg: float = Field(gt=0, le=89)
-    max_tries: int = Field(ge=1, le=100000)
+    wall_margin_m: Float = Field(ge=0, le=1000)
+    ceiling_margin_m: Float = Field(ge=0, le=1000)
+    min_camera_height_m: Float = Field(ge=0, le=1000)
+    min_clearance_m: Float = Field(ge=0.5, le=1000)
+    max_abs_pitch_deg: Float = Field(gt=0, le=89)
+    max_tries: Int = Field(ge=1, le=100000)
 
 
 class TrajectoriesConfig(RootModel[Dict[str, SerializeAsAny[FamilyBlock]]]):
@@ -213,7 +215,7 @@ class SpeedConfig(_Strict):
     frame reaches L_end), ``|a|`` uniform in ``a_abs`` and the sign of ``a`` random (a > 0 starts fast and slows
     down, a < 0 starts slow and speeds up); the rest move at constant speed."""
 
-    eased_fraction: float = Field(ge=0, le=1)
+    eased_fraction: Float = Field(ge=0, le=1)
     a_abs: Range
 
     @field_validator("a_abs")
@@ -234,11 +236,11 @@ class FramingConfig(_Strict):
     room); all environments when none is."""
 
     roll: Literal["none", "handheld", "custom"] = "none"
-    roll_abs_deg: Tuple[float, float] = (0.0, 0.0)
+    roll_abs_deg: FloatPair = (0.0, 0.0)
     full_body: bool = True
-    margin_frac: float = Field(default=0.02, ge=0, lt=0.5)
-    body_radius_m: float = Field(default=0.25, ge=0, le=2)
-    max_retries: int = Field(default=30, ge=0, le=10000)
+    margin_frac: Float = Field(default=0.02, ge=0, lt=0.5)
+    body_radius_m: Float = Field(default=0.25, ge=0, le=2)
+    max_retries: Int = Field(default=30, ge=0, le=10000)
     lens_fits_environment: bool = True
 
     @field_validator("roll_abs_deg")
@@ -255,9 +257,9 @@ class SynthConfig(_Strict):
 
     _digest: Optional[str] = PrivateAttr(default=None)
     version: Literal[2]
-    cameras_per_scene: int = Field(ge=1, le=99)
+    cameras_per_scene: Int = Field(ge=1, le=99)
     video: VideoConfig
-    sensor_mm: float = Field(gt=0, le=200)
+    sensor_mm: Float = Field(gt=0, le=200)
     lenses: List[LensPreset] = Field(min_length=1)
     hemisphere: HemisphereConfig
     placement: PlacementConfig
@@ -284,11 +286,24 @@ class SynthConfig(_Strict):
         return self
 
     def with_video(self, **overrides: Any) -> "SynthConfig":
-        """A copy with some ``video`` fields replaced (``None`` values ignored), validated."""
+        """A copy with some ``video`` fields replaced (``None`` values ignored), validated.
+
+        Raises:
+            ConfigError: a value out of range; names the option (``--height``), the value and the bound.
+        """
         video = {**self.video.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
         data = self.model_dump()
         data["video"] = video
-        return SynthConfig.model_validate(data)
+        try:
+            return SynthConfig.model_validate(data)
+        except ValidationError as e:  # name the option (--height), the value and the bound
+            lines = []
+            for err in e.errors():
+                loc = list(err["loc"])
+                name = f"--{loc[1]}" if loc[:1] == ["video"] and len(loc) > 1 and loc[1] in overrides else \
+                    ".".join(map(str, loc))
+                lines.append(f"{name} {err.get('input')!r}: {err['msg'].removeprefix('Value error, ')}")
+            raise ConfigError("; ".join(lines)) from None
 
 
 def upgrade_config(data: Any) -> Any:
@@ -326,7 +341,7 @@ def load_config(path: Optional[Path | str] = None) -> SynthConfig:
     """
     path = Path(path) if path is not None else default_config_path()
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as e:

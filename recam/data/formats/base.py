@@ -87,6 +87,7 @@ class DatasetKind:
             single-view I2V / T2V clips.
         options: reader options it accepts besides ``require_metric`` (which every kind accepts).
         summary: one line for ``--help`` and docs (poses on disk, scale).
+        layout: the files the reader looks for under the dataset root (named when it finds no clip at all).
     """
 
     name: str
@@ -94,6 +95,7 @@ class DatasetKind:
     paired: bool = False
     options: FrozenSet[str] = frozenset()
     summary: str = ""
+    layout: str = ""
 
 
 _KINDS: Dict[str, DatasetKind] = {}

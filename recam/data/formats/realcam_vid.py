@@ -93,4 +93,6 @@ def read(root: Path, num_frames: int, stride: int, index: Optional[str] = None, 
 
 
 KIND = register_kind(DatasetKind("realcam-vid", read, options=frozenset({"index", "caption"}),
-                                 summary="RealCam-Vid npz index: w2c OpenCV, metric via align_factor"))
+                                 summary="RealCam-Vid npz index: w2c OpenCV, metric via align_factor",
+                                 layout=f"{INDEX_FILE} (arr_0 = array of records) + the videos its video_path "
+                                        f"entries name"))
