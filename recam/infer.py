@@ -18,16 +18,18 @@ import torch
 from synth.core.multicam_format import read_metadata_csv
 from synth.core.video_io import read_video, write_video
 
+from synth.core.run_errors import UserError
+
 from .cameras import inference_cam_emb
+from .infer_settings import CPU_FLOPS, OFFLOAD_MODES, InferSettings, estimate_flops
 from .video import frames_to_tensor, resize_center_crop
 
-__all__ = ["InferJob", "LoadedJob", "jobs_from_dataset", "load_jobs", "run_inference", "resolve_device_dtype",
-           "OFFLOAD_MODES", "place_pipeline", "output_dir_name", "unique_job_names", "check_outputs",
-           "OutputExistsError"]
+__all__ = ["run", "InferSettings", "InferJob", "LoadedJob", "jobs_from_dataset", "load_jobs", "run_inference",
+           "resolve_device_dtype", "OFFLOAD_MODES", "place_pipeline", "output_dir_name", "unique_job_names",
+           "check_outputs", "OutputExistsError"]
 
-#: ``--offload``: none (everything on the device), model (diffusers' model CPU offload: one component at a time),
-#: group (diffusers' group offloading, one transformer block at a time), sequential (accelerate, layer by layer)
-OFFLOAD_MODES = ("none", "model", "group", "sequential")
+#: Estimated seconds on the CPU above which ``recam infer`` says what a run will cost and how to make it smaller.
+CPU_WARN_S = 600.0
 
 
 class OutputExistsError(FileExistsError):
@@ -202,3 +204,102 @@ def run_inference(pipe, loaded: List[LoadedJob], trajectory: np.ndarray, out_dir
             log(f"{item.job.video.name} -> {path} ({time.perf_counter() - t0:.1f} s, {item.fps:g} fps)")
         written.append(path)
     return written
+
+
+def run(s: InferSettings, log: Callable[[str], None] = print) -> List[Path]:
+    """``recam infer``: re-capture the source video(s) along the requested trajectory into
+    ``<s.out>/<trajectory name>/``.
+
+    Returns:
+        the result videos written (none on the ranks > 0 of a context-parallel group).
+
+    Raises:
+        UserError: a bad trajectory, source video or dataset folder, an existing output without ``--overwrite``,
+            an unusable device, a missing or incomplete ``--model-dir``, a context-parallel launch outside
+            torchrun (exit 2).
+    """
+    from synth.core.video_io import VideoReadError
+
+    from .cameras import PRESET_NAMES, TrajectoryError, load_trajectory
+
+    out_dir = s.out / output_dir_name(s.cam_type, s.trajectory, s.camera)
+    try:
+        traj = load_trajectory(s.cam_type if s.cam_type is not None else s.trajectory, s.num_frames, s.camera)
+        jobs = unique_job_names(jobs_from_dataset(s.dataset_path) if s.dataset_path else
+                                [InferJob(s.video.stem, s.video, s.prompt)])
+        check_outputs(jobs, out_dir, s.overwrite)
+        dev, dt = resolve_device_dtype(s.device, s.dtype)
+        loaded = load_jobs(jobs, num_frames=s.num_frames, height=s.height, width=s.width, start_frame=s.start_frame,
+                           stride=s.stride)
+    except (ValueError, TrajectoryError, FileNotFoundError, VideoReadError, OutputExistsError) as e:
+        raise UserError(str(e)) from None
+    rank, dev = _context_parallel(s, dev)
+    if s.cam_type is not None:
+        log(f"trajectory {s.cam_type}: {PRESET_NAMES[s.cam_type]}")
+    pipe = _pipeline(s, dt, log)
+    if dev.type == "cpu":
+        _warn_cpu_cost(s, pipe.transformer, len(loaded), log)
+    place_pipeline(pipe, dev, s.offload, vae_tiling=s.vae_tiling, compile=s.compile)
+    return run_inference(pipe, loaded, traj, out_dir, steps=s.steps, guidance=s.guidance, seed=s.seed, log=log,
+                         write=rank == 0)
+
+
+def _context_parallel(s: InferSettings, dev: torch.device):
+    """Join the torchrun process group when ``s.cp > 1``: ``(rank, this rank's device)``; ``(0, dev)`` otherwise."""
+    if s.cp == 1:
+        return 0, dev
+    import os
+
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        if "RANK" not in os.environ:
+            raise UserError(f"--cp-ulysses {s.cp_ulysses} --cp-ring {s.cp_ring}: run under torchrun with a "
+                            f"multiple of {s.cp} processes (torchrun --nproc_per_node {s.cp} -m recam.cli infer ...)")
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return dist.get_rank(), dev
+
+
+def _pipeline(s: InferSettings, dtype: torch.dtype, log: Callable[[str], None]):
+    """The ReCamMaster pipeline from ``--model-dir`` and ``--ckpt`` with the attention and context-parallel
+    settings (still on the CPU)."""
+    from .pipeline import ReCamMasterPipeline
+
+    if not s.model_dir.is_dir():
+        raise UserError(f"--model-dir {s.model_dir}: {'is a file' if s.model_dir.exists() else 'does not exist'}; "
+                        f"expected a local Wan2.1-T2V-1.3B in diffusers layout (model_index.json, tokenizer/, "
+                        f"text_encoder/, vae/, transformer/), e.g. Wan-AI/Wan2.1-T2V-1.3B-Diffusers downloaded "
+                        f"beforehand, or `recam init-tiny DIR` for a tiny random one. Nothing is downloaded.")
+    try:
+        pipe = ReCamMasterPipeline.from_wan(s.model_dir, s.ckpt, torch_dtype=dtype)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        raise UserError(str(e)) from None
+    if s.ckpt is None:
+        log("[yellow]warning:[/yellow] no --ckpt: camera modules are zero/identity (base Wan2.1, not trained to "
+            "follow cameras)")
+    if s.attention_backend:
+        pipe.transformer.set_attention_backend(s.attention_backend)
+    if s.cp > 1:
+        try:
+            pipe.transformer.enable_context_parallel(s.cp_ulysses, s.cp_ring)
+        except (ValueError, RuntimeError) as e:
+            raise UserError(str(e)) from None
+    return pipe
+
+
+def _warn_cpu_cost(s: InferSettings, transformer, videos: int, log: Callable[[str], None]) -> None:
+    """Before a long CPU run: one line with its estimated cost (:func:`estimate_flops` at :data:`CPU_FLOPS`) and
+    the flags that make it smaller, when it exceeds :data:`CPU_WARN_S`."""
+    cfg = transformer.config
+    flops = videos * estimate_flops(s, sum(p.numel() for p in transformer.parameters()), cfg.num_layers,
+                                    cfg.num_attention_heads * cfg.attention_head_dim)
+    seconds = flops / CPU_FLOPS
+    if seconds < CPU_WARN_S:
+        return
+    from synth.core.progress import format_eta
+
+    log(f"[yellow]warning:[/yellow] {videos} video(s) of {s.num_frames}x{s.height}x{s.width}, {s.steps} steps on the "
+        f"CPU: about {flops:.1e} FLOP, roughly {format_eta(seconds)} at {CPU_FLOPS / 1e12:g} TFLOP/s; smaller: "
+        f"--num-frames 17 --height 256 --width 256 --steps 10, or --device cuda")

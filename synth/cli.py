@@ -103,7 +103,7 @@ def _backend_models():
     """Every registered backend's options model, with its flags (for ``synth render``'s signature)."""
     from .render.backends import backends, option_flag
 
-    return [(entry.name, entry.Options, option_flag) for entry in backends().values()]
+    return [(entry.name, entry.Options, lambda n, f: (option_flag(n, f),)) for entry in backends().values()]
 
 
 def _backend_option():

@@ -98,30 +98,37 @@ def flag_aliases(name: str, flag: Optional[str] = None) -> Tuple[str, ...]:
     return (dashed,) if under == dashed else (dashed, under)
 
 
-def model_option_params(model: Type[BaseModel], owner: str, taken: Iterable[str], flag_of: Callable
-                        ) -> List[inspect.Parameter]:
-    """One keyword parameter (a typer option) per field of ``model``, for a command's signature.
+def model_option_params(model: Type[BaseModel], owner: Optional[str], taken: Iterable[str] = (),
+                        flags_of: Optional[Callable] = None) -> List[inspect.Parameter]:
+    """One keyword parameter (a typer option) per field of ``model``, for a command's signature: the field's
+    ``description`` is the help, its ``ge`` / ``le`` the flag's range, a field without a default a required flag.
 
     Args:
-        model: an options model; each field has a default and a ``description``.
-        owner: appended to each help text (``(embedded)``, ``(--kind realcam-vid)``).
+        model: an options or settings model.
+        owner: appended to each help text (``(embedded)``, ``(--kind realcam-vid)``); None: nothing.
         taken: the command's own parameter names; a field of the same name is an error.
-        flag_of: ``flag_of(name, field) -> str``, the field's flag.
+        flags_of: ``flags_of(name, field) -> tuple of flags`` (default :func:`flag_aliases`: dashes, then the
+            underscore alias).
 
     Raises:
         ValueError: a field named like one of the command's own parameters.
     """
     import annotated_types
 
+    taken = set(taken)
     params = []
     for name, field in model.model_fields.items():
         if name in taken:
             raise ValueError(f"{owner}: option {name!r} clashes with a parameter of the command")
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if extra.get("cli") is False:  # filled by the command itself (e.g. the registry flags it was given)
+            continue
         bounds = {"min": m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)}
         bounds.update({"max": m.le for m in field.metadata if isinstance(m, annotated_types.Le)})
-        default = typer.Option(field.default, flag_of(name, field),
-                               help=f"{(field.description or '').rstrip('.')} ({owner}).",
+        text = (field.description or "").rstrip(".")
+        default = typer.Option(... if field.is_required() else field.default,
+                               *(flags_of or (lambda n, f: flag_aliases(n)))(name, field),
+                               help=f"{text} ({owner})." if owner else (f"{text}." if text else None),
                                hidden=bool(extra.get("hidden")), **bounds)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                         annotation=field.annotation))
@@ -130,10 +137,11 @@ def model_option_params(model: Type[BaseModel], owner: str, taken: Iterable[str]
 
 class WithModelOptions:
     """A command whose ``**extra`` catch-all becomes one keyword parameter (flag) per field of the option models
-    ``models()`` returns (``[(owner, model, flag_of), ...]``: every registered backend's options, every dataset
-    kind's reader options). Typer reads a command's parameters from its signature; this one is computed when typer
-    asks, so what registers after import gets its flags too. ``replace`` swaps parameters of the command itself
-    (name -> ``typer.Option``), e.g. a ``--backend`` whose help lists the registry."""
+    ``models()`` returns (``[(owner, model, flags_of), ...]``, see :func:`model_option_params`: a command's
+    settings, every registered backend's options, every dataset kind's reader options). Typer reads a command's
+    parameters from its signature; this one is computed when typer asks, so what registers after import gets its
+    flags too. ``replace()`` swaps parameters (name ->
+    ``typer.Option``), e.g. a ``--backend`` whose help lists the registry."""
 
     def __init__(self, func, models: Callable[[], List[tuple]], replace: Callable[[], Dict[str, Any]] = dict):
         functools.update_wrapper(self, func)
@@ -150,11 +158,11 @@ class WithModelOptions:
                   for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
         taken = {p.name for p in params}
         seen: Dict[str, str] = {}
-        for owner, model, flag_of in self._models():
-            for p in model_option_params(model, owner, taken, flag_of):
+        for owner, model, flags_of in self._models():
+            for p in model_option_params(model, owner, taken, flags_of):
                 if p.name not in seen:  # two models may share a field (kinds with the same reader option)
                     seen[p.name] = owner
-                    params.append(p)
+                    params.append(p.replace(default=replace[p.name]) if p.name in replace else p)
         return sig.replace(parameters=params)
 
 

@@ -40,7 +40,7 @@ class RenderRunSettings(BaseModel):
     preset: str = "veryfast"
     encode_threads: int = Field(0, ge=0)
     split: str = "train"
-    backend_flags: Dict[str, Any] = Field(default_factory=dict)
+    backend_flags: Dict[str, Any] = Field(default_factory=dict, json_schema_extra={"cli": False})
 
     @model_validator(mode="after")
     def _backend_fits(self) -> "RenderRunSettings":
