@@ -240,8 +240,12 @@ def run(s: InferSettings, log: Callable[[str], None] = print) -> List[Path]:
     if dev.type == "cpu":
         _warn_cpu_cost(s, pipe.transformer, len(loaded), log)
     place_pipeline(pipe, dev, s.offload, vae_tiling=s.vae_tiling, compile=s.compile)
-    return run_inference(pipe, loaded, traj, out_dir, steps=s.steps, guidance=s.guidance, seed=s.seed, log=log,
-                         write=rank == 0)
+    written = run_inference(pipe, loaded, traj, out_dir, steps=s.steps, guidance=s.guidance, seed=s.seed, log=log,
+                            write=rank == 0)
+    if rank > 0:
+        return []
+    log(f"wrote {len(written)} video(s) to [bold]{out_dir.resolve()}[/bold]")
+    return written
 
 
 def _context_parallel(s: InferSettings, dev: torch.device):

@@ -117,6 +117,14 @@ def _backend_option():
 app.command(context_settings=CONTEXT_SETTINGS)(WithModelOptions(render, _backend_models, _backend_option))
 
 
+def _print_problems(problems, max_problems: int) -> None:
+    """Each problem on its own line (at most ``max_problems``), then how many were left out."""
+    for p in problems[:max_problems]:
+        console.print(f"[red]problem[/red] {escape(str(p))}")
+    if len(problems) > max_problems:
+        console.print(f"... and {len(problems) - max_problems} more")
+
+
 @app.command()
 def validate(
     root: Path = typer.Argument(..., help="Dataset root (or one scene folder)."),
@@ -149,10 +157,7 @@ def validate(
         _fail(str(e))
     except OSError as e:
         _fail(f"{e.filename or root}: cannot be read ({e.strerror or e})")
-    for p in problems[:max_problems]:
-        console.print(f"[red]problem[/red] {escape(str(p))}")
-    if len(problems) > max_problems:
-        console.print(f"... and {len(problems) - max_problems} more")
+    _print_problems(problems, max_problems)
     summary = (f"{counts['scenes']} scenes, {counts['videos']} videos, {counts['metadata_rows']} metadata rows "
                f"checked in {time.perf_counter() - t0:.1f} s")
     if problems:
