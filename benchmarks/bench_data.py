@@ -5,8 +5,11 @@ differences). ``synth validate`` is benchmarked separately.
     nice python benchmarks/bench_data.py [--clips 4 --frames 33 --src 1280x720 --height 480 --width 832]
     python benchmarks/bench_data.py --cuda       # on a GPU: prepare clips/s at 81 x 480 x 832, real-size VAE
 
-Floors:
-* decode floor: PyAV decode of the window + PIL bilinear resize + centre crop per frame, nothing else;
+Floors (each measured in the same interleaved rounds as what it is the reference of):
+* decode floor (``--resize exact``): PyAV decode of the window + PIL bilinear resize + centre crop per frame;
+* swscale floor (``--resize fast``): PyAV decode + swscale's bilinear resize while converting to RGB + centre crop,
+  the same work as ``--resize fast`` with nothing else (comparing fast with the PIL floor would credit the loader
+  with swscale's speed);
 * encode floor: VAE + text encoding of clips already in memory;
 * a perfect pipeline takes max(decode, encode), a sequential one their sum.
 Timings are noisy on a shared machine: read the ratios, and rerun.
@@ -45,6 +48,25 @@ def bare_decode_resize(path: Path, n: int, height: int, width: int) -> np.ndarra
             p = crop_plan(img.height, img.width, height, width)
             img = img.resize((p.rw, p.rh), Image.BILINEAR)
             out.append(np.asarray(img)[p.top:p.top + height, p.left:p.left + width])
+    return np.stack(out)
+
+
+def bare_decode_swscale(path: Path, n: int, height: int, width: int) -> np.ndarray:
+    """The ``--resize fast`` floor: PyAV decode + swscale bilinear resize into RGB + crop, frames kept in a list."""
+    import av
+
+    from recam.video import crop_plan
+
+    out = []
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        for i, f in enumerate(c.decode(s)):
+            if i >= n:
+                break
+            p = crop_plan(f.height, f.width, height, width)
+            rgb = f.to_ndarray(width=p.rw, height=p.rh, format="rgb24", interpolation="BILINEAR")
+            out.append(rgb[p.top:p.top + height, p.left:p.left + width])
     return np.stack(out)
 
 
@@ -135,6 +157,8 @@ def main() -> None:
         "floor: PyAV decode + PIL resize + crop": lambda: [bare_decode_resize(it.video, F, Hh, Ww) for it in items],
         "streamed decoder (load_frames)": lambda: [load_frames(it, Hh, Ww) for it in items],
         "raw single-view sample (realcam-vid)": lambda: [ds[i] for i in range(len(ds))],
+        "floor: PyAV decode + swscale resize + crop": lambda: [bare_decode_swscale(it.video, F, Hh, Ww)
+                                                               for it in items],
         "streamed decoder, --resize fast": lambda: [load_frames(it, Hh, Ww, "fast") for it in items],
         "floor x 2 videos (multicam pair files)": lambda: [(bare_decode_resize(a, F, Hh, Ww),
                                                             bare_decode_resize(b, F, Hh, Ww)) for a, b in pair_files],
@@ -147,10 +171,14 @@ def main() -> None:
             fn()
             best[k] = min(best[k], time.perf_counter() - t0)
     floor, pair_floor = best["floor: PyAV decode + PIL resize + crop"], best["floor x 2 videos (multicam pair files)"]
-    print(f"{'item (best of ' + str(args.repeat) + ', interleaved)':<44}{'samples/s':>10}{'vs floor':>10}")
+    sws_floor = best["floor: PyAV decode + swscale resize + crop"]
+    print(f"{'item (best of ' + str(args.repeat) + ', interleaved)':<44}{'samples/s':>10}{'vs floor':>10}  floor")
     for k, t in best.items():
-        ref = pair_floor if "pair" in k else floor
-        print(f"{k:<44}{len(items) / t:>10.2f}{ref / t:>10.2f}")
+        ref, name = ((pair_floor, "PIL x 2") if "pair" in k else (sws_floor, "swscale") if "swscale" in k or
+                     "fast" in k else (floor, "PIL"))
+        print(f"{k:<44}{len(items) / t:>10.2f}{ref / t:>10.2f}  {name}")
+    gain = best["streamed decoder (load_frames)"] / best["streamed decoder, --resize fast"]
+    print(f"  --resize fast vs --resize exact (what switching buys, not a loader efficiency): {gain:.2f}x")
     a = stream_video(items[0].video, F, convert=frame_converter(Hh, Ww, "exact")).frames.astype(np.int16)
     b = stream_video(items[0].video, F, convert=frame_converter(Hh, Ww, "fast")).frames.astype(np.int16)
     d = np.abs(a - b)

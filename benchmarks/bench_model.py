@@ -8,6 +8,13 @@ peak memory is ``torch.cuda.max_memory_allocated``; on CPU it is the peak reside
 measurement, minus the resident size before the measurement. Forward+backward trains upstream's parameter set
 (self-attention, cam_encoder, projector) with gradient checkpointing (``--no-checkpointing`` to disable).
 MFU = model FLOPs per second / ``--peak-tflops`` (defaults: H100 SXM / H200 bf16 dense 989).
+
+Reference, measured in the same run (alternating fresh processes, ``--rounds``): diffusers' plain
+``WanTransformer3DModel`` with the same config, input and trainable set (the self-attention) — the DiT ReCamMaster is
+built on, without the camera encoder and projector. ``ours / wan`` is what the camera conditioning costs in time and
+memory (1.0 = nothing). Memory is reported over the model and its inputs (CUDA: peak allocated minus allocated
+before the first call; CPU: peak RSS minus RSS before the first call — the ~900 MB of imported libraries and the
+weights are not counted).
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ def model_flops(cfg: dict, tokens: int, text_len: int) -> float:
 def measure(args_dict: dict) -> dict:
     import torch
 
+    from diffusers import WanTransformer3DModel
+
     from recam.model import ReCamMasterTransformer3DModel
     from recam.tiny import TINY_TRANSFORMER
 
@@ -52,8 +61,9 @@ def measure(args_dict: dict) -> dict:
     torch.manual_seed(0)
     from recam.convert import cast_keep_fp32
 
+    ref = a.model == "wan"  # the reference: diffusers' Wan DiT, no camera conditioning
     with torch.device(dev):
-        model = cast_keep_fp32(ReCamMasterTransformer3DModel(**cfg), dtype)
+        model = cast_keep_fp32((WanTransformer3DModel if ref else ReCamMasterTransformer3DModel)(**cfg), dtype)
     if a.backend != "default":
         model.set_attention_backend(a.backend)
     f, h, w = a.latent
@@ -64,7 +74,10 @@ def measure(args_dict: dict) -> dict:
     cam = torch.randn(b, f // 2, 12, device=dev, dtype=dtype)
     tokens = f * (h // 2) * (w // 2)
     res = {"preset": a.preset, "device": str(dev), "dtype": a.dtype, "backend": a.backend, "latent": a.latent,
-           "tokens": tokens, "mode": a.mode}
+           "tokens": tokens, "mode": a.mode, "model": a.model}
+
+    def call():
+        return (model(x, t, ctx) if ref else model(x, t, ctx, cam)).sample
 
     def sync():
         if dev.type == "cuda":
@@ -76,7 +89,7 @@ def measure(args_dict: dict) -> dict:
 
     if a.mode == "forward":
         model.eval()
-        run = lambda: model(x, t, ctx, cam).sample  # noqa: E731
+        run = call
         ctxmgr = torch.no_grad
     else:
         model.train()
@@ -88,18 +101,19 @@ def measure(args_dict: dict) -> dict:
             model.enable_gradient_checkpointing()
 
         def run():
-            out = model(x, t, ctx, cam).sample
+            out = call()
             out[:, :, : f // 2].float().square().mean().backward()
             return out
 
         ctxmgr = torch.enable_grad
+    if dev.type == "cuda":
+        sync()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    rss0 = rss_mb()  # after imports, weights and inputs: the peak is reported over this
     with ctxmgr():
         run()  # warm-up (kernels, allocator)
         sync()
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-        rss0 = rss_mb()
         times = []
         for _ in range(a.repeats):
             t0 = time.perf_counter()
@@ -113,6 +127,7 @@ def measure(args_dict: dict) -> dict:
     else:
         res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         res["rss_before_mb"] = rss0
+        res["peak_over_weights_mb"] = res["peak_rss_mb"] - rss0
     fl = model_flops(cfg, tokens, a.text_len) * b * (1 if a.mode == "forward" else 3)
     res["tflops_per_s"] = fl / res["seconds"] / 1e12
     if a.peak_tflops:
@@ -134,6 +149,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-checkpointing", dest="checkpointing", action="store_false")
     ap.add_argument("--peak-tflops", type=float, default=None)
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds of reference and ours; best kept")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     args.latent = [int(v) for v in args.latent.lower().split("x")]
@@ -143,27 +159,43 @@ def main() -> None:
         args.peak_tflops = 989.0
     ctx = mp.get_context("spawn")
     results = []
+
+    def one(d: dict) -> dict:
+        with ctx.Pool(1) as pool:  # a fresh process: clean peak memory
+            try:
+                return pool.apply(measure, (d,))
+            except Exception as e:  # noqa: BLE001 - report and continue (e.g. a backend not installed)
+                return {"backend": d["backend"], "mode": d["mode"], "model": d["model"],
+                        "error": f"{type(e).__name__}: {e}"[:200]}
+
+    def best(a: dict, b: dict) -> dict:
+        return b if "error" in a or ("error" not in b and b["seconds"] < a["seconds"]) else a
+
     for backend in args.backends.split(","):
         for mode in args.modes.split(","):
             d = {**vars(args), "backend": backend, "mode": mode}
-            d.pop("backends")
-            d.pop("modes")
-            d.pop("json")
-            with ctx.Pool(1) as pool:  # a fresh process: clean peak memory
-                try:
-                    r = pool.apply(measure, (d,))
-                except Exception as e:  # noqa: BLE001 - report and continue (e.g. a backend not installed)
-                    r = {"backend": backend, "mode": mode, "error": f"{type(e).__name__}: {e}"[:200]}
-            results.append(r)
-            mem = (f"peak {r['peak_mb']:.0f} MB ({r['peak_over_weights_mb']:.0f} MB over weights)"
-                   if "peak_mb" in r else f"peak RSS {r.get('peak_rss_mb', 0):.0f} MB") if "error" not in r else ""
-            if "error" in r:
-                print(f"{backend:>14} {mode:>8}: {r['error']}")
-            else:
-                mfu = f", MFU {r['mfu'] * 100:.1f}%" if "mfu" in r else ""
-                print(f"{backend:>14} {mode:>8}: {r['seconds'] * 1000:9.1f} ms, {r['tflops_per_s']:.2f} TFLOP/s{mfu}, "
-                      f"{mem}  [{r['preset']} {r['params_m']:.1f} M params, {r['tokens']} tokens, {r['dtype']}, "
-                      f"{r['device']}]")
+            for k in ("backends", "modes", "json", "rounds"):
+                d.pop(k)
+            r = w = None
+            for _ in range(max(1, args.rounds)):  # interleaved: a load change hits both alike
+                w1, r1 = one({**d, "model": "wan"}), one({**d, "model": "recam"})
+                w, r = (w1, r1) if r is None else (best(w, w1), best(r, r1))
+            if "error" not in r and "error" not in w:
+                r["vs_wan"] = {"time": r["seconds"] / w["seconds"],
+                               "memory": r["peak_over_weights_mb"] / max(w["peak_over_weights_mb"], 1e-9)}
+            results += [w, r]
+            for x in (w, r):
+                if "error" in x:
+                    print(f"{backend:>14} {mode:>8} {x['model']:>6}: {x['error']}")
+                    continue
+                mfu = f", MFU {x['mfu'] * 100:.1f}%" if "mfu" in x else ""
+                mem = (f"peak {x['peak_over_weights_mb']:.0f} MB over weights and inputs"
+                       + (f" ({x['peak_mb']:.0f} MB allocated)" if "peak_mb" in x else ""))
+                vs = (f"  ours/wan: time {x['vs_wan']['time']:.2f}x, memory {x['vs_wan']['memory']:.2f}x"
+                      if "vs_wan" in x else "")
+                print(f"{backend:>14} {mode:>8} {x['model']:>6}: {x['seconds'] * 1000:9.1f} ms, "
+                      f"{x['tflops_per_s']:.2f} TFLOP/s{mfu}, {mem}  [{x['preset']} {x['params_m']:.1f} M params, "
+                      f"{x['tokens']} tokens, {x['dtype']}, {x['device']}]{vs}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)

@@ -18,7 +18,8 @@
 
 One line per (size, quality) gives the three images/s and ``full / slower`` = full / min(render only, encode only),
 the figure of merit (1.0 = the overlap hides the faster stage completely). Each stage's CPU seconds per image (this
-process and its children, every thread; for full including its scene set-up) are measured too. They bound the ratio:
+process and its children, every thread; for full over its frame loop alone, the span its images/s cover) are
+measured too; ``render / bare`` says what the capture path costs beyond the floor. They bound the ratio:
 on ``N`` free cores the full pipeline cannot beat ``N / (cpu_render + cpu_encode)`` images/s (printed as the
 ``N-core ceiling`` of the ratio), and where the process gets a fixed share of a loaded machine whatever its thread
 count (Linux's autogroup scheduling gives each session one share) the ratio is at most
@@ -49,11 +50,14 @@ def _cpu_s() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
-def _timed(fn: Callable[[], float], images: int) -> Tuple[float, float]:
-    """Images/s of one run of ``fn`` (which returns its loop's wall seconds) and its CPU seconds per image."""
+def _timed(fn: Callable[[], object], images: int) -> Tuple[float, float]:
+    """Images/s of one run of ``fn`` and its CPU seconds per image, over the same span: ``fn`` returns its loop's
+    wall seconds (CPU measured around the call), or ``(wall_s, cpu_s)`` of the loop it timed itself (the full
+    pipeline, whose scene set-up must count in neither)."""
     c0 = _cpu_s()
-    wall = fn()
-    return images / wall, (_cpu_s() - c0) / images
+    r = fn()
+    wall, cpu = r if isinstance(r, tuple) else (r, _cpu_s() - c0)
+    return images / wall, cpu / images
 
 
 def _rounds(stages: Dict[str, Callable[[], float]], images: int, repeat: int) -> Dict[str, Tuple[float, float]]:
@@ -155,15 +159,16 @@ def main() -> None:
                     encode.mb = sum(p.stat().st_size for p in Path(tmp).rglob("*.mp4")) / 1e6
                     return wall
 
-            def full() -> float:
+            def full() -> Tuple[float, float]:
                 with tempfile.TemporaryDirectory() as tmp:
-                    return render_scene(be, plan, cat, Path(tmp), spec, warmup=1,
-                                        queue_frames=args.queue_frames).loop_s
+                    st = render_scene(be, plan, cat, Path(tmp), spec, warmup=1, queue_frames=args.queue_frames)
+                    return st.loop_s, st.loop_cpu_s  # the frame loop alone: wall and CPU over the same span
 
             images = args.frames * cfg.cameras_per_scene
-            res = _rounds({"render": render, "encode": encode, "full": full}, images, args.repeat)
+            # the bare loop runs in the same interleaved rounds as the stages it is the floor of
+            res = _rounds({"bare": lambda: bare_loop(be, fm, args.frames), "render": render, "encode": encode,
+                           "full": full}, images, args.repeat)
             frames.clear()
-            res["bare"] = _timed(lambda: bare_loop(be, fm, args.frames), images)  # not part of the ratio: once
             (r_ips, r_cpu), (e_ips, e_cpu), (f_ips, f_cpu), (b_ips, b_cpu) = (res[k] for k in
                                                                               ("render", "encode", "full", "bare"))
             info = be.renderer_info()
@@ -173,6 +178,7 @@ def main() -> None:
             row: Dict = dict(size=f"{w}x{h}", quality=quality, frames=args.frames, cameras=cfg.cameras_per_scene,
                              render_ips=r_ips, encode_ips=e_ips, full_ips=f_ips, bare_ips=b_ips,
                              slower_stage="render" if r_ips <= e_ips else "encode", ratio=f_ips / slower,
+                             render_vs_bare=r_ips / b_ips,
                              cpu_ms_per_image=dict(render=1e3 * r_cpu, encode=1e3 * e_cpu, full=1e3 * f_cpu,
                                                    bare=1e3 * b_cpu),
                              cpu_ceiling_ratio=ceiling / slower,
@@ -184,7 +190,8 @@ def main() -> None:
                                  for k, v in (("render", r_ips), ("encode", e_ips), ("full", f_ips), ("bare", b_ips))}
             cu = row["cores_used"]
             print(f"{w}x{h} {quality:8s} render {r_ips:5.1f}  encode {e_ips:5.1f}  full {f_ips:5.1f} images/s  "
-                  f"full/slower {row['ratio']:.2f} ({row['slower_stage']} slower)  | bare {b_ips:5.1f} images/s; "
+                  f"full/slower {row['ratio']:.2f} ({row['slower_stage']} slower)  | bare {b_ips:5.1f} images/s, "
+                  f"render/bare {r_ips / b_ips:.2f}; "
                   f"CPU ms/image render {1e3 * r_cpu:.0f} + encode {1e3 * e_cpu:.0f} (full {1e3 * f_cpu:.0f}); "
                   f"cores used render {cu['render']:.2f} encode {cu['encode']:.2f} full {cu['full']:.2f}; "
                   f"ratio ceiling: {cores} free cores {row['cpu_ceiling_ratio']:.2f}, fixed CPU share "

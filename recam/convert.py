@@ -153,11 +153,16 @@ def official_from_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
 
 def load_state_dict_file(path: Path | str) -> Dict[str, torch.Tensor]:
     """A state dict from ``.safetensors`` or a torch pickle (``weights_only=True``); Lightning-style
-    ``{"state_dict": ...}`` / DeepSpeed ``{"module": ...}`` containers are unwrapped.
+    ``{"state_dict": ...}`` / DeepSpeed ``{"module": ...}`` containers are unwrapped. A ``.safetensors`` header is
+    checked before the file is mapped, and every weight must be floating point and finite
+    (:mod:`recam.weight_files`).
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not a state dict.
+        FileNotFoundError: no such file. ValueError (:class:`~recam.weight_files.WeightFileError` for the checks):
+        not a state dict, a damaged or hostile file, integer-typed or non-finite weights (file and tensor named).
     """
+    from .weight_files import WeightFileError, check_safetensors_file, check_weights
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found (expected upstream step*.ckpt, a Wan DiT "
@@ -165,16 +170,22 @@ def load_state_dict_file(path: Path | str) -> Dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle errors vary
-        raise ValueError(f"{path}: not a loadable torch checkpoint ({type(e).__name__}: {e})") from None
-    for key in ("state_dict", "module", "model"):
-        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path}: expected a state dict of tensors")
+        check_safetensors_file(path)
+        try:
+            obj = load_file(str(path))
+        except Exception as e:  # safetensors' own errors (SafetensorError, OSError) after our header checks
+            raise WeightFileError(f"{path}: unreadable safetensors file ({type(e).__name__}: {e})") from None
+    else:
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as e:  # pickle errors vary
+            raise ValueError(f"{path}: not a loadable torch checkpoint ({type(e).__name__}: {e})") from None
+        for key in ("state_dict", "module", "model"):
+            if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+        if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+            raise ValueError(f"{path}: expected a state dict of tensors")
+    check_weights(obj, path)
     return obj
 
 
@@ -239,7 +250,13 @@ def load_official(cls, path, config=None, torch_dtype=None, strict_camera=True):
 def from_pretrained_with_camera(super_from_pretrained: Callable, path, *args, **kwargs):
     """diffusers ``from_pretrained`` that also accepts a base Wan2.1 transformer folder: camera modules missing
     from it are created (zero/identity) on the CPU, so nothing stays on the meta device."""
-    model = super_from_pretrained(path, *args, **kwargs)
+    from .weight_files import WeightFileError, check_diffusers_folder, check_named_tensors
+
+    check_diffusers_folder(path)  # always a local folder: nothing is downloaded
+    try:
+        model = super_from_pretrained(path, *args, **kwargs)
+    except OSError as e:  # diffusers: unreadable files, missing weights
+        raise WeightFileError(f"{path}: not a loadable diffusers transformer folder ({e})") from None
     for block in model.blocks:
         if any(p.is_meta for p in block.cam_encoder.parameters()) or any(
                 p.is_meta for p in block.projector.parameters()):
@@ -249,6 +266,7 @@ def from_pretrained_with_camera(super_from_pretrained: Callable, path, *args, **
             block.projector.to_empty(device=device).to(dtype)
             block.reset_camera_modules()
     _assert_no_meta(model, path)
+    check_named_tensors(model.named_parameters(), path)
     return model
 
 

@@ -15,7 +15,7 @@ from typing import Callable, List
 import numpy as np
 import torch
 
-from synth.core.multicam_format import read_metadata_csv
+from synth.core.multicam_format import DatasetFormatError, read_metadata_csv
 from synth.core.video_io import read_video, write_video
 
 from synth.core.run_errors import UserError
@@ -45,17 +45,28 @@ class InferJob:
 
 def jobs_from_dataset(dataset_path: Path) -> List[InferJob]:
     """Jobs from upstream's inference layout: ``metadata.csv`` rows ``file_name,text`` -> ``videos/<file_name>``.
+    Every ``file_name`` must stay inside ``videos/`` (the check of ``recam prepare``:
+    :func:`recam.data.formats.safe_join`); the whole file is checked before any job runs.
 
     Raises:
-        FileNotFoundError: no ``metadata.csv``. DatasetFormatError: malformed CSV.
+        FileNotFoundError: no ``metadata.csv``. DatasetFormatError: malformed CSV, or a row whose ``file_name`` is
+        absolute or leaves ``videos/`` (``..``, a symlink out), naming the row.
     """
+    from .data.formats import safe_join
+
     dataset_path = Path(dataset_path)
     meta = dataset_path / "metadata.csv"
     if not meta.is_file():
         raise FileNotFoundError(f"{meta}: not found; --dataset_path expects metadata.csv (file_name,text) and "
                                 f"videos/ (upstream's example_test_data layout)")
-    return [InferJob(Path(r.file_name).stem, dataset_path / "videos" / r.file_name, r.text)
-            for r in read_metadata_csv(meta)]
+    jobs = []
+    for i, r in enumerate(read_metadata_csv(meta)):
+        video = safe_join(dataset_path / "videos", r.file_name)
+        if video is None:
+            raise DatasetFormatError(f"{meta}: row {i + 2}: file_name {r.file_name!r} escapes the dataset's videos/ "
+                                     f"folder (absolute or with ..); expected a path relative to videos/")
+        jobs.append(InferJob(Path(r.file_name).stem, video, r.text))
+    return jobs
 
 
 def resolve_device_dtype(device: str, dtype: str):

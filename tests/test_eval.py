@@ -487,3 +487,229 @@ def test_pairs_file_round_trips_any_prompt(tmp_path_factory, prompt):
     pairs = [Pair("p0", "f18_aperture10/scene0", "cam01", "cam02", prompt)]
     write_pairs(path, pairs)
     assert read_pairs(path) == pairs
+
+
+# ------------------------------------------------------------------ the metric registry (recam.eval.metrics)
+
+
+def _tiny_eval_dataset(root: Path, frames: int = 9, size: int = 64) -> None:
+    """One scene, two static cameras (smooth gradients: poses not estimable, quickly), FMatrices by hand."""
+    from synth.core.multicam_format import write_camera_extrinsics
+    from synth.core.video_io import write_video
+
+    scene = root / "train" / "f18_aperture10" / "scene0"
+    yy, xx = np.mgrid[0:size, 0:size]
+    mats = {}
+    for k, cam in enumerate(("cam01", "cam02")):
+        img = np.stack([xx * 3 + 40 * k, yy * 3, (xx + yy) + 60 * k], axis=-1).clip(0, 255).astype(np.uint8)
+        write_video(scene / "videos" / f"{cam}.mp4", np.repeat(img[None], frames, axis=0), 15)
+        m = np.tile(np.eye(4), (frames, 1, 1))
+        m[:, 3, :3] = [100.0 * k, 0.0, 150.0]  # FMatrix rows: forward, right, up, location (cm)
+        mats[cam] = m
+    write_camera_extrinsics(scene / "cameras" / "camera_extrinsics.json", mats)
+
+
+@pytest.fixture
+def toy_metrics():
+    """A per-pair and a per-run metric defined here, each one class (removed from the registry afterwards)."""
+    from typing import Optional
+
+    from recam.eval.metrics import Column, Metric, MetricOptions, option, register_metric
+    from recam.eval.metrics import base as registry
+
+    class ToyOptions(MetricOptions):
+        toy_scale: Optional[float] = option(None, help="Scale of the toy metric (turns it on).")
+
+    @register_metric
+    class Toy(Metric):
+        name = "toy"
+        columns = (Column("toy_frames", "frames x scale"),)
+        Options = ToyOptions
+        calls: list = []
+
+        def enabled(self, options):
+            return options.toy_scale is not None
+
+        def score(self, ctx, state):
+            Toy.calls.append(ctx.pair.pair_id)
+            return {"toy_frames": len(ctx.generated) * state.toy_scale}
+
+    @register_metric
+    class ToyCount(Metric):
+        name = "toy_count"
+        per_run = True
+        missing_note = "toy count not computed"
+
+        def aggregate(self, run, state):
+            n = sum(bool(run.results[p.pair_id].get("frames")) for p in run.pairs)
+            return {"count": n, "note": f"toy count over {n} pairs"}
+
+        def summary_row(self, record):
+            return record["count"], float(record["count"])
+
+    yield Toy
+    registry._REGISTRY.pop("toy")
+    registry._REGISTRY.pop("toy_count")
+
+
+def test_a_metric_defined_in_one_class_gets_a_flag_a_column_and_fills_resumed_runs(tmp_path, toy_metrics):
+    """Adding a metric is one class: its option is a flag, its column reaches results.csv / summary.json, the run
+    records it in eval_run.json; enabled on a resumed run it fills the pairs already scored (nothing else redone);
+    other options of a metric that already ran are refused."""
+    from recam.cli import app as recam_app
+    from recam.eval.run import sample_pairs, write_pairs
+    from synth.core.video_io import read_video, write_video
+
+    ds, gen, out = tmp_path / "ds", tmp_path / "gen", tmp_path / "eval"
+    _tiny_eval_dataset(ds)
+    pairs = sample_pairs(ds, 2, 0)
+    assert len(pairs) == 2
+    write_pairs(tmp_path / "pairs.csv", pairs)
+    for p in pairs:
+        v, fps = read_video(ds / "train" / p.scene / "videos" / f"{p.target}.mp4", None)
+        write_video(gen / f"{p.pair_id}.mp4", (v.astype(np.int16) + 9).clip(0, 255).astype(np.uint8), fps)
+    base = ["eval", "--dataset", str(ds), "--videos", str(gen), "--pairs", str(tmp_path / "pairs.csv"), "--out",
+            str(out), "--num_frames", "9", "--height", "64", "--width", "64", "--pose-stride", "1",
+            "--no-reference-poses"]
+    r = run(recam_app, base)
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert "toy_frames" in rows[0] and all(row["toy_frames"] == "" for row in rows) and not toy_metrics.calls
+    assert "toy" not in json.loads((out / "eval_run.json").read_text())["metrics"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["toy_count"]["count"] == 2 and summary["metrics"]["toy_frames"]["n"] == 0
+    sbs = out / "side_by_side" / f"{pairs[0].pair_id}.mp4"
+    mtime = sbs.stat().st_mtime_ns
+
+    r = run(recam_app, base + ["--toy-scale", "2"])  # enabled on the resumed run: fills the scored pairs
+    assert r.exit_code == 0, r.output
+    rows2 = list(csv.DictReader(open(out / "results.csv")))
+    assert [row["toy_frames"] for row in rows2] == ["18", "18"] and sorted(toy_metrics.calls) == sorted(
+        p.pair_id for p in pairs)
+    for a, b in zip(rows, rows2):
+        assert {k: a[k] for k in ("psnr", "ssim", "pose_status", "frames")} == \
+            {k: b[k] for k in ("psnr", "ssim", "pose_status", "frames")}
+    assert sbs.stat().st_mtime_ns == mtime  # the pair was not scored again
+    manifest = json.loads((out / "eval_run.json").read_text())
+    assert manifest["metrics"]["toy"] == {"toy_scale": 2.0} and "psnr" in manifest["metrics"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"]["toy_frames"] == {"n": 2, "mean": 18.0, "median": 18.0}
+    assert "| toy_frames | 2 | 18 | 18 |" in (out / "summary.md").read_text()
+
+    import torch
+
+    class MeanColourI3D(torch.nn.Module):  # the I3D TorchScript call contract (recam.eval.fvd)
+        def forward(self, x: torch.Tensor, rescale: bool = True, resize: bool = True,
+                    return_features: bool = False) -> torch.Tensor:
+            return x.mean(dim=(2, 3, 4))
+
+    torch.jit.script(MeanColourI3D()).save(str(tmp_path / "i3d.pt"))
+    r = run(recam_app, base + ["--toy-scale", "2", "--fvd-i3d", str(tmp_path / "i3d.pt")])  # nothing scored again
+    assert r.exit_code == 0 and len(toy_metrics.calls) == 2, r.output
+    from recam.eval.fvd import file_sha256
+
+    manifest = json.loads((out / "eval_run.json").read_text())
+    assert manifest["metrics"]["fvd"] == {"fvd_i3d": str(tmp_path / "i3d.pt"),
+                                          "i3d_sha256": file_sha256(tmp_path / "i3d.pt")}
+    assert json.loads((out / "summary.json").read_text())["fvd"]["videos"] == 2
+    r = run(recam_app, base + ["--toy-scale", "3"])  # the column would mix two versions
+    assert r.exit_code == 2 and "toy" in r.output and "another --out" in r.output
+
+
+def test_a_resumed_model_run_fills_new_metrics_without_regenerating(tmp_path, toy_metrics):
+    from recam.eval.metrics.base import get_metric
+    from recam.eval.run import EvalSettings, evaluate_pairs, prepare_metrics, sample_pairs
+
+    ds, out = tmp_path / "ds", tmp_path / "eval"
+    _tiny_eval_dataset(ds)
+    pairs = sample_pairs(ds, 2, 1)
+    settings = EvalSettings(num_frames=9, height=64, width=64, pose_stride=1, source="model:test")
+    made = []
+
+    def generate(frames, prompt, cam_emb):
+        assert frames.shape == (9, 64, 64, 3) and cam_emb.shape == (3, 12)
+        made.append(prompt)
+        return frames
+
+    evaluate_pairs(ds, pairs, out, settings, generate=generate)
+    assert len(made) == 2
+    from dataclasses import asdict
+
+    legacy = {**asdict(settings), "reference_poses": True}  # eval_run.json before the registry: no "metrics"
+    (out / "eval_run.json").write_text(json.dumps(legacy))
+    active = prepare_metrics({"toy": get_metric("toy").Options(toy_scale=1.0)}, "cpu")
+    assert "toy" in [a.metric.name for a in active]
+
+    def must_not_generate(*args):
+        raise AssertionError("a scored pair was generated again")
+
+    rows = evaluate_pairs(ds, pairs, out, settings, generate=must_not_generate, active=active)
+    assert [row["toy_frames"] for row in rows] == ["9", "9"] and len(made) == 2
+    assert json.loads((out / "eval_run.json").read_text())["metrics"]["toy"] == {"toy_scale": 1.0}
+
+
+def test_the_registry_refuses_clashing_or_malformed_metrics():
+    from recam.eval.metrics import Column, Metric, metrics, register_metric
+    from recam.eval.metrics import base as registry
+
+    names = list(metrics())
+    assert names[:6] == ["psnr", "ssim", "lpips", "clip", "camera", "reference_camera"] and "fvd" in names
+
+    class SecondPSNR(Metric):
+        name = "psnr2"
+        columns = (Column("psnr"),)
+
+    class RunWithColumns(Metric):
+        name = "runny"
+        per_run = True
+        columns = (Column("runny"),)
+
+    class Nameless(Metric):
+        pass
+
+    class NoColumns(Metric):
+        name = "nothing"
+
+    for cls, msg in ((SecondPSNR, "already those of metric 'psnr'"), (RunWithColumns, "per-run"),
+                     (Nameless, "needs a `name`"), (NoColumns, "needs `columns`")):
+        with pytest.raises(ValueError, match=msg):
+            register_metric(cls)
+    assert list(registry.metrics()) == names
+    with pytest.raises(KeyError, match="registered: psnr"):
+        registry.get_metric("nope")
+
+
+def test_recam_eval_flag_errors_name_the_flag_quickly(tmp_path):
+    from recam.cli import app as recam_app
+
+    ds = tmp_path / "ds"
+    _tiny_eval_dataset(ds)
+    for args, msg in ((["--num_frames", "8"], "--num-frames must be 4k + 1"), (["--dtype", "fp8"], "--dtype"),
+                      (["--mapper", "x"], "--mapper must be"), (["--num-pairs", "0"], "--num-pairs")):
+        r = run(recam_app, ["eval", "--dataset", str(ds), "--model-dir", str(tmp_path), *args, "--out",
+                            str(tmp_path / "o")])
+        assert r.exit_code == 2 and msg in r.output, r.output
+        assert "Traceback" not in r.output and not (tmp_path / "o").exists()
+    r = run(recam_app, ["eval", "--dataset", str(ds), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "exactly one of --model-dir" in r.output
+
+
+@settings(max_examples=30, deadline=None)
+@given(cells=st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32).map(lambda x: f"{x:.6g}"),
+                                st.sampled_from(["", "n/a"])), max_size=8))
+def test_summary_statistics_are_over_the_finite_numbers_of_a_column(tmp_path_factory, cells):
+    from recam.eval.run import write_summary
+
+    out = tmp_path_factory.mktemp("summary")
+    rows = [{"pair_id": f"p{i}", "psnr": c, "pose_status": "ok"} for i, c in enumerate(cells)]
+    s = write_summary(out, rows)
+    finite = [float(c) for c in cells if c not in ("", "n/a") and math.isfinite(float(c))]
+    got = s["metrics"]["psnr"]
+    assert got["n"] == len(finite) and s["pairs"] == len(rows) and s["metrics"]["ssim"]["n"] == 0
+    if finite:
+        assert got["mean"] == pytest.approx(float(np.mean(finite))) and got["median"] == pytest.approx(
+            float(np.median(finite)))
+    else:
+        assert got["mean"] is None and got["median"] is None
+    assert s["fvd"] is None and s["notes"][-1].startswith("FVD not computed")
+    assert json.loads((out / "summary.json").read_text()) == s

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from synth.core.atomic import atomic_write_text
+from synth.core.multicam_format import DatasetFormatError
 from synth.core.sharding import select_shard
 from synth.core.video_io import VideoReadError
 
@@ -102,25 +103,49 @@ class PrepareReport:
     shard: Tuple[int, int] = (0, 1)
 
 
+#: the largest dynamic-mask frame decoded (pixels): SpatialVID's masks are video-sized
+MAX_MASK_PIXELS = 8192 * 8192
+
+
 def dyn_mask_latent(path: Path, frames: np.ndarray, shape: Tuple[int, int, int]) -> np.ndarray:
     """SpatialVID dynamic masks (``dyn_masks.npz``: per-frame CSR ``f_{i}_data/indices/indptr`` + ``shape``) at the
-    latent frames, max-pooled to the latent grid ``(F_lat, h, w)``; frames without a mask count as static."""
+    latent frames, max-pooled to the latent grid ``(F_lat, h, w)``; frames without a mask count as static.
+
+    Raises:
+        DatasetFormatError: an unreadable or inconsistent file (named, with the member), a mask larger than
+            :data:`MAX_MASK_PIXELS`; never another exception, so one bad clip does not stop a run.
+    """
+    import zipfile
+
     from scipy.sparse import csr_matrix
 
     from ..cameras import latent_frame_indices
 
-    z = np.load(path)
-    h0, w0 = (int(v) for v in np.asarray(z["shape"]).ravel()[-2:])
     f_lat, h, w = shape
     out = np.zeros(shape, np.uint8)
-    for j, pos in enumerate(latent_frame_indices(len(frames))[:f_lat]):
-        f = int(frames[pos])
-        if f"f_{f}_data" not in z:
-            continue
-        m = csr_matrix((z[f"f_{f}_data"], z[f"f_{f}_indices"], z[f"f_{f}_indptr"]), shape=(h0, w0)).toarray() > 0
-        ys = (np.arange(h) * h0 // h)
-        xs = (np.arange(w) * w0 // w)
-        out[j] = np.maximum.reduceat(np.maximum.reduceat(m, ys, axis=0), xs, axis=1)[:h, :w]
+    member = "shape"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise ValueError("a single .npy array, not an .npz archive")
+            h0, w0 = (int(v) for v in np.asarray(z["shape"]).ravel()[-2:])
+            if not (0 < h0 and 0 < w0 and h0 * w0 <= MAX_MASK_PIXELS):
+                raise ValueError(f"mask shape {h0}x{w0} outside 1..{MAX_MASK_PIXELS} pixels")
+            for j, pos in enumerate(latent_frame_indices(len(frames))[:f_lat]):
+                f = int(frames[pos])
+                member = f"f_{f}_data"
+                if member not in z:
+                    continue
+                sp = csr_matrix((z[member], z[f"f_{f}_indices"], z[f"f_{f}_indptr"]), shape=(h0, w0))
+                sp.check_format(full_check=True)  # indices within the shape: toarray does not check them
+                m = sp.toarray() > 0
+                ys = (np.arange(h) * h0 // h)
+                xs = (np.arange(w) * w0 // w)
+                out[j] = np.maximum.reduceat(np.maximum.reduceat(m, ys, axis=0), xs, axis=1)[:h, :w]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, MemoryError, zipfile.BadZipFile) as e:
+        raise DatasetFormatError(f"{path}: unreadable dynamic masks at {member!r} ({type(e).__name__}: "
+                                 f"{str(e)[:200]}); expected dyn_masks.npz with shape and per-frame CSR "
+                                 f"f_<i>_data / f_<i>_indices / f_<i>_indptr") from None
     return out
 
 
@@ -291,6 +316,19 @@ def _model_id(model_dir: Path) -> str:
                            (model_dir / "text_encoder" / "config.json").read_text()).encode()).hexdigest()[:16]
 
 
+def no_clip_message(kind: str, root: Path) -> str:
+    """The error for a dataset folder in which the reader of ``kind`` found no clip at all: the layout it expected
+    and the folders it saw (RealEstate10K's parent folder holds ``test/`` and ``train/``, not the clips)."""
+    from .formats import get_kind
+
+    root = Path(root)
+    subs = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    seen = (f"; it holds the folders {', '.join(subs[:10])}{' ...' if len(subs) > 10 else ''} (a split folder such "
+            f"as {root / subs[0]} may be the dataset root)" if subs else "; it holds no folder")
+    return (f"{root}: no clip found for --kind {kind}; expected {get_kind(kind).layout or 'its layout'} under this "
+            f"folder{seen}")
+
+
 def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, settings: PrepareSettings,
                     shard: Tuple[int, int] = (0, 1), device: str = "cpu", batch_text: int = 8,
                     on_item: Optional[Callable[[str, str], None]] = None, vae_tiling: Optional[bool] = None,
@@ -316,7 +354,8 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
 
     Raises:
         FileNotFoundError: a model component is missing. CacheSettingsError: the cache holds items built with
-        other settings (and not ``overwrite``). DatasetFormatError, ValueError: unreadable dataset metadata.
+        other settings (and not ``overwrite``). DatasetFormatError, ValueError: unreadable dataset metadata, or no
+        clip at all in ``root`` (the message names the layout the kind expects).
     """
     from diffusers import AutoencoderKLWan
     from transformers import AutoTokenizer, UMT5EncoderModel
@@ -341,6 +380,8 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
     wanted = {**settings.recorded(model_id), "digest": digest}
     _check_settings_file(cache, kind, wanted, overwrite)
     items, problems = enumerate_items(kind, root, settings.num_frames, settings.stride, **settings.options)
+    if not items and not problems:  # before anything is written: an empty cache would fail only in training
+        raise DatasetFormatError(no_clip_message(kind, root))
     items = select_shard(items, shard)
     report = PrepareReport(problems=list(problems), shard=shard)
     todo, conflicts = [], []
@@ -406,8 +447,16 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
                 if it.k_norm is not None:
                     tensors["k_norm"] = torch.from_numpy(np.asarray(it.k_norm, np.float64))
                 if it.dyn_mask is not None:
-                    tensors["dyn_mask"] = torch.from_numpy(dyn_mask_latent(it.dyn_mask, it.frames,
-                                                                           tuple(lat.shape[1:])))
+                    try:
+                        mask = dyn_mask_latent(it.dyn_mask, it.frames, tuple(lat.shape[1:]))
+                    except DatasetFormatError as e:  # this clip is broken, not the run
+                        report.problems.append(Problem(str(it.dyn_mask), str(e).split(": ", 1)[-1]))
+                        if on_item:
+                            on_item(it.key, "problem")
+                        if progress:
+                            progress.update("problem")
+                        continue
+                    tensors["dyn_mask"] = torch.from_numpy(mask)
                 meta = {"kind": kind, "key": it.key, "group": it.group, "camera": it.camera, "caption": it.caption,
                         "metric_scale": it.metric_scale if it.metric_scale is not None else "",
                         "source": it.source, "settings": digest, "prepare_settings": wanted,

@@ -27,7 +27,7 @@ from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
-from .metrics import MissingWeightsError
+from .errors import MissingWeightsError
 
 __all__ = ["I3D_RESOLUTION", "I3DFeatureExtractor", "load_i3d", "preprocess_videos", "feature_stats",
            "frechet_distance", "fvd_from_features", "file_sha256"]

@@ -149,13 +149,50 @@ def _complete(path: Path) -> bool:
     return False
 
 
+def check_resume_checkpoint(path: Path | str) -> None:
+    """Refuse a checkpoint file that Lightning could not resume from, before any model is built: it must load with
+    ``torch.load(weights_only=True)`` (what Lightning does for local files; memory-mapped, so nothing is read
+    twice), hold a Lightning checkpoint (``state_dict``, ``optimizer_states``, ``loops``) and finite floating-point
+    weights. Folders (DeepSpeed, sharded FSDP) are checked by :func:`_complete` only.
+
+    Raises:
+        ValueError: the file, what is wrong and what to do.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return
+    from ..weight_files import WeightFileError, check_named_tensors
+
+    todo = "move it away (auto then resumes from the newest complete stepN.ckpt) or pass --resume never / a path"
+    if not _complete(path):
+        raise ValueError(f"{path}: cannot resume: not a complete torch checkpoint (a zip archive); {todo}")
+    try:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # unpickling / zip errors vary
+        raise ValueError(f"{path}: cannot resume: not loadable ({type(e).__name__}: {str(e)[:300]}); {todo}") \
+            from None
+    missing = [k for k in ("state_dict", "optimizer_states", "loops") if not (isinstance(ckpt, dict) and k in ckpt)]
+    if missing:
+        raise ValueError(f"{path}: cannot resume: not a Lightning training checkpoint (no {', '.join(missing)}); "
+                         f"{todo}")
+    sd = ckpt["state_dict"]
+    if not isinstance(sd, dict):
+        raise ValueError(f"{path}: cannot resume: state_dict is a {type(sd).__name__}; {todo}")
+    try:
+        check_named_tensors(((k, v) for k, v in sd.items() if isinstance(v, torch.Tensor) and v.is_floating_point()),
+                            path)
+    except WeightFileError as e:
+        raise ValueError(f"cannot resume: {e}; {todo}") from None
+
+
 def resolve_resume(cfg: TrainConfig, resume: str) -> Optional[str]:
     """``auto``: the newest complete checkpoint of ``output.dir/checkpoints`` (``last.ckpt``, else the highest
     ``stepN.ckpt``; files for ddp / single device, folders for DeepSpeed and sharded FSDP; one truncated by a kill
-    is skipped); ``never``; or a path.
+    is skipped); ``never``; or a path. The chosen file is checked (:func:`check_resume_checkpoint`).
 
     Raises:
-        FileNotFoundError: an explicit path that does not exist.
+        FileNotFoundError: an explicit path that does not exist. ValueError: a checkpoint that cannot be resumed
+        from (named, with the reason).
     """
     if resume == "never":
         return None
@@ -164,12 +201,14 @@ def resolve_resume(cfg: TrainConfig, resume: str) -> Optional[str]:
         steps = sorted(d.glob("step*.ckpt"), key=lambda p: int("".join(c for c in p.stem if c.isdigit()) or 0))
         for cand in [d / "last.ckpt"] + steps[::-1]:
             if _complete(cand):
+                check_resume_checkpoint(cand)
                 return str(cand)
             if cand.exists():
                 log.warning("ignoring incomplete checkpoint %s", cand)
         return None
     if not Path(resume).exists():
         raise FileNotFoundError(f"--resume {resume}: checkpoint not found")
+    check_resume_checkpoint(resume)
     return resume
 
 

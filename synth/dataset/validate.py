@@ -14,6 +14,7 @@ Checks, each reported with the file and the field:
   free space, floor and ceiling margins, clearance from the character on every frame,
   family parameters (through the trajectory-family registry), speed profile, lens preset and video settings. The
   recipe is the config stored in the dataset's ``synth_run.json`` (its digest is checked) or the default config.
+  The rules are those the sampler rejects with (:mod:`synth.scenes.rules`), here with the written precision's slack.
 
 Scenes are independent: :func:`validate_dataset` checks them in ``jobs`` processes.
 """
@@ -36,7 +37,8 @@ from ..core.problems import Problem
 from ..core.scene_spec import SceneSpec, SceneSpecError
 from ..core.video_check import decode_video_problems
 from ..core.video_io import VideoReadError, probe_video
-from ..scenes.framing import roll_range
+from ..scenes.rules import RuleContext, check as check_rules
+from ..scenes.rules.family_params import family_checker, family_problems
 
 __all__ = ["Problem", "ValidateOptions", "Recipe", "load_recipe", "validate_dataset", "validate_scene",
            "family_problems", "OFFICIAL"]
@@ -110,42 +112,8 @@ def load_recipe(root: Path, config: Optional[Path] = None) -> Tuple[Optional[Rec
     return Recipe(cfg, str(path), digest), problems
 
 
-def _family_checker():
-    """``check(name, params, cfg) -> list[str] | None`` (None: unknown family) through the trajectory-family
-    registry (:mod:`synth.families`): each family checks its own parameters against its config block."""
-    from ..families import get_family
-
-    def check(name: str, params: Dict[str, Any], cfg) -> Optional[List[str]]:
-        try:
-            fam = get_family(name)
-        except (KeyError, ValueError):
-            return None
-        if name not in cfg.trajectories:
-            return [f"trajectory: family {name!r} is not configured in the run's config"]
-        return list(fam.check(params, cfg.trajectories[name]))
-
-    return check
-
-
-def _in(v: Any, lo: float, hi: float, field: str, tol: float = TOL) -> Optional[str]:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-        return f"{field}: expected a number in [{lo:g}, {hi:g}], got {v!r}"
-    if not lo - tol <= v <= hi + tol:
-        return f"{field}: {v:g} outside the configured [{lo:g}, {hi:g}]"
-    return None
-
-
-def family_problems(checker, name: str, params: Any, cfg) -> List[str]:
-    """Problems of one camera's family and parameters (``params`` a dict), as ``field: message`` strings."""
-    if not isinstance(params, dict):
-        return [f"params: expected an object, got {params!r}"[:200]]
-    try:
-        res = checker(name, params, cfg)
-    except (TypeError, ValueError, KeyError) as e:  # a malformed parameter the family's check did not expect
-        return [f"params: malformed ({type(e).__name__}: {e})"]
-    if res is None:
-        return [f"trajectory: unknown family {name!r}"]
-    return res
+#: the family check of the registry (kept under its old name: ``_validate_chunk`` builds one per process)
+_family_checker = family_checker
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -178,154 +146,22 @@ def _pose_problems(path: str, names: Sequence[str], m: np.ndarray) -> Iterator[P
                                 f"4th value of rows 1-3 and 1 as the last value")
 
 
-def _segment_distance(p: np.ndarray, base: np.ndarray, height: float) -> np.ndarray:
-    """Distance of points ``(..., 3)`` to the vertical segment ``[base, base + height z]`` (same units)."""
-    z = np.clip(p[..., 2], base[2], base[2] + height)
-    return np.sqrt((p[..., 0] - base[0]) ** 2 + (p[..., 1] - base[1]) ** 2 + (p[..., 2] - z) ** 2)
-
-
-def _first(mask: np.ndarray) -> int:
-    return int(np.argmax(mask))
-
-
 def _recipe_problems(scene_dir: Path, spec: SceneSpec, names: Sequence[str], m: np.ndarray, recipe: Recipe,
                      checker) -> Iterator[Problem]:
-    """Every rule of the recipe, from ``scene.json`` and the written poses ``m`` ``(C, F, 4, 4)`` FMatrix."""
-    cfg = recipe.cfg
-    sj, cj = str(scene_dir / SCENE_JSON), str(scene_dir / CAMERA_JSON)
-    src = recipe.source
-    if spec.config_digest and spec.config_digest != recipe.digest:
-        yield Problem(sj, f"config_digest: {spec.config_digest!r}; expected {recipe.digest!r} ({src})")
-    # --- scene-level settings
-    if len(spec.cameras) != cfg.cameras_per_scene:
-        yield Problem(sj, f"cameras: {len(spec.cameras)}; expected cameras_per_scene = {cfg.cameras_per_scene}")
-    v = cfg.video
-    if (spec.video.frames, spec.video.width, spec.video.height) != (v.frames, v.width, v.height) or \
-            abs(spec.video.fps - v.fps) > 1e-9:
-        yield Problem(sj, f"video: {spec.video.to_json()}; expected the configured {v.model_dump()}")
-    lenses = [(p.focal_length_mm, p.aperture_f) for p in cfg.lenses]
-    if (spec.lens.focal_length_mm, spec.lens.aperture_f) not in lenses:
-        yield Problem(sj, f"lens: f{spec.lens.focal_length_mm:g} aperture {spec.lens.aperture_f:g} is not a "
-                          f"configured preset; expected one of " + ", ".join(f"f{a:g}/{b:g}" for a, b in lenses))
-    if abs(spec.lens.sensor_mm - cfg.sensor_mm) > 1e-9:
-        yield Problem(sj, f"lens.sensor_mm: {spec.lens.sensor_mm:g}; expected {cfg.sensor_mm:g}")
-    radius = spec.hemisphere_radius_m
-    lo = np.asarray(spec.free_space_cm[0]) / CM_PER_M
-    hi = np.asarray(spec.free_space_cm[1]) / CM_PER_M
-    if radius not in cfg.hemisphere.radii_m:
-        yield Problem(sj, f"environment.hemisphere_radius_m: {radius:g}; expected one of {cfg.hemisphere.radii_m}")
-    else:
-        width = min(hi[0] - lo[0], hi[1] - lo[1])
-        fitting = [r for r in cfg.hemisphere.radii_m if 2 * r <= cfg.hemisphere.fit * width + 1e-9]
-        allowed = ([max(fitting)] if cfg.hemisphere.radius_choice == "largest_fitting" else fitting) if fitting \
-            else [min(cfg.hemisphere.radii_m)]
-        if radius not in allowed:
-            yield Problem(sj, f"environment.hemisphere_radius_m: {radius:g}; expected {allowed} "
-                              f"(hemisphere.radius_choice {cfg.hemisphere.radius_choice} in a free space "
-                              f"{hi[0] - lo[0]:.2f} x {hi[1] - lo[1]:.2f} m)")
-    base = np.asarray(spec.character_location_cm) / CM_PER_M
-    height = spec.character_height_m
-    torso = base + np.array([0.0, 0.0, height * cfg.placement.torso_height_fraction])
-    if np.abs(np.asarray(spec.aim_point_cm) / CM_PER_M - torso).max() > TOL:
-        yield Problem(sj, f"character.aim_point_cm: {list(spec.aim_point_cm)}; expected the torso "
-                          f"{(torso * CM_PER_M).round(4).tolist()} (placement.torso_height_fraction "
-                          f"{cfg.placement.torso_height_fraction:g})")
-    # --- per camera, from the written poses
-    fin = np.isfinite(m).all(axis=(-1, -2))
-    loc = np.where(fin[..., None], m[..., 3, :3], 0.0) / CM_PER_M  # (C, F, 3) metres
-    fwd = np.where(fin[..., None], m[..., 0, :3], np.array([1.0, 0, 0]))
-    pitch = np.degrees(np.arctan2(fwd[..., 2], np.hypot(fwd[..., 0], fwd[..., 1])))  # (C, F)
-    c, s = cfg.constraints, cfg.start
-    clear = _segment_distance(loc, base, height)  # (C, F)
-    start_d = np.linalg.norm(loc[:, 0] - base, axis=-1)
-    lo_xy, hi_xy = lo[:2] + c.wall_margin_m - TOL, hi[:2] - c.wall_margin_m + TOL
-    out_xy = ((loc[..., :2] < lo_xy) | (loc[..., :2] > hi_xy)).any(-1)
-    floor_z, ceil_z = lo[2] + c.min_camera_height_m - TOL, hi[2] - c.ceiling_margin_m + TOL
-    to_torso = torso - loc[:, 0]  # (C, 3) start -> torso
-    yaw0 = np.degrees(np.arctan2(fwd[:, 0, 1], fwd[:, 0, 0]))
-    aim_yaw = (yaw0 - np.degrees(np.arctan2(to_torso[:, 1], to_torso[:, 0])) + 180.0) % 360.0 - 180.0
-    aim_pitch = pitch[:, 0] - np.degrees(np.arctan2(to_torso[:, 2], np.hypot(to_torso[:, 0], to_torso[:, 1])))
-    specs = {cs.name: cs for cs in spec.cameras}
-    roll = axes_to_rotator(np.where(fin[..., None, None], m, np.eye(4)))[..., 2]  # (C, F) degrees
-    roll_lo, roll_hi = roll_range(cfg.framing.roll, cfg.framing.roll_abs_deg)
-    for i, cam in enumerate(names):
-        if not fin[i].all():
-            continue  # reported by the pose checks
-        where = f"{cam}"
-        if not roll_lo - ROLL_TOL <= abs(roll[i, 0]) <= roll_hi + ROLL_TOL:
-            yield Problem(cj, f"{where} frame0: roll {roll[i, 0]:+.3f} deg; expected |roll| in "
-                              f"[{roll_lo:g}, {roll_hi:g}] (framing.roll {cfg.framing.roll})")
-        if np.ptp(roll[i]) > ROLL_TOL:
-            yield Problem(cj, f"{where}: roll changes by {np.ptp(roll[i]):.3f} deg over the video; expected a "
-                              f"constant roll (framing)")
-        d0 = start_d[i]
-        if d0 > radius + TOL:
-            yield Problem(cj, f"{where} frame0: start {d0:.3f} m from the hemisphere centre; expected <= the "
-                              f"hemisphere radius {radius:g} m")
-        if d0 < s.min_distance_m - TOL:
-            yield Problem(cj, f"{where} frame0: start {d0:.3f} m from the hemisphere centre; expected >= "
-                              f"start.min_distance_m {s.min_distance_m:g}")
-        off_yaw, off_pitch = aim_yaw[i], aim_pitch[i]
-        if max(abs(off_yaw), abs(off_pitch)) > s.aim_jitter_deg + TOL:
-            yield Problem(cj, f"{where} frame0: aimed {off_yaw:+.2f} deg (yaw), {off_pitch:+.2f} deg (pitch) off the "
-                              f"torso; expected within start.aim_jitter_deg {s.aim_jitter_deg:g}")
-        if loc[i, 0, 2] < base[2] - TOL:
-            yield Problem(cj, f"{where} frame0: start {base[2] - loc[i, 0, 2]:.3f} m below the ground of the "
-                              f"hemisphere; expected on or above it")
-        if clear[i, 0] <= c.min_clearance_m - TOL:
-            yield Problem(cj, f"{where} frame0: start {clear[i, 0]:.3f} m from the character; expected > "
-                              f"{c.min_clearance_m:g} m (constraints.min_clearance_m)")
-        if abs(pitch[i, 0]) > s.max_abs_pitch_deg + TOL:
-            yield Problem(cj, f"{where} frame0: start pitch {pitch[i, 0]:.2f} deg; expected |pitch| <= "
-                              f"{s.max_abs_pitch_deg:g} (start.max_abs_pitch_deg)")
-        bad = np.abs(pitch[i]) > c.max_abs_pitch_deg + TOL
-        if bad.any():
-            f = _first(bad)
-            yield Problem(cj, f"{where} frame{f}: pitch {pitch[i, f]:.2f} deg; expected |pitch| <= "
-                              f"{c.max_abs_pitch_deg:g} (constraints.max_abs_pitch_deg)")
-        if out_xy[i].any():
-            f = _first(out_xy[i])
-            yield Problem(cj, f"{where} frame{f}: location ({loc[i, f, 0]:.2f}, {loc[i, f, 1]:.2f}) m outside the "
-                              f"free space x [{lo[0]:.2f}, {hi[0]:.2f}] y [{lo[1]:.2f}, {hi[1]:.2f}] m less "
-                              f"constraints.wall_margin_m {c.wall_margin_m:g}")
-        bad = loc[i, :, 2] < floor_z
-        if bad.any():
-            f = _first(bad)
-            yield Problem(cj, f"{where} frame{f}: height {loc[i, f, 2]:.2f} m; expected >= floor {lo[2]:.2f} + "
-                              f"constraints.min_camera_height_m {c.min_camera_height_m:g}")
-        bad = loc[i, :, 2] > ceil_z
-        if bad.any():
-            f = _first(bad)
-            yield Problem(cj, f"{where} frame{f}: height {loc[i, f, 2]:.2f} m; expected <= free-space top "
-                              f"{hi[2]:.2f} - constraints.ceiling_margin_m {c.ceiling_margin_m:g}")
-        bad = clear[i] <= c.min_clearance_m - TOL
-        if bad.any():
-            f = _first(bad)
-            yield Problem(cj, f"{where} frame{f}: {clear[i, f]:.3f} m from the character; expected > "
-                              f"{c.min_clearance_m:g} m (constraints.min_clearance_m)")
-        cs = specs.get(cam)
-        if cs is None:
-            continue
-        field = f"cameras.{cam}"
-        for msg in family_problems(checker, cs.family, cs.params, cfg):
-            yield Problem(sj, f"{field}.params.{msg}" if not msg.startswith("trajectory:") else f"{field}.{msg}")
-        dist = cs.params.get("distance_to_character_m") if isinstance(cs.params, dict) else None
-        d_torso = float(np.linalg.norm(loc[i, 0] - torso))
-        if isinstance(dist, (int, float)) and not isinstance(dist, bool) and abs(dist - d_torso) > 2e-3:
-            yield Problem(sj, f"{field}.params.distance_to_character_m: {dist:g}; the written start is "
-                              f"{d_torso:.4f} m from the torso")
-        sp = cs.speed
-        if sp.profile == "eased":
-            msg = _in(abs(sp.a), *cfg.speed.a_abs, f"{field}.speed.a (|a|)", tol=1e-9)
-            if msg:
-                yield Problem(sj, msg)
-        elif cfg.speed.eased_fraction >= 1.0:
-            yield Problem(sj, f"{field}.speed.profile: constant; expected eased (speed.eased_fraction = 1)")
-    if cfg.speed.eased_fraction <= 0.0:
-        for cs in spec.cameras:
-            if cs.speed.profile == "eased":
-                yield Problem(sj, f"cameras.{cs.name}.speed.profile: eased; expected constant "
-                                  f"(speed.eased_fraction = 0)")
+    """Every rule of the recipe (:mod:`synth.scenes.rules`), from ``scene.json`` and the written poses ``m``
+    ``(C, F, 4, 4)`` FMatrix rows (Unreal cm); cameras with non-finite poses are left to the pose checks."""
+    paths = {"scene": str(scene_dir / SCENE_JSON), "cameras": str(scene_dir / CAMERA_JSON)}
+    fin = np.isfinite(m).all(axis=(-1, -2))  # (C, F)
+    ctx = RuleContext(
+        cfg=recipe.cfg, free_lo_m=np.asarray(spec.free_space_cm[0]) / CM_PER_M,
+        free_hi_m=np.asarray(spec.free_space_cm[1]) / CM_PER_M,
+        char_base_m=np.asarray(spec.character_location_cm) / CM_PER_M, char_height_m=spec.character_height_m,
+        loc_m=np.where(fin[..., None], m[..., 3, :3], 0.0) / CM_PER_M,
+        rot_deg=axes_to_rotator(np.where(fin[..., None, None], m, np.eye(4))),
+        radius_m=spec.hemisphere_radius_m, names=list(names), valid=fin.all(-1), spec=spec, digest=recipe.digest,
+        source=recipe.source, checker=checker, tol=TOL, roll_tol=ROLL_TOL)
+    for v in check_rules(ctx):
+        yield Problem(paths[v.file], v.message)
 
 
 def _video_problems(vdir: Path, names: Sequence[str], exp: Dict[str, Any], opts: ValidateOptions

@@ -43,6 +43,7 @@ class SceneStats:
     write_s: float = 0.0
     wall_s: float = 0.0
     loop_s: float = 0.0  # the frame loop alone (no scene setup, no warm-up)
+    loop_cpu_s: float = 0.0  # CPU seconds of this process (every thread) over that same loop (benchmarks)
     skipped: bool = False
 
     @property
@@ -132,7 +133,7 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
             backend.set_animation_time(plan.animation_time_s(0))
             backend.set_camera_poses(fm[:, 0])
             backend.capture(request)
-        t_loop = time.perf_counter()
+        t_loop, c_loop = time.perf_counter(), time.process_time()
         for f in range(plan.video.frames):
             if errors:
                 raise errors[0]
@@ -151,6 +152,7 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
             raise errors[0]
         writer.close()
         stats.loop_s = time.perf_counter() - t_loop
+        stats.loop_cpu_s = time.process_time() - c_loop
     except BaseException:
         q.put(None)
         thread.join(timeout=60)

@@ -14,6 +14,9 @@ Rules (every one checked by ``tests/test_sampling_rules.py`` from the written JS
   the families' draw order) with its configured ranges; speed constant or eased;
 * on every frame: inside the free space (margins), above the floor, clear of the character,
   ``|pitch| <= constraints.max_abs_pitch_deg``. Violations are rejected and the camera re-drawn.
+
+The rules are written once, in :mod:`synth.scenes.rules`: the sampler rejects with the rules of stage ``start``
+and ``trajectory`` (no slack), ``synth validate`` reports with all of them from the written files.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from ..core.scene_spec import CameraSpec, Lens, SceneSpec, SpeedProfile, VideoSp
 from ..families import FamilyContext, get_family
 from ..families.base import round_json
 from .framing import apply_recipe
+from .rules import RuleContext, check as check_rules, fitting_radii, get_rule, segment_distance
 
 __all__ = ["sample_scene", "SamplingError", "scene_rng", "camera_rng", "choose_radius", "lens_for_index",
            "segment_distance", "constraint_violation"]
@@ -64,7 +68,7 @@ def choose_radius(cfg: SynthConfig, env: Environment, rng: np.random.Generator) 
     fit; ``largest_fitting`` takes the largest, ``random_fitting`` a uniform one; the smallest if none fits."""
     sx, sy, _ = env.free_space_cm.size_m
     radii = cfg.hemisphere.radii_m
-    fitting = [r for r in radii if 2 * r <= cfg.hemisphere.fit * min(sx, sy) + 1e-9]
+    fitting = fitting_radii(cfg.hemisphere, min(sx, sy))
     if not fitting:
         return float(radii[0])
     if cfg.hemisphere.radius_choice == "largest_fitting":
@@ -94,7 +98,7 @@ def _environments_for(cfg: SynthConfig, catalog: Catalog, lens: Lens) -> List[En
 
     def largest(env):
         sx, sy, _ = env.free_space_cm.size_m
-        fit = [r for r in radii if 2 * r <= cfg.hemisphere.fit * min(sx, sy) + 1e-9]
+        fit = fitting_radii(cfg.hemisphere, min(sx, sy))
         return max(fit) if fit else radii[0]
 
     return [e for e in envs if largest(e) >= need] or envs
@@ -106,31 +110,23 @@ def lens_for_index(cfg: SynthConfig, index: int) -> Lens:
     return Lens(p.focal_length_mm, p.aperture_f, cfg.sensor_mm)
 
 
-def segment_distance(points: np.ndarray, base: np.ndarray, height: float) -> np.ndarray:
-    """Distance from points ``(N, 3)`` to the vertical segment ``[base, base + (0, 0, height)]`` (same units)."""
-    p = np.asarray(points, float)
-    z = np.clip(p[:, 2], base[2], base[2] + height)
-    closest = np.stack([np.full(len(p), base[0]), np.full(len(p), base[1]), z], -1)
-    return np.linalg.norm(p - closest, axis=1)
+def _rule_context(cfg: SynthConfig, env: Environment, char_base_m: np.ndarray, char_height_m: float,
+                  loc_m: np.ndarray, rot_deg: np.ndarray) -> RuleContext:
+    """The rules' view of one camera: ``loc_m`` / ``rot_deg`` ``(F, 3)`` become ``(1, F, 3)``; no slack."""
+    return RuleContext(cfg=cfg, free_lo_m=np.asarray(env.free_space_cm.min) / CM_PER_M,
+                       free_hi_m=np.asarray(env.free_space_cm.max) / CM_PER_M, char_base_m=char_base_m,
+                       char_height_m=char_height_m, loc_m=np.asarray(loc_m, float)[None],
+                       rot_deg=np.asarray(rot_deg, float)[None])
 
 
 def constraint_violation(cfg: SynthConfig, env: Environment, char_base_m: np.ndarray, char_height_m: float,
-                         loc_m: np.ndarray, rot_deg: np.ndarray) -> Optional[str]:
-    """The first rule that a trajectory ``(F, 3)`` metres / ``(F, 3)`` rotators breaks on any frame, or None."""
-    c = cfg.constraints
-    lo = np.asarray(env.free_space_cm.min) / CM_PER_M
-    hi = np.asarray(env.free_space_cm.max) / CM_PER_M
-    if np.any(loc_m[:, :2] < lo[:2] + c.wall_margin_m) or np.any(loc_m[:, :2] > hi[:2] - c.wall_margin_m):
-        return "leaves the free space"
-    if np.any(loc_m[:, 2] < lo[2] + c.min_camera_height_m):
-        return "goes below the minimum camera height"
-    if np.any(loc_m[:, 2] > hi[2] - c.ceiling_margin_m):
-        return "goes above the free space"
-    if np.any(segment_distance(loc_m, char_base_m, char_height_m) <= c.min_clearance_m):
-        return "comes too close to the character"
-    if np.any(np.abs(rot_deg[:, 0]) > c.max_abs_pitch_deg):
-        return "pitches too steeply"
-    return None
+                         loc_m: np.ndarray, rot_deg: np.ndarray, stage: str = "trajectory") -> Optional[str]:
+    """The sampler's short reason (a rule's ``summary``) for the first rule of ``stage`` (:mod:`synth.scenes.rules`)
+    that a trajectory ``(F, 3)`` metres / ``(F, 3)`` Unreal rotators (deg) breaks on any frame, or None.
+
+    ``stage="start"`` checks the start pose alone (``F = 1``), before the family is drawn."""
+    found = check_rules(_rule_context(cfg, env, char_base_m, char_height_m, loc_m, rot_deg), stage, first_only=True)
+    return None if not found else get_rule(found[0].rule).summary
 
 
 def _sample_start(cfg: SynthConfig, rng: np.random.Generator, centre_m: np.ndarray, radius: float,
@@ -184,8 +180,9 @@ def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, ca
     lens, framing_tries, best = lens_for_index(cfg, index), 0, (-1.0, None, None, None)  # framing (synth/scenes/framing.py)
     for _ in range(cfg.constraints.max_tries):
         loc, rot, offset = _sample_start(cfg, rng, char_base_m, radius, torso_m)
-        if abs(rot[0]) > cfg.start.max_abs_pitch_deg:
-            last = "start pitch too steep"
+        start_reason = constraint_violation(cfg, env, char_base_m, char_height, loc[None], rot[None], "start")
+        if start_reason is not None:
+            last = start_reason
             continue
         params, loc_f, rot_f = _sample_family(cfg, family, rng, loc, rot, offset, torso_m, char_base_m, u)
         reason = constraint_violation(cfg, env, char_base_m, char_height, loc_f, rot_f)

@@ -99,6 +99,7 @@ class DatasetKind:
         summary: one line for ``--help`` and docs (poses on disk, scale).
         Options: the reader options typed (a :class:`KindOptions` subclass): they become ``recam prepare``
             flags, checked before any model loads. None: untyped ``options`` (no flags).
+        layout: the files the reader looks for under the dataset root (named when it finds no clip at all).
     """
 
     name: str
@@ -106,6 +107,7 @@ class DatasetKind:
     paired: bool = False
     options: FrozenSet[str] = frozenset()
     summary: str = ""
+    layout: str = ""
     Options: Optional[Type[KindOptions]] = None
 
     def __post_init__(self):

@@ -77,4 +77,5 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
 
 
 KIND = register_kind(DatasetKind("dl3dv", read, summary="DL3DV transforms.json: c2w OpenGL -> OpenCV; metric via "
-                                                        "metric_scale.json"))
+                                                        "metric_scale.json",
+                                 layout="<scene>/transforms.json (nerfstudio, any depth) + the images it names"))

@@ -72,4 +72,6 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
 
 
 KIND = register_kind(DatasetKind("multicam", read, paired=True,
-                                 summary="MultiCamVideo layout (upstream and synth): camera pairs, metric"))
+                                 summary="MultiCamVideo layout (upstream and synth): camera pairs, metric",
+                                 layout="metadata.csv and/or train/<lens>/<scene>/videos/camNN.mp4 + "
+                                        "cameras/camera_extrinsics.json"))

@@ -69,4 +69,6 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
 
 
 KIND = register_kind(DatasetKind("re10k", read, summary="RealEstate10K txt: w2c 3x4 OpenCV; metric via "
-                                                        "<clip>.scale.json"))
+                                                        "<clip>.scale.json",
+                                 layout="poses/<clip>.txt (or <clip>.txt at the root: one split such as test/, "
+                                        "not its parent) + videos/<clip>.mp4 or frames/<clip>/"))

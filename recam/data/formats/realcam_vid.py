@@ -101,4 +101,6 @@ class RealCamVidOptions(KindOptions):
 
 
 KIND = register_kind(DatasetKind("realcam-vid", read, Options=RealCamVidOptions,
-                                 summary="RealCam-Vid npz index: w2c OpenCV, metric via align_factor"))
+                                 summary="RealCam-Vid npz index: w2c OpenCV, metric via align_factor",
+                                 layout=f"{INDEX_FILE} (arr_0 = array of records) + the videos its video_path "
+                                        f"entries name"))

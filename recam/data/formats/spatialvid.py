@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import List, Tuple
 
@@ -30,6 +31,37 @@ def _caption(clip: Path) -> str:
     return ""
 
 
+def _mask_file_problem(path: Path) -> str:
+    """Why ``dyn_masks.npz`` cannot be what it should be (an npz with ``shape`` and per-frame CSR members), or ""
+    (its contents are decoded, and checked, when the clip is cached)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+    except (OSError, zipfile.BadZipFile) as e:
+        return f"not an .npz archive ({type(e).__name__}: {e})"
+    return "" if "shape.npy" in names else "no shape member; expected shape and f_<i>_data / f_<i>_indices / " \
+                                            "f_<i>_indptr"
+
+
+def _numeric_npy(path: Path) -> np.ndarray:
+    """A ``.npy`` of real numbers (no pickle), as float64.
+
+    Raises:
+        DatasetFormatError: not a file, not a ``.npy``, or not of a numeric dtype (named).
+    """
+    if not path.is_file():
+        raise DatasetFormatError(f"{path}: {'a folder' if path.is_dir() else 'missing'}; expected a .npy file of "
+                                 f"numbers")
+    try:
+        a = np.load(path, allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as e:
+        raise DatasetFormatError(f"{path}: not a readable .npy array ({type(e).__name__}: {e})") from None
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiu" or a.dtype.fields is not None:
+        raise DatasetFormatError(f"{path}: dtype {getattr(a, 'dtype', type(a).__name__)}; expected a numeric "
+                                 f"(float or int) array")
+    return np.asarray(a, dtype=np.float64)
+
+
 def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], List[Problem]]:
     items, problems = [], []
     ann_root = root / "annotations"
@@ -40,13 +72,16 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
         key = clip.relative_to(ann_root).as_posix()
         video = root / "videos" / f"{key}.mp4"
         try:
-            poses = np.load(clip / "poses.npy")
-            intr = np.load(clip / "intrinsics.npy")
+            poses = _numeric_npy(clip / "poses.npy")
+            intr = _numeric_npy(clip / "intrinsics.npy")
             idx_lines = [ln.split() for ln in (clip / "indexes.txt").read_text().splitlines() if ln.strip()]
             idx = np.array([int(t[1]) if len(t) > 1 else int(t[0]) for t in idx_lines])
             caption = _caption(clip)
-        except (FileNotFoundError, ValueError, IndexError, UnicodeDecodeError) as e:
-            problems.append(Problem(str(clip), f"unreadable annotation ({e})"))
+        except DatasetFormatError as e:
+            problems.append(Problem(str(e).split(": ", 1)[0], str(e).split(": ", 1)[-1]))
+            continue
+        except (OSError, ValueError, IndexError, UnicodeDecodeError, AttributeError) as e:
+            problems.append(Problem(str(clip), f"unreadable annotation ({type(e).__name__}: {e})"))
             continue
         if not video.is_file():
             problems.append(Problem(str(video), "video file missing"))
@@ -83,6 +118,10 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
             c2w[:, :3, 3] *= scale
         k = intr[np.searchsorted(idx, frames[0], side="right") - 1]
         dyn = clip / "dyn_masks.npz"
+        bad_mask = _mask_file_problem(dyn) if dyn.exists() else None
+        if bad_mask:
+            problems.append(Problem(str(dyn), bad_mask))
+            continue
         items.append(VideoItem("spatialvid", key, video, frames, caption, c2w, scale, np.asarray(k, float), key,
                                dyn_mask=dyn if dyn.exists() else None, extra={"annotated_frames": idx},
                                scale_file=clip / SCALE_FILE))
@@ -90,4 +129,6 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
 
 
 KIND = register_kind(DatasetKind("spatialvid", read, summary="SpatialVID(-HQ): w2c [t, q] OpenCV at ~5 fps, "
-                                                             "interpolated; metric via metric_scale.json"))
+                                                             "interpolated; metric via metric_scale.json",
+                                 layout="annotations/group_XXXX/<id>/{poses.npy, intrinsics.npy, indexes.txt} + "
+                                        "videos/group_XXXX/<id>.mp4"))
