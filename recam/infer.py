@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from synth.core.multicam_format import DatasetFormatError, read_metadata_csv
+from synth.core.run_errors import UserError
 from synth.core.video_io import read_video, write_video
 
-from synth.core.run_errors import UserError
-
 from .cameras import inference_cam_emb
+from .devices import resolve_device_dtype  # also recam.infer.resolve_device_dtype, as before
 from .infer_settings import CPU_FLOPS, OFFLOAD_MODES, InferSettings, estimate_flops
 from .video import frames_to_tensor, resize_center_crop
 
@@ -67,31 +67,6 @@ def jobs_from_dataset(dataset_path: Path) -> List[InferJob]:
                                      f"folder (absolute or with ..); expected a path relative to videos/")
         jobs.append(InferJob(Path(r.file_name).stem, video, r.text))
     return jobs
-
-
-def resolve_device_dtype(device: str, dtype: str):
-    """``auto`` device: CUDA if available else CPU; ``auto`` dtype: bf16 on CUDA, fp32 on CPU.
-
-    Raises:
-        ValueError: an unknown device or dtype, or a CUDA device on a machine without CUDA (or without that GPU).
-    """
-    try:
-        dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                           ("cpu" if device == "auto" else device))
-    except RuntimeError:
-        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N; got {device!r}") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: CUDA is not available on this machine (torch "
-                             f"{torch.__version__}); use --device cpu or install a CUDA build of torch")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible")
-    table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-    if dtype == "auto":
-        return dev, (torch.bfloat16 if dev.type == "cuda" else torch.float32)
-    if dtype not in table:
-        raise ValueError(f"--dtype must be one of auto, {', '.join(table)}; got {dtype!r}")
-    return dev, table[dtype]
 
 
 @dataclass(frozen=True)

@@ -625,7 +625,7 @@ def _prepare_device(device: str, world: int, local: int) -> str:
         if not torch.cuda.is_available():
             return "cpu"
         return f"cuda:{local}" if world > 1 else "cuda"
-    from ..infer import resolve_device_dtype
+    from ..devices import resolve_device_dtype
 
     try:
         dev = str(resolve_device_dtype(device, "fp32")[0])
