@@ -7,7 +7,6 @@ video and its prompt. Outputs: ``<out>/<trajectory>/<name>.mp4`` at the source f
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -20,20 +19,23 @@ import torch
 from synth.core.multicam_format import DatasetFormatError, read_metadata_csv
 from synth.core.output_space import check_free_space, check_writable
 from synth.core.paths import UnsafePathError, check_name, safe_join
+from synth.core.run_errors import UserError
 from synth.core.signals import sigterm_as_interrupt
 from synth.core.video_io import read_video, write_video
 
 from .cameras import inference_cam_emb
+from .devices import resolve_device_dtype  # also recam.infer.resolve_device_dtype, as before
+from .infer_settings import (CPU_FLOPS, MAX_FRAMES, MAX_GUIDANCE, MAX_SIDE, MAX_STEPS, OFFLOAD_MODES, InferSettings,
+                             estimate_flops)
 from .video import frames_to_tensor, resize_center_crop
 
-__all__ = ["InferJob", "LoadedJob", "jobs_from_dataset", "load_jobs", "run_inference", "resolve_device_dtype",
-           "OFFLOAD_MODES", "place_pipeline", "output_dir_name", "unique_job_names", "check_outputs",
-           "OutputExistsError", "write_result_pair", "check_infer_request", "check_output_room", "MAX_SIDE",
-           "MAX_FRAMES", "MAX_STEPS", "MAX_GUIDANCE", "output_paths"]
+__all__ = ["run", "InferSettings", "InferJob", "LoadedJob", "jobs_from_dataset", "load_jobs", "run_inference",
+           "resolve_device_dtype", "OFFLOAD_MODES", "place_pipeline", "output_dir_name", "unique_job_names",
+           "check_outputs", "OutputExistsError", "write_result_pair", "check_output_room",
+           "MAX_SIDE", "MAX_FRAMES", "MAX_STEPS", "MAX_GUIDANCE", "output_paths"]
 
-#: ``--offload``: none (everything on the device), model (diffusers' model CPU offload: one component at a time),
-#: group (diffusers' group offloading, one transformer block at a time), sequential (accelerate, layer by layer)
-OFFLOAD_MODES = ("none", "model", "group", "sequential")
+#: Estimated seconds on the CPU above which ``recam infer`` says what a run will cost and how to make it smaller.
+CPU_WARN_S = 600.0
 
 
 class OutputExistsError(FileExistsError):
@@ -71,31 +73,6 @@ def jobs_from_dataset(dataset_path: Path) -> List[InferJob]:
                                      f"folder (absolute or with ..); expected a path relative to videos/")
         jobs.append(InferJob(Path(r.file_name).stem, video, r.text))
     return jobs
-
-
-def resolve_device_dtype(device: str, dtype: str):
-    """``auto`` device: CUDA if available else CPU; ``auto`` dtype: bf16 on CUDA, fp32 on CPU.
-
-    Raises:
-        ValueError: an unknown device or dtype, or a CUDA device on a machine without CUDA (or without that GPU).
-    """
-    try:
-        dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                           ("cpu" if device == "auto" else device))
-    except RuntimeError:
-        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N; got {device!r}") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: CUDA is not available on this machine (torch "
-                             f"{torch.__version__}); use --device cpu or install a CUDA build of torch")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible")
-    table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-    if dtype == "auto":
-        return dev, (torch.bfloat16 if dev.type == "cuda" else torch.float32)
-    if dtype not in table:
-        raise ValueError(f"--dtype must be one of auto, {', '.join(table)}; got {dtype!r}")
-    return dev, table[dtype]
 
 
 @dataclass(frozen=True)
@@ -281,31 +258,8 @@ def write_result_pair(out_dir: Path, name: str, result: np.ndarray, side_by_side
             t.unlink(missing_ok=True)
 
 
-#: ``recam infer`` bounds: sizes (pixels), frames and steps the pipeline is meant for, a finite guidance scale
-MAX_SIDE = 2048
-MAX_FRAMES = 1025
-MAX_STEPS = 1000
-MAX_GUIDANCE = 100.0
 #: generous estimate of the H.264 bytes per pixel and frame of a result (and of its side-by-side, twice as wide)
 _RESULT_BPP = 0.1
-
-
-def check_infer_request(*, height: int, width: int, num_frames: int, steps: int, guidance: float) -> None:
-    """Refuse sizes, frame counts, steps and guidance outside what the pipeline is for, before any allocation
-    (``--height 100000 --width 100000`` asked for a 251 GiB frame buffer).
-
-    Raises:
-        ValueError: names the option, the value and the bound.
-    """
-    for opt, v in (("--height", height), ("--width", width)):
-        if not 16 <= v <= MAX_SIDE:
-            raise ValueError(f"{opt} {v}: expected 16 to {MAX_SIDE} pixels")
-    if not 5 <= num_frames <= MAX_FRAMES:
-        raise ValueError(f"--num_frames {num_frames}: expected 5 to {MAX_FRAMES} frames (4k + 1)")
-    if not 1 <= steps <= MAX_STEPS:
-        raise ValueError(f"--steps {steps}: expected 1 to {MAX_STEPS}")
-    if not (math.isfinite(guidance) and 0 <= guidance <= MAX_GUIDANCE):
-        raise ValueError(f"--guidance {guidance}: expected a finite number from 0 to {MAX_GUIDANCE:g} (1 = off)")
 
 
 def check_output_room(out_dir: Path, jobs: List[InferJob], *, num_frames: int, height: int, width: int) -> None:
@@ -318,3 +272,107 @@ def check_output_room(out_dir: Path, jobs: List[InferJob], *, num_frames: int, h
     check_writable(out_dir)
     per_job = int(num_frames * height * width * 3 * _RESULT_BPP) + (1 << 20)  # result + side-by-side (2x wide)
     check_free_space(out_dir, per_job * len(jobs) + (64 << 20), f"{len(jobs)} result(s) with their side-by-side")
+
+
+def run(s: InferSettings, log: Callable[[str], None] = print) -> List[Path]:
+    """``recam infer``: re-capture the source video(s) along the requested trajectory into
+    ``<s.out>/<trajectory name>/``.
+
+    Returns:
+        the result videos written (none on the ranks > 0 of a context-parallel group).
+
+    Raises:
+        UserError: a bad trajectory, source video or dataset folder, an existing output without ``--overwrite``,
+            an unusable device, a missing or incomplete ``--model-dir``, a context-parallel launch outside
+            torchrun (exit 2).
+    """
+    from synth.core.video_io import VideoReadError
+
+    from .cameras import PRESET_NAMES, TrajectoryError, load_trajectory
+
+    try:
+        traj = load_trajectory(s.cam_type if s.cam_type is not None else s.trajectory, s.num_frames, s.camera)
+        out_dir = s.out / output_dir_name(s.cam_type, s.trajectory, s.camera)
+        jobs = unique_job_names(jobs_from_dataset(s.dataset_path) if s.dataset_path else
+                                [InferJob(s.video.stem, s.video, s.prompt)])
+        check_outputs(jobs, out_dir, s.overwrite)
+        check_output_room(out_dir, jobs, num_frames=s.num_frames, height=s.height, width=s.width)
+        dev, dt = resolve_device_dtype(s.device, s.dtype)
+        loaded = load_jobs(jobs, num_frames=s.num_frames, height=s.height, width=s.width, start_frame=s.start_frame,
+                           stride=s.stride)
+    except (ValueError, TrajectoryError, FileNotFoundError, VideoReadError, OutputExistsError) as e:
+        raise UserError(str(e)) from None
+    rank, dev = _context_parallel(s, dev)
+    if s.cam_type is not None:
+        log(f"trajectory {s.cam_type}: {PRESET_NAMES[s.cam_type]}")
+    pipe = _pipeline(s, dt, log)
+    if dev.type == "cpu":
+        _warn_cpu_cost(s, pipe.transformer, len(loaded), log)
+    place_pipeline(pipe, dev, s.offload, vae_tiling=s.vae_tiling, compile=s.compile)
+    written = run_inference(pipe, loaded, traj, out_dir, steps=s.steps, guidance=s.guidance, seed=s.seed, log=log,
+                            write=rank == 0)
+    if rank > 0:
+        return []
+    log(f"wrote {len(written)} video(s) to [bold]{out_dir.resolve()}[/bold]")
+    return written
+
+
+def _context_parallel(s: InferSettings, dev: torch.device):
+    """Join the torchrun process group when ``s.cp > 1``: ``(rank, this rank's device)``; ``(0, dev)`` otherwise."""
+    if s.cp == 1:
+        return 0, dev
+    import os
+
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        if "RANK" not in os.environ:
+            raise UserError(f"--cp-ulysses {s.cp_ulysses} --cp-ring {s.cp_ring}: run under torchrun with a "
+                            f"multiple of {s.cp} processes (torchrun --nproc_per_node {s.cp} -m recam.cli infer ...)")
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return dist.get_rank(), dev
+
+
+def _pipeline(s: InferSettings, dtype: torch.dtype, log: Callable[[str], None]):
+    """The ReCamMaster pipeline from ``--model-dir`` and ``--ckpt`` with the attention and context-parallel
+    settings (still on the CPU)."""
+    from .pipeline import ReCamMasterPipeline
+
+    if not s.model_dir.is_dir():
+        raise UserError(f"--model-dir {s.model_dir}: {'is a file' if s.model_dir.exists() else 'does not exist'}; "
+                        f"expected a local Wan2.1-T2V-1.3B in diffusers layout (model_index.json, tokenizer/, "
+                        f"text_encoder/, vae/, transformer/), e.g. Wan-AI/Wan2.1-T2V-1.3B-Diffusers downloaded "
+                        f"beforehand, or `recam init-tiny DIR` for a tiny random one. Nothing is downloaded.")
+    try:
+        pipe = ReCamMasterPipeline.from_wan(s.model_dir, s.ckpt, torch_dtype=dtype)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        raise UserError(str(e)) from None
+    if s.ckpt is None:
+        log("[yellow]warning:[/yellow] no --ckpt: camera modules are zero/identity (base Wan2.1, not trained to "
+            "follow cameras)")
+    if s.attention_backend:
+        pipe.transformer.set_attention_backend(s.attention_backend)
+    if s.cp > 1:
+        try:
+            pipe.transformer.enable_context_parallel(s.cp_ulysses, s.cp_ring)
+        except (ValueError, RuntimeError) as e:
+            raise UserError(str(e)) from None
+    return pipe
+
+
+def _warn_cpu_cost(s: InferSettings, transformer, videos: int, log: Callable[[str], None]) -> None:
+    """Before a long CPU run: one line with its estimated cost (:func:`estimate_flops` at :data:`CPU_FLOPS`) and
+    the flags that make it smaller, when it exceeds :data:`CPU_WARN_S`."""
+    cfg = transformer.config
+    flops = videos * estimate_flops(s, sum(p.numel() for p in transformer.parameters()), cfg.num_layers,
+                                    cfg.num_attention_heads * cfg.attention_head_dim)
+    seconds = flops / CPU_FLOPS
+    if seconds < CPU_WARN_S:
+        return
+    from synth.core.progress import format_eta
+
+    log(f"[yellow]warning:[/yellow] {videos} video(s) of {s.num_frames}x{s.height}x{s.width}, {s.steps} steps on the "
+        f"CPU: about {flops:.1e} FLOP, roughly {format_eta(seconds)} at {CPU_FLOPS / 1e12:g} TFLOP/s; smaller: "
+        f"--num-frames 17 --height 256 --width 256 --steps 10, or --device cuda")

@@ -80,3 +80,13 @@ def test_readme_demo_on_synth_render_output(tiny, tmp_path):
     assert r.exit_code == 0, r.output
     info = probe_video(tmp_path / "results/cam_type9/cam01.mp4")
     assert (info.frames, info.fps, info.width) == (17, 15.0, 64)
+
+
+def test_infer_missing_model_dir_says_so(tmp_path, example):
+    """A --model-dir that does not exist is named as such (not as a folder without tokenizer/)."""
+    r = run(app, ["infer", "--model-dir", str(tmp_path / "nope"), "--cam-type", "1", "--video",
+                  str(example / "videos/4.mp4"), "--prompt", "x", "--num-frames", "9", "--height", "32", "--width",
+                  "32", "--out", str(tmp_path / "r")])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2 and f"--model-dir {tmp_path / 'nope'}: does not exist" in text, r.output
+    assert "tokenizer/ folder" not in text and "Nothing is downloaded" in text

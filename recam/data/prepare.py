@@ -562,3 +562,75 @@ def launch_local(devices: int, *args, **kwargs) -> List[PrepareReport]:
     if errors or len(results) != devices:
         raise RuntimeError("; ".join(errors) or f"{devices - len(results)} rank(s) died without a report")
     return [results[r][0] for r in range(devices)]
+
+
+def run(s, log: Callable[[str], None] = print) -> List[PrepareReport]:
+    """``recam prepare``: cache the windows of ``s.dataset`` (a :class:`recam.data.prepare_settings.PrepareRunSettings`)
+    in ``s.out``, in this process, in ``s.devices`` local processes or as one rank of a torchrun launch; print the
+    broken clips and a summary through ``log``.
+
+    Returns:
+        every process's report.
+
+    Raises:
+        UserError: a bad shard, device or torchrun environment, a dataset or model folder that cannot be read, a
+            cache built with other settings (exit 2); a rank of ``--devices`` failed (exit 1).
+    """
+    from rich.markup import escape
+
+    from synth.core.multicam_format import DatasetFormatError
+    from synth.core.run_errors import UserError
+    from synth.core.sharding import parse_shard
+
+    try:
+        window = s.window
+        settings = PrepareSettings(cache_dtype=s.cache_dtype, options=s.reader_options, resize=s.resize,
+                                   vae_dtype=s.vae_dtype, vae_tiling=s.vae_tiling, **window)
+        shard = parse_shard(s.shard)
+        _, world, local = dist_env()
+        device = _prepare_device(s.device, world, local)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    kwargs = dict(shard=shard, device=device, batch_text=s.batch_text, workers=s.workers, prefetch=s.prefetch,
+                  overwrite=s.overwrite, log=log)
+    try:
+        if s.devices > 1:
+            if world > 1:
+                raise UserError("--devices N starts its own ranks; under torchrun leave it at 1")
+            log(f"prepare {s.kind}: {s.devices} processes on this node")
+            reports = launch_local(s.devices, s.kind, s.dataset, s.model_dir, s.out, settings, **kwargs)
+        else:
+            reports = [prepare_dataset(s.kind, s.dataset, s.model_dir, s.out, settings, **kwargs)]
+    except (CacheSettingsError, ValueError, FileNotFoundError, DatasetFormatError) as e:
+        raise UserError(str(e)) from None
+    except RuntimeError as e:  # a rank of --devices failed
+        raise UserError(str(e), code=1) from None
+    problems = list(dict.fromkeys(p for r in reports for p in r.problems))
+    for p in problems[:50]:
+        log(f"[yellow]broken[/yellow] {escape(str(p))}")
+    if len(problems) > 50:
+        log(f"... {len(problems) - 50} more (all in {s.out / s.kind}/problems.json)")
+    log(f"{sum(r.written for r in reports)} written, {sum(r.skipped for r in reports)} already cached, "
+        f"{len(problems)} broken ({max(r.seconds for r in reports):.1f} s); cache: [bold]{s.out.resolve()}[/bold]")
+    return reports
+
+
+def _prepare_device(device: str, world: int, local: int) -> str:
+    """``--device`` resolved: ``auto`` is this rank's GPU under a multi-process launch, the GPU, else the CPU.
+
+    Raises:
+        ValueError: an unknown device, or CUDA asked for on a machine without it.
+    """
+    if device == "auto":
+        if not torch.cuda.is_available():
+            return "cpu"
+        return f"cuda:{local}" if world > 1 else "cuda"
+    from ..devices import resolve_device_dtype
+
+    try:
+        dev = str(resolve_device_dtype(device, "fp32")[0])
+    except (ValueError, RuntimeError) as e:
+        raise ValueError(f"--device: {e}") from None
+    if dev.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine")
+    return dev

@@ -12,8 +12,7 @@ import time
 from typing import Optional
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
 
 __all__ = ["job_progress", "line_progress", "LineProgress", "console", "out_console", "format_eta"]
 
@@ -26,7 +25,8 @@ EVERY_S = 10.0
 
 
 def format_eta(seconds: Optional[float]) -> str:
-    """``95`` -> ``1m35s``; ``None`` -> ``--``."""
+    """``95`` -> ``1m35s``; ``None`` -> ``--``. The one format of every elapsed time and ETA the commands print
+    (live bars, log lines, per-item lines)."""
     if seconds is None or seconds != seconds or seconds == float("inf"):
         return "--"
     s = int(round(seconds))
@@ -46,6 +46,23 @@ class _Rate(TextColumn):
         from rich.text import Text
 
         return Text(text, style="progress.data.speed")
+
+
+class _Clock(TextColumn):
+    """Elapsed time (``elapsed 1m02s``) or time remaining (``ETA 1m36s``) in :func:`format_eta`'s format, so the live
+    bar and the log lines read alike."""
+
+    def __init__(self, remaining: bool):
+        super().__init__("")
+        self.remaining = remaining
+
+    def render(self, task):  # noqa: D102
+        from rich.text import Text
+
+        if self.remaining:
+            return Text(f"ETA {format_eta(task.time_remaining)}", style="progress.remaining")
+        seconds = task.finished_time if task.finished else task.elapsed
+        return Text(f"elapsed {format_eta(seconds)}", style="progress.elapsed")
 
 
 class _LinesProgress(Progress):
@@ -102,7 +119,7 @@ def job_progress(unit: str = "scenes", tty: Optional[bool] = None) -> Progress:
     """
     tty = sys.stderr.isatty() if tty is None else tty
     cols = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-            _Rate(unit), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+            _Rate(unit), _Clock(remaining=False), _Clock(remaining=True))
     if tty:
         return Progress(*cols, console=console, transient=False)
     return _LinesProgress(unit, *cols, console=console, disable=True, transient=False)

@@ -21,7 +21,7 @@ from ..scenes.config import SynthConfig
 from .outputs import OutputSpec
 
 __all__ = ["PreflightError", "X264_PRESETS", "catalog_asset_files", "check_catalog_assets", "estimate_scene_bytes",
-           "preflight_plan", "preflight_render"]
+           "preflight_render"]
 
 #: libx264's speed presets (``x264 --help``); anything else fails in the encoder, mid-scene
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
@@ -99,34 +99,6 @@ def estimate_scene_bytes(cfg: SynthConfig, spec: OutputSpec) -> int:
     return int(pixels * bpp) + _SCENE_SLACK
 
 
-def _check_first_scene(cfg: SynthConfig, catalog: Catalog, seed: int, indices: Sequence[int]) -> None:
-    from ..scenes.sampling import SamplingError, sample_scene
-
-    if not indices:
-        return
-    try:
-        sample_scene(cfg, catalog, seed, indices[0])
-    except SamplingError as e:
-        raise PreflightError(str(e)) from None
-
-
-def _check_output(out: Path) -> None:
-    try:
-        check_writable(out)
-    except OutputSpaceError as e:
-        raise PreflightError(str(e)) from None
-
-
-def preflight_plan(out: Path, cfg: SynthConfig, catalog: Catalog, seed: int, indices: Sequence[int]) -> None:
-    """The checks of ``synth plan`` before it writes: the first scene samples, ``out`` can be written.
-
-    Raises:
-        PreflightError: see the module docstring.
-    """
-    _check_first_scene(cfg, catalog, seed, indices)
-    _check_output(out)
-
-
 def preflight_render(out: Path, cfg: SynthConfig, catalog: Catalog, backend: str, spec: OutputSpec, seed: int,
                      indices: Sequence[int], log: Optional[Callable[[str], None]] = None,
                      catalog_source: str = "catalog") -> None:
@@ -146,8 +118,13 @@ def preflight_render(out: Path, cfg: SynthConfig, catalog: Catalog, backend: str
         raise PreflightError(f"--preset {spec.preset!r}: not an x264 preset; expected one of "
                              f"{', '.join(X264_PRESETS)}")
     check_catalog_assets(catalog, backend, catalog_source)
-    _check_first_scene(cfg, catalog, seed, indices)
-    _check_output(out)
+    from ..core.run_errors import UserError
+    from ..dataset.run_setup import check_before_writing
+
+    try:
+        check_before_writing(out, cfg, catalog, seed, indices)
+    except UserError as e:
+        raise PreflightError(str(e)) from None
     one = estimate_scene_bytes(cfg, spec)
     try:
         check_free_space(out, one + _FS_SLACK, "one scene's outputs")

@@ -14,15 +14,16 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from synth.core.geometry import pose_problems
 from synth.core.multicam_format import DatasetFormatError
 from synth.core.problems import Problem
 
-__all__ = ["VideoItem", "Problem", "DatasetKind", "register_kind", "get_kind", "kinds", "SCALE_FILE", "IMAGE_EXT",
+__all__ = ["VideoItem", "Problem", "DatasetKind", "KindOptions", "register_kind", "get_kind", "kinds", "SCALE_FILE", "IMAGE_EXT",
            "read_scale_file", "safe_join", "window", "pose_problem", "UnknownKindError"]
 
 SCALE_FILE = "metric_scale.json"
@@ -76,6 +77,14 @@ class VideoItem:
 Reader = Callable[..., Tuple[List[VideoItem], List[Problem]]]
 
 
+class KindOptions(BaseModel):
+    """Base of a kind's typed reader options (:attr:`DatasetKind.Options`): strict, frozen. Each field (with a
+    default and a ``description``) is one ``recam prepare`` flag, ``--<name-with-dashes>``; the reader receives
+    the values as keyword arguments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 @dataclass(frozen=True)
 class DatasetKind:
     """A registered dataset kind.
@@ -85,8 +94,11 @@ class DatasetKind:
         reader: ``reader(root: Path, num_frames, stride, **options) -> (items, problems)``.
         paired: samples are (condition camera, target camera) pairs of one scene (MultiCamVideo), else
             single-view I2V / T2V clips.
-        options: reader options it accepts besides ``require_metric`` (which every kind accepts).
+        options: reader options it accepts besides ``require_metric`` (which every kind accepts); the fields of
+            ``Options`` when that is given.
         summary: one line for ``--help`` and docs (poses on disk, scale).
+        Options: the reader options typed (a :class:`KindOptions` subclass): they become ``recam prepare``
+            flags, checked before any model loads. None: untyped ``options`` (no flags).
         layout: the files the reader looks for under the dataset root (named when it finds no clip at all).
     """
 
@@ -96,6 +108,11 @@ class DatasetKind:
     options: FrozenSet[str] = frozenset()
     summary: str = ""
     layout: str = ""
+    Options: Optional[Type[KindOptions]] = None
+
+    def __post_init__(self):
+        if self.Options is not None and not self.options:
+            object.__setattr__(self, "options", frozenset(self.Options.model_fields))  # frozen dataclass
 
 
 _KINDS: Dict[str, DatasetKind] = {}

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Literal, Optional, Tuple
 
 import numpy as np
+from pydantic import Field
 
 from synth.core.geometry import invert_rigid
 from synth.core.multicam_format import DatasetFormatError
 
 from ..safe_npz import load_npz_safe
-from .base import DatasetKind, Problem, VideoItem, pose_problem, register_kind, safe_join, window
+from .base import DatasetKind, KindOptions, Problem, VideoItem, pose_problem, register_kind, safe_join, window
 
 INDEX_FILE = "RealCam-Vid_train.npz"
 
@@ -92,7 +93,14 @@ def read(root: Path, num_frames: int, stride: int, index: Optional[str] = None, 
     return items, problems
 
 
-KIND = register_kind(DatasetKind("realcam-vid", read, options=frozenset({"index", "caption"}),
+class RealCamVidOptions(KindOptions):
+    """RealCam-Vid's reader options (``recam prepare --index --caption``)."""
+
+    index: Optional[str] = Field(None, description="RealCam-Vid metadata npz (relative to --dataset).")
+    caption: Literal["long", "short"] = Field("long", description="RealCam-Vid caption: long | short.")
+
+
+KIND = register_kind(DatasetKind("realcam-vid", read, Options=RealCamVidOptions,
                                  summary="RealCam-Vid npz index: w2c OpenCV, metric via align_factor",
                                  layout=f"{INDEX_FILE} (arr_0 = array of records) + the videos its video_path "
                                         f"entries name"))

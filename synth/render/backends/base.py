@@ -76,6 +76,11 @@ class BackendEntry:
         :meth:`session` yielded (called once per render process)."""
         raise NotImplementedError
 
+    def run_record(self, options: BackendOptions) -> Optional[Dict[str, Any]]:
+        """What a run with these options records under ``render`` in ``synth_run.json``: the options that change
+        the images (a resumed run with other values is refused). Default: nothing."""
+        return None
+
     @contextlib.contextmanager
     def session(self, options: BackendOptions, width: int, height: int) -> Iterator[Dict[str, Any]]:
         """Set up what the backend needs for a whole ``synth render`` run (video size ``width`` x ``height``) and

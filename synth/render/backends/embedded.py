@@ -22,6 +22,10 @@ class EmbeddedEntry(BackendEntry):
     Options = EmbeddedOptions
     help = "Panda3D, off-screen (default; built-in catalog)"
 
+    def run_record(self, options: EmbeddedOptions):
+        """The look (``quality``) changes the images; MSAA only smooths edges and is not recorded (as before)."""
+        return {"quality": options.quality}
+
     def create(self, catalog, num_cameras: int, msaa: int = 0, quality: str = "standard"):
         from ..embedded.backend import EmbeddedBackend
 

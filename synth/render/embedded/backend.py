@@ -37,6 +37,7 @@ def panda_base():
         "notify-level-gltf error", "notify-level-gobj error", "notify-level-egldisplay error",
         "textures-power-2 none", "default-model-extension .egg", "model-cache-dir", "framebuffer-srgb true",
         "gl-coordinate-system default", "support-threads false",
+        "print-pipe-types false",  # makeDefaultPipe prints "Known pipe types:" to stdout (into logs) otherwise
     ]))
     from direct.showbase.ShowBase import ShowBase
 
