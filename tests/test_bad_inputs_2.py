@@ -233,7 +233,7 @@ def test_moves_yaml_bounds(tmp_path, moves, needle):
     (["--height", "100000", "--width", "100000"], "--height 100000: expected 16 to 2048 pixels"),
     (["--guidance", "nan"], "--guidance nan: expected a finite number from 0 to 100"),
     (["--guidance", "inf"], "--guidance inf: expected a finite number"),
-    (["--num_frames", "100001"], "--num_frames 100001: expected 5 to 1025 frames"),
+    (["--num_frames", "100001"], "--num-frames 100001: expected 5 to 1025 frames"),
 ])
 def test_infer_bounds_before_any_work(tmp_path, example, args, needle):
     from recam.cli import app as recam_app
