@@ -27,7 +27,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from synth.core.pose_estimation import PoseOptions, estimate_video_poses
-    from synth.core.geometry import SENSOR_MM, intrinsics_from_lens
+    from synth.core.intrinsics import intrinsics_from_lens
+    from synth.core.units import SENSOR_MM
     from synth.core.multicam_format import iter_scene_dirs, parse_lens_dir_name
     from synth.core.video_io import read_video, write_video
     from synth.dataset.verify import _load_camera, compare_camera, list_items

@@ -38,7 +38,7 @@ def main() -> None:
     w, h = (int(v) for v in args.size.split("x"))
 
     from synth.scenes.catalog import Catalog, load_catalog
-    from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
+    from synth.core.unreal import look_at_rotator, unreal_pose_to_fmatrix
     from synth.render.unreal.backend import UnrealBackend
     from synth.render.unreal.protocol import decode_bmp, encode_bmp
     from synth.testing.fake_unrealcv import start_server_process, unreal_catalog_for

@@ -32,7 +32,7 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
 
 def _ring(n: int, dist_cm: float, height_cm: float, target_cm):
     """``n`` cameras on a circle around ``target_cm`` (Unreal cm), aimed at it."""
-    from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
+    from synth.core.unreal import look_at_rotator, unreal_pose_to_fmatrix
 
     t = np.asarray(target_cm, float)
     ang = np.radians(35.0) + np.linspace(0, 2 * np.pi, n, endpoint=False)

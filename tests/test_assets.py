@@ -213,7 +213,7 @@ def test_run_manifest_records_every_asset_with_its_licence(tmp_path):
 @pytest.mark.slow
 def test_image_lit_scene_renders_with_sun_from_the_hdri(tmp_path):
     """An HDRI environment renders in both qualities; the sun comes from the HDRI and casts a ground shadow."""
-    from synth.core.geometry import unreal_pose_to_fmatrix
+    from synth.core.unreal import unreal_pose_to_fmatrix
     from synth.render.backend import CaptureRequest
     from synth.render.embedded.backend import EmbeddedBackend
     from synth.core.scene_spec import Lens

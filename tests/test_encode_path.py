@@ -66,7 +66,7 @@ def test_video_from_bgra_views_equals_video_from_rgb_copies(tmp_path):
 @pytest.fixture(scope="module")
 def small_backend():
     from synth.scenes.catalog import load_catalog
-    from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
+    from synth.core.unreal import look_at_rotator, unreal_pose_to_fmatrix
     from synth.core.scene_spec import Lens
     from synth.render.embedded.backend import EmbeddedBackend
 

@@ -166,7 +166,7 @@ def test_clip_scores_from_a_local_model_only(tmp_path):
 
 
 def test_scale_intrinsics_keeps_the_principal_point_at_the_centre():
-    from synth.core.geometry import intrinsics_from_lens
+    from synth.core.intrinsics import intrinsics_from_lens
 
     K = intrinsics_from_lens(24, 23.76, 1280, 720)
     K2 = scale_intrinsics(K, 0.4, 0.4)
@@ -245,7 +245,7 @@ def test_synth_verify_recovers_moving_cameras(verified):
 
 def _tampered(c2w_json: Path, how: str) -> dict:
     """Camera JSON modified as a broken writer would: mirrored yaw, metres written instead of cm, frames late by 4."""
-    from synth.core.geometry import fmatrix_to_c2w, fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
+    from synth.core.unreal import fmatrix_to_c2w, fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
     from synth.core.multicam_format import read_camera_fmatrices
 
     out = {}
@@ -293,7 +293,7 @@ def test_synth_verify_flags_tampered_camera_files(verified, scene512, how, cams)
 def test_synth_verify_cli_exit_1_on_a_tampered_dataset(scene512, tmp_path):
     from synth.cli import app
     from synth.core.multicam_format import write_camera_extrinsics
-    from synth.core.geometry import c2w_to_fmatrix
+    from synth.core.unreal import c2w_to_fmatrix
 
     ds = tmp_path / "ds"
     shutil.copytree(scene512, ds)

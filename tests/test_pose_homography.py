@@ -58,7 +58,7 @@ def test_verify_second_opinions_run_in_order_and_stop_at_the_first_that_agrees(t
     """A flagged camera is estimated again with half the stride, the other mapper, guided matching with 2x features,
     then full resolution (video larger than max_size); the first estimate that agrees with the file clears it."""
     import synth.core.pose_estimation as pe
-    from synth.core.geometry import c2w_to_fmatrix
+    from synth.core.unreal import c2w_to_fmatrix
     from synth.core.layout import CAMERA_JSON, VIDEOS_DIR
     from synth.core.multicam_format import write_camera_extrinsics
     from synth.core.video_io import write_video

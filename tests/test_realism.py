@@ -187,7 +187,7 @@ def test_resolve_encode_threads():
 # ------------------------------------------------------------------------------------------------ standard look
 def _ring_backend(quality, env="plaza", lighting="noon", size=96, msaa=0):
     from synth.scenes.catalog import load_catalog
-    from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
+    from synth.core.unreal import look_at_rotator, unreal_pose_to_fmatrix
     from synth.render.embedded.backend import EmbeddedBackend
     from synth.core.scene_spec import Lens
 

@@ -23,7 +23,9 @@ from typer.testing import CliRunner
 from recam.cameras import load_camera_extrinsics
 from synth.scenes.catalog import load_catalog
 from synth.cli import app
-from synth.core.geometry import intrinsics_from_lens, look_at_rotator, project_points, unreal_pose_to_fmatrix
+from synth.core.intrinsics import intrinsics_from_lens
+from synth.core.projection import project_points
+from synth.core.unreal import look_at_rotator, unreal_pose_to_fmatrix
 from synth.core.video_io import probe_video
 
 pytestmark = pytest.mark.slow
@@ -135,7 +137,8 @@ def test_synchronized_capture_triangulates_joint(tmp_path):
     target = np.array([120.0, -80.0, 150.0])
     eyes = target + np.array([[-300, -150, 40], [250, -250, 90], [-100, 320, 60], [280, 200, -20]], float)
     fm = unreal_pose_to_fmatrix(eyes, look_at_rotator(eyes, target[None]))
-    from synth.core.geometry import fmatrix_to_c2w, format_fmatrix, parse_fmatrix
+    from synth.core.fmatrix_text import format_fmatrix, parse_fmatrix
+    from synth.core.unreal import fmatrix_to_c2w
 
     fm = np.stack([parse_fmatrix(format_fmatrix(m)) for m in fm])  # what a dataset would hold
     K = intrinsics_from_lens(35, 23.76, W, H)
@@ -184,7 +187,7 @@ def test_panda_character_geometry(tmp_path):
     names, pos = be.joint_positions_cm()
     assert 0 < pos[:, 2].max() <= 130 and np.abs(pos[:, :2]).max() < 170  # 1.2 m tall, ~2.4 m long panda
     K = intrinsics_from_lens(24, 23.76, 320, 240)
-    from synth.core.geometry import fmatrix_to_c2w
+    from synth.core.unreal import fmatrix_to_c2w
 
     # the stock skeleton also has helper joints (Dummy_*, *_nub) at the model's extremities: test the real bones
     bones = np.array([n.startswith("Bone_") and not n.endswith("_nub") for n in names])

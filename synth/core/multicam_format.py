@@ -19,8 +19,8 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, 
 import numpy as np
 
 from .atomic import atomic_write_text
-from .geometry import (FMatrixParseError, fmatrix_to_c2w, format_fmatrix, parse_fmatrix,
-                       parse_fmatrix_strict)
+from .fmatrix_text import FMatrixParseError, format_fmatrix, parse_fmatrix, parse_fmatrix_strict
+from .unreal import fmatrix_to_c2w
 from .layout import CAMERA_JSON, CAMERA_RE, SCENE_JSON, SCENE_RE, TRAIN_DIR
 from .scene_spec import SceneSpec, SceneSpecError
 

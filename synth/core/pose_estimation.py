@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .geometry import nearest_rotation
+from .rigid import nearest_rotation
 
 __all__ = ["PoseOptions", "PoseEstimate", "STATUSES", "estimate_poses", "estimate_video_poses", "scale_intrinsics",
            "homography_rotation", "rotation_from_matches"]

@@ -14,7 +14,9 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .geometry import fmatrix_to_c2w, format_fmatrix, intrinsics_from_lens, parse_fmatrix, unreal_pose_to_fmatrix
+from .fmatrix_text import format_fmatrix, parse_fmatrix
+from .intrinsics import intrinsics_from_lens
+from .unreal import fmatrix_to_c2w, unreal_pose_to_fmatrix
 from .layout import scene_relpath
 
 __all__ = ["SpeedProfile", "Lens", "VideoSpec", "CameraSpec", "SceneSpec", "SceneSpecError", "SCENE_JSON_VERSION"]

@@ -31,7 +31,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..core.atomic import atomic_write_text
-from ..core.geometry import SENSOR_MM, intrinsics_from_lens
+from ..core.intrinsics import intrinsics_from_lens
+from ..core.units import SENSOR_MM
 from ..core.layout import CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, parse_lens_dir_name
 from ..core.multicam_format import DatasetFormatError, iter_scene_dirs, load_camera_extrinsics, read_scene_spec
 from ..core.scene_spec import SceneSpec

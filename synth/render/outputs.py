@@ -25,7 +25,9 @@ import numpy as np
 from PIL import Image
 
 from ..core.atomic import atomic_write_bytes
-from ..core.geometry import CM_PER_M, fmatrix_to_c2w, project_points
+from ..core.projection import project_points
+from ..core.units import CM_PER_M
+from ..core.unreal import fmatrix_to_c2w
 from ..core.layout import VIDEOS_DIR
 from ..core.video_io import VideoWriter
 from .backend import CameraCapture

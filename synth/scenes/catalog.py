@@ -39,7 +39,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ..core.errors import ConfigError, format_validation_error
-from ..core.geometry import CM_PER_M
+from ..core.units import CM_PER_M
 
 __all__ = ["Catalog", "Environment", "Character", "Animation", "Box", "load_catalog", "default_catalog_path"]
 

@@ -17,7 +17,10 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from ..core.geometry import CM_PER_M, intrinsics_from_lens, project_points, unreal_pose_to_fmatrix, fmatrix_to_c2w
+from ..core.intrinsics import intrinsics_from_lens
+from ..core.projection import project_points
+from ..core.units import CM_PER_M
+from ..core.unreal import unreal_pose_to_fmatrix, fmatrix_to_c2w
 
 __all__ = ["ROLL_PRESETS", "roll_range", "sample_roll", "body_points", "body_in_view", "framing_fraction"]
 

@@ -31,7 +31,9 @@ import numpy as np
 import yaml
 
 from synth.scenes.catalog import Catalog
-from synth.core.geometry import CM_PER_M, focal_mm_from_hfov, unreal_pose_to_fmatrix
+from synth.core.intrinsics import focal_mm_from_hfov
+from synth.core.units import CM_PER_M
+from synth.core.unreal import unreal_pose_to_fmatrix
 from synth.render.unreal.protocol import (MAX_REQUESTS_PER_TICK, PLUGIN_VERSION, STOCK_COMMANDS, SYNTH_COMMANDS,
                                           Grammar, encode_bmp, frame, map_package, read_frame)
 

@@ -18,7 +18,7 @@ from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from synth.core.geometry import pose_problems
+from synth.core.pose_checks import PROPER, Handedness, pose_problems
 from synth.core.multicam_format import DatasetFormatError
 from synth.core.problems import Problem
 
@@ -177,19 +177,19 @@ def window(num_frames: int, stride: int, start: int = 0) -> np.ndarray:
 _POSE_RE = re.compile(r"pose (\d+)")
 
 
-def pose_problem(poses: np.ndarray, frames: Sequence[int], field_name: str, det_sign: Optional[int] = 1
+def pose_problem(poses: np.ndarray, frames: Sequence[int], field_name: str, handedness: Handedness = PROPER
                  ) -> Optional[str]:
-    """What is wrong with the poses of a window (:func:`synth.core.geometry.pose_problems`: finite, bottom row,
-    orthonormal, sign of det R), as one reason naming the field and the source frame, or None if they are valid.
+    """What is wrong with the poses of a window (:func:`synth.core.pose_checks.pose_problems`: finite, bottom row,
+    orthonormal, handedness), as one reason naming the field and the source frame, or None if they are valid.
 
     Args:
         poses: ``(F, 4, 4)`` c2w or w2c.
         frames: the ``F`` source frame indices (messages name these, not positions in the window).
         field_name: the file field the poses came from (e.g. ``cam05``, ``camera_extrinsics``).
-        det_sign: +1 for OpenCV axes in a right-handed world (real datasets), -1 for upstream's MultiCamVideo c2w
-            (Unreal's left-handed world).
+        handedness: :data:`synth.core.pose_checks.PROPER` for OpenCV axes in a right-handed world (real datasets),
+            :data:`synth.core.unreal.UNREAL_C2W` for upstream's MultiCamVideo c2w (Unreal's left-handed world).
     """
-    found = pose_problems(poses, det_sign=det_sign)
+    found = pose_problems(poses, handedness)
     if not found:
         return None
     frames = [int(f) for f in frames]

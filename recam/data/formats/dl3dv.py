@@ -9,7 +9,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from synth.core.geometry import opengl_to_opencv_c2w
+from synth.core.pose_formats import opengl_to_opencv_c2w
 from synth.core.multicam_format import DatasetFormatError
 
 from .base import (SCALE_FILE, DatasetKind, Problem, VideoItem, pose_problem, read_scale_file, register_kind,

@@ -9,7 +9,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from synth.core.geometry import SENSOR_MM
+from synth.core.units import SENSOR_MM
+from synth.core.unreal import UNREAL_C2W
 from synth.core.layout import CAMERA_JSON, METADATA_CSV, TRAIN_DIR, VIDEOS_DIR, parse_lens_dir_name
 from synth.core.multicam_format import DatasetFormatError, iter_scene_dirs, load_camera_extrinsics, read_metadata_csv
 
@@ -59,7 +60,7 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
                                                                f"{frames[-1] + 1} needed"))
             continue
         c2w = cams[cam][frames]
-        bad = pose_problem(c2w, frames, cam, det_sign=-1)  # upstream c2w in Unreal's left-handed world
+        bad = pose_problem(c2w, frames, cam, UNREAL_C2W)
         if bad:
             problems.append(Problem(str(scene / CAMERA_JSON), bad))
             continue

@@ -9,7 +9,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from synth.core.geometry import invert_rigid
+from synth.core.rigid import invert_rigid
 from synth.core.multicam_format import DatasetFormatError
 
 from .base import DatasetKind, Problem, VideoItem, pose_problem, read_scale_file, register_kind, window

@@ -11,7 +11,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from synth.core.geometry import invert_rigid
+from synth.core.rigid import invert_rigid
 from synth.core.multicam_format import DatasetFormatError
 
 from ..safe_npz import load_npz_safe

@@ -11,7 +11,8 @@ from typing import List, Tuple
 
 import numpy as np
 
-from synth.core.geometry import interpolate_c2w, w2c_quat_to_c2w
+from synth.core.pose_formats import w2c_quat_to_c2w
+from synth.core.rigid import interpolate_c2w
 from synth.core.multicam_format import DatasetFormatError
 
 from .base import SCALE_FILE, DatasetKind, Problem, VideoItem, pose_problem, read_scale_file, register_kind, window

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from synth.core.geometry import CM_PER_M, fmatrix_to_c2w
+from synth.core.units import CM_PER_M
+from synth.core.unreal import fmatrix_to_c2w
 
 __all__ = ["FLIP", "unreal_cm_to_panda", "panda_to_unreal_cm", "fmatrix_to_panda_camera", "unreal_yaw_to_panda_heading",
            "panda_heading_offset_for_forward"]

@@ -19,7 +19,9 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...scenes.catalog import Animation, Catalog, Character, Environment
-from ...core.geometry import CM_PER_M, fmatrix_to_unreal_pose, horizontal_fov_deg
+from ...core.intrinsics import horizontal_fov_deg
+from ...core.units import CM_PER_M
+from ...core.unreal import fmatrix_to_unreal_pose
 from ...core.scene_spec import Lens
 from ..backend import CameraCapture, CaptureRequest, RenderError, RendererBackend
 from .connection import Connection, UnrealCVError, UnrealCVFault
