@@ -245,7 +245,8 @@ def test_synth_verify_recovers_moving_cameras(verified):
 
 def _tampered(c2w_json: Path, how: str) -> dict:
     """Camera JSON modified as a broken writer would: mirrored yaw, metres written instead of cm, frames late by 4."""
-    from synth.core.unreal import fmatrix_to_c2w, fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
+    from synth.core.poses import Poses
+    from synth.core.unreal import fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
     from synth.core.multicam_format import read_camera_fmatrices
 
     out = {}
@@ -262,7 +263,7 @@ def _tampered(c2w_json: Path, how: str) -> dict:
             ms[:, 3, :3] /= 100.0
         elif how == "shift":
             ms = ms[np.minimum(np.arange(len(ms)) + 4, len(ms) - 1)]
-        out[cam] = np.stack([fmatrix_to_c2w(m) for m in ms])
+        out[cam] = Poses.from_fmatrix(ms)
     return out
 
 
@@ -278,9 +279,9 @@ def test_synth_verify_flags_tampered_camera_files(verified, scene512, how, cams)
     for it in items:
         if it.camera not in cams:
             continue
-        c2w, K, cmeta, video = _load_camera(it)
+        poses, K, cmeta, video = _load_camera(it)
         est = load_estimate(out / "poses" / f"f18_aperture10_scene0_{it.camera}.npz")  # saved by synth verify
-        assert not compare_camera(it, c2w, cmeta, est).flagged  # the untampered file passes
+        assert not compare_camera(it, poses, cmeta, est).flagged  # the untampered file passes
         chk = compare_camera(it, tampered[it.camera], cmeta, est)
         flagged.append((it.camera, chk.reasons))
     if how == "units":

@@ -24,6 +24,7 @@ from recam.cameras import load_camera_extrinsics
 from synth.scenes.catalog import load_catalog
 from synth.cli import app
 from synth.core.intrinsics import intrinsics_from_lens
+from synth.core.poses import Poses
 from synth.core.projection import project_points
 from synth.core.unreal import look_at_rotator, unreal_pose_to_fmatrix
 from synth.core.video_io import probe_video
@@ -146,7 +147,7 @@ def test_synchronized_capture_triangulates_joint(tmp_path):
     errors = []
     for t in (0.13, 0.71, 1.37):  # the hand moves fast during the wave
         be.set_animation_time(t)
-        be.set_camera_poses(fm)
+        be.set_camera_poses(Poses.from_fmatrix(fm))
         caps = be.capture()
         names, pos_cm = be.joint_positions_cm()
         truth = pos_cm[names.index("hand_r")] / 100.0
@@ -181,7 +182,7 @@ def test_panda_character_geometry(tmp_path):
     be.set_lens(Lens(24, 5, 23.76), 320, 240)
     eyes = np.array([[-400.0, 0, 150], [0, 400.0, 200]])
     fm = unreal_pose_to_fmatrix(eyes, look_at_rotator(eyes, np.array([[0.0, 0, 60]])))
-    be.set_camera_poses(fm)
+    be.set_camera_poses(Poses.from_fmatrix(fm))
     be.set_animation_time(0.4)
     caps = be.capture(CaptureRequest(mask=True, depth=True))
     names, pos = be.joint_positions_cm()

@@ -15,7 +15,7 @@ OpenGL c2w          :meth:`Poses.from_opengl` / :meth:`Poses.to_opengl` (x right
 ==================  ==========================================================================================
 
 Poses that come from Unreal live in the right-handed world X forward, Y left, Z up (Unreal's axes with Y mirrored,
-:data:`synth.core.unreal.WORLD_FROM_UNREAL`); Unreal points map into it with
+:func:`synth.core.unreal.mirror_world`); Unreal points map into it with
 :func:`synth.core.unreal.unreal_points_to_world`. Relative poses (:meth:`Poses.relative_to`, :meth:`Poses.cam_emb`) do
 not depend on the world, and equal upstream's bit for bit.
 """
@@ -30,7 +30,7 @@ import numpy as np
 from .pose_checks import PROPER, PoseError, check_poses
 from .pose_formats import GL_TO_CV
 from .rigid import invert_rigid, relative_cam_emb, relative_poses
-from .unreal import WORLD_FROM_UNREAL, c2w_to_fmatrix, fmatrix_to_c2w, fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
+from .unreal import c2w_to_fmatrix, fmatrix_to_c2w, fmatrix_to_unreal_pose, mirror_world, unreal_pose_to_fmatrix
 
 __all__ = ["Poses", "PoseError"]
 
@@ -82,7 +82,7 @@ class Poses:
     @classmethod
     def from_upstream_c2w(cls, c2w, where: str = "poses") -> "Poses":
         """Upstream ReCamMaster's c2w ``(F, 4, 4)`` (Unreal world axes, ``det R = -1``, metres)."""
-        return cls.from_c2w(WORLD_FROM_UNREAL @ _frames(c2w, where), where)
+        return cls.from_c2w(mirror_world(_frames(c2w, where)), where)
 
     @classmethod
     def from_fmatrix(cls, fmatrices, where: str = "poses") -> "Poses":
@@ -127,7 +127,7 @@ class Poses:
 
     def upstream_c2w(self) -> np.ndarray:
         """``(F, 4, 4)`` upstream ReCamMaster c2w (Unreal world axes, ``det R = -1``, metres)."""
-        return WORLD_FROM_UNREAL @ self.c2w
+        return mirror_world(self.c2w)
 
     def to_fmatrix(self) -> np.ndarray:
         """``(F, 4, 4)`` Unreal FMatrix (rows forward, right, up, location in cm), as ``camera_extrinsics.json``."""

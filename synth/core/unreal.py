@@ -45,16 +45,25 @@ __all__ = [
     "unreal_points_to_world",
     "UNREAL_C2W",
     "WORLD_FROM_UNREAL",
+    "mirror_world",
 ]
 
 #: Handedness of upstream's c2w (:func:`fmatrix_to_c2w`): the world stays Unreal's left-handed one, ``det R = -1``.
 #: Pass it to :func:`synth.core.pose_checks.pose_problems` for poses in that convention.
 UNREAL_C2W = Handedness(-1, "upstream c2w in Unreal's left-handed world")
 
-#: Mirror of the world's Y axis (its own inverse): upstream c2w (Unreal world, det -1) -> c2w in the right-handed world
-#: X forward, Y left, Z up (det +1), by left multiplication. The camera axes are untouched, so relative poses
-#: ``inv(A) @ B`` are unchanged (bit for bit: the mirror only flips signs).
+#: Mirror of the world's Y axis (its own inverse) as a 4x4: upstream c2w (Unreal world, det -1) -> c2w in the
+#: right-handed world X forward, Y left, Z up (det +1), by left multiplication. Use :func:`mirror_world` to apply it:
+#: it flips signs element-wise, which is exact (signed zeros included), where a matrix product is not.
 WORLD_FROM_UNREAL = np.diag([1.0, -1.0, 1.0, 1.0])
+_MIRROR_ROWS = np.array([1.0, -1.0, 1.0, 1.0])[:, None]
+
+
+def mirror_world(c2w) -> np.ndarray:
+    """``WORLD_FROM_UNREAL @ c2w`` for ``(..., 4, 4)``, exactly (negates row 1): upstream c2w (Unreal world axes,
+    ``det R = -1``) <-> c2w in the right-handed world (X forward, Y left, Z up, ``det R = +1``); its own inverse.
+    The camera axes are untouched, so relative poses ``inv(A) @ B`` are unchanged, bit for bit (only signs flip)."""
+    return np.asarray(c2w, dtype=np.float64) * _MIRROR_ROWS
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -228,4 +237,4 @@ def unreal_points_to_world(points_cm) -> np.ndarray:
     """Unreal world points ``(..., 3)`` in cm -> the right-handed world of :class:`synth.core.poses.Poses` (X forward,
     Y left, Z up), metres: ``[x, -y, z] / 100``."""
     p = np.asarray(points_cm, dtype=np.float64) / CM_PER_M
-    return p * WORLD_FROM_UNREAL.diagonal()[:3]
+    return p * _MIRROR_ROWS[:3, 0]

@@ -22,6 +22,7 @@ from ...scenes.catalog import Animation, Catalog, Character, Environment
 from ...core.intrinsics import horizontal_fov_deg
 from ...core.units import CM_PER_M
 from ...core.unreal import fmatrix_to_unreal_pose
+from ...core.poses import Poses
 from ...core.scene_spec import Lens
 from ..backend import CameraCapture, CaptureRequest, RenderError, RendererBackend
 from .connection import Connection, UnrealCVError, UnrealCVFault
@@ -186,11 +187,10 @@ class UnrealBackend(RendererBackend):
             self._batch(cmds[k:k + MAX_REQUESTS_PER_TICK - 2])
         self.size = (width, height)
 
-    def set_camera_poses(self, fmatrices: np.ndarray) -> None:
-        fm = np.asarray(fmatrices, float)
-        if fm.shape != (self.num_cameras, 4, 4):
-            raise ValueError(f"expected ({self.num_cameras}, 4, 4) camera matrices, got {fm.shape}")
-        self._poses = fm
+    def set_camera_poses(self, poses: Poses) -> None:
+        if len(poses) != self.num_cameras:
+            raise ValueError(f"expected {self.num_cameras} camera poses, got {len(poses)}")
+        self._poses = poses.to_fmatrix()  # UnrealCV speaks locations and rotators: frame_batch_commands converts
 
     def capture(self, request: CaptureRequest = CaptureRequest()) -> List[CameraCapture]:
         if self._poses is None or self.size is None:
