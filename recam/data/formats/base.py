@@ -19,6 +19,7 @@ from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 import numpy as np
 
 from synth.core.pose_checks import PROPER, Handedness, pose_problems
+from synth.core.poses import Poses
 from synth.core.multicam_format import DatasetFormatError
 from synth.core.problems import Problem
 
@@ -38,8 +39,8 @@ class VideoItem:
         video: an mp4 file, or a list of image files (frame sequences).
         frames: ``(F,)`` source frame indices used (start + k * stride).
         caption: text.
-        c2w: ``(F, 4, 4)`` OpenCV c2w at ``frames``; translations in metres when ``metric_scale`` is set (already
-            applied), else in the dataset's relative unit.
+        poses: :class:`synth.core.poses.Poses` at ``frames`` (OpenCV c2w, right-handed world); translations in metres
+            when ``metric_scale`` is set (already applied), else in the dataset's relative unit.
         metric_scale: factor applied to reach metres (1.0 for MultiCamVideo), or None (relative scale).
         k_norm: ``(4,)`` normalised intrinsics ``[fx/W, fy/H, cx/W, cy/H]`` (None if unknown).
         group, camera: scene and camera (MultiCamVideo pairs); group = key for single-view kinds.
@@ -53,7 +54,7 @@ class VideoItem:
     video: object
     frames: np.ndarray
     caption: str
-    c2w: np.ndarray
+    poses: Poses
     metric_scale: Optional[float]
     k_norm: Optional[np.ndarray] = None
     group: str = ""
@@ -62,6 +63,11 @@ class VideoItem:
     dyn_mask: Optional[Path] = None
     extra: Dict = field(default_factory=dict)
     scale_file: Optional[Path] = None
+
+    @property
+    def c2w(self) -> np.ndarray:
+        """``(F, 4, 4)`` OpenCV c2w of :attr:`poses` (read-only)."""
+        return self.poses.c2w
 
     @property
     def metric(self) -> bool:
