@@ -27,7 +27,8 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from synth.core.pose_checks import PROPER, Handedness, pose_problems
 from synth.core.rigid import relative_cam_emb, relative_poses  # noqa: F401 (re-exports)
-from synth.core.unreal import UNREAL_C2W, look_at_rotator, unreal_pose_to_c2w  # noqa: F401 (re-exports)
+from synth.core.poses import Poses
+from synth.core.unreal import UNREAL_C2W, look_at_rotator  # noqa: F401 (re-exports)
 from synth.core.multicam_format import DatasetFormatError, load_camera_extrinsics  # noqa: F401
 from synth.core.speed import speed_progress
 
@@ -98,7 +99,7 @@ def preset_trajectory(cam_type: int, num_frames: int = 81) -> np.ndarray:
         end = np.array([pivot[0] - _PIVOT_CM * np.cos(th), pivot[1] - side * _PIVOT_CM * np.sin(th), start[2]])
         loc = start + u[:, None] * (end - start)
         rot = look_at_rotator(loc, pivot[None])
-    return unreal_pose_to_c2w(loc, rot)
+    return Poses.from_unreal(loc, rot, f"preset {cam_type}").upstream_c2w()
 
 
 # ------------------------------------------------------------------------------------------------------------------

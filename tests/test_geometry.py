@@ -15,9 +15,12 @@ from synth.core.intrinsics import focal_mm_from_hfov, horizontal_fov_deg, intrin
 from synth.core.projection import project_points
 from synth.core.rigid import invert_rigid, relative_poses
 from synth.core.units import SENSOR_MM
-from synth.core.unreal import (axes_to_rotator, c2w_to_fmatrix, c2w_to_unreal_pose, fmatrix_to_c2w,
-                               fmatrix_to_unreal_pose, quat_to_axes, rotator_to_axes, rotator_to_quat,
-                               unreal_pose_to_c2w, unreal_pose_to_fmatrix)
+from synth.core.unreal import (axes_to_rotator, c2w_to_fmatrix, fmatrix_to_c2w, fmatrix_to_unreal_pose, quat_to_axes,
+                               rotator_to_axes, rotator_to_quat, unreal_pose_to_fmatrix)
+
+
+def unreal_pose_to_c2w(loc_cm, rot_deg):
+    return fmatrix_to_c2w(unreal_pose_to_fmatrix(loc_cm, rot_deg))
 
 angles = st.floats(-179.0, 179.0, allow_nan=False)
 pitches = st.floats(-89.0, 89.0, allow_nan=False)
@@ -88,7 +91,7 @@ def test_pose_string_pose_round_trip(x, y, z, p, yaw, r):
     c2w = fmatrix_to_c2w(m2)
     assert np.linalg.det(c2w[:3, :3]) == pytest.approx(-1.0, abs=1e-5)
     assert np.allclose(c2w_to_fmatrix(c2w), m2, atol=1e-9)
-    loc2, rot2 = c2w_to_unreal_pose(c2w)
+    loc2, rot2 = fmatrix_to_unreal_pose(c2w_to_fmatrix(c2w))
     assert np.allclose(loc2, loc, atol=1e-9)
     assert np.allclose(rotator_to_axes(*rot2), rotator_to_axes(*rot), atol=1e-9)
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .units import SENSOR_MM
 
-__all__ = ["horizontal_fov_deg", "focal_mm_from_hfov", "intrinsics_from_lens", "intrinsics_from_normalized"]
+__all__ = ["horizontal_fov_deg", "focal_mm_from_hfov", "intrinsics_from_lens"]
 
 
 def horizontal_fov_deg(focal_mm, sensor_width_mm=SENSOR_MM):
@@ -44,12 +44,3 @@ def intrinsics_from_lens(focal_mm: float, sensor_width_mm: float, width: int, he
                          f"{focal_mm}, {sensor_width_mm}, {width}, {height}")
     f = focal_mm / sensor_width_mm * width
     return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
-
-
-
-def intrinsics_from_normalized(k_norm, width: int, height: int) -> np.ndarray:
-    """``[fx/W, fy/H, cx/W, cy/H]`` (RealCam-Vid, SpatialVID, RealEstate10K) -> K in pixels for a ``width x height``
-    image (continuous pixel coordinates, see the module docstring)."""
-    fx, fy, cx, cy = np.asarray(k_norm, dtype=np.float64)
-    return np.array([[fx * width, 0.0, cx * width], [0.0, fy * height, cy * height], [0.0, 0.0, 1.0]])
-

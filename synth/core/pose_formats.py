@@ -1,6 +1,7 @@
 """Camera conventions of real camera-annotated datasets (REFERENCE §3) -> OpenCV c2w.
 
-OpenGL/nerfstudio axes (DL3DV) and SpatialVID's w2c ``[t, q]`` rows. Both keep the dataset's world and unit.
+OpenGL/nerfstudio axes (DL3DV) and SpatialVID's w2c ``[t, q]`` rows; both keep the dataset's world and unit. Readers
+wrap the result in :class:`synth.core.poses.Poses`.
 """
 
 from __future__ import annotations
@@ -9,15 +10,11 @@ import numpy as np
 
 from .rigid import invert_rigid
 
-__all__ = ["opengl_to_opencv_c2w", "w2c_quat_to_c2w", "GL_TO_CV"]
+__all__ = ["w2c_quat_to_c2w", "GL_TO_CV"]
 
+#: OpenGL/nerfstudio camera axes (x right, y up, z backward) <-> OpenCV ones (x right, y down, z forward), by right
+#: multiplication of a c2w (its own inverse); :meth:`synth.core.poses.Poses.from_opengl` applies it.
 GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
-
-
-def opengl_to_opencv_c2w(c2w_gl: np.ndarray) -> np.ndarray:
-    """c2w with OpenGL/nerfstudio camera axes (x right, y up, z backward; DL3DV ``transforms.json``) -> OpenCV camera
-    axes (x right, y down, z forward): ``c2w_gl @ diag(1, -1, -1, 1)``. Shapes ``(..., 4, 4)``; units unchanged."""
-    return np.asarray(c2w_gl, dtype=np.float64) @ GL_TO_CV
 
 
 def w2c_quat_to_c2w(poses: np.ndarray) -> np.ndarray:

@@ -39,8 +39,6 @@ __all__ = [
     "fmatrix_to_unreal_pose",
     "fmatrix_to_c2w",
     "c2w_to_fmatrix",
-    "unreal_pose_to_c2w",
-    "c2w_to_unreal_pose",
     "look_at_rotator",
     "unreal_points_to_world",
     "UNREAL_C2W",
@@ -182,7 +180,7 @@ def fmatrix_to_unreal_pose(m: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# FMatrix <-> OpenCV c2w (upstream ReCamMaster's conversion) and Unreal pose <-> c2w.
+# FMatrix <-> OpenCV c2w (upstream ReCamMaster's conversion).
 # ------------------------------------------------------------------------------------------------------------------
 
 def fmatrix_to_c2w(m: np.ndarray) -> np.ndarray:
@@ -206,17 +204,6 @@ def c2w_to_fmatrix(c2w: np.ndarray) -> np.ndarray:
     m_t = np.empty_like(c)
     m_t[..., [1, 2, 0, 3]] = c
     return np.swapaxes(m_t, -1, -2).copy()
-
-
-def unreal_pose_to_c2w(location_cm, rotator_deg) -> np.ndarray:
-    """Unreal pose (location cm ``(..., 3)``, rotator deg ``(..., 3)``) -> OpenCV c2w ``(..., 4, 4)``, metres."""
-    return fmatrix_to_c2w(unreal_pose_to_fmatrix(location_cm, rotator_deg))
-
-
-def c2w_to_unreal_pose(c2w: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """OpenCV c2w ``(..., 4, 4)`` (metres) -> (location_cm ``(..., 3)``, rotator_deg ``(..., 3)``)."""
-    return fmatrix_to_unreal_pose(c2w_to_fmatrix(c2w))
-
 
 
 def look_at_rotator(eye, target, roll_deg=0.0) -> np.ndarray:

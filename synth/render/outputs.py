@@ -6,7 +6,7 @@ Per scene folder (all optional outputs only when requested)::
     depth/camNN/FFFFF.png         16-bit PNG, planar depth in millimetres (0 = nothing hit / beyond 65.535 m)
     masks/camNN/FFFFF.png         8-bit PNG, 255 on the character, 0 elsewhere
     joints/joints.npz             names (J,), positions_cm (F, J, 3) Unreal world cm,
-                                  uv (C, F, J, 2) pixels (K convention of synth.core.geometry), depth_m (C, F, J),
+                                  uv (C, F, J, 2) pixels (K convention of synth.core.intrinsics), depth_m (C, F, J),
                                   in_frame (C, F, J), visible (C, F, J) (in frame, in front, not occluded)
 """
 

@@ -8,7 +8,7 @@ vertical axis; the catalog's height, so it holds for any pose that stays within 
 shrunk by ``margin_frac``; the sampler retries a camera's start until it does (``framing.full_body``), and keeps the
 best try when no start can frame the body (e.g. a 50 mm lens on a 3 m hemisphere), so sampling never fails for it.
 
-Units: metres, degrees; Unreal rotators ``[pitch, yaw, roll]``; image pixels with K of :mod:`synth.core.geometry`.
+Units: metres, degrees; Unreal rotators ``[pitch, yaw, roll]``; image pixels with K of :mod:`synth.core.intrinsics`.
 """
 
 from __future__ import annotations
