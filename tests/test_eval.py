@@ -294,13 +294,12 @@ def test_synth_verify_flags_tampered_camera_files(verified, scene512, how, cams)
 def test_synth_verify_cli_exit_1_on_a_tampered_dataset(scene512, tmp_path):
     from synth.cli import app
     from synth.core.multicam_format import write_camera_extrinsics
-    from synth.core.unreal import c2w_to_fmatrix
 
     ds = tmp_path / "ds"
     shutil.copytree(scene512, ds)
     cam_json = next(ds.glob("train/*/scene0")) / "cameras" / "camera_extrinsics.json"
     bad = _tampered(cam_json, "yaw")
-    write_camera_extrinsics(cam_json, {c: np.stack([c2w_to_fmatrix(p) for p in v]) for c, v in bad.items()})
+    write_camera_extrinsics(cam_json, {c: v.to_fmatrix() for c, v in bad.items()})
     r = run(app, ["verify", str(ds), "--stride", "1", "--cameras", "cam07", "--out", str(tmp_path / "v")])
     assert r.exit_code == 1, r.output
     assert "flagged" in r.output and "rotation" in r.output

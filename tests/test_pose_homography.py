@@ -67,6 +67,7 @@ def test_verify_second_opinions_run_in_order_and_stop_at_the_first_that_agrees(t
     scene = tmp_path / "train" / "f18_aperture10" / "scene0"
     n = 9
     c2w = np.tile(np.eye(4), (n, 1, 1))
+    c2w[:, 1, 1] = -1.0  # upstream c2w lives in Unreal's left-handed world (det -1); verify checks the file's poses
     c2w[:, 0, 3] = np.linspace(0, 1.0, n)  # 1 m along x
     c2w[:, 2, 3] = -5.0
     write_camera_extrinsics(scene / CAMERA_JSON, {"cam01": c2w_to_fmatrix(c2w)})
