@@ -122,3 +122,15 @@ def test_construction_checks_and_immutability():
         Poses.from_c2w(np.eye(3))
     assert len(Poses.from_c2w(np.eye(4))) == 1
     assert np.allclose(p.scaled(2.0).centres, 2.0 * p.centres)
+
+
+def test_camera_spec_poses_are_the_written_poses():
+    """A scene's camera gives its poses as written to camera_extrinsics.json (%g-quantised FMatrix rows)."""
+    from synth.core.fmatrix_text import format_fmatrix, parse_fmatrix
+    from synth.core.scene_spec import CameraSpec, SpeedProfile
+
+    loc = np.array([[3390.0, 1380.0, 240.0], [3400.123456789, 1370.0, 250.0]])
+    rot = np.array([[0.0, 0.0, 0.0], [5.0, 12.3456789, -3.0]])
+    cam = CameraSpec("cam01", "static", {}, SpeedProfile("constant"), loc, rot)
+    written = np.stack([parse_fmatrix(format_fmatrix(m)) for m in unreal_pose_to_fmatrix(loc, rot)])
+    assert np.array_equal(cam.poses().upstream_c2w(), fmatrix_to_c2w(written))

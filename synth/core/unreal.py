@@ -14,8 +14,8 @@ Conventions (README "Conventions", REFERENCE §1):
   x (right), y (down), z (forward) axes and its centre, **expressed in Unreal world axes, in metres**. The world is not
   converted, so ``det(c2w[:3, :3]) == -1`` (:data:`UNREAL_C2W`); relative poses ``inv(A) @ B`` are proper rotations.
 * **Right-handed world** of :class:`synth.core.poses.Poses`: Unreal's axes with Y negated (X forward, Y left, Z up),
-  metres: :data:`WORLD_FROM_UNREAL` maps upstream c2w (and Unreal points, after cm -> m) into it, so every pose there
-  is a proper rotation. Relative poses are the same in both worlds.
+  metres: :func:`mirror_world` maps upstream c2w into it and :func:`unreal_points_to_world` Unreal points, so every
+  pose there is a proper rotation. Relative poses are the same in both worlds.
 
 All functions accept leading batch dimensions unless stated and return ``float64`` arrays.
 """
