@@ -27,7 +27,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from synth.core.pose_estimation import PoseOptions, estimate_video_poses
-    from synth.core.geometry import SENSOR_MM, intrinsics_from_lens
+    from synth.core.intrinsics import intrinsics_from_lens
+    from synth.core.units import SENSOR_MM
     from synth.core.multicam_format import iter_scene_dirs, parse_lens_dir_name
     from synth.core.video_io import read_video, write_video
     from synth.dataset.verify import _load_camera, compare_camera, list_items
@@ -42,12 +43,12 @@ def main() -> None:
     opts = PoseOptions(num_threads=1)
     rows = []
     for it in items:
-        c2w, K, cmeta, video = _load_camera(it)
+        poses, K, cmeta, video = _load_camera(it)
         t = time.perf_counter()
         frames, fps = read_video(video, None, stride=opts.stride)
         t_decode = time.perf_counter() - t
         est = estimate_video_poses(video, K, opts)
-        chk = compare_camera(it, c2w, cmeta, est)
+        chk = compare_camera(it, poses, cmeta, est)
         rows.append(("480x832", it.camera, cmeta.get("trajectory"), est.status, est.seconds, t_decode,
                      chk.max_rot_err_deg, chk.max_trans_err_rel))
         # the same clip at 1280x1280 (upscaled, re-encoded): decode + downscale cost of full-size videos

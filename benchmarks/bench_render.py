@@ -106,6 +106,7 @@ def main() -> None:
     from synth.scenes.config import load_config
     from synth.render.backend import CaptureRequest
     from synth.render.driver import render_scene
+    from synth.core.poses import Poses
     from synth.render.embedded.backend import EmbeddedBackend
     from synth.render.outputs import OutputSpec, SceneWriter, resolve_encode_threads, resolve_flush_threads
     from synth.scenes.sampling import sample_scene
@@ -126,6 +127,7 @@ def main() -> None:
         cfg = load_config().with_video(width=w, height=h, frames=args.frames)
         plan = sample_scene(cfg, cat, args.seed, args.scene)
         fm = np.stack([c.fmatrices() for c in plan.cameras])
+        poses = [Poses.from_fmatrix(fm[:, f]) for f in range(fm.shape[1])]  # built before the loop, as the driver does
         for quality in args.qualities.split(","):
             load0 = os.getloadavg()[0]
             be = EmbeddedBackend(cat, cfg.cameras_per_scene, quality=quality)
@@ -134,7 +136,7 @@ def main() -> None:
                                plan.character_yaw_deg)
             be.set_animation(cat.animation(plan.animation_id))
             be.set_lens(plan.lens, w, h)
-            be.set_camera_poses(fm[:, 0])
+            be.set_camera_poses(poses[0])
             be.capture(request)  # warm-up (shader compilation, shadow buffer)
             frames = []
 
@@ -143,7 +145,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 for f in range(args.frames):
                     be.set_animation_time(plan.animation_time_s(f))
-                    be.set_camera_poses(fm[:, f])
+                    be.set_camera_poses(poses[f])
                     frames.append(be.capture(request))
                 return time.perf_counter() - t0
 

@@ -38,7 +38,8 @@ def main() -> None:
     w, h = (int(v) for v in args.size.split("x"))
 
     from synth.scenes.catalog import Catalog, load_catalog
-    from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
+    from synth.core.poses import Poses
+    from synth.core.unreal import look_at_rotator
     from synth.render.unreal.backend import UnrealBackend
     from synth.render.unreal.protocol import decode_bmp, encode_bmp
     from synth.testing.fake_unrealcv import start_server_process, unreal_catalog_for
@@ -55,7 +56,7 @@ def main() -> None:
         be.set_lens(Lens(24, 5, 23.76), w, h)
         ang = np.linspace(0, 2 * np.pi, args.cameras, endpoint=False)
         eyes = np.stack([600 * np.cos(ang), 600 * np.sin(ang), np.full(args.cameras, 200.0)], -1)
-        be.set_camera_poses(unreal_pose_to_fmatrix(eyes, look_at_rotator(eyes, np.array([[0, 0, 60.0]]))))
+        be.set_camera_poses(Poses.from_unreal(eyes, look_at_rotator(eyes, np.array([[0, 0, 60.0]]))))
         be.capture()  # warm-up
         b0, c0, t0 = be.bytes_received, cpu_s(), time.perf_counter()
         for f in range(args.frames):

@@ -86,8 +86,8 @@ def rescore(root: Path, out: Path, rot_deg: float, trans_rel: float):
         p = out / "poses" / f"{it.scene.replace('/', '_')}_{it.camera}.npz"
         if not p.is_file():
             continue
-        c2w, K, cmeta, video = _load_camera(it)
-        rows.append(compare_camera(it, c2w, cmeta, load_estimate(p), th).row())
+        poses, K, cmeta, video = _load_camera(it)
+        rows.append(compare_camera(it, poses, cmeta, load_estimate(p), th).row())
     return rows
 
 

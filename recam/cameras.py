@@ -1,6 +1,7 @@
 """Cameras for ReCamMaster: trajectories, the ``cam_emb`` contract, the 10 presets and custom trajectories.
 
-Built on the shared camera-geometry core :mod:`synth.core.geometry` (conventions documented there). Every trajectory here
+Built on the shared camera-geometry core :mod:`synth.core.unreal`, :mod:`synth.core.rigid` and
+:mod:`synth.core.poses` (conventions documented there). Every trajectory here
 is ``(num_frames, 4, 4)`` OpenCV c2w (x right, y down, z forward) in metres.
 
 * Presets (``cam_type`` 1..10) reproduce upstream's ``example_test_data/cameras/camera_extrinsics.json`` (Unreal
@@ -24,8 +25,10 @@ import numpy as np
 import yaml
 from scipy.spatial.transform import Rotation, Slerp
 
-from synth.core.geometry import (look_at_rotator, pose_problems, relative_cam_emb,  # noqa: F401 (re-exports)
-                                 relative_poses, unreal_pose_to_c2w)
+from synth.core.pose_checks import PROPER, Handedness, pose_problems
+from synth.core.rigid import relative_cam_emb, relative_poses  # noqa: F401 (re-exports)
+from synth.core.poses import Poses
+from synth.core.unreal import UNREAL_C2W, look_at_rotator  # noqa: F401 (re-exports)
 from synth.core.multicam_format import DatasetFormatError, load_camera_extrinsics  # noqa: F401
 from synth.core.paths import PATTERNS, is_valid_name
 from synth.core.speed import speed_progress
@@ -53,10 +56,10 @@ class TrajectoryError(ValueError):
 MAX_TRANSLATION_M = 1e5
 
 
-def _check_trajectory(c2w: np.ndarray, where: str, det_sign: int) -> np.ndarray:
+def _check_trajectory(c2w: np.ndarray, where: str, handedness: Handedness) -> np.ndarray:
     """Raise :class:`TrajectoryError` naming ``where`` and the frame if a pose is not a usable rigid transform
-    (finite, orthonormal, ``det(R) == det_sign``, invertible, within :data:`MAX_TRANSLATION_M`)."""
-    problems = pose_problems(c2w, det_sign, item="frame", max_translation=MAX_TRANSLATION_M)
+    (finite, orthonormal, of the given handedness, invertible, within :data:`MAX_TRANSLATION_M`)."""
+    problems = pose_problems(c2w, handedness, item="frame", max_translation=MAX_TRANSLATION_M)
     if problems:
         raise TrajectoryError(f"{where}: " + "; ".join(problems))
     return c2w
@@ -98,7 +101,7 @@ def preset_trajectory(cam_type: int, num_frames: int = 81) -> np.ndarray:
         end = np.array([pivot[0] - _PIVOT_CM * np.cos(th), pivot[1] - side * _PIVOT_CM * np.sin(th), start[2]])
         loc = start + u[:, None] * (end - start)
         rot = look_at_rotator(loc, pivot[None])
-    return unreal_pose_to_c2w(loc, rot)
+    return Poses.from_unreal(loc, rot, f"preset {cam_type}").upstream_c2w()
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -238,7 +241,7 @@ def trajectory_from_moves(spec: Union[Mapping[str, Any], str, Path], num_frames:
         poses += list(base @ deltas[1:])
         base = base @ deltas[-1]
     # relative to the source camera in OpenCV axes: proper rotations (det +1)
-    return _check_trajectory(np.stack(poses), where, det_sign=1)
+    return _check_trajectory(np.stack(poses), where, PROPER)
 
 
 def resample_trajectory(c2w: np.ndarray, num_frames: int) -> np.ndarray:
@@ -299,7 +302,7 @@ def load_trajectory(spec: Union[int, str, Path], num_frames: int = 81, camera: O
             raise TrajectoryError(f"{path}: camera {camera!r} is not allowed; expected {PATTERNS['camera'][1]}")
         if camera not in cams:
             raise TrajectoryError(f"{path}: no camera {camera!r}; it has {list(cams)}")
-        c2w = _check_trajectory(cams[camera], f"{path}: {camera}", det_sign=-1)
+        c2w = _check_trajectory(cams[camera], f"{path}: {camera}", UNREAL_C2W)
         if len(c2w) < num_frames:
             raise TrajectoryError(f"{path}: {camera} has {len(c2w)} frames; {num_frames} needed")
         if num_frames < 2:

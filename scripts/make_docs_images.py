@@ -32,12 +32,13 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
 
 def _ring(n: int, dist_cm: float, height_cm: float, target_cm):
     """``n`` cameras on a circle around ``target_cm`` (Unreal cm), aimed at it."""
-    from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
+    from synth.core.poses import Poses
+    from synth.core.unreal import look_at_rotator
 
     t = np.asarray(target_cm, float)
     ang = np.radians(35.0) + np.linspace(0, 2 * np.pi, n, endpoint=False)
     eyes = np.stack([t[0] + dist_cm * np.cos(ang), t[1] + dist_cm * np.sin(ang), np.full(n, height_cm)], -1)
-    return unreal_pose_to_fmatrix(eyes, look_at_rotator(eyes, np.asarray(target_cm, float)[None]))
+    return Poses.from_unreal(eyes, look_at_rotator(eyes, np.asarray(target_cm, float)[None]))
 
 
 def main() -> None:
@@ -51,6 +52,7 @@ def main() -> None:
     from synth.scenes.catalog import load_catalog
     from synth.scenes.config import load_config
     from synth.dataset.plot import plot_scene
+    from synth.core.poses import Poses
     from synth.render.embedded.backend import EmbeddedBackend
     from synth.scenes.sampling import sample_scene
     from synth.core.scene_spec import Lens
@@ -72,7 +74,7 @@ def main() -> None:
     rows = []
     for f in (0, min(32, plan.video.frames - 1)):
         be.set_animation_time(plan.animation_time_s(f))
-        be.set_camera_poses(fm[:, f])
+        be.set_camera_poses(Poses.from_fmatrix(fm[:, f]))
         be.capture()
         rows.append(np.concatenate([c.rgb for c in be.capture()], 1))
     Image.fromarray(np.concatenate(rows, 0)).save(REPO / "docs" / "scene_frames.jpg", quality=88)

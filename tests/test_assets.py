@@ -213,7 +213,7 @@ def test_run_manifest_records_every_asset_with_its_licence(tmp_path):
 @pytest.mark.slow
 def test_image_lit_scene_renders_with_sun_from_the_hdri(tmp_path):
     """An HDRI environment renders in both qualities; the sun comes from the HDRI and casts a ground shadow."""
-    from synth.core.geometry import unreal_pose_to_fmatrix
+    from synth.core.poses import Poses
     from synth.render.backend import CaptureRequest
     from synth.render.embedded.backend import EmbeddedBackend
     from synth.core.scene_spec import Lens
@@ -229,7 +229,7 @@ def test_image_lit_scene_renders_with_sun_from_the_hdri(tmp_path):
         be.set_animation(cat.animation("idle"))
         be.set_lens(Lens(24, 5, 23.76), 96, 96)
         eye = np.array([[0.0, 0.0, 900.0]])  # looking straight down at the character
-        be.set_camera_poses(unreal_pose_to_fmatrix(eye, np.array([[-89.0, 0.0, 0.0]])))
+        be.set_camera_poses(Poses.from_unreal(eye, np.array([[-89.0, 0.0, 0.0]])))
         be.set_animation_time(0.0)
         cap = be.capture(CaptureRequest(mask=True))[0]
         assert cap.mask.sum() > 5 and cap.rgb.std() > 1

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from synth.scenes.catalog import default_catalog_path
 from synth.cli import app
+from synth.core.poses import Poses
 from synth.core.video_io import read_video
 from synth.render.backend import CameraCapture, RendererBackend
 from synth.render.backends import (BackendEntry, BackendOptions, UnknownBackendError, backends, get_backend, option,
@@ -49,8 +50,8 @@ class FlatBackend(RendererBackend):
     def set_lens(self, lens, width, height):
         self.size = (height, width)
 
-    def set_camera_poses(self, fmatrices):
-        assert fmatrices.shape == (self.num_cameras, 4, 4)
+    def set_camera_poses(self, poses):
+        assert isinstance(poses, Poses) and poses.c2w.shape == (self.num_cameras, 4, 4)
 
     def capture(self, request=None):
         return [CameraCapture(np.full((*self.size, 3), self.shade, np.uint8)) for _ in range(self.num_cameras)]

@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 from recam.cameras import MAX_TRANSLATION_M, TrajectoryError, load_trajectory, preset_trajectory, \
     trajectory_from_moves
 from synth.cli import app
-from synth.core import geometry as g
+from synth.core.pose_checks import PROPER, pose_problems
+from synth.core.rigid import invert_rigid
 from synth.core.multicam_format import DatasetFormatError, MetadataRow, format_metadata_csv, read_metadata_csv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,8 +83,8 @@ def test_camera_json_longer_than_num_frames_is_resampled(example):
     full = load_trajectory(path, 81, camera="cam09")
     short = load_trajectory(path, 9, camera="cam09")
     assert np.allclose(short[0], full[0]) and np.allclose(short[-1], full[-1], atol=1e-12)
-    lateral = (g.invert_rigid(short[0]) @ short[-1])[0, 3]  # metres along the start camera's x (right)
-    preset = (g.invert_rigid(preset_trajectory(9, 9)[0]) @ preset_trajectory(9, 9)[-1])[0, 3]
+    lateral = (invert_rigid(short[0]) @ short[-1])[0, 3]  # metres along the start camera's x (right)
+    preset = (invert_rigid(preset_trajectory(9, 9)[0]) @ preset_trajectory(9, 9)[-1])[0, 3]
     assert lateral == pytest.approx(-1.99, abs=0.01)  # was -0.20 m when cut after 9 frames
     assert preset == pytest.approx(-1.88, abs=0.01) and abs(lateral - preset) / abs(preset) < 0.06
     mid = load_trajectory(path, 41, camera="cam09")  # every second frame of the 81 exactly
@@ -144,7 +145,7 @@ def test_fuzz_moves(spec, n):
         t = trajectory_from_moves(spec, n)
     except TrajectoryError:
         return
-    assert t.shape == (n, 4, 4) and not g.pose_problems(t, det_sign=1)
+    assert t.shape == (n, 4, 4) and not pose_problems(t, PROPER)
 
 
 @settings(max_examples=150, deadline=None)

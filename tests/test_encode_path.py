@@ -66,7 +66,8 @@ def test_video_from_bgra_views_equals_video_from_rgb_copies(tmp_path):
 @pytest.fixture(scope="module")
 def small_backend():
     from synth.scenes.catalog import load_catalog
-    from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
+    from synth.core.poses import Poses
+    from synth.core.unreal import look_at_rotator
     from synth.core.scene_spec import Lens
     from synth.render.embedded.backend import EmbeddedBackend
 
@@ -78,7 +79,7 @@ def small_backend():
     be.set_lens(Lens(24, 5, 23.76), 64, 48)
     ang = np.linspace(0, 2 * np.pi, 10, endpoint=False)
     eyes = np.stack([400 * np.cos(ang), 400 * np.sin(ang), np.full(10, 200.0)], -1)
-    be.set_camera_poses(unreal_pose_to_fmatrix(eyes, look_at_rotator(eyes, np.array([[0, 0, 90.0]]))))
+    be.set_camera_poses(Poses.from_unreal(eyes, look_at_rotator(eyes, np.array([[0, 0, 90.0]]))))
     yield be
     be.close()
 

@@ -166,7 +166,7 @@ def test_clip_scores_from_a_local_model_only(tmp_path):
 
 
 def test_scale_intrinsics_keeps_the_principal_point_at_the_centre():
-    from synth.core.geometry import intrinsics_from_lens
+    from synth.core.intrinsics import intrinsics_from_lens
 
     K = intrinsics_from_lens(24, 23.76, 1280, 720)
     K2 = scale_intrinsics(K, 0.4, 0.4)
@@ -245,7 +245,8 @@ def test_synth_verify_recovers_moving_cameras(verified):
 
 def _tampered(c2w_json: Path, how: str) -> dict:
     """Camera JSON modified as a broken writer would: mirrored yaw, metres written instead of cm, frames late by 4."""
-    from synth.core.geometry import fmatrix_to_c2w, fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
+    from synth.core.poses import Poses
+    from synth.core.unreal import fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
     from synth.core.multicam_format import read_camera_fmatrices
 
     out = {}
@@ -262,7 +263,7 @@ def _tampered(c2w_json: Path, how: str) -> dict:
             ms[:, 3, :3] /= 100.0
         elif how == "shift":
             ms = ms[np.minimum(np.arange(len(ms)) + 4, len(ms) - 1)]
-        out[cam] = np.stack([fmatrix_to_c2w(m) for m in ms])
+        out[cam] = Poses.from_fmatrix(ms)
     return out
 
 
@@ -278,9 +279,9 @@ def test_synth_verify_flags_tampered_camera_files(verified, scene512, how, cams)
     for it in items:
         if it.camera not in cams:
             continue
-        c2w, K, cmeta, video = _load_camera(it)
+        poses, K, cmeta, video = _load_camera(it)
         est = load_estimate(out / "poses" / f"f18_aperture10_scene0_{it.camera}.npz")  # saved by synth verify
-        assert not compare_camera(it, c2w, cmeta, est).flagged  # the untampered file passes
+        assert not compare_camera(it, poses, cmeta, est).flagged  # the untampered file passes
         chk = compare_camera(it, tampered[it.camera], cmeta, est)
         flagged.append((it.camera, chk.reasons))
     if how == "units":
@@ -293,13 +294,12 @@ def test_synth_verify_flags_tampered_camera_files(verified, scene512, how, cams)
 def test_synth_verify_cli_exit_1_on_a_tampered_dataset(scene512, tmp_path):
     from synth.cli import app
     from synth.core.multicam_format import write_camera_extrinsics
-    from synth.core.geometry import c2w_to_fmatrix
 
     ds = tmp_path / "ds"
     shutil.copytree(scene512, ds)
     cam_json = next(ds.glob("train/*/scene0")) / "cameras" / "camera_extrinsics.json"
     bad = _tampered(cam_json, "yaw")
-    write_camera_extrinsics(cam_json, {c: np.stack([c2w_to_fmatrix(p) for p in v]) for c, v in bad.items()})
+    write_camera_extrinsics(cam_json, {c: v.to_fmatrix() for c, v in bad.items()})
     r = run(app, ["verify", str(ds), "--stride", "1", "--cameras", "cam07", "--out", str(tmp_path / "v")])
     assert r.exit_code == 1, r.output
     assert "flagged" in r.output and "rotation" in r.output

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from synth.scenes.catalog import load_catalog
 from synth.scenes.config import SynthConfig, load_config
 from synth.scenes.framing import body_in_view, body_points, roll_range, sample_roll
-from synth.core.geometry import axes_to_rotator, fmatrix_to_c2w, look_at_rotator, unreal_pose_to_fmatrix
+from synth.core.unreal import axes_to_rotator, fmatrix_to_c2w, look_at_rotator, unreal_pose_to_fmatrix
 from synth.scenes.sampling import sample_scene
 
 CAT = load_catalog()

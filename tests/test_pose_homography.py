@@ -58,7 +58,7 @@ def test_verify_second_opinions_run_in_order_and_stop_at_the_first_that_agrees(t
     """A flagged camera is estimated again with half the stride, the other mapper, guided matching with 2x features,
     then full resolution (video larger than max_size); the first estimate that agrees with the file clears it."""
     import synth.core.pose_estimation as pe
-    from synth.core.geometry import c2w_to_fmatrix
+    from synth.core.unreal import c2w_to_fmatrix
     from synth.core.layout import CAMERA_JSON, VIDEOS_DIR
     from synth.core.multicam_format import write_camera_extrinsics
     from synth.core.video_io import write_video
@@ -67,6 +67,7 @@ def test_verify_second_opinions_run_in_order_and_stop_at_the_first_that_agrees(t
     scene = tmp_path / "train" / "f18_aperture10" / "scene0"
     n = 9
     c2w = np.tile(np.eye(4), (n, 1, 1))
+    c2w[:, 1, 1] = -1.0  # upstream c2w lives in Unreal's left-handed world (det -1); verify checks the file's poses
     c2w[:, 0, 3] = np.linspace(0, 1.0, n)  # 1 m along x
     c2w[:, 2, 3] = -5.0
     write_camera_extrinsics(scene / CAMERA_JSON, {"cam01": c2w_to_fmatrix(c2w)})

@@ -17,6 +17,7 @@ from data_fixtures import H, W, frames, make_dl3dv, make_re10k, make_realcam, ri
 from recam.cli import app
 from recam.data.formats import DatasetKind, Problem, VideoItem, enumerate_items, get_kind, kinds, register_kind
 from recam.video import frame_converter, resize_center_crop
+from synth.core.poses import Poses
 from synth.core.video_io import VideoReadError, read_video, stream_video, write_video
 
 run = CliRunner().invoke
@@ -97,7 +98,7 @@ def test_a_new_kind_is_one_registration(tmp_path):
 
     def read(root, num_frames, stride):
         c2w = rigid(np.random.default_rng(0), num_frames)
-        return [VideoItem("toy", "clip", root / "clip.mp4", np.arange(num_frames), "a toy", c2w, None)], \
+        return [VideoItem("toy", "clip", root / "clip.mp4", np.arange(num_frames), "a toy", Poses.from_c2w(c2w), None)], \
             [Problem(str(root / "other.mp4"), "video file missing")]
 
     register_kind(DatasetKind("toy", read))

@@ -187,7 +187,8 @@ def test_resolve_encode_threads():
 # ------------------------------------------------------------------------------------------------ standard look
 def _ring_backend(quality, env="plaza", lighting="noon", size=96, msaa=0):
     from synth.scenes.catalog import load_catalog
-    from synth.core.geometry import look_at_rotator, unreal_pose_to_fmatrix
+    from synth.core.poses import Poses
+    from synth.core.unreal import look_at_rotator
     from synth.render.embedded.backend import EmbeddedBackend
     from synth.core.scene_spec import Lens
 
@@ -199,7 +200,7 @@ def _ring_backend(quality, env="plaza", lighting="noon", size=96, msaa=0):
     be.set_lens(Lens(24, 5, 23.76), size, size)
     ang = np.linspace(0, 2 * np.pi, 10, endpoint=False)
     eyes = np.stack([450 * np.cos(ang), 450 * np.sin(ang), np.full(10, 220.0)], -1)
-    be.set_camera_poses(unreal_pose_to_fmatrix(eyes, look_at_rotator(eyes, np.array([[0, 0, 90.0]]))))
+    be.set_camera_poses(Poses.from_unreal(eyes, look_at_rotator(eyes, np.array([[0, 0, 90.0]]))))
     return be
 
 

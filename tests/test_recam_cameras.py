@@ -8,7 +8,7 @@ import yaml
 
 from recam.cameras import (TrajectoryError, inference_cam_emb, latent_frame_indices, load_camera_extrinsics,
                            load_trajectory, preset_trajectory, trajectory_from_moves)
-from synth.core.geometry import rotation_angle_deg
+from synth.core.rigid import rotation_angle_deg
 
 
 @pytest.mark.parametrize("cam_type", range(1, 11))

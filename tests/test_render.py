@@ -23,7 +23,10 @@ from typer.testing import CliRunner
 from recam.cameras import load_camera_extrinsics
 from synth.scenes.catalog import load_catalog
 from synth.cli import app
-from synth.core.geometry import intrinsics_from_lens, look_at_rotator, project_points, unreal_pose_to_fmatrix
+from synth.core.intrinsics import intrinsics_from_lens
+from synth.core.poses import Poses
+from synth.core.projection import project_points
+from synth.core.unreal import look_at_rotator, unreal_pose_to_fmatrix
 from synth.core.video_io import probe_video
 
 pytestmark = pytest.mark.slow
@@ -135,7 +138,8 @@ def test_synchronized_capture_triangulates_joint(tmp_path):
     target = np.array([120.0, -80.0, 150.0])
     eyes = target + np.array([[-300, -150, 40], [250, -250, 90], [-100, 320, 60], [280, 200, -20]], float)
     fm = unreal_pose_to_fmatrix(eyes, look_at_rotator(eyes, target[None]))
-    from synth.core.geometry import fmatrix_to_c2w, format_fmatrix, parse_fmatrix
+    from synth.core.fmatrix_text import format_fmatrix, parse_fmatrix
+    from synth.core.unreal import fmatrix_to_c2w
 
     fm = np.stack([parse_fmatrix(format_fmatrix(m)) for m in fm])  # what a dataset would hold
     K = intrinsics_from_lens(35, 23.76, W, H)
@@ -143,7 +147,7 @@ def test_synchronized_capture_triangulates_joint(tmp_path):
     errors = []
     for t in (0.13, 0.71, 1.37):  # the hand moves fast during the wave
         be.set_animation_time(t)
-        be.set_camera_poses(fm)
+        be.set_camera_poses(Poses.from_fmatrix(fm))
         caps = be.capture()
         names, pos_cm = be.joint_positions_cm()
         truth = pos_cm[names.index("hand_r")] / 100.0
@@ -178,13 +182,13 @@ def test_panda_character_geometry(tmp_path):
     be.set_lens(Lens(24, 5, 23.76), 320, 240)
     eyes = np.array([[-400.0, 0, 150], [0, 400.0, 200]])
     fm = unreal_pose_to_fmatrix(eyes, look_at_rotator(eyes, np.array([[0.0, 0, 60]])))
-    be.set_camera_poses(fm)
+    be.set_camera_poses(Poses.from_fmatrix(fm))
     be.set_animation_time(0.4)
     caps = be.capture(CaptureRequest(mask=True, depth=True))
     names, pos = be.joint_positions_cm()
     assert 0 < pos[:, 2].max() <= 130 and np.abs(pos[:, :2]).max() < 170  # 1.2 m tall, ~2.4 m long panda
     K = intrinsics_from_lens(24, 23.76, 320, 240)
-    from synth.core.geometry import fmatrix_to_c2w
+    from synth.core.unreal import fmatrix_to_c2w
 
     # the stock skeleton also has helper joints (Dummy_*, *_nub) at the model's extremities: test the real bones
     bones = np.array([n.startswith("Bone_") and not n.endswith("_nub") for n in names])

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from synth.core.geometry import CM_PER_M
+from synth.core.units import CM_PER_M
 from synth.core.multicam_format import write_scene_files
 from synth.dataset.validate import TOL, Recipe, ValidateOptions, validate_scene
 from synth.scenes import rules as R

@@ -22,9 +22,10 @@ from typer.testing import CliRunner
 
 from synth.scenes.catalog import load_catalog
 from synth.cli import app
-from synth.core.geometry import fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
+from synth.core.unreal import fmatrix_to_unreal_pose, unreal_pose_to_fmatrix
 from synth.render.unreal.backend import frame_batch_commands
-from synth.render.unreal.protocol import FLOAT_RE, MAX_REQUESTS_PER_TICK, STOCK_COMMANDS, SYNTH_COMMANDS, Grammar, fmt_float
+from synth.render.unreal.protocol import (FLOAT_RE, MAX_REQUESTS_PER_TICK, STOCK_COMMANDS, SYNTH_COMMANDS, Grammar,
+                                          fmt_float)
 from synth.testing.fake_unrealcv import start_server_process, unreal_catalog_for
 from synth.core.video_io import read_video
 
@@ -103,7 +104,8 @@ def test_unreal_geometry_joints_in_masks(reference):
     from scipy.ndimage import binary_dilation
 
     from recam.cameras import load_camera_extrinsics
-    from synth.core.geometry import intrinsics_from_lens, project_points
+    from synth.core.intrinsics import intrinsics_from_lens
+    from synth.core.projection import project_points
 
     for scene in sorted(reference.glob("train/*/scene*")):
         meta = json.loads((scene / "scene.json").read_text())

@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 from synth.cli import app
 from synth.scenes.config import default_config_path
-from synth.core import geometry as g
+from synth.core.fmatrix_text import (FMatrixParseError, format_fmatrix, parse_fmatrix, parse_fmatrix_strict,
+                                     strict_fmatrix_problem)
+from synth.core.unreal import unreal_pose_to_fmatrix
 from synth.core.multicam_format import DatasetFormatError, read_camera_array
 from synth.core.video_io import write_video
 
@@ -49,7 +51,7 @@ def _set_camera(scene: Path, cam: str, loc_cm, rot_deg) -> None:
     """Give ``cam`` a fixed pose on every frame in the camera JSON (scene.json unchanged)."""
     p = scene / "cameras/camera_extrinsics.json"
     data = json.loads(p.read_text())
-    s = g.format_fmatrix(g.unreal_pose_to_fmatrix(np.asarray(loc_cm, float), np.asarray(rot_deg, float)))
+    s = format_fmatrix(unreal_pose_to_fmatrix(np.asarray(loc_cm, float), np.asarray(rot_deg, float)))
     for frame in data.values():
         frame[cam] = s
     p.write_text(json.dumps(data, indent=4))
@@ -174,7 +176,7 @@ def test_official_layout_format_rules_only(tmp_path, example):
     scene = tmp_path / "MC/train/f24_aperture5/scene1"
     (scene / "cameras").mkdir(parents=True)
     src = json.loads((example / "cameras/camera_extrinsics.json").read_text())
-    s = g.format_fmatrix(g.unreal_pose_to_fmatrix(np.array([0.0, 0.0, -5000.0]), np.array([-89.0, 0.0, 0.0])))
+    s = format_fmatrix(unreal_pose_to_fmatrix(np.array([0.0, 0.0, -5000.0]), np.array([-89.0, 0.0, 0.0])))
     for f in src.values():
         f["cam03"] = s
     (scene / "cameras/camera_extrinsics.json").write_text(json.dumps(src, indent=4))
@@ -241,7 +243,7 @@ def test_batched_parser_equals_per_matrix(planned, example):
     for p in [example / "cameras/camera_extrinsics.json", *planned.glob("train/*/scene*/cameras/*.json")]:
         data = json.loads(p.read_text())
         names, arr = read_camera_array(p, strict=True)
-        ref = np.stack([[g.parse_fmatrix(data[f"frame{f}"][c]) for f in range(len(data))] for c in names])
+        ref = np.stack([[parse_fmatrix(data[f"frame{f}"][c]) for f in range(len(data))] for c in names])
         assert arr.tobytes() == ref.tobytes()
 
 
@@ -256,10 +258,10 @@ def test_batched_parser_same_error_as_per_matrix(tmp_path, bad):
     data["frame2"]["cam02"] = bad
     p = tmp_path / "camera_extrinsics.json"
     p.write_text(json.dumps(data))
-    for strict, parse in ((True, g.parse_fmatrix_strict), (False, g.parse_fmatrix)):
+    for strict, parse in ((True, parse_fmatrix_strict), (False, parse_fmatrix)):
         try:
             parse(bad)
-        except g.FMatrixParseError as e:
+        except FMatrixParseError as e:
             want = f"{p}: frame2 cam02: {e}"
         else:
             continue
@@ -290,22 +292,22 @@ def test_fuzz_camera_strings(text):
     it); the tolerant parser raises only FMatrixParseError."""
     from synth.core.multicam_format import _batch_numbers
 
-    strict_ok = g.strict_fmatrix_problem(text) is None
+    strict_ok = strict_fmatrix_problem(text) is None
     batch = _batch_numbers([text])
     if batch is not None:
         assert strict_ok
-        assert batch.reshape(4, 4).tobytes() == g.parse_fmatrix_strict(text).tobytes()
+        assert batch.reshape(4, 4).tobytes() == parse_fmatrix_strict(text).tobytes()
     elif strict_ok:
         assert "inf" in text or "nan" in text  # the batch path leaves non-finite numbers to the slow path
     try:
-        m = g.parse_fmatrix_strict(text)
+        m = parse_fmatrix_strict(text)
         assert strict_ok and m.shape == (4, 4)
-        assert m.tobytes() == g.parse_fmatrix(text).tobytes()  # the tolerant parser reads what the strict one does
-    except g.FMatrixParseError:
+        assert m.tobytes() == parse_fmatrix(text).tobytes()  # the tolerant parser reads what the strict one does
+    except FMatrixParseError:
         assert not strict_ok
     try:
-        g.parse_fmatrix(text)
-    except g.FMatrixParseError:
+        parse_fmatrix(text)
+    except FMatrixParseError:
         pass
 
 

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from synth.core.geometry import relative_cam_emb
+from synth.core.rigid import relative_cam_emb
 from synth.core.video_io import VideoReadError
 
 from ..cameras import latent_frame_indices

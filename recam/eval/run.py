@@ -32,7 +32,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from synth.core.atomic import atomic_write_text
-from synth.core.geometry import SENSOR_MM, intrinsics_from_lens, relative_cam_emb
+from synth.core.intrinsics import intrinsics_from_lens
+from synth.core.rigid import relative_cam_emb
+from synth.core.units import SENSOR_MM
 from synth.core.layout import CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, parse_lens_dir_name
 from synth.core.multicam_format import DatasetFormatError, load_camera_extrinsics, read_scene_spec
 from synth.core.paths import read_text_nofollow, safe_join

@@ -22,7 +22,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .geometry import nearest_rotation
+from .rigid import nearest_rotation
 
 __all__ = ["CameraMetrics", "relative_to_first", "rotation_errors_rad", "normalize_translations", "camera_metrics",
            "align_sim3", "umeyama"]

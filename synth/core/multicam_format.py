@@ -19,8 +19,8 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, 
 import numpy as np
 
 from .atomic import atomic_write_text
-from .geometry import (FMatrixParseError, fmatrix_to_c2w, format_fmatrix, parse_fmatrix,
-                       parse_fmatrix_strict)
+from .fmatrix_text import FMatrixParseError, format_fmatrix, parse_fmatrix, parse_fmatrix_strict
+from .unreal import fmatrix_to_c2w
 from .layout import CAMERA_JSON, CAMERA_RE, SCENE_JSON, SCENE_RE, TRAIN_DIR
 from .scene_spec import SceneSpec, SceneSpecError
 
@@ -119,7 +119,7 @@ def _batch_numbers(strings: Sequence[str]) -> Optional[np.ndarray]:
     spaces; brackets and spaces exactly ``"[   ] "`` per row, four rows per string; ``-`` only at a number's
     start or after ``e``; ``+`` only after ``e``; ``.`` between digits; ``e`` after a digit and before a sign and
     two digits. Python's ``float`` (through numpy) converts the numbers, so the result is bit-identical to
-    :func:`synth.core.geometry.parse_fmatrix`, and anything else ``float`` refuses (``1.2.3``) falls back too.
+    :func:`synth.core.fmatrix_text.parse_fmatrix`, and anything else ``float`` refuses (``1.2.3``) falls back too.
     """
     if not strings or not all(type(t) is str for t in strings):  # noqa: E721 - exact str
         return None
@@ -217,7 +217,7 @@ def read_camera_array(path: Path | str, strict: bool = False) -> Tuple[List[str]
 
     All matrix strings of the file are checked against the exact ``FMatrix::ToString()`` grammar in one vectorised
     pass over their bytes and their numbers converted in one call (:func:`_batch_numbers`; bit-identical to
-    :func:`synth.core.geometry.parse_fmatrix`). Only when that fast path fails are the strings parsed one by one,
+    :func:`synth.core.fmatrix_text.parse_fmatrix`). Only when that fast path fails are the strings parsed one by one,
     so a malformed file gives exactly the per-matrix parser's message, naming the first bad frame and camera.
 
     Args:
@@ -264,7 +264,7 @@ def read_camera_fmatrices(path: Path | str, strict: bool = False) -> Dict[str, n
 def load_camera_extrinsics(path: Path | str) -> Dict[str, np.ndarray]:
     """Read ``camera_extrinsics.json`` -> camera name -> ``(F, 4, 4)`` OpenCV c2w in metres (upstream's conversion).
 
-    World axes are Unreal's (left-handed, so ``det(R) = -1``); see :mod:`synth.core.geometry`.
+    World axes are Unreal's (left-handed, so ``det(R) = -1``); see :mod:`synth.core.unreal`.
 
     Raises:
         DatasetFormatError: see :func:`read_camera_fmatrices`.

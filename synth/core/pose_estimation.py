@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .geometry import nearest_rotation
+from .rigid import nearest_rotation
 
 __all__ = ["PoseOptions", "PoseEstimate", "STATUSES", "estimate_poses", "estimate_video_poses", "scale_intrinsics",
            "homography_rotation", "rotation_from_matches"]
@@ -151,7 +151,7 @@ class PoseEstimate:
 
 def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
     """K of an image resized by ``(sx, sy)``. Continuous pixel coordinates with pixel centres at ``+0.5`` (the
-    convention of :func:`synth.core.geometry.intrinsics_from_lens` and of COLMAP), so every entry simply scales."""
+    convention of :func:`synth.core.intrinsics.intrinsics_from_lens` and of COLMAP), so every entry simply scales."""
     K2 = np.array(K, dtype=np.float64, copy=True)
     K2[0] *= sx
     K2[1] *= sy

@@ -14,7 +14,10 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .geometry import fmatrix_to_c2w, format_fmatrix, intrinsics_from_lens, parse_fmatrix, unreal_pose_to_fmatrix
+from .fmatrix_text import format_fmatrix, parse_fmatrix
+from .intrinsics import intrinsics_from_lens
+from .poses import Poses
+from .unreal import unreal_pose_to_fmatrix
 from .layout import scene_relpath
 
 __all__ = ["SpeedProfile", "Lens", "VideoSpec", "CameraSpec", "SceneSpec", "SceneSpecError", "SCENE_JSON_VERSION"]
@@ -139,9 +142,9 @@ class CameraSpec:
         (``%g``), so renderers draw the poses that the dataset states."""
         return np.stack([parse_fmatrix(s) for s in self.fmatrix_strings()])
 
-    def c2w(self) -> np.ndarray:
-        """``(F, 4, 4)`` OpenCV c2w in metres of the written (quantised) poses."""
-        return fmatrix_to_c2w(self.fmatrices())
+    def poses(self) -> Poses:
+        """The written (quantised) poses as :class:`synth.core.poses.Poses` (OpenCV c2w in metres)."""
+        return Poses.from_fmatrix(self.fmatrices(), f"camera {self.name}")
 
     def to_json(self) -> Dict[str, Any]:
         return {"trajectory": self.family, "params": self.params, "speed": self.speed.to_json(),

@@ -12,10 +12,11 @@ from typing import Optional
 
 import numpy as np
 
-from ..core.geometry import SENSOR_MM, intrinsics_from_lens
+from ..core.intrinsics import intrinsics_from_lens
+from ..core.units import SENSOR_MM
 from ..core.multicam_format import load_camera_extrinsics
 from ..core.layout import CAMERA_JSON, parse_lens_dir_name
-from ..core.geometry import CM_PER_M
+from ..core.units import CM_PER_M
 from .writer import read_spec_or_none
 
 __all__ = ["plot_scene", "frustum_corners"]

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from ..scenes.config import SynthConfig, load_config
 from ..core.errors import ConfigError, format_validation_error
-from ..core.geometry import CM_PER_M, axes_to_rotator
+from ..core.units import CM_PER_M
+from ..core.unreal import axes_to_rotator
 from ..core.layout import CAMERA_JSON, RUN_MANIFEST, lens_dir_name
 from ..core.multicam_format import iter_scene_dirs, read_camera_fmatrices
 from ..core.scene_spec import SceneSpec

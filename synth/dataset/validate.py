@@ -29,7 +29,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from ..core.geometry import CM_PER_M, axes_to_rotator
+from ..core.units import CM_PER_M
+from ..core.unreal import axes_to_rotator
 from ..core.layout import (CAMERA_JSON, METADATA_CSV, PARTIAL_DIR, RUN_MANIFEST, SCENE_JSON, TRAIN_DIR, VAL_BASIC,
                           VIDEOS_DIR, camera_names, parse_lens_dir_name)
 from ..core.multicam_format import (DatasetFormatError, DuplicateKeyError, iter_scene_dirs, loads_json_strict,

@@ -31,9 +31,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..core.atomic import atomic_write_text
-from ..core.geometry import SENSOR_MM, intrinsics_from_lens
+from ..core.intrinsics import intrinsics_from_lens
+from ..core.units import SENSOR_MM
 from ..core.layout import CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, parse_lens_dir_name
 from ..core.multicam_format import DatasetFormatError, iter_scene_dirs, load_camera_extrinsics, read_scene_spec
+from ..core.poses import Poses
 from ..core.scene_spec import SceneSpec
 
 __all__ = ["VerifyThresholds", "CameraCheck", "VerifyItem", "list_items", "select_items", "verify_camera",
@@ -155,7 +157,7 @@ def _angles_deg(r_a: np.ndarray, r_b: np.ndarray) -> np.ndarray:
 
 
 def _load_camera(item: VerifyItem):
-    """``(c2w (F, 4, 4) of the camera JSON, K at the video's size, scene.json camera entry, video path)``."""
+    """``(Poses of the camera JSON, K at the video's size, scene.json camera entry, video path)``."""
     from synth.core.video_io import probe_video
 
     spec = read_scene_spec(item.scene_dir) if (item.scene_dir / SCENE_JSON).is_file() else None
@@ -167,7 +169,8 @@ def _load_camera(item: VerifyItem):
     video = item.scene_dir / VIDEOS_DIR / f"{item.camera}.mp4"
     info = probe_video(video)
     K = intrinsics_from_lens(*_lens_mm(item.scene_dir, spec), info.width, info.height)
-    return cams[item.camera], K, cmeta, video
+    poses = Poses.from_upstream_c2w(cams[item.camera], f"{item.scene_dir / CAMERA_JSON}: {item.camera}")
+    return poses, K, cmeta, video
 
 
 def verify_camera(item: VerifyItem, options=None, thresholds: VerifyThresholds = VerifyThresholds(),
@@ -188,12 +191,12 @@ def verify_camera(item: VerifyItem, options=None, thresholds: VerifyThresholds =
     options = options or PoseOptions()
     t0 = time.perf_counter()
     try:
-        c2w, K, cmeta, video = _load_camera(item)
+        poses, K, cmeta, video = _load_camera(item)
     except (DatasetFormatError, VideoReadError, ValueError, OSError) as e:
         return CameraCheck(item.scene, item.camera, status="failed", message=str(e), flagged=True,
                            reasons="unreadable")
     est = estimate if estimate is not None else estimate_video_poses(video, K, options)
-    chk = compare_camera(item, c2w, cmeta, est, thresholds)
+    chk = compare_camera(item, poses, cmeta, est, thresholds)
     chk.estimate = est
     if chk.flagged and second_opinion:
         # SfM sometimes converges to a wrong solution on repetitive texture (bricks, grass) or a close moving
@@ -212,7 +215,7 @@ def verify_camera(item: VerifyItem, options=None, thresholds: VerifyThresholds =
         notes = []
         for other in others:
             est2 = estimate_video_poses(video, K, other)
-            chk2 = compare_camera(item, c2w, cmeta, est2, thresholds)
+            chk2 = compare_camera(item, poses, cmeta, est2, thresholds)
             checked = np.isfinite(chk2.max_rot_err_deg) and (est2.has_translation
                                                              or chk2.gt_extent_m < thresholds.min_extent_m)
             what = (f"{other.mapper} mapper, stride {other.stride}"
@@ -231,10 +234,10 @@ def verify_camera(item: VerifyItem, options=None, thresholds: VerifyThresholds =
     return chk
 
 
-def compare_camera(item: VerifyItem, c2w: np.ndarray, cmeta: dict, est,
+def compare_camera(item: VerifyItem, poses: Poses, cmeta: dict, est,
                    thresholds: VerifyThresholds = VerifyThresholds()) -> CameraCheck:
-    """Compare a pose estimate with the written trajectory ``c2w`` ``(F, 4, 4)`` (metres, OpenCV axes) of the
-    camera; ``cmeta`` is the camera's scene.json entry (``trajectory``, ``params.distance_to_character_m``)."""
+    """Compare a pose estimate with the written trajectory ``poses`` (metres) of the camera; ``cmeta`` is the
+    camera's scene.json entry (``trajectory``, ``params.distance_to_character_m``)."""
     from ..core.camera_metrics import align_sim3, camera_metrics, relative_to_first
 
     chk = CameraCheck(item.scene, item.camera, family=str(cmeta.get("trajectory", "")), status=est.status,
@@ -242,12 +245,12 @@ def compare_camera(item: VerifyItem, c2w: np.ndarray, cmeta: dict, est,
     dist = (cmeta.get("params") or {}).get("distance_to_character_m")
     chk.distance_m = float(dist) if dist else math.nan
     idx = est.frame_indices
-    if len(idx) == 0 or idx.max() >= len(c2w):
+    if len(idx) == 0 or idx.max() >= len(poses):
         chk.flagged, chk.reasons = (True, "frames") if len(idx) else (False, "")
         if len(idx):
-            chk.message = (chk.message + f"; camera JSON has {len(c2w)} frames, the video more").lstrip("; ")
+            chk.message = (chk.message + f"; camera JSON has {len(poses)} frames, the video more").lstrip("; ")
         return chk
-    gt = relative_to_first(c2w[idx])
+    gt = relative_to_first(poses.c2w[idx])  # relative poses: the world's handedness does not matter
     chk.frames = len(idx)
     chk.gt_rot_deg = float(_angles_deg(np.tile(np.eye(3), (len(gt), 1, 1)), gt[:, :3, :3]).max())
     chk.gt_extent_m = float(np.linalg.norm(gt[:, :3, 3], axis=1).max())

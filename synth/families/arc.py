@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 import numpy as np
-from ..core.geometry import CM_PER_M
+from ..core.units import CM_PER_M
 from .base import AngleRangeConfig, TrajectoryFamily, hold, register_family, round_json, sentence
 
 

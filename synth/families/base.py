@@ -18,8 +18,8 @@ from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..core.geometry import rotator_to_axes
 from ..core.strict_numbers import Float, FloatPair
+from ..core.unreal import rotator_to_axes
 
 __all__ = ["TrajectoryFamily", "FamilyBlock", "AngleRangeConfig", "FamilyContext", "register_family", "get_family",
            "families", "UnknownFamilyError", "Range", "check_range", "round_json", "sentence", "hold",

@@ -7,8 +7,9 @@ from typing import Any, Dict, Literal, Tuple
 import numpy as np
 from pydantic import Field, field_validator
 
-from ..core.geometry import CM_PER_M, look_at_rotator
 from ..core.strict_numbers import Float, Int
+from ..core.units import CM_PER_M
+from ..core.unreal import look_at_rotator
 from ._paths import fit_waypoints_to_length, frame_scale, path_length, positions_on_path
 from .base import FamilyBlock, Range, TrajectoryFamily, check_range, hold, register_family, round_json, sentence
 

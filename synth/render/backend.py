@@ -2,7 +2,7 @@
 
 A backend renders one scene at a time: load the environment, spawn the character, choose its animation, set the
 lens, and then per frame set the animation time, set every camera's pose and capture all cameras. Poses are given as
-the Unreal FMatrix rows written to ``camera_extrinsics.json`` (location cm; forward, right, up axes), so a backend
+:class:`synth.core.poses.Poses` built from the Unreal FMatrix rows written to ``camera_extrinsics.json``, so a backend
 draws exactly what the dataset states.
 """
 
@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..scenes.catalog import Animation, Character, Environment
+from ..core.poses import Poses
 from ..core.scene_spec import Lens
 
 __all__ = ["RendererBackend", "CameraCapture", "CaptureRequest", "RenderError", "AssetError", "RetryableRenderError",
@@ -88,9 +89,10 @@ class RendererBackend(ABC):
         """Set every camera's lens (focal length and sensor width give the horizontal FOV) and image size."""
 
     @abstractmethod
-    def set_camera_poses(self, fmatrices: np.ndarray) -> None:
-        """Set all cameras' poses for the next capture: ``(C, 4, 4)`` Unreal FMatrix (rows forward, right, up,
-        location cm)."""
+    def set_camera_poses(self, poses: Poses) -> None:
+        """Set all cameras' poses for the next capture: one :class:`synth.core.poses.Poses` frame per camera
+        (``C`` poses, OpenCV c2w in metres; :meth:`Poses.from_fmatrix` of the rows ``camera_extrinsics.json`` holds,
+        :meth:`Poses.to_unreal` gives Unreal's locations and rotators back)."""
 
     @abstractmethod
     def capture(self, request: CaptureRequest = CaptureRequest()) -> List[CameraCapture]:

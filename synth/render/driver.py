@@ -23,6 +23,7 @@ import numpy as np
 
 from ..scenes.catalog import Catalog
 from ..scenes.config import SynthConfig
+from ..core.poses import Poses
 from ..core.scene_spec import SceneSpec
 from ..core.layout import PARTIAL_DIR
 from ..core.signals import sigterm_as_interrupt
@@ -108,6 +109,7 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
     backend.set_animation(catalog.animation(plan.animation_id))
     backend.set_lens(plan.lens, plan.video.width, plan.video.height)
     fm = np.stack([c.fmatrices() for c in plan.cameras])  # (C, F, 4, 4) exactly as written
+    poses = [Poses.from_fmatrix(fm[:, f], where=f"scene {plan.index} frame {f}") for f in range(fm.shape[1])]
     write_scene_files(scene_dir, plan)
     writer = SceneWriter(scene_dir, plan.camera_names(), fm, plan.intrinsics(), plan.video.fps, plan.video.width,
                          plan.video.height, plan.video.frames, spec)
@@ -134,7 +136,7 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
     try:
         for _ in range(warmup):
             backend.set_animation_time(plan.animation_time_s(0))
-            backend.set_camera_poses(fm[:, 0])
+            backend.set_camera_poses(poses[0])
             backend.capture(request)
         t_loop, c_loop = time.perf_counter(), time.process_time()
         for f in range(plan.video.frames):
@@ -142,7 +144,7 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
                 raise errors[0]
             t0 = time.perf_counter()
             backend.set_animation_time(plan.animation_time_s(f))
-            backend.set_camera_poses(fm[:, f])
+            backend.set_camera_poses(poses[f])
             caps = backend.capture(request)
             joints = backend.joint_positions_cm() if spec.joints else None
             stats.render_s += time.perf_counter() - t0

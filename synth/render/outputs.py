@@ -6,7 +6,7 @@ Per scene folder (all optional outputs only when requested)::
     depth/camNN/FFFFF.png         16-bit PNG, planar depth in millimetres (0 = nothing hit / beyond 65.535 m)
     masks/camNN/FFFFF.png         8-bit PNG, 255 on the character, 0 elsewhere
     joints/joints.npz             names (J,), positions_cm (F, J, 3) Unreal world cm,
-                                  uv (C, F, J, 2) pixels (K convention of synth.core.geometry), depth_m (C, F, J),
+                                  uv (C, F, J, 2) pixels (K convention of synth.core.intrinsics), depth_m (C, F, J),
                                   in_frame (C, F, J), visible (C, F, J) (in frame, in front, not occluded)
 """
 
@@ -25,7 +25,9 @@ import numpy as np
 from PIL import Image
 
 from ..core.atomic import atomic_write_bytes
-from ..core.geometry import CM_PER_M, fmatrix_to_c2w, project_points
+from ..core.projection import project_points
+from ..core.units import CM_PER_M
+from ..core.unreal import fmatrix_to_c2w
 from ..core.layout import VIDEOS_DIR
 from ..core.video_io import VideoWriter
 from .backend import CameraCapture

@@ -40,8 +40,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from ..core.errors import ConfigError, format_validation_error
 from ..core.yaml_safe import load_yaml
-from ..core.geometry import CM_PER_M
 from ..core.strict_numbers import Float
+from ..core.units import CM_PER_M
 
 __all__ = ["Catalog", "Environment", "Character", "Animation", "Box", "load_catalog", "default_catalog_path"]
 

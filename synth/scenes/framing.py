@@ -8,7 +8,7 @@ vertical axis; the catalog's height, so it holds for any pose that stays within 
 shrunk by ``margin_frac``; the sampler retries a camera's start until it does (``framing.full_body``), and keeps the
 best try when no start can frame the body (e.g. a 50 mm lens on a 3 m hemisphere), so sampling never fails for it.
 
-Units: metres, degrees; Unreal rotators ``[pitch, yaw, roll]``; image pixels with K of :mod:`synth.core.geometry`.
+Units: metres, degrees; Unreal rotators ``[pitch, yaw, roll]``; image pixels with K of :mod:`synth.core.intrinsics`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from ..core.geometry import CM_PER_M, intrinsics_from_lens, project_points, unreal_pose_to_fmatrix, fmatrix_to_c2w
+from ..core.intrinsics import intrinsics_from_lens
+from ..core.projection import project_points
+from ..core.units import CM_PER_M
+from ..core.unreal import unreal_pose_to_fmatrix, fmatrix_to_c2w
 
 __all__ = ["ROLL_PRESETS", "roll_range", "sample_roll", "body_points", "body_in_view", "framing_fraction"]
 

@@ -28,7 +28,8 @@ import numpy as np
 from .captions import camera_caption, scene_caption
 from .catalog import Catalog, Character, Environment
 from .config import SynthConfig, config_digest
-from ..core.geometry import CM_PER_M, look_at_rotator
+from ..core.units import CM_PER_M
+from ..core.unreal import look_at_rotator
 from ..core.speed import speed_progress
 from ..core.layout import camera_name
 from ..core.scene_spec import CameraSpec, Lens, SceneSpec, SpeedProfile, VideoSpec

@@ -31,7 +31,9 @@ import numpy as np
 import yaml
 
 from synth.scenes.catalog import Catalog
-from synth.core.geometry import CM_PER_M, focal_mm_from_hfov, unreal_pose_to_fmatrix
+from synth.core.intrinsics import focal_mm_from_hfov
+from synth.core.units import CM_PER_M
+from synth.core.poses import Poses
 from synth.render.unreal.protocol import (MAX_REQUESTS_PER_TICK, PLUGIN_VERSION, STOCK_COMMANDS, SYNTH_COMMANDS,
                                           Grammar, encode_bmp, frame, map_package, read_frame)
 
@@ -512,7 +514,7 @@ class FakeUnrealServer:
         self.backend.set_lens(Lens(float(focal_mm_from_hfov(cam.fov)), 1.0, 23.76), w, h)
         locs = np.stack([c.location for c in self.cameras])
         rots = np.stack([c.rotation for c in self.cameras])
-        self.backend.set_camera_poses(unreal_pose_to_fmatrix(locs, rots))
+        self.backend.set_camera_poses(Poses.from_unreal(locs, rots))
         caps = self.backend.capture(CaptureRequest(depth=True, mask=self.character is not None))
         for i, c in enumerate(caps):
             if c.mask is None:

@@ -19,7 +19,8 @@ from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, T
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from synth.core.geometry import pose_problems
+from synth.core.pose_checks import PROPER, Handedness, pose_problems
+from synth.core.poses import Poses
 from synth.core.multicam_format import DatasetFormatError
 from synth.core.problems import Problem
 
@@ -39,8 +40,8 @@ class VideoItem:
         video: an mp4 file, or a list of image files (frame sequences).
         frames: ``(F,)`` source frame indices used (start + k * stride).
         caption: text.
-        c2w: ``(F, 4, 4)`` OpenCV c2w at ``frames``; translations in metres when ``metric_scale`` is set (already
-            applied), else in the dataset's relative unit.
+        poses: :class:`synth.core.poses.Poses` at ``frames`` (OpenCV c2w, right-handed world); translations in metres
+            when ``metric_scale`` is set (already applied), else in the dataset's relative unit.
         metric_scale: factor applied to reach metres (1.0 for MultiCamVideo), or None (relative scale).
         k_norm: ``(4,)`` normalised intrinsics ``[fx/W, fy/H, cx/W, cy/H]`` (None if unknown).
         group, camera: scene and camera (MultiCamVideo pairs); group = key for single-view kinds.
@@ -54,7 +55,7 @@ class VideoItem:
     video: object
     frames: np.ndarray
     caption: str
-    c2w: np.ndarray
+    poses: Poses
     metric_scale: Optional[float]
     k_norm: Optional[np.ndarray] = None
     group: str = ""
@@ -63,6 +64,11 @@ class VideoItem:
     dyn_mask: Optional[Path] = None
     extra: Dict = field(default_factory=dict)
     scale_file: Optional[Path] = None
+
+    @property
+    def c2w(self) -> np.ndarray:
+        """``(F, 4, 4)`` OpenCV c2w of :attr:`poses` (read-only)."""
+        return self.poses.c2w
 
     @property
     def metric(self) -> bool:
@@ -196,19 +202,19 @@ def window(num_frames: int, stride: int, start: int = 0) -> np.ndarray:
 _POSE_RE = re.compile(r"pose (\d+)")
 
 
-def pose_problem(poses: np.ndarray, frames: Sequence[int], field_name: str, det_sign: Optional[int] = 1
+def pose_problem(poses: np.ndarray, frames: Sequence[int], field_name: str, handedness: Handedness = PROPER
                  ) -> Optional[str]:
-    """What is wrong with the poses of a window (:func:`synth.core.geometry.pose_problems`: finite, bottom row,
-    orthonormal, sign of det R), as one reason naming the field and the source frame, or None if they are valid.
+    """What is wrong with the poses of a window (:func:`synth.core.pose_checks.pose_problems`: finite, bottom row,
+    orthonormal, handedness), as one reason naming the field and the source frame, or None if they are valid.
 
     Args:
         poses: ``(F, 4, 4)`` c2w or w2c.
         frames: the ``F`` source frame indices (messages name these, not positions in the window).
         field_name: the file field the poses came from (e.g. ``cam05``, ``camera_extrinsics``).
-        det_sign: +1 for OpenCV axes in a right-handed world (real datasets), -1 for upstream's MultiCamVideo c2w
-            (Unreal's left-handed world).
+        handedness: :data:`synth.core.pose_checks.PROPER` for OpenCV axes in a right-handed world (real datasets),
+            :data:`synth.core.unreal.UNREAL_C2W` for upstream's MultiCamVideo c2w (Unreal's left-handed world).
     """
-    found = pose_problems(poses, det_sign=det_sign)
+    found = pose_problems(poses, handedness)
     if not found:
         return None
     frames = [int(f) for f in frames]

@@ -9,7 +9,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from synth.core.geometry import opengl_to_opencv_c2w
+from synth.core.poses import Poses
 from synth.core.multicam_format import DatasetFormatError
 
 from .base import (SCALE_FILE, DatasetKind, Problem, VideoItem, pose_problem, read_scale_file, register_kind,
@@ -57,9 +57,9 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
         except DatasetFormatError as e:
             problems.append(Problem(str(tf), str(e)))
             continue
-        c2w = opengl_to_opencv_c2w(c2w_gl[frames])
+        poses = Poses.from_opengl(c2w_gl[frames], str(tf))
         if scale is not None:
-            c2w[:, :3, 3] *= scale
+            poses = poses.scaled(scale)
         k_norm = None
         if all(k in meta for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")):
             try:
@@ -71,7 +71,7 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
             if not (np.all(np.isfinite(k_norm)) and w > 0 and h > 0):
                 problems.append(Problem(str(tf), "fl_x, fl_y, cx, cy must be finite numbers and w, h positive"))
                 continue
-        items.append(VideoItem("dl3dv", key, files, frames, "", c2w, scale, k_norm, key,
+        items.append(VideoItem("dl3dv", key, files, frames, "", poses, scale, k_norm, key,
                                expected_video_frames=len(files), scale_file=scene / SCALE_FILE))
     return items, problems
 

@@ -9,7 +9,9 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from synth.core.geometry import SENSOR_MM
+from synth.core.poses import Poses
+from synth.core.units import SENSOR_MM
+from synth.core.unreal import UNREAL_C2W
 from synth.core.layout import CAMERA_JSON, METADATA_CSV, TRAIN_DIR, VIDEOS_DIR, parse_lens_dir_name
 from synth.core.multicam_format import DatasetFormatError, iter_scene_dirs, load_camera_extrinsics, read_metadata_csv
 
@@ -59,14 +61,15 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
                                                                f"{frames[-1] + 1} needed"))
             continue
         c2w = cams[cam][frames]
-        bad = pose_problem(c2w, frames, cam, det_sign=-1)  # upstream c2w in Unreal's left-handed world
+        bad = pose_problem(c2w, frames, cam, UNREAL_C2W)
         if bad:
             problems.append(Problem(str(scene / CAMERA_JSON), bad))
             continue
         lens = parse_lens_dir_name(scene.parent.name)  # square videos and sensor: fx/W = fy/H = f / sensor
         k_norm = None if lens is None else np.array([lens[0] / SENSOR_MM, lens[0] / SENSOR_MM, 0.5, 0.5])
         group = scene.relative_to(root / TRAIN_DIR).as_posix()
-        items.append(VideoItem("multicam", f"{group}/{cam}", video, frames, text, c2w, 1.0, k_norm, group, cam,
+        poses = Poses.from_upstream_c2w(c2w, f"{scene / CAMERA_JSON}: {cam}")  # relative poses are upstream's
+        items.append(VideoItem("multicam", f"{group}/{cam}", video, frames, text, poses, 1.0, k_norm, group, cam,
                                expected_video_frames=len(cams[cam])))
     return items, problems
 

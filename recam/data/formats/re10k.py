@@ -9,7 +9,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from synth.core.geometry import invert_rigid
+from synth.core.poses import Poses
 from synth.core.multicam_format import DatasetFormatError
 
 from .base import DatasetKind, Problem, VideoItem, pose_problem, read_scale_file, register_kind, window
@@ -59,10 +59,10 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
         except DatasetFormatError as e:
             problems.append(Problem(str(txt), str(e)))
             continue
-        c2w = invert_rigid(w2c[frames])
+        poses = Poses.from_w2c(w2c[frames], str(txt))
         if scale is not None:
-            c2w[:, :3, 3] *= scale
-        items.append(VideoItem("re10k", txt.stem, src, frames, "", c2w, scale, rows[frames[0], 1:5], txt.stem,
+            poses = poses.scaled(scale)
+        items.append(VideoItem("re10k", txt.stem, src, frames, "", poses, scale, rows[frames[0], 1:5], txt.stem,
                                expected_video_frames=len(rows), extra={"url": lines[0].strip()},
                                scale_file=scale_file))
     return items, problems

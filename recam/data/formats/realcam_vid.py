@@ -12,7 +12,7 @@ from typing import List, Literal, Optional, Tuple
 import numpy as np
 from pydantic import Field
 
-from synth.core.geometry import invert_rigid
+from synth.core.poses import Poses
 from synth.core.multicam_format import DatasetFormatError
 
 from ..safe_npz import load_npz_safe
@@ -86,9 +86,8 @@ def read(root: Path, num_frames: int, stride: int, index: Optional[str] = None, 
         if not np.all(np.isfinite(k_norm)):
             problems.append(Problem(where, f"camera_intrinsics must be finite, got {k_norm.tolist()}"))
             continue
-        c2w = invert_rigid(w2c[frames])
-        c2w[:, :3, 3] *= align  # metric (RealCam-Vid: translation x align_factor)
-        items.append(VideoItem("realcam-vid", rel, video, frames, text, c2w, align, k_norm, rel,
+        poses = Poses.from_w2c(w2c[frames], where).scaled(align)  # metric (RealCam-Vid: translation x align_factor)
+        items.append(VideoItem("realcam-vid", rel, video, frames, text, poses, align, k_norm, rel,
                                expected_video_frames=len(w2c)))
     return items, problems
 

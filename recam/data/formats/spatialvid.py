@@ -12,7 +12,9 @@ from typing import List, Tuple
 
 import numpy as np
 
-from synth.core.geometry import interpolate_c2w, w2c_quat_to_c2w
+from synth.core.pose_formats import w2c_quat_to_c2w
+from synth.core.poses import Poses
+from synth.core.rigid import interpolate_c2w
 from synth.core.multicam_format import DatasetFormatError
 
 from .base import SCALE_FILE, DatasetKind, Problem, VideoItem, pose_problem, read_scale_file, register_kind, window
@@ -114,15 +116,16 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
         if bad:
             problems.append(Problem(str(clip / "poses.npy"), bad))
             continue
+        poses = Poses.from_c2w(c2w, str(clip / "poses.npy"))
         if scale is not None:
-            c2w[:, :3, 3] *= scale
+            poses = poses.scaled(scale)
         k = intr[np.searchsorted(idx, frames[0], side="right") - 1]
         dyn = clip / "dyn_masks.npz"
         bad_mask = _mask_file_problem(dyn) if dyn.exists() else None
         if bad_mask:
             problems.append(Problem(str(dyn), bad_mask))
             continue
-        items.append(VideoItem("spatialvid", key, video, frames, caption, c2w, scale, np.asarray(k, float), key,
+        items.append(VideoItem("spatialvid", key, video, frames, caption, poses, scale, np.asarray(k, float), key,
                                dyn_mask=dyn if dyn.exists() else None, extra={"annotated_frames": idx},
                                scale_file=clip / SCALE_FILE))
     return items, problems

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...scenes.catalog import Animation, Catalog, Character, Environment
+from ...core.poses import Poses
 from ...core.scene_spec import Lens
 from ..backend import AssetError, CameraCapture, CaptureRequest, RenderError, RendererBackend
 from . import coords
@@ -355,20 +356,22 @@ class EmbeddedBackend(RendererBackend):
             if self.size is not None:
                 self._make_buffers(*self.size, enabled)
 
-    def set_camera_poses(self, fmatrices: np.ndarray) -> None:
-        fm = np.asarray(fmatrices, float)
-        if fm.shape != (self.num_cameras, 4, 4):
-            raise ValueError(f"expected ({self.num_cameras}, 4, 4) camera matrices, got {fm.shape}")
+    def set_camera_poses(self, poses: Poses) -> None:
+        if not isinstance(poses, Poses):
+            raise TypeError(f"set_camera_poses takes synth.core.poses.Poses (e.g. Poses.from_fmatrix(rows)), got "
+                            f"{type(poses).__name__}")
+        if len(poses) != self.num_cameras:
+            raise ValueError(f"expected {self.num_cameras} camera poses, got {len(poses)}")
         if not self.buffers:
             raise RenderError("set_lens must come before set_camera_poses")
-        self._poses = fm.copy()
-        self._apply_poses(fm)
+        self._poses = poses
+        self._apply_poses(poses)
 
-    def _apply_poses(self, fm: np.ndarray) -> None:
+    def _apply_poses(self, poses: Poses) -> None:
         from panda3d.core import LMatrix4f
 
-        for entry, m in zip(self.buffers, fm):
-            entry["rgb_cam"].setMat(LMatrix4f(*coords.fmatrix_to_panda_camera(m).ravel().tolist()))
+        for entry, c2w in zip(self.buffers, poses.c2w):
+            entry["rgb_cam"].setMat(LMatrix4f(*coords.c2w_to_panda_camera(c2w).ravel().tolist()))
 
     def capture(self, request: CaptureRequest = CaptureRequest()) -> List[CameraCapture]:
         if request.mask and not self._mask_enabled:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from synth.core.geometry import CM_PER_M, fmatrix_to_c2w
+from synth.core.units import CM_PER_M
 
-__all__ = ["FLIP", "unreal_cm_to_panda", "panda_to_unreal_cm", "fmatrix_to_panda_camera", "unreal_yaw_to_panda_heading",
+__all__ = ["FLIP", "unreal_cm_to_panda", "panda_to_unreal_cm", "c2w_to_panda_camera", "unreal_yaw_to_panda_heading",
            "panda_heading_offset_for_forward"]
 
 FLIP = np.array([1.0, -1.0, 1.0])
@@ -27,16 +27,16 @@ def panda_to_unreal_cm(p) -> np.ndarray:
     return np.asarray(p, float) * FLIP * CM_PER_M
 
 
-def fmatrix_to_panda_camera(fmatrix: np.ndarray) -> np.ndarray:
-    """Unreal camera FMatrix (rows forward, right, up, location cm) -> Panda3D camera matrix ``(4, 4)`` (rows
-    right, forward, up, position in metres). Goes through the upstream OpenCV c2w so that the rendered camera is the
-    one ``camera_extrinsics.json`` states."""
-    c2w = fmatrix_to_c2w(fmatrix)          # columns: x right, y down, z forward (Unreal axes), metres
+def c2w_to_panda_camera(c2w: np.ndarray) -> np.ndarray:
+    """One :class:`synth.core.poses.Poses` c2w ``(4, 4)`` -> Panda3D camera matrix ``(4, 4)`` (rows right, forward,
+    up, position in metres). The world of ``Poses`` (Unreal's axes with Y mirrored, metres) is Panda3D's world here,
+    so this only reorders the camera axes: the rendered camera is the one ``camera_extrinsics.json`` states."""
+    c2w = np.asarray(c2w, float)           # columns: x right, y down, z forward, centre; Panda world axes, metres
     m = np.zeros((4, 4))
-    m[0, :3] = c2w[:3, 0] * FLIP           # right
-    m[1, :3] = c2w[:3, 2] * FLIP           # forward
-    m[2, :3] = -c2w[:3, 1] * FLIP          # up
-    m[3, :3] = c2w[:3, 3] * FLIP
+    m[0, :3] = c2w[:3, 0]                  # right
+    m[1, :3] = c2w[:3, 2]                  # forward
+    m[2, :3] = -c2w[:3, 1]                 # up
+    m[3, :3] = c2w[:3, 3]
     m[3, 3] = 1.0
     return m
 

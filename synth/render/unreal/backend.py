@@ -19,7 +19,10 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...scenes.catalog import Animation, Catalog, Character, Environment
-from ...core.geometry import CM_PER_M, fmatrix_to_unreal_pose, horizontal_fov_deg
+from ...core.intrinsics import horizontal_fov_deg
+from ...core.units import CM_PER_M
+from ...core.unreal import fmatrix_to_unreal_pose
+from ...core.poses import Poses
 from ...core.scene_spec import Lens
 from ..backend import CameraCapture, CaptureRequest, RenderError, RendererBackend
 from .connection import Connection, UnrealCVError, UnrealCVFault
@@ -184,11 +187,13 @@ class UnrealBackend(RendererBackend):
             self._batch(cmds[k:k + MAX_REQUESTS_PER_TICK - 2])
         self.size = (width, height)
 
-    def set_camera_poses(self, fmatrices: np.ndarray) -> None:
-        fm = np.asarray(fmatrices, float)
-        if fm.shape != (self.num_cameras, 4, 4):
-            raise ValueError(f"expected ({self.num_cameras}, 4, 4) camera matrices, got {fm.shape}")
-        self._poses = fm
+    def set_camera_poses(self, poses: Poses) -> None:
+        if not isinstance(poses, Poses):
+            raise TypeError(f"set_camera_poses takes synth.core.poses.Poses (e.g. Poses.from_fmatrix(rows)), got "
+                            f"{type(poses).__name__}")
+        if len(poses) != self.num_cameras:
+            raise ValueError(f"expected {self.num_cameras} camera poses, got {len(poses)}")
+        self._poses = poses.to_fmatrix()  # UnrealCV speaks locations and rotators: frame_batch_commands converts
 
     def capture(self, request: CaptureRequest = CaptureRequest()) -> List[CameraCapture]:
         if self._poses is None or self.size is None:

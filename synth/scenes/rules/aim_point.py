@@ -6,7 +6,7 @@ from typing import List
 
 import numpy as np
 
-from ...core.geometry import CM_PER_M
+from ...core.units import CM_PER_M
 from .base import Rule, RuleContext, Violation, register_rule
 
 
