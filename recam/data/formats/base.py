@@ -164,15 +164,18 @@ def get_kind(name: str) -> DatasetKind:
 
 
 def safe_join(root: Path, rel: str) -> Optional[Path]:
-    """``root / rel`` if it stays inside ``root`` (no absolute paths, no ``..`` escapes), else None."""
-    if not rel or Path(rel).is_absolute():
+    """``root / rel`` resolved, if the path policy accepts it (:func:`synth.core.paths.safe_join`: no absolute path,
+    no ``..``, no symbolic link leading out of ``root``), else None — a reader turns None into a problem of that
+    row naming the file."""
+    from synth.core.paths import UnsafePathError
+    from synth.core.paths import safe_join as policy_join
+
+    if not rel:
         return None
-    p = (Path(root) / rel).resolve()
     try:
-        p.relative_to(Path(root).resolve())
-    except ValueError:
+        return policy_join(root, rel, what="file name").resolve()
+    except UnsafePathError:
         return None
-    return p
 
 
 def read_scale_file(path: Path) -> Optional[float]:
