@@ -124,6 +124,7 @@ def test_infer_missing_weights(tmp_path, example):
     assert r.exit_code == 2 and "Nothing is downloaded" in " ".join(r.output.split())
 
 
+@pytest.mark.slow  # renders a scene, then runs the model on it
 def test_readme_demo_on_synth_render_output(tiny, tmp_path):
     """README's end-to-end demo: a video rendered by `synth render`, re-captured with `recam infer --cam_type 9`."""
     from synth.cli import app as synth_app
