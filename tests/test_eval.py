@@ -144,6 +144,7 @@ def test_psnr_ssim_by_hand_and_lpips_needs_local_weights(tmp_path):
         lpips_score(a, b, tmp_path / "alex.pth")
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_clip_scores_from_a_local_model_only(tmp_path):
     from transformers import CLIPConfig, CLIPModel
 
@@ -446,6 +447,7 @@ def test_recam_eval_end_to_end_with_the_tiny_model(tmp_path):
         assert float(gen_row["psnr"]) < 40 and float(gen_row["ssim"]) < 0.9
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_synth_verify_workers_shards_and_sampling(tmp_path):
     """The process-pool path, --shard and --sample on a tiny (64 px, mostly not estimable) scene."""
     from synth.cli import app
