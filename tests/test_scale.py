@@ -47,6 +47,7 @@ def _batch(f: int = 3, h: int = 8, w: int = 8, b: int = 1):
 
 
 # ------------------------------------------------------------------------------------------------ dtype contract
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_deepspeed_dtype_contract_by_emulation(tiny, tmp_path):
     """DeepSpeed (and FSDP with bf16 parameters, and Lightning's bf16-true) cast the module to bf16 and add no
     autocast: the loss, the validation loss and the validation videos must run, the loss in float32."""
@@ -184,6 +185,7 @@ def pipe_default_negative():
     return DEFAULT_NEGATIVE_PROMPT
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 @pytest.mark.parametrize("offload", ["model", "group", "sequential"])
 def test_offload_output_identical(tiny, offload):
     from recam.infer import place_pipeline
@@ -198,6 +200,7 @@ def test_offload_output_identical(tiny, offload):
     assert np.array_equal(out, ref)
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_compiled_blocks_equal_eager():
     """compile_repeated_blocks (what `compile: true` / `--compile` do): one graph for every block, no graph break
     (fullgraph), equal to eager. The aot_eager backend traces like inductor without the C++ build (slow here);
