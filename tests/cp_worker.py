@@ -1,9 +1,19 @@
 """Run by tests/test_scale.py under ``torchrun --nproc_per_node 2`` (gloo, CPU): the tiny ReCamMaster DiT with
 diffusers' context parallelism (Ulysses) against the same model in one process: forward outputs and the gradients
-of a training step (summed over the CP group) must be equal. Rank 0 writes a JSON of the maximal differences."""
+of a training step (summed over the CP group) must be equal. Rank 0 writes a JSON of the maximal differences.
+
+Teardown order matters. ``enable_context_parallel`` stores a device mesh in the model, and the mesh holds its gloo
+process groups (``DeviceMesh._pg_registry``); the model sits in reference cycles (diffusers' hooks), so plain
+reference counting never frees it and ``destroy_process_group`` only drops the registry's references. Left so, the
+groups -- with their gloo worker threads -- were freed by the garbage collector during interpreter shutdown, where a
+worker thread needing the GIL is killed inside C++: rank 1 aborted now and then under load ("terminate called
+without an active exception", exit -6). So: free the model and its mesh while the interpreter is alive, wait for
+every rank (no rank closes its gloo connections while a peer still uses them), then destroy the groups.
+"""
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 
@@ -43,10 +53,17 @@ def main(out_path: str, ulysses: int, ring: int) -> None:
            "grad_max_rel_diff": max(float((grads[n] - g).norm() / g.norm().clamp_min(1e-12))
                                     for n, g in ref_grads.items()),
            "grads_compared": len(ref_grads), "world": dist.get_world_size()}
-    if dist.get_rank() == 0:
+    rank = dist.get_rank()
+    del m, step, out, grads, ref_out, ref_grads
+    gc.collect()
+    from torch.distributed.device_mesh import DeviceMesh
+
+    res["meshes_alive_at_teardown"] = sum(type(o) is DeviceMesh for o in gc.get_objects())
+    dist.barrier()
+    dist.destroy_process_group()
+    if rank == 0:
         with open(out_path, "w") as f:
             json.dump(res, f)
-    dist.destroy_process_group()
 
 
 if __name__ == "__main__":

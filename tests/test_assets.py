@@ -97,6 +97,7 @@ def test_unbuildable_assets_are_listed_as_unavailable(tmp_path):
     assert r.exit_code == 0 and "unavailable: environment hdri_city: npm not found" in r.output
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_body_bank_in_the_cache_or_unavailable_with_the_reason(tmp_path, monkeypatch):
     pytest.importorskip("anny")
     tgz = _fake_npm_tarball(tmp_path)

@@ -134,6 +134,7 @@ _values = st.recursive(_scalar, lambda inner: st.one_of(st.lists(inner, max_size
                                                          st.dictionaries(_keys, inner, max_size=4)), max_leaves=12)
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["segments", "speed", "num_frames", "other"]),
                        st.one_of(_values, st.lists(st.dictionaries(_keys, _values, max_size=4), min_size=1,

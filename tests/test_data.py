@@ -200,6 +200,7 @@ def tiny_model(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_prepare_cache_resume_shards_and_equivalence(tmp_path, tiny_model):
     root = tmp_path / "rc"
     make_realcam(root)
@@ -243,6 +244,7 @@ def test_prepare_cache_resume_shards_and_equivalence(tmp_path, tiny_model):
     assert torch.allclose(load_item(cache / "realcam-vid/videos/a.mp4.safetensors")["latents"], ref, atol=1e-5)
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_prepare_multicam_and_spatialvid_cache(tmp_path, tiny_model):
     from synth.cli import app as synth_app
 

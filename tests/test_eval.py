@@ -144,6 +144,7 @@ def test_psnr_ssim_by_hand_and_lpips_needs_local_weights(tmp_path):
         lpips_score(a, b, tmp_path / "alex.pth")
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_clip_scores_from_a_local_model_only(tmp_path):
     from transformers import CLIPConfig, CLIPModel
 
@@ -422,8 +423,31 @@ def test_recam_eval_end_to_end_with_the_tiny_model(tmp_path):
     assert abs(float(rows2[0]["psnr"]) - float(rows[0]["psnr"])) < 1.5  # the same video, re-encoded once more
     r = run(recam_app, ["eval", "--dataset", str(ds), "--videos", str(out / "videos"), "--out", str(out2)])
     assert r.exit_code == 2 and "--pairs" in r.output
+    # (c) PSNR recomputed here, independently (numpy, per frame, mean over frames), from the written files (the
+    # resumed run above scored the decoded videos; the first run scored the frames before encoding)
+    from synth.core.video_io import read_video
+
+    for row in csv.DictReader(open(out / "results.csv")):
+        pair = next(p for p in pairs if p["pair_id"] == row["pair_id"])
+        gen = read_video(out / "videos" / f"{row['pair_id']}.mp4")[0].astype(np.float64)
+        tgt = read_video(ds / "train" / pair["scene"] / "videos" / f"{pair['target']}.mp4", len(gen))[0]
+        mse = ((gen - tgt.astype(np.float64)) ** 2).mean(axis=(1, 2, 3))
+        assert float(row["psnr"]) == pytest.approx(float(np.mean(10 * np.log10(255.0 ** 2 / mse))), abs=1e-3)
+    # (d) the true target videos scored as a method's output: identical frames (PSNR inf, SSIM 1), far above the
+    # tiny model's random output
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    for pair in pairs:
+        shutil.copy(ds / "train" / pair["scene"] / "videos" / f"{pair['target']}.mp4", truth / f"{pair['pair_id']}.mp4")
+    r = run(recam_app, ["eval", "--dataset", str(ds), "--videos", str(truth), "--pairs", str(out / "pairs.csv"),
+                        "--out", str(tmp_path / "eval_truth"), *common])
+    assert r.exit_code == 0, r.output
+    for row, gen_row in zip(csv.DictReader(open(tmp_path / "eval_truth" / "results.csv")), rows):
+        assert float(row["psnr"]) == math.inf and float(row["ssim"]) == pytest.approx(1.0, abs=1e-9)
+        assert float(gen_row["psnr"]) < 40 and float(gen_row["ssim"]) < 0.9
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_synth_verify_workers_shards_and_sampling(tmp_path):
     """The process-pool path, --shard and --sample on a tiny (64 px, mostly not estimable) scene."""
     from synth.cli import app

@@ -71,6 +71,7 @@ def test_roll_round_trips_through_the_written_matrices():
     np.testing.assert_allclose(c2w[0, :3, 2], c2w[1, :3, 2], atol=1e-12)
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_framing_over_1000_sampled_cameras():
     """Hypothesis over >= 1000 cameras (100 scenes x 10) of the default recipe: zero roll; the whole character in
     view at the start for >= 95% of all cameras (a 3 m hemisphere cannot frame a standing person head to feet with a
@@ -96,6 +97,7 @@ def test_framing_over_1000_sampled_cameras():
     assert np.mean(all_) >= 0.95, np.mean(all_)
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_lens_fits_environment():
     """Scenes draw environments whose hemisphere lets their lens frame the tallest character; turned off, a 50 mm
     scene may land in a 3 m room again."""

@@ -171,3 +171,35 @@ def test_load_camera_extrinsics_errors(tmp_path):
         load_camera_extrinsics(p)
     with pytest.raises(DatasetFormatError, match="not found"):
         load_camera_extrinsics(tmp_path / "missing.json")
+
+
+# ------------------------------------------------------------------------------------------------ rotation angles
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-179.0, 179.0), st.floats(-179.0, 179.0), st.integers(0, 2), st.booleans())
+def test_rotation_angle_deg_on_known_angles(a_deg, b_deg, axis, mirrored):
+    """Two rotations about one axis by a and b degrees are |a - b| apart (geodesic, at most 180), whether both are
+    proper or both mirrored (Unreal's left-handed world: det -1)."""
+    from scipy.spatial.transform import Rotation
+
+    from synth.core.geometry import rotation_angle_deg
+
+    ax = np.eye(3)[axis]
+    r_a = Rotation.from_rotvec(np.radians(a_deg) * ax).as_matrix()
+    r_b = Rotation.from_rotvec(np.radians(b_deg) * ax).as_matrix()
+    if mirrored:
+        m = np.diag([1.0, -1.0, 1.0])
+        r_a, r_b = m @ r_a, m @ r_b
+    want = abs(a_deg - b_deg)
+    want = 360.0 - want if want > 180.0 else want
+    assert float(rotation_angle_deg(r_a, r_b)) == pytest.approx(want, abs=1e-6)
+
+
+def test_rotation_angle_deg_fixed_values_and_batches():
+    from synth.core.geometry import rotation_angle_deg
+
+    rz = lambda deg: np.array([[np.cos(np.radians(deg)), -np.sin(np.radians(deg)), 0.0],  # noqa: E731
+                               [np.sin(np.radians(deg)), np.cos(np.radians(deg)), 0.0], [0.0, 0.0, 1.0]])
+    flip = np.diag([-1.0, 1.0, 1.0])  # mirrored (det -1), as Unreal's c2w
+    got = rotation_angle_deg(np.stack([np.eye(3), np.eye(3), np.eye(3), flip, flip @ rz(10)]),
+                             np.stack([rz(0), rz(30), rz(90), flip @ rz(45), flip @ rz(190)]))
+    np.testing.assert_allclose(got, [0.0, 30.0, 90.0, 45.0, 180.0], atol=1e-9)

@@ -184,14 +184,33 @@ def test_any_latent_size_camera_matters_and_checkpointing(tmp_path):
         m(torch.randn(2, 16, 5, 10, 14), t, ctx, cam)
 
 
-def test_attention_backend_selectable():
+def test_attention_backend_selectable(monkeypatch):
+    """``set_attention_backend`` really switches the kernel: each backend's function is wrapped to record its calls;
+    the default and native run one, ``_native_math`` (PyTorch's reference SDPA) the other, with equal outputs."""
+    from diffusers.models.attention_dispatch import AttentionBackendName as N
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry as registry
+
+    calls = []
+    for name in (N.NATIVE, N._NATIVE_MATH):
+        def recorded(*args, _fn=registry._backends[name], _name=name, **kwargs):
+            calls.append(_name)
+            return _fn(*args, **kwargs)
+
+        monkeypatch.setitem(registry._backends, name, recorded)
     m = tiny_transformer(seed=2).eval()
     x, t, ctx, cam = torch.randn(1, 16, 2, 6, 6), torch.tensor([10.0]), torch.randn(1, 3, 32), torch.randn(1, 1, 12)
     with torch.no_grad():
         ref = m(x, t, ctx, cam).sample
+        default_calls, calls[:] = list(calls), []
         m.set_attention_backend("native")
         out = m(x, t, ctx, cam).sample
+        native_calls, calls[:] = list(calls), []
+        m.set_attention_backend("_native_math")
+        math = m(x, t, ctx, cam).sample
     assert torch.allclose(ref, out, atol=1e-6)
+    assert default_calls and set(default_calls) == set(native_calls) == {N.NATIVE}
+    assert calls and set(calls) == {N._NATIVE_MATH}, calls
+    assert torch.allclose(ref, math, atol=1e-5) and not torch.equal(ref, torch.zeros_like(ref))
 
 
 def test_save_official_container_matches_upstream(golden, tmp_path):
@@ -201,4 +220,6 @@ def test_save_official_container_matches_upstream(golden, tmp_path):
     sd = torch.load(tmp_path / "step1.ckpt", weights_only=True)
     ref = torch.load(golden / "dit_official.ckpt", weights_only=True)
     assert list(sd) == list(ref) or set(sd) == set(ref)
+    for k, v in ref.items():  # same dtypes, shapes and values: from_official -> save_official loses nothing
+        assert sd[k].dtype == v.dtype and sd[k].shape == v.shape and torch.equal(sd[k], v), k
     assert TINY_TRANSFORMER["num_layers"] == 2

@@ -217,6 +217,7 @@ def _snapshot(cache: Path):
     return {p.relative_to(cache).as_posix(): p.read_bytes() for p in sorted(cache.rglob("*.safetensors"))}
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_workers_give_byte_identical_cache_entries(tmp_path, tiny_model, realcam):
     seq, par = tmp_path / "seq", tmp_path / "par"
     r = run(app, _args(realcam, tiny_model, seq, "--workers", "0", "--batch_text", "3"))
@@ -230,6 +231,7 @@ def test_workers_give_byte_identical_cache_entries(tmp_path, tiny_model, realcam
     assert {Path(p["path"]).name for p in problems} >= {"mismatch.mp4", "truncated.mp4"}
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_cache_refuses_other_settings(tmp_path, tiny_model, realcam):
     cache = tmp_path / "cache"
     assert run(app, _args(realcam, tiny_model, cache, "--workers", "0")).exit_code == 0
@@ -256,6 +258,7 @@ def test_cache_refuses_other_settings(tmp_path, tiny_model, realcam):
         assert not (tmp_path / "c2").exists()
 
 
+@pytest.mark.slow  # everyday loop (-m 'not slow') stays under 3 min on 2 cores
 def test_bf16_and_tiled_vae_options(tmp_path, tiny_model, realcam):
     """The GPU options run on CPU too (bf16 VAE as a cast module, upstream's tiled encoding) and are recorded."""
     import torch

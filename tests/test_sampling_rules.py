@@ -61,6 +61,7 @@ def seg_dist(p, base, h):
     return np.linalg.norm(p - np.c_[np.full(len(p), base[0]), np.full(len(p), base[1]), z], axis=1)
 
 
+@pytest.mark.slow  # plans 1,000 scenes (~2 min of CPU); the everyday loop stays under 3 min on 2 cores
 def test_counts_and_layout(planned):
     out, scenes = planned
     cfg = load_config()
@@ -82,6 +83,7 @@ def test_counts_and_layout(planned):
     assert rows[1].split(",", 1)[1].startswith('"')
 
 
+@pytest.mark.slow  # plans 1,000 scenes (~2 min of CPU); the everyday loop stays under 3 min on 2 cores
 def test_every_rule(planned):
     _, scenes = planned
     cfg = load_config()
@@ -200,6 +202,7 @@ def test_every_rule(planned):
     assert signs[1] > 0 and signs[-1] > 0
 
 
+@pytest.mark.slow  # plans 1,000 scenes (~2 min of CPU); the everyday loop stays under 3 min on 2 cores
 def test_validate_and_stats_accept_plan(planned):
     out, _ = planned
     r = CliRunner().invoke(app, ["validate", str(out)])

@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
+from ..scenes.asset_manifest import asset_manifest
 from ..scenes.catalog import Catalog
 from ..scenes.config import SynthConfig, config_digest
 from ..core.atomic import atomic_write_text, replace_dir
@@ -57,8 +58,6 @@ def ensure_run_manifest(out: Path, seed: int, cfg: SynthConfig, catalog: Catalog
     manifest = {"format": "synth-run", "version": 1, "seed": seed, "config_digest": config_digest(cfg),
                 "catalog_digest": catalog.digest(), "catalog_backend": catalog.backend,
                 "config": cfg.model_dump(mode="json")}
-    from ..assets_build.manifest import asset_manifest  # provenance of every asset (synth/assets_build)
-
     manifest["assets"] = asset_manifest(catalog)
     if render:
         manifest["render"] = render

@@ -23,6 +23,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from .motion_types import CMU_ROLES, HUMANOID_ROLES, RetargetedClip, Roles, SourceMotion
+
 __all__ = ["BvhError", "BvhMotion", "read_bvh", "bvh_forward_kinematics", "retarget_to_humanoid", "CMU_TO_HUMANOID",
            "RetargetedClip", "SourceMotion", "Roles", "retarget", "source_from_bvh", "parse_bvh_asset",
            "require_cmu_joints"]
@@ -178,47 +180,6 @@ def _quat_xyzw(R: np.ndarray) -> np.ndarray:
     from scipy.spatial.transform import Rotation
 
     return Rotation.from_matrix(R.reshape(-1, 3, 3)).as_quat().reshape(R.shape[:-2] + (4,))
-
-
-@dataclass
-class RetargetedClip:
-    """Target joint -> local rotations (F, 4) xyzw; ``hips_offset`` (F, 3) metres added to the root's rest
-    translation; ``fps``; ``contact`` (F,) frames with a foot on the ground; ``globals_`` target joint -> world
-    positions (F, 3) in metres (character space, feet at their rest height in contact frames)."""
-
-    rotations: Dict[str, np.ndarray]
-    hips_offset: np.ndarray
-    fps: float
-    contact: np.ndarray
-    globals_: Dict[str, np.ndarray]
-
-
-@dataclass
-class SourceMotion:
-    """A motion in world space, whatever its file: ``names`` (J,), ``parents`` (J,), ``rest`` (J, 3) joint positions
-    of the rest pose, ``G`` (F, J, 3, 3) global rotations relative to the rest pose, ``P`` (F, J, 3) joint positions
-    (any length unit: only ratios are used), ``fps``. Y up, +Z front, +X left, like glTF characters."""
-
-    path: str
-    names: List[str]
-    parents: List[int]
-    rest: np.ndarray
-    G: np.ndarray
-    P: np.ndarray
-    fps: float
-
-
-@dataclass(frozen=True)
-class Roles:
-    """Joint names with a role in retargeting: the root (``hips``) and the joints that touch the ground (ankles,
-    toes; their lowest one stands on the ground in contact frames)."""
-
-    hips: str
-    feet: Tuple[str, ...]
-
-
-CMU_ROLES = Roles("Hips", ("LeftFoot", "RightFoot"))
-HUMANOID_ROLES = Roles("hips", ("foot_l", "foot_r"))
 
 
 def source_from_bvh(m: BvhMotion, start: int = 0, stop: int = None) -> SourceMotion:

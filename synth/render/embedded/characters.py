@@ -126,7 +126,7 @@ def _bam_of(glb: Path) -> Path:
     conversion, which dominates a character's load time (~0.3-0.7 s per humanoid with 8-16 clips)."""
     bam = glb.with_suffix(".bam")
     if not bam.exists():
-        from .backend import panda_base
+        from .panda_app import panda_base
 
         model = panda_base().loader.loadModel(str(glb), noCache=True)
         tmp = bam.with_name(f".{bam.name}.{__import__('os').getpid()}.tmp")

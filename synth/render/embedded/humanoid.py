@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 import numpy as np
 
 from .gltf_io import AnimationClip, Joint, Material, MeshPart, write_skinned_glb
+from .motion_types import SourceMotion
 
 __all__ = ["HUMANOID_JOINTS", "CLIPS", "build_humanoid_glb", "joint_index", "HumanoidSpec"]
 
@@ -365,7 +366,7 @@ def _make_clip(name: str, clip: str, duration: float, joints: List[Joint], heigh
 
 
 def humanoid_source(clip: str, duration_s: float):
-    """A built-in clip as a :class:`synth.render.embedded.bvh.SourceMotion` of the 1.75 m humanoid (keys at
+    """A built-in clip as a :class:`synth.render.embedded.motion_types.SourceMotion` of the 1.75 m humanoid (keys at
     :data:`CLIP_FPS` over ``duration_s``, both ends included: looping clips repeat their first pose), to retarget it
     onto other skeletons.
 
@@ -373,8 +374,6 @@ def humanoid_source(clip: str, duration_s: float):
         KeyError: an unknown built-in clip.
     """
     from scipy.spatial.transform import Rotation
-
-    from .bvh import SourceMotion
 
     joints = _skeleton(HumanoidSpec())
     c = _make_clip(clip, clip, duration_s, joints, 1.75)
