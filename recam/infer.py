@@ -311,10 +311,28 @@ def run(s: InferSettings, log: Callable[[str], None] = print) -> List[Path]:
     place_pipeline(pipe, dev, s.offload, vae_tiling=s.vae_tiling, compile=s.compile)
     written = run_inference(pipe, loaded, traj, out_dir, steps=s.steps, guidance=s.guidance, seed=s.seed, log=log,
                             write=rank == 0)
+    if s.cp > 1:
+        del pipe  # its device mesh holds the gloo/NCCL groups: free it before the group is destroyed
+        _leave_context_parallel()
     if rank > 0:
         return []
     log(f"wrote {len(written)} video(s) to [bold]{out_dir.resolve()}[/bold]")
     return written
+
+
+def _leave_context_parallel() -> None:
+    """Tear the process group down in an order that cannot abort at exit: collect the model (its device mesh and
+    process groups sit in reference cycles, which otherwise outlive ``destroy_process_group`` and are freed during
+    interpreter shutdown with their worker threads still running: "terminate called without an active
+    exception"), wait for every rank, then destroy the group (the cause found in ``tests/cp_worker.py``)."""
+    import gc
+
+    import torch.distributed as dist
+
+    gc.collect()
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _context_parallel(s: InferSettings, dev: torch.device):

@@ -91,7 +91,7 @@ class PrepareRunSettings(BaseModel):
         """
         base = dict(DEFAULT_WINDOW)
         if self.config is not None:
-            from ..train.config import ConfigError, load_train_config
+            from ..config import ConfigError, load_train_config
 
             try:
                 d = load_train_config(self.config).data
