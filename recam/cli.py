@@ -145,7 +145,7 @@ def train(
     resume: str = typer.Option("auto", "--resume", help="auto (last checkpoint of output.dir), never, or a path."),
 ) -> None:
     """Train ReCamMaster (Lightning): resumable, DDP / FSDP / DeepSpeed, bf16, exports in both formats."""
-    from .config import ConfigError, load_train_config
+    from .train.config import ConfigError, load_train_config
     from .train.module import NonFiniteLossError
     from .train.run import train as run_train
 

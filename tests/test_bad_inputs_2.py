@@ -135,7 +135,7 @@ def test_alias_expansion_is_counted_exactly(width, levels):
 
 def test_alias_bomb_in_moves_and_train_yaml(tmp_path):
     from recam.cameras import TrajectoryError, load_trajectory
-    from recam.config import ConfigError, load_train_config
+    from recam.train.config import ConfigError, load_train_config
 
     p = tmp_path / "bomb.yaml"
     p.write_text(BOMB)
@@ -194,7 +194,7 @@ def test_render_size_and_frame_bounds(tmp_path, args, needle):
 
 
 def test_train_config_strict_and_finite(tmp_path):
-    from recam.config import ConfigError, load_train_config
+    from recam.train.config import ConfigError, load_train_config
 
     base = (REPO / "configs/recam/tiny_cpu.yaml").read_text()
     cfg = load_train_config(REPO / "configs/recam/tiny_cpu.yaml")

@@ -181,7 +181,7 @@ def test_rotation_angle_deg_on_known_angles(a_deg, b_deg, axis, mirrored):
     proper or both mirrored (Unreal's left-handed world: det -1)."""
     from scipy.spatial.transform import Rotation
 
-    from synth.core.geometry import rotation_angle_deg
+    from synth.core.rigid import rotation_angle_deg
 
     ax = np.eye(3)[axis]
     r_a = Rotation.from_rotvec(np.radians(a_deg) * ax).as_matrix()
@@ -195,7 +195,7 @@ def test_rotation_angle_deg_on_known_angles(a_deg, b_deg, axis, mirrored):
 
 
 def test_rotation_angle_deg_fixed_values_and_batches():
-    from synth.core.geometry import rotation_angle_deg
+    from synth.core.rigid import rotation_angle_deg
 
     rz = lambda deg: np.array([[np.cos(np.radians(deg)), -np.sin(np.radians(deg)), 0.0],  # noqa: E731
                                [np.sin(np.radians(deg)), np.cos(np.radians(deg)), 0.0], [0.0, 0.0, 1.0]])

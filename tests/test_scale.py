@@ -32,7 +32,7 @@ def tiny(tmp_path_factory):
 
 
 def _cfg(tiny: Path, tmp: Path, *overrides: str):
-    from recam.config import load_train_config
+    from recam.train.config import load_train_config
 
     return load_train_config(REPO / "configs/recam/tiny_cpu.yaml",
                              [f"model.model_dir={tiny}", f"model.init={tiny}/recammaster_tiny.ckpt",
@@ -218,7 +218,7 @@ def test_compiled_blocks_equal_eager():
 
 # ------------------------------------------------------------------------------------------------ config
 def test_config_precisions_overrides_and_impossible_combinations(tiny, tmp_path):
-    from recam.config import ConfigError
+    from recam.train.config import ConfigError
 
     c = _cfg(tiny, tmp_path, "trainer.precision=bf16-true", "data.datasets.0.weight=0.5", "trainer.devices=2",
              "parallel.ulysses_degree=2")
@@ -253,7 +253,7 @@ def test_deepspeed_missing_names_the_extra(tiny, tmp_path):
 
 
 def test_shipped_configs_validate():
-    from recam.config import load_train_config
+    from recam.train.config import load_train_config
 
     for name in ("wan1.3b_multicam.yaml", "wan1.3b_mixed_real.yaml", "wan14b_multicam.yaml", "tiny_cpu.yaml"):
         cfg = load_train_config(REPO / "configs/recam" / name)

@@ -16,7 +16,7 @@ import torch
 from typer.testing import CliRunner
 
 from recam.cli import app
-from recam.config import load_train_config
+from recam.train.config import load_train_config
 from recam.train.run import train
 
 pytestmark = pytest.mark.slow

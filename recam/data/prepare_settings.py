@@ -91,10 +91,10 @@ class PrepareRunSettings(BaseModel):
         """
         base = dict(DEFAULT_WINDOW)
         if self.config is not None:
-            from ..config import ConfigError, load_train_config
+            from .config import ConfigError, load_data_config
 
             try:
-                d = load_train_config(self.config).data
+                d = load_data_config(self.config)
             except ConfigError as e:
                 raise ValueError(str(e)) from None
             base.update(num_frames=d.num_frames, height=d.height, width=d.width, stride=d.stride)

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Subset
 
 from ..data.datasets import build_dataset
 from ..data.sampler import MixingSampler
-from ..config import TrainConfig
+from .config import TrainConfig
 
 __all__ = ["ReCamMasterDataModule", "collate"]
 

@@ -17,7 +17,7 @@ import lightning as L
 import torch
 
 from ..scheduler import TrainingSchedule, flow_matching_loss
-from ..config import TrainConfig
+from .config import TrainConfig
 
 __all__ = ["ReCamMasterModule", "NonFiniteLossError", "load_transformer", "VAL_TIMESTEP_INDICES"]
 
@@ -59,7 +59,7 @@ def _seed(*parts: int) -> int:
 
 
 class ReCamMasterModule(L.LightningModule):
-    """See module docstring. ``cfg``: the validated :class:`~recam.config.TrainConfig`."""
+    """See module docstring. ``cfg``: the validated :class:`~recam.train.config.TrainConfig`."""
 
     def __init__(self, cfg: TrainConfig, empty_context: Optional[torch.Tensor] = None):
         super().__init__()

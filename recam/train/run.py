@@ -23,7 +23,7 @@ import yaml
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from ..config import TrainConfig
+from .config import TrainConfig
 from .datamodule import ReCamMasterDataModule
 from .module import ReCamMasterModule
 

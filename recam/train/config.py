@@ -16,14 +16,14 @@ from synth.core.errors import ConfigError, format_validation_error
 from synth.core.strict_numbers import Float, Int
 from synth.core.yaml_safe import load_yaml
 
+from ..data.config import DataConfig, DatasetEntry, _Strict  # noqa: F401 - the data section lives with the data layer
+
 __all__ = ["TrainConfig", "load_train_config", "apply_overrides", "ConfigError", "UPSTREAM_TRAINABLE"]
 
 #: upstream trains the parameters whose names contain these (self-attention = diffusers' attn1)
 UPSTREAM_TRAINABLE = ["attn1", "cam_encoder", "projector"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ModelConfig(_Strict):
@@ -50,57 +50,6 @@ class ModelConfig(_Strict):
             if v not in names:
                 raise ValueError(f"unknown attention backend {v!r}; diffusers has {', '.join(names)}")
         return v
-
-
-class DatasetEntry(_Strict):
-    """One dataset of the mixture: from a ``cache`` (``recam prepare``) or a raw ``root``."""
-
-    kind: str  # a registered dataset kind (recam/data/formats/): the list exists only there
-    cache: Optional[str] = None
-    root: Optional[str] = None
-    weight: Float = Field(1.0, gt=0, le=1e6)
-    task_probs: Dict[Literal["i2v", "t2v"], Annotated[Float, Field(ge=0, le=1)]] = Field(
-        default_factory=lambda: {"i2v": 0.5, "t2v": 0.5})
-    require_metric: bool = False
-    max_angle_deg: Optional[Float] = Field(None, gt=0, le=180)
-    min_baseline_m: Optional[Float] = Field(None, ge=0)
-    max_baseline_m: Optional[Float] = Field(None, gt=0)
-    options: Dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("kind")
-    @classmethod
-    def _registered(cls, v: str) -> str:
-        from ..data.formats import kinds
-
-        if v not in kinds():
-            raise ValueError(f"unknown dataset kind {v!r}; expected one of {', '.join(kinds())}")
-        return v
-
-    @model_validator(mode="after")
-    def _one_source(self) -> "DatasetEntry":
-        if (self.cache is None) == (self.root is None):
-            raise ValueError("give exactly one of cache (a recam prepare folder) or root (raw dataset)")
-        return self
-
-
-class DataConfig(_Strict):
-    num_frames: Int = Field(81, ge=5, le=1025)
-    height: Int = Field(480, ge=16, le=4096)
-    width: Int = Field(832, ge=16, le=4096)
-    stride: Int = Field(1, ge=1)
-    datasets: List[DatasetEntry] = Field(min_length=1)
-    batch_size: Int = Field(1, ge=1)
-    num_workers: Int = Field(4, ge=0)
-    on_error: Literal["skip", "fail"] = "skip"
-    val_samples: Int = Field(2, ge=0)
-
-    @model_validator(mode="after")
-    def _shapes(self) -> "DataConfig":
-        if (self.num_frames - 1) % 4:
-            raise ValueError(f"num_frames must be 4k + 1 (Wan VAE), got {self.num_frames}")
-        if self.height % 16 or self.width % 16:
-            raise ValueError(f"height and width must be multiples of 16, got {self.height}x{self.width}")
-        return self
 
 
 class EmaConfig(_Strict):
