@@ -16,7 +16,7 @@ from synth.core.errors import ConfigError, format_validation_error
 from synth.core.strict_numbers import Float, Int
 from synth.core.yaml_safe import load_yaml
 
-__all__ = ["DataConfig", "DatasetEntry", "load_data_config"]
+__all__ = ["DataConfig", "DatasetEntry", "load_data_config", "read_config_yaml"]
 
 
 class _Strict(BaseModel):
@@ -74,6 +74,20 @@ class DataConfig(_Strict):
         return self
 
 
+def read_config_yaml(path: Path) -> Any:
+    """A training config file's YAML document (``{}`` when empty), read with the size- and alias-limited loader.
+
+    Raises:
+        ConfigError: a missing file or invalid YAML, naming the file.
+    """
+    try:
+        return load_yaml(path) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+
+
 def load_data_config(path: Path | str) -> DataConfig:
     """The validated ``data:`` section of a training config file (the other sections are validated by
     :func:`recam.train.config.load_train_config` when training starts).
@@ -83,12 +97,7 @@ def load_data_config(path: Path | str) -> DataConfig:
             the key (``data.<key>``).
     """
     path = Path(path)
-    try:
-        raw = load_yaml(path) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    raw = read_config_yaml(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
         raise ConfigError(f"{path}: no data: section; expected a training config (configs/recam/*.yaml)")
     try:

@@ -9,14 +9,12 @@ import copy
 from pathlib import Path
 from typing import Annotated, Any, Dict, List, Literal, Optional, Sequence
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from synth.core.errors import ConfigError, format_validation_error
 from synth.core.strict_numbers import Float, Int
-from synth.core.yaml_safe import load_yaml
 
-from ..data.config import DataConfig, DatasetEntry, _Strict  # noqa: F401 - the data section lives with the data layer
+from ..data.config import DataConfig, DatasetEntry, _Strict, read_config_yaml  # noqa: F401 - data section: data layer
 
 __all__ = ["TrainConfig", "load_train_config", "apply_overrides", "ConfigError", "UPSTREAM_TRAINABLE"]
 
@@ -219,13 +217,7 @@ def load_train_config(path: Path | str, overrides: Sequence[str] = ()) -> TrainC
         ConfigError: unreadable YAML, unknown keys, wrong types or values; names file and key.
     """
     path = Path(path)
-    try:
-        raw = load_yaml(path) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
-    raw = apply_overrides(raw, overrides)
+    raw = apply_overrides(read_config_yaml(path), overrides)
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as e:

@@ -21,6 +21,8 @@ Scenes are independent: :func:`validate_dataset` checks them in ``jobs`` process
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -344,19 +346,9 @@ def validate_dataset(root: Path, check_videos: bool = True, jobs: int = 1, optio
     done = 0
     if progress:
         progress(0, len(scene_dirs))
-    if jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as ex:
-            results = ex.map(_validate_chunk, tasks)
-            for res in results:
-                for probs, n in res:
-                    problems += probs
-                    counts["videos"] += n
-                done += len(res)
-                if progress:
-                    progress(done, len(scene_dirs))
-    else:
-        for t in tasks:
-            res = _validate_chunk(t)
+    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 and len(tasks) > 1 else None
+    with pool or contextlib.nullcontext():
+        for res in (pool.map if pool else map)(_validate_chunk, tasks):  # in task order either way
             for probs, n in res:
                 problems += probs
                 counts["videos"] += n

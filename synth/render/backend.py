@@ -94,6 +94,18 @@ class RendererBackend(ABC):
         (``C`` poses, OpenCV c2w in metres; :meth:`Poses.from_fmatrix` of the rows ``camera_extrinsics.json`` holds,
         :meth:`Poses.to_unreal` gives Unreal's locations and rotators back)."""
 
+    def _check_camera_poses(self, poses: Poses) -> None:
+        """What every ``set_camera_poses`` checks first: a :class:`Poses` of exactly ``self.num_cameras`` poses.
+
+        Raises:
+            TypeError: not a ``Poses`` (e.g. bare FMatrix rows). ValueError: another number of cameras.
+        """
+        if not isinstance(poses, Poses):
+            raise TypeError(f"set_camera_poses takes synth.core.poses.Poses (e.g. Poses.from_fmatrix(rows)), got "
+                            f"{type(poses).__name__}")
+        if len(poses) != self.num_cameras:
+            raise ValueError(f"expected {self.num_cameras} camera poses, got {len(poses)}")
+
     @abstractmethod
     def capture(self, request: CaptureRequest = CaptureRequest()) -> List[CameraCapture]:
         """Render and return every camera's images of the current world state (one synchronized instant)."""

@@ -323,11 +323,7 @@ class EmbeddedBackend(RendererBackend):
                 self._make_buffers(*self.size, enabled)
 
     def set_camera_poses(self, poses: Poses) -> None:
-        if not isinstance(poses, Poses):
-            raise TypeError(f"set_camera_poses takes synth.core.poses.Poses (e.g. Poses.from_fmatrix(rows)), got "
-                            f"{type(poses).__name__}")
-        if len(poses) != self.num_cameras:
-            raise ValueError(f"expected {self.num_cameras} camera poses, got {len(poses)}")
+        self._check_camera_poses(poses)
         if not self.buffers:
             raise RenderError("set_lens must come before set_camera_poses")
         self._poses = poses

@@ -188,11 +188,7 @@ class UnrealBackend(RendererBackend):
         self.size = (width, height)
 
     def set_camera_poses(self, poses: Poses) -> None:
-        if not isinstance(poses, Poses):
-            raise TypeError(f"set_camera_poses takes synth.core.poses.Poses (e.g. Poses.from_fmatrix(rows)), got "
-                            f"{type(poses).__name__}")
-        if len(poses) != self.num_cameras:
-            raise ValueError(f"expected {self.num_cameras} camera poses, got {len(poses)}")
+        self._check_camera_poses(poses)
         self._poses = poses.to_fmatrix()  # UnrealCV speaks locations and rotators: frame_batch_commands converts
 
     def capture(self, request: CaptureRequest = CaptureRequest()) -> List[CameraCapture]:
