@@ -61,7 +61,7 @@ def look_at_c2w(position, target, up=(0.0, -1.0, 0.0)) -> np.ndarray:
     if np.linalg.norm(z) < 1e-9:
         raise ValueError("look-at point equals the camera position")
     z /= np.linalg.norm(z)
-    x = np.cross(z, -up)  # OpenCV: x right = forward x down
+    x = np.cross(-up, z)  # OpenCV, right-handed: x (right) = y (down) x z (forward)
     if np.linalg.norm(x) < 1e-9:
         raise ValueError("the view direction is parallel to the up direction")
     x /= np.linalg.norm(x)

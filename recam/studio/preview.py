@@ -1,7 +1,7 @@
 """What the new trajectory would see: the source's point cloud splatted from each new camera, and warnings.
 
 Splatting is a z-sorted scatter of projected points (:func:`synth.core.projection.project_points`), each a
-``radius``-pixel square, far points first, so near ones are drawn over them. It is a preview of where the
+``size`` x ``size`` pixel square, far points first, so near ones are drawn over them. It is a preview of where the
 reconstructed scene lies in the new view, not a renderer.
 """
 
@@ -17,9 +17,10 @@ __all__ = ["splat_view", "trajectory_warnings", "upside_down_frames", "outside_r
 
 
 def splat_view(points: np.ndarray, colors: np.ndarray, K: np.ndarray, c2w: np.ndarray, width: int, height: int,
-               radius: int = 1, background=(24, 24, 28)) -> np.ndarray:
+               size: int = 2, background=(24, 24, 28)) -> np.ndarray:
     """``(height, width, 3)`` uint8: ``points`` ``(P, 3)`` (metres, world) with ``colors`` ``(P, 3)`` uint8 seen by
-    a camera with intrinsics ``K`` (pixels of this image) and OpenCV c2w ``(4, 4)`` (metres)."""
+    a camera with intrinsics ``K`` (pixels of this image) and OpenCV c2w ``(4, 4)`` (metres); each point is a
+    ``size`` x ``size`` pixel square over the pixel it projects into."""
     img = np.empty((height, width, 3), np.uint8)
     img[:] = background
     if len(points) == 0:
@@ -31,8 +32,9 @@ def splat_view(points: np.ndarray, colors: np.ndarray, K: np.ndarray, c2w: np.nd
     u = np.floor(uv[order, 0]).astype(np.int64)
     v = np.floor(uv[order, 1]).astype(np.int64)
     col = col[order]
-    for du in range(-radius + 1, radius + 1):
-        for dv in range(-radius + 1, radius + 1):
+    offsets = range(-(size // 2), size - size // 2)
+    for du in offsets:
+        for dv in offsets:
             uu, vv = u + du, v + dv
             m = (uu >= 0) & (uu < width) & (vv >= 0) & (vv < height)
             img[vv[m], uu[m]] = col[m]  # later (nearer) writes win
