@@ -23,8 +23,8 @@ from studio_scene import synthetic_source  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no chromium + chromedriver installed "
-                                "(apt-get install chromium chromium-driver; scripts/setup.sh does it as root)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no chromium + chromedriver installed "
+                                "(apt-get install chromium chromium-driver; scripts/setup.sh does it as root)")]
 
 
 def free_port() -> int:
@@ -88,12 +88,43 @@ def test_recam_studio_in_chromium_add_keyframe_export_screenshot(browser, tmp_pa
         out = tmp_path / "clip_studio.yaml"
         wait_for(out.exists, what="the export")
         np.testing.assert_allclose(load_trajectory(out, 17), app.state.trajectory(), atol=1e-6)
-        time.sleep(1.5)  # let WebGL draw the frusta and points
         shot = tmp_path / "studio.png"
-        browser.save_screenshot(str(shot))
-        img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-        # the 3D view (left of the GUI panel) is drawn: many distinct colours, not a blank canvas
-        view = img[100:700, 50:800]
-        assert len(np.unique(view.reshape(-1, 3) // 8, axis=0)) > 50, "the WebGL view looks blank"
+
+        def drawn() -> bool:  # the 3D view (left of the GUI panel): many distinct colours, not a blank canvas
+            browser.save_screenshot(str(shot))
+            view = np.asarray(Image.open(shot).convert("RGB"))[200:700, 250:800]
+            return len(np.unique(view.reshape(-1, 3) // 8, axis=0)) > 300
+
+        wait_for(drawn, 30, "WebGL to draw the points and frusta")
+    finally:
+        server.stop()
+
+
+def test_synth_studio_in_chromium_draws_the_scene(browser, tmp_path):
+    import viser
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from synth.cli import app as synth_app
+    from synth.studio.app import SynthStudio
+    from synth.studio.scenes import list_scenes
+
+    root = tmp_path / "ds"
+    assert CliRunner().invoke(synth_app, ["plan", "--scenes", "1", "--out", str(root)]).exit_code == 0
+    port = free_port()
+    server = viser.ViserServer(host="127.0.0.1", port=port, verbose=False)
+    try:
+        studio = SynthStudio(server, root, list_scenes(root))
+        browser.get(f"http://127.0.0.1:{port}")
+        wait_for(lambda: len(server.get_clients()) > 0, what="the page to connect")
+        studio.gui_frame.value = 40
+        shot = tmp_path / "synth_studio.png"
+
+        def drawn() -> bool:  # the ten paths and frusta in the status colour (ok: green)
+            browser.save_screenshot(str(shot))
+            view = np.asarray(Image.open(shot).convert("RGB")).astype(int)[100:700, 50:900]
+            return (np.abs(view - [40, 170, 80]).sum(-1) < 60).sum() > 300
+
+        wait_for(drawn, 30, "WebGL to draw the cameras")
     finally:
         server.stop()

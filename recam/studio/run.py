@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import errno
-import socket
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from synth.core.ports import check_port
 from synth.core.run_errors import UserError
 
 from .settings import StudioSettings
 
 __all__ = ["run", "check_port", "start_studio"]
-
-
-def check_port(host: str, port: int) -> None:
-    """Raise :class:`UserError` (exit 2) naming ``host:port`` when it cannot be bound (in use, not an address of
-    this machine). viser itself would silently move to another port."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            why = "is in use" if e.errno == errno.EADDRINUSE else f"cannot be used ({e.strerror})"
-            raise UserError(f"--port {port}: {host}:{port} {why}; choose another --port") from None
 
 
 def start_studio(settings: StudioSettings, source=None):
