@@ -23,8 +23,9 @@ from studio_scene import synthetic_source  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no chromium + chromedriver installed "
-                                "(apt-get install chromium chromium-driver; scripts/setup.sh does it as root)")]
+NO_BROWSER = ("no chromium + chromedriver installed (apt-get install chromium chromium-driver; scripts/setup.sh "
+              "does it as root)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (CHROMIUM and DRIVER), reason=NO_BROWSER)]
 
 
 def free_port() -> int:

@@ -249,9 +249,9 @@ class RecamStudio:
             self.gui_result_img.image = self.result_frames[min(frame, len(self.result_frames) - 1)]
 
     def preview(self, frame: int, traj: Optional[np.ndarray] = None) -> np.ndarray:
-        """The point cloud seen from the new camera at ``frame`` ``(h, w, 3)`` uint8 (source frame size). The new
-        camera is placed relative to the SOURCE camera at ``frame`` when the source moves, as ReCamMaster's
-        re-capture is (the trajectory is relative to the source camera's start; see docs/studio.md)."""
+        """The point cloud seen from the new camera at ``frame``: ``(h, w, 3)`` uint8 at the source frames' size
+        and intrinsics. The trajectory lives in the source camera's frame-0 coordinates (as ``recam infer``'s
+        ``cam_emb``: relative to the trajectory's frame 0, the source camera's start)."""
         traj = self.state.trajectory() if traj is None else traj
         h, w = self.source.frames.shape[1:3]
         return splat_view(self.source.points_metric(), self.source.colors, self.source.K, traj[frame], w, h)
