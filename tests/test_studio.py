@@ -213,3 +213,20 @@ def test_run_button_runs_an_exported_trajectory_through_recam_infer(tmp_path):
         assert "result in" in studio.gui_status.content
     finally:
         server.stop()
+
+
+def test_service_prints_the_url_and_why_there_is_no_point_cloud(tmp_path):
+    from recam.studio.run import run as run_studio
+    from recam.studio.settings import StudioSettings
+
+    video = tmp_path / "grey.mp4"
+    write_video(video, [np.full((48, 64, 3), 90, np.uint8)] * 9, 15)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lines = []
+    run_studio(StudioSettings(video=video, port=port, out=tmp_path / "out", num_frames=9, max_size=64),
+               log=lines.append, until=lambda: True)
+    text = "\n".join(lines)
+    assert f"http://127.0.0.1:{port}" in text and "not_estimable" in text and "no point cloud" in text, text
+    assert (tmp_path / "out").is_dir()
