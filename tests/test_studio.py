@@ -230,3 +230,35 @@ def test_service_prints_the_url_and_why_there_is_no_point_cloud(tmp_path):
     text = "\n".join(lines)
     assert f"http://127.0.0.1:{port}" in text and "not_estimable" in text and "no point cloud" in text, text
     assert (tmp_path / "out").is_dir()
+
+
+def test_gui_handlers_edit_the_design_and_refuse_with_a_message(tmp_path):
+    import viser
+
+    from recam.studio.app import RecamStudio
+
+    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
+    try:
+        studio = RecamStudio(server, synthetic_source(), tmp_path / "clip.mp4", tmp_path)
+        studio._guarded(studio._add)  # at frame 0: refused, the design is kept
+        assert "refused" in studio.gui_status.content and studio.state.frames() == [0]
+        studio.gui_frame.value = 8
+        studio._guarded(studio._add)
+        studio.gui_pos.value, studio.gui_lookat.value = (0.5, 0.0, 0.0), (0.5, 0.0, 4.0)
+        studio._guarded(studio._apply_lookat)
+        np.testing.assert_allclose(studio.state.trajectory()[8], look_at_c2w([0.5, 0, 0], [0.5, 0, 4]), atol=1e-9)
+        studio.gui_frame.value = 12
+        studio._guarded(studio._retime)
+        studio.gui_speed.value = "eased"
+        assert studio.state.frames() == [0, 12] and studio.state.keyframes[1].speed["profile"] == "eased"
+        studio.gui_preset.value = "5: Zoom In"
+        studio._guarded(studio._load_preset)
+        np.testing.assert_allclose(studio.state.trajectory(), preset_relative(5, 17), atol=1e-9)
+        studio.gui_name.value = "../escape.yaml"  # the path policy: exports stay inside --out
+        studio._guarded(studio.export_from_gui)
+        assert not (tmp_path.parent / "escape.yaml").exists()
+        studio._guarded(studio._delete)
+        assert studio.state.frames() == [0, 4, 8, 12]
+        assert studio.preview(16).shape == (64, 96, 3)
+    finally:
+        server.stop()

@@ -277,6 +277,7 @@ class RecamStudio:
             self.gui_lookat = g.add_vector3("look at (m)", (0.0, 0.0, 4.0), step=0.05)
             self.gui_apply = g.add_button("Set position + look-at")
             self.gui_speed = g.add_dropdown("speed into keyframe", ["constant", "eased"])
+            self.gui_retime = g.add_button("Move keyframe to this frame")
             self.gui_delete = g.add_button("Delete keyframe", color="red")
             self.gui_warn = g.add_markdown("")
         with g.add_folder("Export and run"):
@@ -302,6 +303,7 @@ class RecamStudio:
         self.gui_apply.on_click(lambda _: self._guarded(self._apply_lookat))
         self.gui_speed.on_update(lambda _: self._guarded(self._speed))
         self.gui_delete.on_click(lambda _: self._guarded(self._delete))
+        self.gui_retime.on_click(lambda _: self._guarded(self._retime))
         self.gui_export.on_click(lambda _: self._guarded(self.export_from_gui))
         self.gui_run.on_click(lambda _: self._guarded(self._start_run))
         self.gizmo.on_update(lambda _: self._guarded(self._gizmo_moved))
@@ -354,6 +356,12 @@ class RecamStudio:
         if self.state.keyframes[self.selected].frame != 0:
             self.state.set_speed(self.selected, self.gui_speed.value)
             self.redraw()
+
+    def _retime(self) -> None:
+        frame = int(self.gui_frame.value)
+        self.state.retime(self.selected, frame)
+        self.selected = self.state.index(frame)
+        self.redraw()
 
     def _delete(self) -> None:
         self.state.delete(self.selected)
@@ -415,5 +423,5 @@ class RecamStudio:
     def tick(self) -> None:
         """Advance the frame slider while ``play`` is ticked (called by the server loop)."""
         if self.gui_play.value:
-            self.gui_frame.value = (int(self.gui_frame.value) + 1) % self.state.num_frames
-            self._show_frame(int(self.gui_frame.value))
+            with self._lock:
+                self.gui_frame.value = (int(self.gui_frame.value) + 1) % self.state.num_frames  # redraws
