@@ -4,7 +4,6 @@ keyframes, edits, warnings, the preview's geometry, the source from pose estimat
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..core.layout import CAMERA_JSON, VIDEOS_DIR
-from ..core.multicam_format import DatasetFormatError, iter_scene_dirs, load_camera_extrinsics
+from ..core.multicam_format import iter_scene_dirs, load_camera_extrinsics
 from ..core.poses import Poses
 from ..core.unreal import unreal_points_to_world
 from ..dataset.validate import load_recipe, validate_scene
