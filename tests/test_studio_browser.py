@@ -33,8 +33,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="module")
+def browser():  # one chromium for the module (its start is seconds on 2 cores)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
