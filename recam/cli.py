@@ -183,6 +183,27 @@ def eval_cmd(**flags) -> None:
 app.command("eval")(with_eval_flags(eval_cmd))
 
 
+def studio(source: Path = typer.Argument(..., metavar="VIDEO", help="Source video."), **flags) -> None:
+    """Design a re-capture trajectory in the browser (viser): the source's 3D scene, presets, keyframes, preview,
+    export for --trajectory and a run button. Prints the URL."""
+    from .studio.settings import StudioSettings
+
+    settings = settings_or_exit(StudioSettings, video=source, **flags)
+    from .studio.run import run as run_studio
+
+    with exits():
+        run_studio(settings, log=console.print)
+
+
+app.command(context_settings=CONTEXT_SETTINGS)(WithModelOptions(studio, lambda: [(None, _studio_settings(), None)]))
+
+
+def _studio_settings():
+    from .studio.settings import StudioSettings
+
+    return StudioSettings
+
+
 def main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover
     app(argv)
 

@@ -27,3 +27,11 @@ fi
 # ~95 s, kept beside the cache; then ~15 s for 24 bodies), CMU clips; a no-op when up to date. Never fatal: assets
 # that cannot be built are listed as unavailable (`synth assets list`) and the built-in catalog stays in use.
 .venv/bin/synth assets build || echo "warning: synth assets build failed; rendering uses the built-in catalog" >&2
+# Browser for the studio tests (recam studio / synth studio, headless through selenium): Debian's chromium and
+# chromedriver, installed when this runs as root with apt; never fatal (without them the browser tests are skipped).
+if ! command -v chromedriver >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (timeout 600 apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1 \
+    || { timeout 300 apt-get update -qq >/dev/null 2>&1 \
+         && timeout 600 apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1; }) \
+    || echo "note: chromium / chromium-driver not installed; the studio browser tests will be skipped" >&2
+fi

@@ -333,6 +333,25 @@ def verify(
     console.print("[green]no camera flagged[/green]")
 
 
+def studio(root: Path = typer.Argument(..., metavar="DATASET", help="Dataset root."), **flags) -> None:
+    """Browse a dataset in the browser (viser): each scene's camera paths around the character, each camera's
+    video, synth validate / synth verify results colouring the cameras. Prints the URL."""
+    from .studio.run import SynthStudioSettings, run as run_studio
+
+    settings = settings_or_exit(SynthStudioSettings, dataset=root, **flags)
+    with exits():
+        run_studio(settings, log=console.print)
+
+
+def _studio_settings():
+    from .studio.run import SynthStudioSettings
+
+    return SynthStudioSettings
+
+
+app.command(context_settings=CONTEXT_SETTINGS)(WithModelOptions(studio, lambda: [(None, _studio_settings(), None)]))
+
+
 def main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover
     app(argv)
 

@@ -128,6 +128,8 @@ class PoseEstimate:
         message: why a clip is not ``ok``.
         seconds: wall time.
         K: ``(3, 3)`` intrinsics the poses were estimated with (at the downscaled size).
+        extra: with SfM also ``points_xyz`` ``(P, 3)`` float64, the sparse 3D points in frame 0's camera frame
+            (OpenCV axes, SfM units), and ``points_rgb`` ``(P, 3)`` uint8 their colours.
     """
 
     status: str
@@ -434,8 +436,13 @@ def _from_reconstruction(recs, names, idx, opts: PoseOptions) -> Optional[PoseEs
     depth = float(np.median((np.asarray(pts) @ w2c0[:3, :3].T + w2c0[:3, 3])[:, 2])) if pts else float("nan")
     status = "ok" if registered.all() else "partial"
     msg = "" if status == "ok" else f"SfM registered {registered.sum()}/{n} frames"
+    # the sparse point cloud in frame 0's camera frame (same units as c2w), with colours (recam studio draws it)
+    ids = list(rec.point3D_ids()) if hasattr(rec, "point3D_ids") else list(rec.points3D)
+    xyz = np.array([rec.point3D(i).xyz for i in ids], dtype=np.float64).reshape(-1, 3)
+    rgb = np.array([rec.point3D(i).color for i in ids], dtype=np.uint8).reshape(-1, 3)
     return PoseEstimate(status, idx, c2w, registered, frame0_depth=depth, message=msg,
-                        extra={"num_points3D": int(rec.num_points3D()), "mapper": opts.mapper})
+                        extra={"num_points3D": int(rec.num_points3D()), "mapper": opts.mapper,
+                               "points_xyz": xyz @ w2c0[:3, :3].T + w2c0[:3, 3], "points_rgb": rgb})
 
 
 def estimate_video_poses(path: Path, K: np.ndarray, options: PoseOptions = PoseOptions(),
