@@ -220,7 +220,11 @@ class UnrealBackend(RendererBackend):
             if left <= 0:
                 raise UnrealCVFault(f"map {asset} not ready after {self.level_timeout:g} s (the game reports "
                                     f"{state!r}); raise --ue-level-timeout for large worlds")
-            rep = self._request("vget /synth/map", timeout=max(left, 0.1))
+            try:
+                rep = self._request("vget /synth/map", timeout=max(left, 0.1))
+            except UnrealCVFault as e:
+                raise UnrealCVFault(f"map {asset} not ready after {self.level_timeout:g} s ({e}); raise "
+                                    f"--ue-level-timeout for large worlds") from None
             try:
                 st = parse_map_state(rep)
             except ValueError as e:
