@@ -186,7 +186,7 @@ pose_floats = st.floats(-1e7, 1e7, allow_nan=False, allow_infinity=False) | st.s
 def test_every_frame_command_parses_under_unrealcv_grammar(locs, rots, t):
     fm = unreal_pose_to_fmatrix(np.array(locs), np.array(rots))
     cmds = frame_batch_commands(list(range(1, 11)), t, fm)
-    assert len(cmds) == 31 and len(cmds) <= MAX_REQUESTS_PER_TICK
+    assert len(cmds) == 32 and len(cmds) <= MAX_REQUESTS_PER_TICK  # 1 + 2C + prepare + C
     sent_loc, sent_rot = [], []
     for c in cmds:
         m = GRAMMAR.match(c)
