@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Dict, Set
+from typing import Dict, Optional, Set
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "ue_plugin/SynthCV/Source"
 LIST = REPO / "ue_plugin/api_symbols.txt"
 
 
-def plugin_code() -> str:
-    """The plugin's C++ without comments and string literals."""
-    text = "\n".join(p.read_text() for p in sorted(SRC.rglob("*.cpp")) + sorted(SRC.rglob("*.h")))
+def plugin_code(text: Optional[str] = None) -> str:
+    """The plugin's C++ (or ``text``) without comments and string literals."""
+    if text is None:
+        text = "\n".join(p.read_text() for p in sorted(SRC.rglob("*.cpp")) + sorted(SRC.rglob("*.h")))
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     text = re.sub(r"//[^\n]*", "", text)
     return re.sub(r'"(?:[^"\\\n]|\\.)*"', '""', text)
@@ -26,14 +27,15 @@ def used_includes() -> Set[str]:
     return set(re.findall(r'#include\s+[<"]([^>"]+)[>"]', text))
 
 
-def used_symbols() -> Set[str]:
+def used_symbols(text: Optional[str] = None) -> Set[str]:
     """Names the plugin calls (free, ``->``, ``.``, ``::``), engine-style type names (A/U/F/I/E/T + capital),
     engine globals (G + capital) and enumerators written Type::Value or PREFIX_Value."""
-    code = plugin_code()
+    code = plugin_code(text)
     called = re.findall(r"\b([A-Za-z_]\w*)\s*(?:<[^;(){}]*>)?\s*\(", code)
     types = re.findall(r"\b([AUFIET][A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*)\b", code)
     globals_ = re.findall(r"\b(G[A-Z][A-Za-z]+)\b", code)
-    enumerators = re.findall(r"::([A-Z][A-Za-z0-9_]*)\b(?!\s*\()", code) + re.findall(r"\b([A-Z]+_[A-Z][A-Za-z]+)\b", code)
+    enumerators = (re.findall(r"::([A-Z][A-Za-z0-9_]*)\b(?!\s*\()", code)
+                   + re.findall(r"\b([A-Z]+_[A-Z][A-Za-z]+)\b", code))
     keywords = {"if", "for", "while", "return", "switch", "sizeof", "decltype", "static_cast", "constexpr", "auto"}
     return {s for s in called + types + globals_ + enumerators if s not in keywords and not s[0].islower()}
 
@@ -65,6 +67,12 @@ def test_every_symbol_and_header_the_plugin_uses_is_listed_and_none_is_stale():
     used = used_symbols()
     assert sorted(used - set(sym)) == [], "symbols not in ue_plugin/api_symbols.txt (check them, then add them)"
     assert sorted(set(sym) - used) == [], "stale symbols in ue_plugin/api_symbols.txt"
+
+
+def test_the_check_sees_what_a_change_would_add():
+    code = 'void F(UWorld* W) { W->SetFooBar(1); UNewThing::Make(); int x = GNewGlobal; // Hidden()\n auto s = TEXT("Q()"); }'
+    got = used_symbols(code)
+    assert {"SetFooBar", "UNewThing", "Make", "GNewGlobal", "UWorld"} <= got and not {"Hidden", "Q"} & got
 
 
 def test_plugin_builds_with_and_without_the_dispatcher_getter_and_includes_what_it_uses():

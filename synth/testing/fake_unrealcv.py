@@ -8,8 +8,8 @@ float32 values read from half floats; camera 0 is the pawn's camera (``vset`` mo
 location follow only while the game ticks, so they are stale while paused); ``vget /cameras`` lists sensor
 component names, the pawn's first, the others in (simulated) UObject hash order, which is also their id order;
 ``Invalid sensor id`` / ``Argument Invalid``; colours truncated to 8 bits; pausing needs a player controller; a
-map load blocks the game thread for ``load_s`` seconds. Also faithful: framing and request ids, the ``connected to <project>``
-greeting, one client at a time (others are closed), at most 32 requests per tick processed in order on one "game
+map load blocks the game thread for ``load_s`` seconds. Also faithful: framing and request ids, the
+``connected to <project>`` greeting, one client at a time (others are closed), at most 32 requests per tick processed in order on one "game
 thread", the dispatcher's command grammar (``[str]``/``[uint]``/``[float]``, unknown commands answered
 ``error No handler found ...``), replies ``ok`` / value / ``error <message>``, BMP/PNG/NPY captures, state kept
 across client connections (lost only when the "game" restarts). It executes the stock commands our backend sends
@@ -51,6 +51,8 @@ __all__ = ["Fault", "FakeUnrealServer", "unreal_catalog_for", "start_server_proc
 
 log = logging.getLogger(__name__)
 _DEFAULT_MASK_RGB = (64, 64, 64)  # what UnrealCV's colour map would give an actor nobody annotated
+#: embedded-renderer camera slots kept ready (the pawn's + 10): spawning cameras up to this never rebuilds it
+_RENDER_SLOTS = 11
 
 
 @dataclass
@@ -339,6 +341,30 @@ class FakeUnrealServer:
             self.backend.close()
             self.backend = None
         self.map = name
+        env = self.embedded.environment(self.asset_map[name])
+        self.lighting = env.lighting[0]  # the level's own lighting until a preset is applied
+        if self.render:
+            self._prewarm()
+
+    def _prewarm(self) -> None:
+        """Build the scene and render it once while the map loads (the game thread is blocked anyway), as the plugin
+        answers ``ready`` only after shaders are compiled: the first capture then costs what any capture costs."""
+        from synth.core.scene_spec import Lens
+
+        try:
+            self._sync_backend()
+            self.backend.set_lens(Lens(24.0, 1.0, 23.76), 32, 32)
+            n = self.backend.num_cameras
+            self.backend.set_camera_poses(Poses.from_unreal(np.zeros((n, 3)), np.zeros((n, 3))))
+            self.backend.capture()
+        except Exception:  # noqa: BLE001 - a failed warm-up only costs time at the first capture
+            log.exception("warm-up render failed")
+
+    def _load_now(self) -> None:
+        """Like the engine, do the loading work (lighting, character and animation assets) in the command that
+        asks for it rather than at the next capture."""
+        if self.render and self.map is not None:
+            self._sync_backend()
 
     def _tick_loading(self) -> None:
         # like UGameplayStatics::OpenLevel, the travel happens on a later tick than the request, and loading the
@@ -481,6 +507,7 @@ class FakeUnrealServer:
             return f"error Lighting preset {preset} not in {env.lighting}"
         self.lighting = preset
         self._dirty()
+        self._load_now()
         return "ok"
 
     def _h_vset_synth_character_spawn_str_str_float_float_float_float(self, name, asset, x, y, z, yaw):
@@ -506,6 +533,7 @@ class FakeUnrealServer:
             return f"error Animation {asset} does not fit the skeleton of {name}"
         ch["anim"] = aid
         self._dirty()
+        self._load_now()
         return "ok"
 
     def _h_vset_synth_character_str_time_float(self, name, t):
@@ -568,10 +596,10 @@ class FakeUnrealServer:
         if self.map is None:
             raise ValueError("No map loaded")
         n = len(self.cameras)
-        if self.backend is None or self.backend.num_cameras != n:
+        if self.backend is None or self.backend.num_cameras < n:
             if self.backend is not None:
                 self.backend.close()
-            self.backend = EmbeddedBackend(self.embedded, n)
+            self.backend = EmbeddedBackend(self.embedded, max(n, _RENDER_SLOTS))
             self._scene_key = None
         ch = self.character
         key = (self.map, self.lighting, None if ch is None else (ch["id"], ch["location"], ch["yaw"], ch["anim"]))
@@ -604,11 +632,12 @@ class FakeUnrealServer:
             raise ValueError("cameras of different sizes are not supported by the test server")
         self._sync_backend()
         self.backend.set_lens(Lens(float(focal_mm_from_hfov(cam.fov)), 1.0, 23.76), w, h)
-        locs = np.stack([c.location for c in self.cameras])
-        rots = np.stack([c.rotation for c in self.cameras])
+        pad = [self.cameras[0]] * (self.backend.num_cameras - len(self.cameras))  # unused slots: any pose
+        locs = np.stack([c.location for c in self.cameras + pad])
+        rots = np.stack([c.rotation for c in self.cameras + pad])
         self.backend.set_camera_poses(Poses.from_unreal(locs, rots))
         caps = self.backend.capture(CaptureRequest(depth=True, mask=self.character is not None))
-        for i, c in enumerate(caps):
+        for i, c in enumerate(caps[:len(self.cameras)]):
             if c.mask is None:
                 c.mask = np.zeros(c.rgb.shape[:2], bool)
             self._images[i] = c

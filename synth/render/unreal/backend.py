@@ -1,9 +1,9 @@
 """The Unreal Engine 5 backend: the renderer interface over UnrealCV (stock commands + our ``/synth`` plugin).
 
 Per scene: open the map (skipped when already loaded; polls ``vget /synth/map`` with ``level_timeout`` until the
-new world is ready: streaming, shaders), pause the game, set the capture mode (paused or stepped world, settle renders),
-apply the lighting preset, spawn the cameras (sensor ids 1..C; id 0 is the pawn's camera, moved with the pawn and
-stale while paused: never ours), spawn the character, set its animation and the lens. Per frame, one batch of
+new world is ready: streaming, shaders), pause the game, apply the lighting preset, spawn the cameras (sensor ids
+1..C; id 0 is the pawn's camera, moved with the pawn and stale while paused: never ours), set the capture mode
+(paused or stepped world, settle renders), spawn the character, set its animation and the lens. Per frame, one batch of
 ``1 + 2C + 1 + C <= 32`` commands (C = 10): animation time, every camera's location and rotation, focus + settle
 (``vset /synth/cameras/prepare``), every camera's ``lit bmp`` capture; optional depth / masks follow in a second
 batch while the game stays paused (same world state). In ``step`` mode the pose batch ends with
@@ -183,7 +183,6 @@ class UnrealBackend(RendererBackend):
         if self._map != asset:
             self._open_map(asset)
         self._request("vset /action/game/pause")
-        self._request(f"vset /synth/capture_mode {self.mode} {self.settle}")
         self._request(f"vset /synth/lighting {check_str(lighting, 'lighting preset')}")
         if len(self.camera_ids) != self.num_cameras:
             # UnrealCV numbers sensors in the order of GetFusionSensorList: the pawn's first (id 0: it moves the
@@ -198,6 +197,8 @@ class UnrealBackend(RendererBackend):
                 if len(listed) < self.num_cameras + 1:
                     raise UnrealCVFault(f"spawned {missing} cameras but UnrealCV lists {len(listed)} sensors")
             self.camera_ids = list(range(1, self.num_cameras + 1))
+        # after the cameras exist: the plugin applies the temporal settings to the sensors of the world
+        self._request(f"vset /synth/capture_mode {self.mode} {self.settle}")
         self.size = None
 
     def _open_map(self, asset: str) -> None:
@@ -223,6 +224,8 @@ class UnrealBackend(RendererBackend):
             try:
                 rep = self._request("vget /synth/map", timeout=max(left, 0.1))
             except UnrealCVFault as e:
+                if time.monotonic() < deadline:
+                    raise  # a dropped connection, not the load outlasting level_timeout
                 raise UnrealCVFault(f"map {asset} not ready after {self.level_timeout:g} s ({e}); raise "
                                     f"--ue-level-timeout for large worlds") from None
             try:
