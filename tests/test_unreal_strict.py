@@ -109,8 +109,10 @@ def test_stock_replies_are_unrealcvs(server, ue_cat, tmp_path):
         ask(conn, *["vset /cameras/spawn"] * 3)
         cams = parse_reply("vget /cameras", ask(conn, "vget /cameras")[0])
         assert cams == [PAWN_SENSOR_NAME] + [SENSOR_NAME] * 3  # component names, the pawn's first
-        fov, bad_id, loc = ask(conn, "vget /camera/1/fov", "vget /camera/9/fov", "vget /camera/2/location")
-        assert re.fullmatch(r"\d+\.\d{6}", fov) and bad_id == "error Invalid sensor id"
+        fov, bad_fov, bad_loc, loc = ask(conn, "vget /camera/1/fov", "vget /camera/9/fov", "vget /camera/9/location",
+                                         "vget /camera/2/location")
+        assert re.fullmatch(r"\d+\.\d{6}", fov)
+        assert bad_fov == "error Argument Invalid" and bad_loc == "error Invalid sensor id"  # as CameraHandler.cpp
         assert re.fullmatch(r"-?\d+\.\d{3} -?\d+\.\d{3} -?\d+\.\d{3}", loc)
         lit_npy, mask_npy, depth_png, saved = ask(conn, "vget /camera/1/lit npy", "vget /camera/1/object_mask npy",
                                                   "vget /camera/1/depth png", "vget /camera/1/lit shot.png")
@@ -232,6 +234,16 @@ def test_frame_hash_mismatch_is_a_fault(ue_cat):
             be.capture()
         with pytest.raises(UnrealCVFault, match="--ue-settle"):
             be.capture()
+        # with settle renders TAA jitter makes re-captures differ by design: counted, not a fault
+        jitter = UnrealBackend(ue_cat, C, ("127.0.0.1", h.port), timeout=10, hash_every=1, settle=4)
+        be.close()
+        _scene(jitter, ue_cat)
+        jitter.set_animation_time(0.0)
+        jitter.set_camera_poses(_poses(C))
+        for _ in range(jitter.warmup + 2):
+            jitter.capture()
+        assert jitter.hash_checks == 2 and jitter.hash_mismatches == 2 * C
+        jitter.close()
     finally:
         be.close()
         h.stop()

@@ -296,10 +296,12 @@ class FakeUnrealServer:
         handler = getattr(self, "_h_" + _handler_name(template))
         return handler(*args)
 
-    def _camera(self, cid: str) -> _Camera:
+    def _camera(self, cid: str, bad: str = "invalid_sensor") -> _Camera:
+        """The sensor of id ``cid``; an unknown id is ``error Invalid sensor id`` (location, rotation, captures) or
+        ``error Argument Invalid`` (``bad="invalid_argument"``: fov, size), as CameraHandler.cpp answers."""
         i = int(cid) if cid.isdigit() else 0  # FCString::Atoi("") is 0
         if not 0 <= i < len(self.cameras):
-            raise ValueError(error_text("invalid_sensor")[len("error "):])
+            raise ValueError(error_text(bad)[len("error "):])
         return self.cameras[i]
 
     def _embedded_id(self, asset: str, kind: str) -> str:
@@ -429,18 +431,18 @@ class FakeUnrealServer:
         return "ok"
 
     def _h_vget_camera_uint_fov(self, cid):
-        return reply("vget /camera/[uint]/fov", self._camera(cid).fov)
+        return reply("vget /camera/[uint]/fov", self._camera(cid, "invalid_argument").fov)
 
     def _h_vset_camera_uint_fov_float(self, cid, fov):
-        self._camera(cid).fov = float(fov)
+        self._camera(cid, "invalid_argument").fov = float(fov)
         self._dirty()
         return "ok"
 
     def _h_vget_camera_uint_size(self, cid):
-        return reply("vget /camera/[uint]/size", *self._camera(cid).size)
+        return reply("vget /camera/[uint]/size", *self._camera(cid, "invalid_argument").size)
 
     def _h_vset_camera_uint_size_uint_uint(self, cid, w, h):
-        self._camera(cid).size = (int(w), int(h))
+        self._camera(cid, "invalid_argument").size = (int(w), int(h))
         self._dirty()
         return "ok"
 
