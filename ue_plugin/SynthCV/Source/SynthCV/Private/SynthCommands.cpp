@@ -123,7 +123,7 @@ void FSynthCommands::Register(FCommandDispatcher& Dispatcher)
 	Bind(TEXT("vset /synth/map [str]"), &FSynthCommands::OpenMap,
 		TEXT("Open a map by package path; poll vget /synth/map until it reports ready"));
 	Bind(TEXT("vget /synth/map"), &FSynthCommands::GetMap,
-		TEXT("Current map package path and 'ready' (world has begun play) or 'loading'"));
+		TEXT("Current map package path and 'ready' (new world begun play, streaming and shaders done) or 'loading'"));
 	Bind(TEXT("vset /synth/lighting [str]"), &FSynthCommands::SetLighting,
 		TEXT("Apply a lighting preset: calls the level Blueprint's SynthSetLighting(Preset) event"));
 	Bind(TEXT("vset /synth/character/spawn [str] [str] [float] [float] [float] [float]"), &FSynthCommands::SpawnCharacter,
