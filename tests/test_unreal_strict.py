@@ -4,6 +4,7 @@ parsed with the same table the server formats with, camera 0 the pawn, half-floa
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import time
@@ -36,6 +37,12 @@ def ue_cat(tmp_path_factory):
     return load_catalog(p)
 
 
+@functools.lru_cache(maxsize=1)
+def _embedded():
+    embedded = load_catalog()
+    return embedded, unreal_catalog_for(embedded)[1]
+
+
 class _ThreadServer:
     """The test server in a thread of this process (``render=False`` needs no Panda3D): no process start-up."""
 
@@ -45,8 +52,7 @@ class _ThreadServer:
 
         from synth.testing.fake_unrealcv import FakeUnrealServer
 
-        embedded = load_catalog()
-        _, amap = unreal_catalog_for(embedded)
+        embedded, amap = _embedded()
         q: "queue.Queue" = queue.Queue()
         self.srv = FakeUnrealServer(embedded, amap, port=0, render=False, on_listen=q.put, **options)
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
@@ -98,6 +104,7 @@ def open_map(conn: Connection, ue_cat) -> str:
     raise AssertionError("map never ready")
 
 
+@pytest.mark.slow
 def test_stock_replies_are_unrealcvs(server, ue_cat, tmp_path):
     conn = connect(server.port)
     try:
@@ -130,6 +137,7 @@ def test_stock_replies_are_unrealcvs(server, ue_cat, tmp_path):
         conn.discard()
 
 
+@pytest.mark.slow
 def test_camera_zero_is_the_pawn_and_stale_while_paused(server, ue_cat):
     conn = connect(server.port)
     try:
@@ -146,6 +154,7 @@ def test_camera_zero_is_the_pawn_and_stale_while_paused(server, ue_cat):
         conn.discard()
 
 
+@pytest.mark.slow
 def test_pause_needs_a_player_controller(ue_cat):
     h = start_server(player_controller=False)
     try:
@@ -156,6 +165,7 @@ def test_pause_needs_a_player_controller(ue_cat):
         h.stop()
 
 
+@pytest.mark.slow
 def test_spawned_camera_ids_follow_hash_order_not_spawn_order(server, ue_cat):
     """A newly spawned camera can take any id >= 1: the backend must not assume spawn order (it uses 1..C)."""
     conn = connect(server.port)
@@ -188,6 +198,7 @@ def _scene(be: UnrealBackend, ue_cat) -> None:
     be.set_lens(Lens(24.0, 4.0, 23.76), 32, 24)
 
 
+@pytest.mark.slow
 def test_backend_copes_with_the_strict_server(server, ue_cat, tmp_path):
     be = UnrealBackend(ue_cat, C, ("127.0.0.1", server.port), timeout=10, settle=2, hash_every=1)
     try:
@@ -208,6 +219,7 @@ def test_backend_copes_with_the_strict_server(server, ue_cat, tmp_path):
     assert sum(1 for c in log if c == f"vset /synth/cameras/prepare {CHARACTER_NAME}") == 5
 
 
+@pytest.mark.slow
 def test_step_mode_steps_the_world_by_the_frame_time(server, ue_cat, tmp_path):
     be = UnrealBackend(ue_cat, C, ("127.0.0.1", server.port), timeout=10, mode="step")
     try:
@@ -223,6 +235,7 @@ def test_step_mode_steps_the_world_by_the_frame_time(server, ue_cat, tmp_path):
     assert "vget /synth/step" in log
 
 
+@pytest.mark.slow
 def test_frame_hash_mismatch_is_a_fault(ue_cat):
     h = start_server(unstable_hash=True)
     be = UnrealBackend(ue_cat, C, ("127.0.0.1", h.port), timeout=10, hash_every=1)
@@ -249,6 +262,7 @@ def test_frame_hash_mismatch_is_a_fault(ue_cat):
         h.stop()
 
 
+@pytest.mark.slow
 def test_map_ready_polled_with_level_timeout_no_reload_loop(ue_cat, tmp_path):
     """A map load longer than the per-request timeout succeeds (the poll waits with level_timeout) and the map is
     requested once; a load longer than level_timeout is a clear fault."""
