@@ -186,7 +186,7 @@ pose_floats = st.floats(-1e7, 1e7, allow_nan=False, allow_infinity=False) | st.s
 def test_every_frame_command_parses_under_unrealcv_grammar(locs, rots, t):
     fm = unreal_pose_to_fmatrix(np.array(locs), np.array(rots))
     cmds = frame_batch_commands(list(range(1, 11)), t, fm)
-    assert len(cmds) == 31 and len(cmds) <= MAX_REQUESTS_PER_TICK
+    assert len(cmds) == 32 and len(cmds) <= MAX_REQUESTS_PER_TICK  # 1 + 2C + prepare + C
     sent_loc, sent_rot = [], []
     for c in cmds:
         m = GRAMMAR.match(c)
@@ -312,7 +312,7 @@ def test_server_protocol_one_client_ids_and_errors():
     """Framing with request ids, the greeting, one client at a time, and ``error`` replies for unknown commands."""
     import socket
 
-    from synth.render.unreal.protocol import frame, read_frame
+    from synth.render.unreal.protocol import PLUGIN_VERSION, frame, read_frame
 
     h = start_server_process(render=False)
     try:
@@ -323,7 +323,7 @@ def test_server_protocol_one_client_ids_and_errors():
         a.sendall(b"".join(frame(f"{i}:{c}".encode()) for i, c in
                            [(7, "vget /synth/version"), (8, "vget /camera/99/location"), (9, "vget /no/such")]))
         replies = [read_frame(a) for _ in range(3)]
-        assert replies[0] == b"7:1.0"
+        assert replies[0] == f"7:{PLUGIN_VERSION}".encode()
         assert replies[1].startswith(b"8:error") and replies[2].startswith(b"9:error No handler")
         a.close()
         import time

@@ -1,7 +1,15 @@
 """A test server that speaks UnrealCV's wire protocol and renders with the embedded renderer.
 
-Faithful to UnrealCV 5.2 where the backend depends on it: framing and request ids, the ``connected to <project>``
-greeting, one client at a time (others are closed), at most 32 requests per tick processed in order on one "game
+Strict: it answers stock commands as UnrealCV 5.2 (HEAD ec12043) does, with the reply formats and error texts of
+:mod:`synth.render.unreal.replies` (the table the backend parses with): no ``vget /unrealcv/commands`` (the listing
+is ``vget /unrealcv/help``); ``lit`` / ``object_mask`` give binary only for ``png`` / ``bmp``, save on the server
+and reply the file name for a path, and answer ``error Invalid filename type`` for ``npy``; depth ``npy`` holds
+float32 values read from half floats; camera 0 is the pawn's camera (``vset`` moves the pawn; its image and
+location follow only while the game ticks, so they are stale while paused); ``vget /cameras`` lists sensor
+component names, the pawn's first, the others in (simulated) UObject hash order, which is also their id order;
+``Invalid sensor id`` / ``Argument Invalid``; colours truncated to 8 bits; pausing needs a player controller; a
+map load blocks the game thread for ``load_s`` seconds. Also faithful: framing and request ids, the
+``connected to <project>`` greeting, one client at a time (others are closed), at most 32 requests per tick processed in order on one "game
 thread", the dispatcher's command grammar (``[str]``/``[uint]``/``[float]``, unknown commands answered
 ``error No handler found ...``), replies ``ok`` / value / ``error <message>``, BMP/PNG/NPY captures, state kept
 across client connections (lost only when the "game" restarts). It executes the stock commands our backend sends
@@ -34,13 +42,17 @@ from synth.scenes.catalog import Catalog
 from synth.core.intrinsics import focal_mm_from_hfov
 from synth.core.units import CM_PER_M
 from synth.core.poses import Poses
-from synth.render.unreal.protocol import (MAX_REQUESTS_PER_TICK, PLUGIN_VERSION, STOCK_COMMANDS, SYNTH_COMMANDS,
-                                          Grammar, encode_bmp, frame, map_package, read_frame)
+from synth.render.unreal.protocol import (CAPTURE_MODES, MAX_REQUESTS_PER_TICK, PLUGIN_VERSION, STOCK_COMMANDS,
+                                          SYNTH_COMMANDS, Grammar, encode_bmp, frame, map_package, read_frame,
+                                          rgb_hash)
+from synth.render.unreal.replies import error_text, format_help, reply
 
 __all__ = ["Fault", "FakeUnrealServer", "unreal_catalog_for", "start_server_process", "ServerHandle"]
 
 log = logging.getLogger(__name__)
 _DEFAULT_MASK_RGB = (64, 64, 64)  # what UnrealCV's colour map would give an actor nobody annotated
+#: embedded-renderer camera slots kept ready (the pawn's + 10): spawning cameras up to this never rebuilds it
+_RENDER_SLOTS = 11
 
 
 @dataclass
@@ -75,9 +87,15 @@ def unreal_catalog_for(embedded: Catalog) -> Tuple[dict, Dict[str, str]]:
     return data, amap
 
 
+#: UFusionCamSensor component names: a spawned AFusionCameraActor's and (assumed) the pawn's
+SENSOR_NAME = "FusionCameraSensor"
+PAWN_SENSOR_NAME = "FusionCamSensor"
+
+
 @dataclass
 class _Camera:
     name: str
+    actor: str = ""
     location: np.ndarray = field(default_factory=lambda: np.zeros(3))
     rotation: np.ndarray = field(default_factory=lambda: np.zeros(3))
     fov: float = 90.0
@@ -90,12 +108,15 @@ class FakeUnrealServer:
     def __init__(self, embedded: Catalog, asset_map: Dict[str, str], host: str = "127.0.0.1", port: int = 9000,
                  project: str = "SynthTest", faults: Optional[List[Fault]] = None, render: bool = True,
                  tick_s: float = 0.002, on_listen: Optional[Callable[[int], None]] = None,
-                 command_log: Optional[Path] = None):
+                 command_log: Optional[Path] = None, load_s: float = 0.0, player_controller: bool = True,
+                 unstable_hash: bool = False, save_dir: Optional[Path] = None):
         self.embedded, self.asset_map = embedded, asset_map
         self.host, self.port, self.project = host, port, project
         self.faults = sorted(faults or [], key=lambda f: f.at)
         self.render, self.tick_s, self.on_listen = render, tick_s, on_listen
         self.command_log = open(command_log, "a", buffering=1) if command_log else None
+        self.load_s, self.player_controller, self.unstable_hash = load_s, player_controller, unstable_hash
+        self.save_dir = Path(save_dir) if save_dir else None
         self.grammar = Grammar([t for t, _ in STOCK_COMMANDS + SYNTH_COMMANDS])
         self.pending: "queue.Queue" = queue.Queue()
         self.client: Optional[socket.socket] = None
@@ -109,7 +130,10 @@ class FakeUnrealServer:
     def _reset_state(self) -> None:
         self.map: Optional[str] = None
         self.lighting = "default"
-        self.cameras: List[_Camera] = [_Camera("PlayerCameraSensor")]
+        self.cameras: List[_Camera] = [_Camera(PAWN_SENSOR_NAME, "Pawn")]  # in sensor-id order (see _order)
+        self.pawn = (np.zeros(3), np.zeros(3))  # the pawn's location and rotation: camera 0 follows while ticking
+        self.spawned = 0
+        self.capture_mode, self.settle, self.step_pending, self.settle_renders = "paused", 0, 0, 0
         self.character: Optional[dict] = None
         self.time_s = 0.0
         self.paused = False
@@ -183,6 +207,7 @@ class FakeUnrealServer:
             handled = 0
             t0 = time.perf_counter()
             self._tick_loading()
+            self._tick_world()
             while handled < MAX_REQUESTS_PER_TICK:
                 try:
                     conn, rid, cmd = self.pending.get(timeout=self.tick_s if handled == 0 else 0)
@@ -266,15 +291,17 @@ class FakeUnrealServer:
             self.command_log.write(cmd + "\n")
         m = self.grammar.match(cmd)
         if m is None:
-            return f"error No handler found for URI '{cmd}'"
+            return error_text("no_handler", cmd)
         template, args = m
         handler = getattr(self, "_h_" + _handler_name(template))
         return handler(*args)
 
-    def _camera(self, cid: str) -> _Camera:
-        i = int(cid) if cid.isdigit() else -1
+    def _camera(self, cid: str, bad: str = "invalid_sensor") -> _Camera:
+        """The sensor of id ``cid``; an unknown id is ``error Invalid sensor id`` (location, rotation, captures) or
+        ``error Argument Invalid`` (``bad="invalid_argument"``: fov, size), as CameraHandler.cpp answers."""
+        i = int(cid) if cid.isdigit() else 0  # FCString::Atoi("") is 0
         if not 0 <= i < len(self.cameras):
-            raise ValueError(f"Invalid camera id {cid}")
+            raise ValueError(error_text(bad)[len("error "):])
         return self.cameras[i]
 
     def _embedded_id(self, asset: str, kind: str) -> str:
@@ -286,19 +313,26 @@ class FakeUnrealServer:
         self._images = {}
 
     # stock
-    def _h_vget_unrealcv_commands(self):
-        return "\n".join(t for t, _ in STOCK_COMMANDS + SYNTH_COMMANDS)
+    def _h_vget_unrealcv_help(self):
+        return format_help(STOCK_COMMANDS + SYNTH_COMMANDS)
 
     def _h_vget_unrealcv_status(self):
         return f"Is Listening\nClient Connected\n{self.port}\nConfiguration\n"
 
     def _h_vset_action_game_pause(self):
+        if not self.player_controller:
+            return error_text("no_player_controller")
         self.paused = True
         return "ok"
 
     def _h_vset_action_game_resume(self):
+        if not self.player_controller:
+            return error_text("no_player_controller")
         self.paused = False
         return "ok"
+
+    def _h_vget_action_game_is_paused(self):
+        return reply("vget /action/game/is_paused", "true" if self.paused else "false")
 
     def _h_vset_action_game_level_str(self, name):
         return self._h_vset_synth_map_str(name)
@@ -309,91 +343,149 @@ class FakeUnrealServer:
             self.backend.close()
             self.backend = None
         self.map = name
+        env = self.embedded.environment(self.asset_map[name])
+        self.lighting = env.lighting[0]  # the level's own lighting until a preset is applied
+        if self.render:
+            self._prewarm()
+
+    def _prewarm(self) -> None:
+        """Build the scene and render it once while the map loads (the game thread is blocked anyway), as the plugin
+        answers ``ready`` only after shaders are compiled: the first capture then costs what any capture costs."""
+        from synth.core.scene_spec import Lens
+
+        try:
+            self._sync_backend()
+            self.backend.set_lens(Lens(24.0, 1.0, 23.76), 32, 32)
+            n = self.backend.num_cameras
+            self.backend.set_camera_poses(Poses.from_unreal(np.zeros((n, 3)), np.zeros((n, 3))))
+            self.backend.capture()
+        except Exception:  # noqa: BLE001 - a failed warm-up only costs time at the first capture
+            log.exception("warm-up render failed")
+
+    def _load_now(self) -> None:
+        """Like the engine, do the loading work (lighting, character and animation assets) in the command that
+        asks for it rather than at the next capture."""
+        if self.render and self.map is not None:
+            self._sync_backend()
 
     def _tick_loading(self) -> None:
-        # like UGameplayStatics::OpenLevel, the travel happens on a later tick than the request
+        # like UGameplayStatics::OpenLevel, the travel happens on a later tick than the request, and loading the
+        # map blocks the game thread (no request is answered meanwhile)
         if self._loading is not None:
             self._loading[1] -= 1
             if self._loading[1] <= 0:
+                time.sleep(self.load_s)
                 self._open_level(self._loading[0])
                 self._loading = None
 
+    def _tick_world(self) -> None:
+        """One engine tick: the pawn's camera follows the pawn unless paused; a requested fixed step runs."""
+        if not self.paused or self.step_pending:
+            cam = self.cameras[0]
+            if not (np.array_equal(cam.location, self.pawn[0]) and np.array_equal(cam.rotation, self.pawn[1])):
+                cam.location, cam.rotation = self.pawn[0].copy(), self.pawn[1].copy()
+                self._dirty()
+        if self.step_pending:
+            self.step_pending -= 1
+
+    def _order(self) -> None:
+        """Sensor ids as GetFusionSensorList gives them: the pawn's first, then UObject hash order (simulated by a
+        CRC of the actor name), so a newly spawned camera can take any id >= 1 and shift the others."""
+        import zlib
+
+        self.cameras[1:] = sorted(self.cameras[1:], key=lambda c: zlib.crc32(c.actor.encode()))
+        self._images = {}
+
     def _h_vget_cameras(self):
-        return "".join(f"{c.name} " for c in self.cameras)
+        return reply("vget /cameras", [c.name for c in self.cameras])
 
     def _h_vset_cameras_spawn(self):
-        name = f"FusionCameraActor_{len(self.cameras)}"
-        self.cameras.append(_Camera(name))
-        return name
+        name = f"FusionCameraActor_{self.spawned}"
+        self.spawned += 1
+        self.cameras.append(_Camera(SENSOR_NAME, name))
+        self._order()
+        return reply("vset /cameras/spawn", name)
 
     def _h_vget_camera_uint_location(self, cid):
-        return " ".join(f"{v:.3f}" for v in self._camera(cid).location)
+        return reply("vget /camera/[uint]/location", *self._camera(cid).location)
 
     def _h_vset_camera_uint_location_float_float_float(self, cid, x, y, z):
-        self._camera(cid).location = np.array([float(x), float(y), float(z)])
+        loc = np.array([float(x), float(y), float(z)])
+        if int(cid) == 0:  # moves the pawn; the camera follows on the next unpaused tick
+            self.pawn = (loc, self.pawn[1])
+            return "ok"
+        self._camera(cid).location = loc
         self._dirty()
         return "ok"
 
     def _h_vget_camera_uint_rotation(self, cid):
-        return " ".join(f"{v:.3f}" for v in self._camera(cid).rotation)
+        return reply("vget /camera/[uint]/rotation", *self._camera(cid).rotation)
 
     def _h_vset_camera_uint_rotation_float_float_float(self, cid, p, y, r):
-        self._camera(cid).rotation = np.array([float(p), float(y), float(r)])
+        rot = np.array([float(p), float(y), float(r)])
+        if int(cid) == 0:  # the controller's rotation; the camera follows on the next unpaused tick
+            self.pawn = (self.pawn[0], rot)
+            return "ok"
+        self._camera(cid).rotation = rot
         self._dirty()
         return "ok"
 
     def _h_vget_camera_uint_fov(self, cid):
-        return f"{self._camera(cid).fov:.3f}"
+        return reply("vget /camera/[uint]/fov", self._camera(cid, "invalid_argument").fov)
 
     def _h_vset_camera_uint_fov_float(self, cid, fov):
-        self._camera(cid).fov = float(fov)
+        self._camera(cid, "invalid_argument").fov = float(fov)
         self._dirty()
         return "ok"
 
     def _h_vget_camera_uint_size(self, cid):
-        w, h = self._camera(cid).size
-        return f"{w} {h}"
+        return reply("vget /camera/[uint]/size", *self._camera(cid, "invalid_argument").size)
 
     def _h_vset_camera_uint_size_uint_uint(self, cid, w, h):
-        self._camera(cid).size = (int(w), int(h))
+        self._camera(cid, "invalid_argument").size = (int(w), int(h))
         self._dirty()
         return "ok"
 
+    def _serialize(self, name: str, kinds: Tuple[str, ...], encode: Callable[[str], bytes]):
+        """CameraHandler::SerializeData: a bare extension of ``kinds`` -> binary; a file name with one of them ->
+        saved on the server, the reply is the name; anything else -> ``Invalid filename type``."""
+        ext = name.rsplit(".", 1)[-1].lower()
+        if ext not in kinds:
+            return error_text("invalid_filename", name)
+        data = encode(ext)
+        if "." not in name:
+            return data
+        import tempfile
+
+        folder = self.save_dir or Path(tempfile.gettempdir())
+        (folder / Path(name).name).write_bytes(data)
+        return name
+
     def _h_vget_camera_uint_lit_str(self, cid, fmt):
         cap = self._capture(int(cid))
-        if fmt == "bmp":
-            return encode_bmp(cap.rgb)
-        if fmt == "png":
-            return _png(cap.rgb)
-        return f"error Unsupported format {fmt}"
+        return self._serialize(fmt, ("png", "bmp"), lambda e: encode_bmp(cap.rgb) if e == "bmp" else _png(cap.rgb))
 
     def _h_vget_camera_uint_depth_str(self, cid, fmt):
-        if fmt != "npy":
-            return f"error Unsupported format {fmt}"
-        buf = io.BytesIO()
-        np.save(buf, (self._capture(int(cid)).depth_m * CM_PER_M).astype(np.float32))
-        return buf.getvalue()
+        cap = self._capture(int(cid))
+        return self._serialize(fmt, ("npy",), lambda e: _npy(half_float_depth_cm(cap.depth_m)))
 
     def _h_vget_camera_uint_object_mask_str(self, cid, fmt):
         cap = self._capture(int(cid))
         img = np.zeros(cap.rgb.shape, np.uint8)
         if self.character is not None:
             img[cap.mask] = self.character["color"]
-        return _png(img) if fmt == "png" else encode_bmp(img)
+        return self._serialize(fmt, ("png", "bmp"), lambda e: _png(img) if e == "png" else encode_bmp(img))
 
     def _h_vget_object_str_color(self, name):
         if self.character is None or self.character["name"] != name:
-            return "error Cannot find object"
-        r, g, b = self.character["color"]
-        return f"(R={r},G={g},B={b},A=255)"
+            return error_text("no_object")
+        return reply("vget /object/[str]/color", *self.character["color"], 255)
 
     def _h_vset_object_str_color_uint_uint_uint(self, name, r, g, b):
         if self.character is None or self.character["name"] != name:
-            return "error Cannot find object"
-        rgb = tuple(int(v) for v in (r, g, b))
-        if max(rgb) > 255:
-            return "error Invalid color"
-        self.character["color"] = rgb
+            return error_text("no_object")
+        # FColor(uint32 R, ...) keeps the low 8 bits: 300 -> 44, no error
+        self.character["color"] = tuple(int(v or 0) & 0xFF for v in (r, g, b))
         return "ok"
 
     # ours (ue_plugin/SynthCV)
@@ -407,7 +499,7 @@ class FakeUnrealServer:
 
     def _h_vget_synth_map(self):
         current = self.map or "/Game/Synth/Maps/Entry"  # the game's start-up map
-        return f"{current} {'loading' if self._loading is not None else 'ready'}"
+        return reply("vget /synth/map", current, "loading" if self._loading is not None else "ready")
 
     def _h_vset_synth_lighting_str(self, preset):
         if self.map is None:
@@ -417,6 +509,7 @@ class FakeUnrealServer:
             return f"error Lighting preset {preset} not in {env.lighting}"
         self.lighting = preset
         self._dirty()
+        self._load_now()
         return "ok"
 
     def _h_vset_synth_character_spawn_str_str_float_float_float_float(self, name, asset, x, y, z, yaw):
@@ -442,6 +535,7 @@ class FakeUnrealServer:
             return f"error Animation {asset} does not fit the skeleton of {name}"
         ch["anim"] = aid
         self._dirty()
+        self._load_now()
         return "ok"
 
     def _h_vset_synth_character_str_time_float(self, name, t):
@@ -454,13 +548,41 @@ class FakeUnrealServer:
         self._char(name)
         self._sync_backend()
         names, pts = self.backend.joint_positions_cm()
-        return "\n".join(f"{n} {p[0]:.4f} {p[1]:.4f} {p[2]:.4f}" for n, p in zip(names, pts))
+        return reply("vget /synth/character/[str]/bones", [(n, *map(float, p)) for n, p in zip(names, pts)])
 
     def _h_vset_synth_character_str_destroy(self, name):
         self._char(name)
         self.character = None
         self._dirty()
         return "ok"
+
+    def _h_vset_synth_capture_mode_str_uint(self, mode, settle):
+        if mode not in CAPTURE_MODES:
+            return f"error Capture mode {mode}: expected {' or '.join(CAPTURE_MODES)}"
+        self.capture_mode, self.settle = mode, int(settle or 0)
+        return "ok"
+
+    def _h_vset_synth_cameras_prepare_str(self, name):
+        self._char(name)
+        self.settle_renders += self.settle * (len(self.cameras) - 1)
+        return "ok"
+
+    def _h_vset_synth_step_float(self, dt):
+        if self.capture_mode != "step":
+            return "error Not in step mode (vset /synth/capture_mode step N)"
+        if float(dt) <= 0:
+            return "error The time step must be positive"
+        self.step_pending = 1
+        return "ok"
+
+    def _h_vget_synth_step(self):
+        return reply("vget /synth/step", self.step_pending)
+
+    def _h_vget_synth_camera_uint_lit_hash(self, cid):
+        h = rgb_hash(self._capture(int(cid)).rgb)
+        if self.unstable_hash:  # a re-capture that differs (temporal history not settled)
+            h = rgb_hash(np.frombuffer(h.encode(), np.uint8)[None, :, None].repeat(3, axis=2))
+        return reply("vget /synth/camera/[uint]/lit_hash", h)
 
     def _h_vset_synth_camera_uint_lens_float_float_float_float(self, cid, focal, sensor_w, sensor_h, aperture):
         cam = self._camera(cid)
@@ -476,10 +598,10 @@ class FakeUnrealServer:
         if self.map is None:
             raise ValueError("No map loaded")
         n = len(self.cameras)
-        if self.backend is None or self.backend.num_cameras != n:
+        if self.backend is None or self.backend.num_cameras < n:
             if self.backend is not None:
                 self.backend.close()
-            self.backend = EmbeddedBackend(self.embedded, n)
+            self.backend = EmbeddedBackend(self.embedded, max(n, _RENDER_SLOTS))
             self._scene_key = None
         ch = self.character
         key = (self.map, self.lighting, None if ch is None else (ch["id"], ch["location"], ch["yaw"], ch["anim"]))
@@ -512,11 +634,12 @@ class FakeUnrealServer:
             raise ValueError("cameras of different sizes are not supported by the test server")
         self._sync_backend()
         self.backend.set_lens(Lens(float(focal_mm_from_hfov(cam.fov)), 1.0, 23.76), w, h)
-        locs = np.stack([c.location for c in self.cameras])
-        rots = np.stack([c.rotation for c in self.cameras])
+        pad = [self.cameras[0]] * (self.backend.num_cameras - len(self.cameras))  # unused slots: any pose
+        locs = np.stack([c.location for c in self.cameras + pad])
+        rots = np.stack([c.rotation for c in self.cameras + pad])
         self.backend.set_camera_poses(Poses.from_unreal(locs, rots))
         caps = self.backend.capture(CaptureRequest(depth=True, mask=self.character is not None))
-        for i, c in enumerate(caps):
+        for i, c in enumerate(caps[:len(self.cameras)]):
             if c.mask is None:
                 c.mask = np.zeros(c.rgb.shape[:2], bool)
             self._images[i] = c
@@ -528,6 +651,19 @@ def _handler_name(template: str) -> str:
     for tok in template.replace("/", " ").split():
         parts.append(tok.strip("[]"))
     return "_".join(p for p in parts if p)
+
+
+def half_float_depth_cm(depth_m: np.ndarray) -> np.ndarray:
+    """Planar depth (m) as UnrealCV sends it: cm read from a half-float render target (``PF_FloatRGBA``,
+    ``ReadFloat16Pixels``) into float32 (steps ~0.5 cm at 10 m, ~4 cm at 50 m; inf beyond 655 m)."""
+    with np.errstate(over="ignore"):
+        return (np.asarray(depth_m, np.float32) * np.float32(CM_PER_M)).astype(np.float16).astype(np.float32)
+
+
+def _npy(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
 
 
 def _png(img: np.ndarray) -> bytes:
@@ -552,29 +688,30 @@ class ServerHandle:
 
 
 def _serve(catalog_path: Optional[str], port: int, faults: List[Tuple[int, str, float]], render: bool,
-           command_log: Optional[str], q) -> None:
+           command_log: Optional[str], q, options: Optional[dict] = None) -> None:
     from synth.scenes.catalog import load_catalog
 
     logging.basicConfig(level=logging.WARNING)
     embedded = load_catalog(catalog_path)
     _, amap = unreal_catalog_for(embedded)
     srv = FakeUnrealServer(embedded, amap, port=port, faults=[Fault(*f) for f in faults], render=render,
-                           on_listen=q.put, command_log=command_log)
+                           on_listen=q.put, command_log=command_log, **(options or {}))
     srv.serve_forever()
 
 
 def start_server_process(port: int = 0, faults: Optional[List[Tuple[int, str, float]]] = None, render: bool = True,
                          catalog_path: Optional[str] = None, timeout: float = 60.0,
-                         command_log: Optional[Path] = None) -> ServerHandle:
+                         command_log: Optional[Path] = None, **options) -> ServerHandle:
     """Start the test server in a separate process (its own Panda3D context, like a game). Returns the handle
     with the bound port. ``command_log``: a text file that receives every executed command, one per line, and
-    ``# fault ...`` lines where faults were injected."""
+    ``# fault ...`` lines where faults were injected. ``options``: further :class:`FakeUnrealServer` arguments
+    (``load_s``, ``player_controller``, ``unstable_hash``, ``save_dir``)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_serve, args=(catalog_path, port, faults or [], render,
-                                                 None if command_log is None else str(command_log), q), daemon=True)
+    log_path = None if command_log is None else str(command_log)
+    p = ctx.Process(target=_serve, args=(catalog_path, port, faults or [], render, log_path, q, options), daemon=True)
     p.start()
     bound = q.get(timeout=timeout)
     return ServerHandle(p, bound)

@@ -17,6 +17,14 @@ class UnrealOptions(BackendOptions):
     ue_port: int = option(9000, help="Port for a launched UE5 game.", ge=1, le=65535)
     ue_timeout: float = option(60.0, help="Seconds to wait for an UnrealCV reply; after a timeout the connection is "
                                           "replaced and the scene rendered again.", gt=0)
+    ue_level_timeout: float = option(300.0, help="Seconds to wait for a map to be ready (streaming, shaders); the "
+                                                 "map is requested once.", gt=0)
+    ue_step: bool = option(False, help="Step the world by one fixed time step per frame instead of posing it "
+                                       "paused (cloth, groom, Niagara follow; slower).")
+    ue_settle: int = option(0, help="Renders per camera and frame before each capture to settle TAA/TSR, "
+                                    "exposure and Lumen history; 0 turns those temporal effects off.", ge=0, le=64)
+    ue_hash_every: int = option(20, help="Check every N-th frame of a scene against a re-capture of the same "
+                                         "frame (the plugin's hash); 0: never.", ge=0)
     ue_allow_root: bool = option(False, hidden=True, help="Launch even as root (test doubles only; Unreal itself "
                                                           "refuses).")
 
@@ -57,11 +65,17 @@ class UnrealEntry(BackendEntry):
             if probe(ep) is None:
                 raise UnrealLaunchError(f"nothing answers as UnrealCV at {ep[0]}:{ep[1]} (is the game running with "
                                         f"the UnrealCV plugin, and is no other client connected?)")
-            yield {"endpoint": ep, "timeout": o.ue_timeout}
+            yield {"endpoint": ep, **_tuning(o)}
             return
         launcher = UELauncher(Path(o.ue_binary), o.ue_map, o.ue_port, width, height, allow_root=o.ue_allow_root)
         try:
             launcher.start()
-            yield {"endpoint": ("127.0.0.1", o.ue_port), "launcher": launcher, "timeout": o.ue_timeout}
+            yield {"endpoint": ("127.0.0.1", o.ue_port), "launcher": launcher, **_tuning(o)}
         finally:
             launcher.stop()
+
+
+def _tuning(o: UnrealOptions) -> Dict[str, Any]:
+    """The :class:`~synth.render.unreal.backend.UnrealBackend` keyword arguments set by flags."""
+    return {"timeout": o.ue_timeout, "level_timeout": o.ue_level_timeout, "mode": "step" if o.ue_step else "paused",
+            "settle": o.ue_settle, "hash_every": o.ue_hash_every}

@@ -22,12 +22,12 @@ import numpy as np
 
 __all__ = ["MAGIC", "MAX_REQUESTS_PER_TICK", "FLOAT_RE", "fmt_float", "check_str", "Grammar", "STOCK_COMMANDS",
            "SYNTH_COMMANDS", "CHARACTER_MASK_RGB", "map_package", "encode_bmp", "decode_bmp", "frame", "read_frame",
-           "CHARACTER_NAME", "PLUGIN_VERSION"]
+           "CHARACTER_NAME", "PLUGIN_VERSION", "CAPTURE_MODES", "rgb_hash"]
 
 MAGIC = 0x9E2B83C1
 MAX_REQUESTS_PER_TICK = 32
 FLOAT_RE = r"[-+]?\d*[.]?\d+"
-PLUGIN_VERSION = "1.0"
+PLUGIN_VERSION = "1.1"
 #: the name our backend gives the spawned character
 CHARACTER_NAME = "synth_character"
 #: the object-mask colour our backend gives it (UnrealCV annotates actors present at BeginPlay; a spawned one is
@@ -35,10 +35,11 @@ CHARACTER_NAME = "synth_character"
 CHARACTER_MASK_RGB = (217, 33, 129)
 
 STOCK_COMMANDS: List[Tuple[str, str]] = [
-    ("vget /unrealcv/commands", "list command templates"),
+    ("vget /unrealcv/help", "list command templates and their help (there is no vget /unrealcv/commands)"),
     ("vget /unrealcv/status", "server status"),
     ("vset /action/game/pause", "pause the game"),
     ("vset /action/game/resume", "resume the game"),
+    ("vget /action/game/is_paused", "true | false"),
     ("vset /action/game/level [str]", "open a map"),
     ("vget /cameras", "list cameras"),
     ("vset /cameras/spawn", "spawn a camera (returns its name)"),
@@ -50,9 +51,9 @@ STOCK_COMMANDS: List[Tuple[str, str]] = [
     ("vset /camera/[uint]/fov [float]", "set horizontal FOV (deg)"),
     ("vget /camera/[uint]/size", "image size"),
     ("vset /camera/[uint]/size [uint] [uint]", "set image size"),
-    ("vget /camera/[uint]/lit [str]", "lit image (bmp | png)"),
-    ("vget /camera/[uint]/depth [str]", "planar depth in cm (npy)"),
-    ("vget /camera/[uint]/object_mask [str]", "object mask (png | bmp)"),
+    ("vget /camera/[uint]/lit [str]", "lit image: bmp | png -> binary; a file name -> saved on the server"),
+    ("vget /camera/[uint]/depth [str]", "planar depth in cm read from half floats: npy -> binary float32"),
+    ("vget /camera/[uint]/object_mask [str]", "object mask: png | bmp -> binary"),
     ("vget /object/[str]/color", "an object's mask colour, FColor::ToString()"),
     ("vset /object/[str]/color [uint] [uint] [uint]", "set an object's mask colour (annotates a spawned actor)"),
 ]
@@ -60,7 +61,8 @@ STOCK_COMMANDS: List[Tuple[str, str]] = [
 SYNTH_COMMANDS: List[Tuple[str, str]] = [
     ("vget /synth/version", "plugin version"),
     ("vset /synth/map [str]", "open a map (package path); stock level loading replies before the new world exists"),
-    ("vget /synth/map", "the current world's package path and 'ready' once it has begun play, else 'loading'"),
+    ("vget /synth/map", "the current world's package path and 'ready' once the new world has begun play and level "
+                        "streaming, async loading, texture / Nanite streaming and shader compilation are done"),
     ("vset /synth/lighting [str]", "apply a lighting preset (calls the level's SynthSetLighting event)"),
     ("vset /synth/character/spawn [str] [str] [float] [float] [float] [float]",
      "spawn a character: name, asset (skeletal mesh or Blueprint class path), x y z (cm), yaw (deg)"),
@@ -70,7 +72,19 @@ SYNTH_COMMANDS: List[Tuple[str, str]] = [
     ("vset /synth/character/[str]/destroy", "remove the character"),
     ("vset /synth/camera/[uint]/lens [float] [float] [float] [float]",
      "lens: focal length (mm), sensor width and height (mm), aperture (f-number)"),
+    ("vset /synth/capture_mode [str] [uint]",
+     "determinism: 'paused' (posed at absolute times) or 'step' (world stepped per frame with a fixed time step), "
+     "settle renders per camera and frame (0: temporal effects off)"),
+    ("vset /synth/cameras/prepare [str]",
+     "every capture camera: focus distance on the named character, then the settle renders (temporal warm-up)"),
+    ("vset /synth/step [float]", "step mode: advance the world by one fixed time step of that many seconds (on the "
+                                 "next tick; paused again after)"),
+    ("vget /synth/step", "fixed time steps still to run (0: done)"),
+    ("vget /synth/camera/[uint]/lit_hash", "SHA-1 (hex) of the RGB bytes of a fresh lit capture (determinism check)"),
 ]
+
+#: ``vset /synth/capture_mode`` modes: the world paused and posed at absolute times, or stepped by 1/fps per frame
+CAPTURE_MODES = ("paused", "step")
 
 _TYPES = {"str": r"([^ ]*)", "uint": r"(\d*)", "float": "(" + FLOAT_RE + ")"}
 
@@ -203,3 +217,11 @@ def parse_bones(reply: str) -> Tuple[List[str], np.ndarray]:
         names.append(parts[0])
         pts.append([float(v) for v in parts[1:]])
     return names, np.asarray(pts, float).reshape(-1, 3)
+
+
+def rgb_hash(rgb: np.ndarray) -> str:
+    """SHA-1 (lower-case hex) of an ``(H, W, 3)`` uint8 RGB image's bytes, rows top to bottom: what
+    ``vget /synth/camera/N/lit_hash`` reports for a capture (``FSHA1`` over R, G, B per pixel)."""
+    import hashlib
+
+    return hashlib.sha1(np.ascontiguousarray(rgb, np.uint8).tobytes()).hexdigest()
