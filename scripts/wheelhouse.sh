@@ -45,9 +45,9 @@ esac
 IMAGE_HAS="torch numpy scipy lightning pytorch-lightning lightning-utilities torchmetrics transformers tokenizers
 huggingface-hub hf-xet safetensors accelerate psutil opencv-python opencv-python-headless opencv-contrib-python
 pillow rich markdown-it-py mdurl pygments typer typer-slim click shellingham typing-extensions filelock fsspec jinja2
-markupsafe sympy mpmath networkx packaging pyyaml regex requests urllib3 idna certifi charset-normalizer tqdm
-httpx httpcore h11 anyio sniffio aiohttp aiosignal aiohappyeyeballs attrs frozenlist multidict propcache yarl
-triton setuptools-scm"
+markupsafe sympy mpmath networkx packaging pyyaml regex tqdm aiohttp aiosignal aiohappyeyeballs attrs frozenlist
+multidict propcache yarl triton setuptools-scm"
+# (small pure-Python libraries the image may or may not have, e.g. requests, are kept: pip skips them when present)
 
 abi=cp${pyver/./}
 raw=$(mktemp -d)
