@@ -174,3 +174,39 @@ def test_offline_install_recam_profile_runs_tiny_infer(tmp_path):
                        capture_output=True, text=True, env=env, check=True)
     rec, diff = r.stdout.split()
     assert Path(rec).resolve().is_relative_to(REPO) and Path(diff).resolve().is_relative_to(venv.resolve())
+
+
+@pytest.mark.slow
+def test_trimmed_panda3d_renders(tmp_path):
+    """The render profile's trimmed panda3d (unpacked ahead of this venv's on sys.path) opens EGL and renders."""
+    wh = Path(os.environ.get("SYNTH_TEST_RENDER_WHEELHOUSE", REPO / f".wheelhouse/render-{TAG}"))
+    wheels = sorted(wh.glob("panda3d-*.whl"))
+    if not wheels:
+        pytest.skip(f"no render wheelhouse at {wh}: CI builds it (.ci/run: bash scripts/wheelhouse.sh render "
+                    f".wheelhouse/render-{TAG} --python-version {sys.version_info.major}.{sys.version_info.minor})")
+    with zipfile.ZipFile(wheels[0]) as z:
+        assert not any(n.startswith(("panda3d_tools/", "panda3d/libp3ffmpeg")) for n in z.namelist())
+        z.extractall(tmp_path / "p3d")
+    code = ("import panda3d, numpy as np\n"
+            "from synth.render.embedded.backend import EmbeddedBackend\n"
+            "from synth.render.backend import CaptureRequest\n"
+            "from synth.scenes.catalog import load_catalog\n"
+            "from synth.scenes.config import load_config\n"
+            "from synth.scenes.sampling import sample_scene\n"
+            "from synth.core.poses import Poses\n"
+            "cat = load_catalog(); cfg = load_config().with_video(width=32, height=32, frames=2)\n"
+            "plan = sample_scene(cfg, cat, 0, 0)\n"
+            "fm = np.stack([c.fmatrices() for c in plan.cameras])\n"
+            "be = EmbeddedBackend(cat, cfg.cameras_per_scene, quality='draft')\n"
+            "be.load_environment(cat.environment(plan.environment_id), plan.lighting)\n"
+            "be.spawn_character(cat.character(plan.character_id), plan.character_location_cm, plan.character_yaw_deg)\n"
+            "be.set_animation(cat.animation(plan.animation_id)); be.set_lens(plan.lens, 32, 32)\n"
+            "be.set_camera_poses(Poses.from_fmatrix(fm[:, 0]))\n"
+            "rgb = be.capture(CaptureRequest())[0].rgb\n"
+            "print(panda3d.__file__); print(rgb.shape, float(rgb.std()))\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path / 'p3d'}{os.pathsep}{REPO}"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    where, stats = r.stdout.strip().splitlines()[-2:]
+    assert where.startswith(str(tmp_path / "p3d")), where
+    assert stats.startswith("(32, 32, 3)") and float(stats.split()[-1]) > 1.0, stats  # not a blank image
