@@ -430,7 +430,7 @@ def egl_entry(gpu: Optional[int], dry_run: bool) -> dict:
 
     dev = select_egl_device(gpu)
     base = panda_base()
-    from panda3d.core import FrameBufferProperties, GraphicsOutput, GraphicsPipe, WindowProperties
+    from panda3d.core import FrameBufferProperties, GraphicsPipe, WindowProperties
 
     buf = base.graphicsEngine.makeOutput(base.pipe, "gl-probe", -10, FrameBufferProperties(),
                                          WindowProperties.size(16, 16), GraphicsPipe.BF_refuse_window,
@@ -441,7 +441,6 @@ def egl_entry(gpu: Optional[int], dry_run: bool) -> dict:
     gsg = buf.getGsg()
     renderer, vendor = gsg.getDriverRenderer(), gsg.getDriverVendor()
     base.graphicsEngine.removeWindow(buf)
-    assert isinstance(buf, GraphicsOutput)
     print(f"GL_RENDERER: {renderer} (GL_VENDOR: {vendor})", flush=True)
     software = any(s in renderer.lower() for s in SOFTWARE_GL)
     if software and not dry_run:
@@ -450,7 +449,7 @@ def egl_entry(gpu: Optional[int], dry_run: bool) -> dict:
     return {"gl_renderer": renderer, "gl_vendor": vendor, "software": software, "egl_device": dev}
 
 
-def render_entry(quality: str, size: int, frames: int, frames_dir: Path) -> dict:
+def render_entry(quality: str, size: int, frames: int, frames_dir: Path, gpu: Optional[int] = None) -> dict:
     """Render only (no encoding): 1 scene x ``frames`` x 10 cameras at ``size`` x ``size``; camera 1's frames kept
     raw in ``frames_dir`` for the encode profile."""
     import numpy as np
@@ -467,7 +466,7 @@ def render_entry(quality: str, size: int, frames: int, frames_dir: Path) -> dict
     plan = sample_scene(cfg, cat, 0, 0)
     fm = np.stack([c.fmatrices() for c in plan.cameras])
     poses = [Poses.from_fmatrix(fm[:, f]) for f in range(fm.shape[1])]
-    be = EmbeddedBackend(cat, cfg.cameras_per_scene, quality=quality)
+    be = EmbeddedBackend(cat, cfg.cameras_per_scene, quality=quality, gpu=gpu)
     try:
         be.load_environment(cat.environment(plan.environment_id), plan.lighting)
         be.spawn_character(cat.character(plan.character_id), plan.character_location_cm, plan.character_yaw_deg)
@@ -500,8 +499,9 @@ def render_entries(a) -> List[Entry]:
     size, frames = (64, 3) if a.dry_run else (1280, 17)
     fd = Path(a.frames_dir)
     e = [Entry("render egl device", "render", lambda: egl_entry(a.gpu, a.dry_run), 30, 10),
-         Entry(f"render {size}x{size} draft", "render", lambda: render_entry("draft", size, frames, fd), 90, 20),
-         Entry(f"render {size}x{size} standard", "render", lambda: render_entry("standard", size, frames, fd),
+         Entry(f"render {size}x{size} draft", "render", lambda: render_entry("draft", size, frames, fd, a.gpu), 90,
+               20),
+         Entry(f"render {size}x{size} standard", "render", lambda: render_entry("standard", size, frames, fd, a.gpu),
                120, 30)]
     return _tiny_minimums(e) if a.dry_run else e
 
