@@ -141,8 +141,9 @@ def run_entries(entries: List[Entry], budget_s: float, report: Report, clock=tim
                     rec.update(status="skipped", ok=True, reason=str(s))
                 except _Timeout:
                     by_budget = limit < e.cap_s
+                    why = "the budget ran out" if by_budget else "its cap"
                     rec.update(status="skipped" if by_budget else "timed_out", ok=by_budget,
-                               reason=f"stopped after {limit:.0f} s ({'the budget ran out' if by_budget else 'its cap'})")
+                               reason=f"stopped after {limit:.0f} s ({why})")
                 except Exception as x:  # noqa: BLE001 - recorded; the check goes on and exits 1
                     rec.update(status="failed", ok=False, error=f"{type(x).__name__}: {x}",
                                traceback=traceback.format_exc()[-4000:])
