@@ -2,9 +2,38 @@
 # Idempotent set-up: a .venv with PyTorch and this project (+ test extras).
 # PyTorch: if the venv has none, installs ${TORCH_SPEC:-torch==2.13.0} (the CPU build on CPU-only machines
 # configured like ours; on GPU nodes install your CUDA build first, e.g. TORCH_SPEC="torch==2.13.0").
+#
+# Offline (GPU nodes without a package index): bash scripts/setup.sh --offline DIR
+#   DIR is a wheelhouse of scripts/wheelhouse.sh (profile recam, render or encode). Makes ${VENV:-.venv} with
+#   --system-site-packages over ${PYTHON:-python3} (the image's Python that has torch; reused when it exists),
+#   installs DIR/requirements.txt from DIR only (--no-index; torch and numpy pinned to the versions already
+#   there: never replaced) and this project without its dependency list (--no-deps), then stops: nothing else
+#   (asset cache, apt) is attempted. Exit 2 when DIR is not a wheelhouse or the Python has no torch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+if [ "${1:-}" = "--offline" ]; then
+  wh=${2:-}
+  [ -n "$wh" ] && [ -f "$wh/requirements.txt" ] && [ -f "$wh/PROFILE" ] || {
+    echo "setup.sh --offline: '${wh}' is not a wheelhouse (expected DIR/requirements.txt and DIR/PROFILE written by" \
+         "scripts/wheelhouse.sh)" >&2; exit 2; }
+  wh=$(cd "$wh" && pwd)
+  venv=${VENV:-.venv}
+  [ -x "$venv/bin/python" ] || "$PY" -m venv --system-site-packages "$venv"
+  # versions from the installed metadata (importing torch takes seconds; nothing here needs it)
+  vers='import importlib.metadata as m; print("torch==" + m.version("torch")); print("numpy==" + m.version("numpy"))'
+  pins=$(mktemp)
+  "$venv/bin/python" -c "$vers" > "$pins" 2>/dev/null || {
+    echo "setup.sh --offline: $venv/bin/python (over $PY) has no torch and numpy installed; run it with PYTHON set to" \
+         "the Python of your CUDA PyTorch image" >&2; exit 2; }
+  "$venv/bin/python" -m pip install -q --no-compile --no-index --find-links "$wh" -c "$pins" -r "$wh/requirements.txt"
+  "$venv/bin/python" -m pip install -q --no-compile --no-index --find-links "$wh" --no-deps -e .
+  [ "$("$venv/bin/python" -c "$vers")" = "$(cat "$pins")" ] || {
+    echo "setup.sh --offline: torch/numpy changed: $(cat "$pins" | tr '\n' ' ')" >&2; exit 1; }
+  rm -f "$pins"
+  echo "offline install of profile $(cat "$wh/PROFILE") into $venv done"
+  exit 0
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # shellcheck disable=SC1091
 . .venv/bin/activate

@@ -88,6 +88,8 @@ def render(
     catalog: Optional[Path] = typer.Option(None, "--catalog", help="Asset catalog YAML (default: the backend's)."),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="x264 quality (lower = better)."),
     preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset."),
+    encoder: str = typer.Option("auto", "--encoder", help="H.264 encoder: auto (h264_nvenc when PyAV can use it "
+                                "here, else libx264), libx264 or h264_nvenc."),
     encode_threads: int = typer.Option(0, "--encode-threads", "--encode_threads", min=0,
                                        help="Threads encoding the 10 streams in parallel (0 = cores - 2, at least 1)."),
     split: str = typer.Option("train", "--split", help="train, or eval: a held-out evaluation set whose seeds "

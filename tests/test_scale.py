@@ -323,7 +323,8 @@ def test_gpu_check_dry_run_writes_one_json(tmp_path):
     """benchmarks/gpu_check.sh runs its code paths at tiny shapes on the CPU (--dry-run) and writes one JSON; without
     CUDA and without --dry-run it refuses with exit 2."""
     out = tmp_path / "g.json"
-    r = subprocess.run(["bash", str(REPO / "benchmarks/gpu_check.sh"), "--dry-run", "--out", str(out)],
+    r = subprocess.run(["bash", str(REPO / "benchmarks/gpu_check.sh"), "--dry-run", "--budget", "60", "--out",
+                        str(out)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads(out.read_text())

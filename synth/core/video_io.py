@@ -15,7 +15,70 @@ import numpy as np
 from .atomic import atomic_output_path
 
 __all__ = ["VideoWriter", "av_frame", "write_video", "read_video", "stream_video", "StreamedVideo", "upright_rgb",
-           "probe_video", "VideoInfo", "VideoReadError"]
+           "probe_video", "VideoInfo", "VideoReadError", "ENCODERS", "encoder_usable", "resolve_encoder",
+           "encoder_options"]
+
+#: H.264 encoders a writer can use (``auto``: :func:`resolve_encoder`)
+ENCODERS = ("auto", "libx264", "h264_nvenc")
+_USABLE: dict = {}
+
+
+def encoder_usable(name: str) -> Tuple[bool, str]:
+    """Whether this process's FFmpeg (PyAV) can encode H.264 with ``name`` (``libx264`` / ``h264_nvenc``), and
+    why not. NVENC is listed by most FFmpeg builds whether or not an NVIDIA GPU and driver are there, so it is
+    probed by encoding two 256 x 256 frames in memory (once per process, cached)."""
+    if name not in _USABLE:
+        import io
+
+        import av
+
+        if name not in av.codecs_available:
+            _USABLE[name] = (False, f"{name} is not in this FFmpeg (PyAV {av.__version__})")
+        else:
+            try:
+                with av.open(io.BytesIO(), mode="w", format="mp4") as c:
+                    st = c.add_stream(name, rate=15)
+                    st.width, st.height, st.pix_fmt = 256, 256, "yuv420p"
+                    for _ in range(2):
+                        for p in st.encode(av.VideoFrame.from_ndarray(np.zeros((256, 256, 3), np.uint8),
+                                                                      format="rgb24")):
+                            c.mux(p)
+                    for p in st.encode():
+                        c.mux(p)
+                _USABLE[name] = (True, "")
+            except Exception as e:  # noqa: BLE001 - av raises many types; no device / driver / session
+                _USABLE[name] = (False, f"{name} cannot open here ({type(e).__name__}: {e})")
+    return _USABLE[name]
+
+
+def resolve_encoder(name: str) -> str:
+    """``auto`` -> ``h264_nvenc`` when PyAV can use it here (:func:`encoder_usable`), else ``libx264``; a named
+    encoder is returned as is after checking it is usable.
+
+    Raises:
+        ValueError: an unknown name, or a named encoder this machine cannot use (the message says why).
+    """
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; expected one of {', '.join(ENCODERS)}")
+    if name == "auto":
+        return "h264_nvenc" if encoder_usable("h264_nvenc")[0] else "libx264"
+    ok, why = encoder_usable(name)
+    if not ok:
+        raise ValueError(f"{why}; use --encoder libx264 or auto")
+    return name
+
+
+def encoder_options(encoder: str, crf: int, preset: str) -> dict:
+    """FFmpeg options of ``encoder`` for a quality ``crf`` (x264's scale, 0-51) and an x264 speed ``preset``.
+
+    ``libx264``: ``crf`` and ``preset`` as given. ``h264_nvenc``: variable bit rate at constant quality
+    ``cq = crf`` (NVENC's quality scale is close to x264's CRF) and NVENC's middle preset ``p4`` (x264 preset
+    names do not apply); decoded NVENC frames are checked against libx264's in ``tests/test_encoder.py``
+    (mean absolute difference and PSNR tolerances documented there).
+    """
+    if encoder == "h264_nvenc":
+        return {"rc": "vbr", "cq": str(crf), "preset": "p4", "b": "0"}
+    return {"crf": str(crf), "preset": preset}
 
 
 class VideoReadError(ValueError):
@@ -61,28 +124,32 @@ class VideoWriter:
         path: destination ``.mp4``.
         fps: frame rate (Hz).
         width, height: frame size in pixels (even).
-        crf: x264 constant rate factor (lower = better; 18 is visually lossless).
-        preset: x264 speed preset.
+        crf: x264 constant rate factor (lower = better; 18 is visually lossless); NVENC's ``cq``.
+        preset: x264 speed preset (ignored by NVENC: :func:`encoder_options`).
         threads: encoder threads (0 = FFmpeg's choice).
+        encoder: ``libx264`` (default), ``h264_nvenc`` or ``auto`` (:func:`resolve_encoder`).
 
     Frames must be ``(height, width, 3)`` uint8. Nothing appears under ``path`` unless :meth:`close` succeeds;
     :meth:`abort` (or an exception inside a ``with`` block) removes the partial file.
     """
 
     def __init__(self, path: Path, fps: float, width: int, height: int, crf: int = 18, preset: str = "veryfast",
-                 threads: int = 0):
+                 threads: int = 0, encoder: str = "libx264"):
         import av
 
+        encoder = resolve_encoder(encoder) if encoder != "libx264" else encoder
         if width % 2 or height % 2:
             raise ValueError(f"{path}: H.264 yuv420p needs even width and height, got {width}x{height}")
         self.path, self.width, self.height = Path(path), width, height
         self._ctx = atomic_output_path(self.path)
         self._tmp = self._ctx.__enter__()
         self._container = av.open(str(self._tmp), mode="w", format="mp4")
-        self._stream = self._container.add_stream("libx264", rate=_rate(fps))
+        self.encoder = encoder
+        self._stream = self._container.add_stream(encoder, rate=_rate(fps))
         self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
-        self._stream.options = {"crf": str(crf), "preset": preset}
-        self._stream.codec_context.thread_count = threads
+        self._stream.options = encoder_options(encoder, crf, preset)
+        if encoder == "libx264":
+            self._stream.codec_context.thread_count = threads
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
@@ -118,11 +185,12 @@ class VideoWriter:
             self.abort()
 
 
-def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int = 18, preset: str = "veryfast") -> Path:
-    """Write RGB uint8 frames ``(H, W, 3)`` to an H.264 mp4 atomically."""
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int = 18, preset: str = "veryfast",
+                encoder: str = "libx264") -> Path:
+    """Write RGB uint8 frames ``(H, W, 3)`` to an H.264 mp4 atomically (``encoder``: see :class:`VideoWriter`)."""
     it = iter(frames)
     first = next(it)
-    with VideoWriter(path, fps, first.shape[1], first.shape[0], crf=crf, preset=preset) as w:
+    with VideoWriter(path, fps, first.shape[1], first.shape[0], crf=crf, preset=preset, encoder=encoder) as w:
         w.write(first)
         for f in it:
             w.write(f)

@@ -47,6 +47,8 @@ class OutputSpec:
     joints: bool = False
     crf: int = 18
     preset: str = "veryfast"
+    #: H.264 encoder of the videos: ``libx264`` or ``h264_nvenc`` (resolved: never ``auto`` here)
+    encoder: str = "libx264"
     #: x264 threads per stream: one is the most CPU-efficient (a scene has 10 streams, and the renderer needs the
     #: remaining cores); 0 lets FFmpeg choose
     encoder_threads: int = 1
@@ -114,7 +116,8 @@ class SceneWriter:
         self.K = K
         self.c2w = fmatrix_to_c2w(fmatrices)  # (C, F, 4, 4) metres
         self.videos = {c: VideoWriter(self.dir / VIDEOS_DIR / f"{c}.mp4", fps, width, height, crf=spec.crf,
-                                      preset=spec.preset, threads=spec.encoder_threads) for c in self.cameras}
+                                      preset=spec.preset, threads=spec.encoder_threads, encoder=spec.encoder)
+                       for c in self.cameras}
         self.threads = resolve_encode_threads(spec.encode_threads, len(self.cameras))
         self._errors: List[BaseException] = []
         self._workers: List[threading.Thread] = []

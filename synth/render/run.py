@@ -72,13 +72,16 @@ def _render(s: RenderRunSettings, cfg, cat, seed: int, indices: List[int]) -> di
         kwargs = session.enter_context(s.entry.session(s.options, cfg.video.width, cfg.video.height))
     except BackendSetupError as e:
         raise UserError(str(e)) from None
+    from ..core.video_io import resolve_encoder
+
+    encoder = resolve_encoder(s.encoder)  # auto: NVENC when PyAV can use it on this machine
     settings = RenderSettings(out=s.out, seed=seed, cfg=cfg, catalog=cat, backend=s.backend,
                               spec=OutputSpec(depth=s.depth, masks=s.masks, joints=s.joints, crf=s.crf,
-                                              preset=s.preset, encode_threads=s.encode_threads),
+                                              preset=s.preset, encode_threads=s.encode_threads, encoder=encoder),
                               backend_options=kwargs)
     v = cfg.video
     console.print(f"rendering {len(indices)} scenes x {cfg.cameras_per_scene} cameras x {v.frames} frames at "
-                  f"{v.width}x{v.height} ({s.backend}, {s.workers} worker(s)) into {s.out}")
+                  f"{v.width}x{v.height} ({s.backend}, {s.workers} worker(s), {encoder}) into {s.out}")
     done: list = []
     t0 = time.perf_counter()
     with session:  # stops what the backend's session started (a launched game), however the run ends

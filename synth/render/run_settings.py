@@ -5,7 +5,7 @@ registry entries only, no renderer, so a bad flag is answered before anything he
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -39,6 +39,8 @@ class RenderRunSettings(BaseModel):
     crf: int = Field(18, ge=0, le=51)
     preset: str = "veryfast"
     encode_threads: int = Field(0, ge=0)
+    #: H.264 encoder; ``auto`` resolves when the render starts (:func:`synth.core.video_io.resolve_encoder`)
+    encoder: Literal["auto", "libx264", "h264_nvenc"] = "auto"
     split: str = "train"
     backend_flags: Dict[str, Any] = Field(default_factory=dict, json_schema_extra={"cli": False})
 
@@ -61,6 +63,12 @@ class RenderRunSettings(BaseModel):
             self.options
         except ValidationError as e:
             raise ValueError(format_validation_error(e, f"--backend {entry.name} options")) from None
+        if self.encoder == "h264_nvenc":
+            from ..core.video_io import encoder_usable
+
+            ok, why = encoder_usable("h264_nvenc")
+            if not ok:
+                raise ValueError(f"--encoder h264_nvenc: {why}; use --encoder libx264 or auto")
         if entry.needs_catalog and self.catalog is None:
             raise ValueError(f"--backend {self.backend} needs --catalog ({entry.needs_catalog})")
         if entry.max_workers is not None and self.workers > entry.max_workers:

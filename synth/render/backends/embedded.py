@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
+
+from pydantic import field_validator
 
 from .base import BackendEntry, BackendOptions, option, register_backend
 
@@ -14,6 +16,19 @@ class EmbeddedOptions(BackendOptions):
     quality: Literal["standard", "draft"] = option(
         "standard", help="Look: standard (PBR materials, image-based lighting, one shadowed sun) or draft "
                          "(fixed-function, faster).")
+    gpu: Optional[int] = option(None, help="Render on this NVIDIA GPU (CUDA index among CUDA_VISIBLE_DEVICES) "
+                                           "through its EGL device; default: CUDA_VISIBLE_DEVICES' first GPU "
+                                           "when NVIDIA EGL is there, else EGL's default (Mesa).", ge=0)
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu_has_egl(cls, v: Optional[int]) -> Optional[int]:
+        """--gpu names an NVIDIA EGL device of this machine (checked through libEGL; Panda3D is not started)."""
+        if v is not None:
+            from ..embedded.panda_app import select_egl_device
+
+            select_egl_device(v)  # EglDeviceError (a ValueError) lists the EGL devices found
+        return v
 
 
 @register_backend
@@ -26,7 +41,7 @@ class EmbeddedEntry(BackendEntry):
         """The look (``quality``) changes the images; MSAA only smooths edges and is not recorded (as before)."""
         return {"quality": options.quality}
 
-    def create(self, catalog, num_cameras: int, msaa: int = 0, quality: str = "standard"):
+    def create(self, catalog, num_cameras: int, msaa: int = 0, quality: str = "standard", gpu: Optional[int] = None):
         from ..embedded.backend import EmbeddedBackend
 
-        return EmbeddedBackend(catalog, num_cameras, msaa=msaa, quality=quality)
+        return EmbeddedBackend(catalog, num_cameras, msaa=msaa, quality=quality, gpu=gpu)

@@ -17,7 +17,7 @@ from ...core.poses import Poses
 from ...core.scene_spec import Lens
 from ..backend import AssetError, CameraCapture, CaptureRequest, RenderError, RendererBackend
 from . import coords
-from .panda_app import panda_base
+from .panda_app import panda_base, select_egl_device
 
 __all__ = ["EmbeddedBackend", "panda_base", "NEAR_M", "FAR_M"]
 
@@ -63,11 +63,14 @@ class EmbeddedBackend(RendererBackend):
         quality: ``standard`` (physically based materials, image-based lighting, one shadow-casting sun, tone
             mapping; :mod:`.shading`) or ``draft`` (fixed-function per-vertex lighting, no shadows: faster; the
             default of this class, e.g. for the Unreal test server; ``synth render`` defaults to standard).
+        gpu: CUDA device index (among ``CUDA_VISIBLE_DEVICES``) whose NVIDIA EGL device renders; None: the first
+            visible GPU when NVIDIA EGL is there, else EGL's default display (:func:`.panda_app.select_egl_device`).
     """
 
     name = "embedded"
 
-    def __init__(self, catalog: Catalog, num_cameras: int = 10, msaa: int = 0, quality: str = "draft"):
+    def __init__(self, catalog: Catalog, num_cameras: int = 10, msaa: int = 0, quality: str = "draft",
+                 gpu: Optional[int] = None):
         from .shading import QUALITIES
 
         if quality not in QUALITIES:
@@ -76,6 +79,7 @@ class EmbeddedBackend(RendererBackend):
         self.catalog = catalog
         self.num_cameras = num_cameras
         self.msaa = msaa
+        self.egl_device = select_egl_device(gpu)  # before Panda3D starts (--gpu / CUDA_VISIBLE_DEVICES)
         self.base = panda_base()
         from panda3d.core import NodePath
 
