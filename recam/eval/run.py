@@ -473,7 +473,10 @@ def run(settings) -> List[Dict[str, str]]:
         def on_done(pid, row, skipped):
             count[0] += 1
             count[1] += 0 if skipped else 1
-            prog.advance(task)
+            if skipped:
+                prog.skip(task)  # scored by an earlier run: not counted in the rate or the ETA
+            else:
+                prog.advance(task)
             if prog.disable and not skipped:
                 el = time.perf_counter() - t0
                 scores = ", ".join(f"{c} {row.get(c, '')}" for c in shown)

@@ -76,8 +76,11 @@ def _reporter(prog, task, total: int, t0: float):
     def on_done(chk, skipped):
         n_done[0] += 1
         n_done[1] += 0 if skipped else 1
-        prog.advance(task)
-        if prog.disable and chk is not None:
+        if skipped:
+            prog.skip(task)  # found verified: not counted in the rate or the ETA
+        else:
+            prog.advance(task)
+        if prog.disable and chk is not None and not skipped:
             eta = (time.perf_counter() - t0) / n_done[1] * (total - n_done[0])
             flag = f" [red]FLAGGED ({chk.reasons})[/red]" if chk.flagged else ""
             console.print(f"{chk.scene}/{chk.camera} {chk.family}: {chk.status}, rot {chk.max_rot_err_deg:.2f} "

@@ -110,16 +110,24 @@ def _render(s: RenderRunSettings, cfg, cat, seed: int, indices: List[int]) -> di
 
 def _loop(settings, indices: List[int], workers: int, per_scene: int, done: list, t0: float, render_scenes) -> None:
     """Render with frame-level progress from the first frame (a bar on a terminal, lines in logs), appending each
-    scene's stats to ``done``."""
+    scene's stats to ``done``. Scenes found complete (a resumed run) move the bar but not the rate or the ETA."""
     with job_progress("images") as prog:
         task = prog.add_task("render", total=len(indices) * per_scene)
         for st in render_scenes(settings, indices, workers, on_images=lambda n: prog.advance(task, n)):
             done.append(st)
             if st.skipped:
-                prog.advance(task, per_scene)
-            if prog.disable and not st.skipped:  # no live bar (not a terminal): one line per scene
-                el = time.perf_counter() - t0
-                n = len(done)
-                console.print(f"scene {st.index} done ({n}/{len(indices)}, "
-                              f"{st.images / max(st.wall_s, 1e-9):.1f} images/s, "
-                              f"ETA {format_eta(el / n * (len(indices) - n))})")
+                prog.skip(task, per_scene)
+            elif prog.disable:  # no live bar (not a terminal): one line per scene
+                console.print(scene_line(st, done, len(indices), time.perf_counter() - t0))
+
+
+def scene_line(st, done: list, total: int, elapsed_s: float) -> str:
+    """``scene 7 done (3/10, 2 already complete, 12.0 images/s, ETA 1m02s)``: the ETA is the scenes left at the
+    pace of the scenes rendered in this run (skipped ones took no rendering time)."""
+    rendered = sum(1 for d in done if not d.skipped)
+    skipped = len(done) - rendered
+    left = total - len(done)
+    eta = elapsed_s / rendered * left if rendered else None
+    resumed = f", {skipped} already complete" if skipped else ""
+    return (f"scene {st.index} done ({len(done)}/{total}{resumed}, {st.images / max(st.wall_s, 1e-9):.1f} images/s, "
+            f"ETA {format_eta(eta)})")
