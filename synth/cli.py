@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from .core.command_line import CONTEXT_SETTINGS, WithModelOptions, exits, given, settings_or_exit
+from .core.engine.options import ENGINE_OPTIONS, engine_settings_or_exit
 from .core.command_line import fail as _fail
 from .core.progress import console, out_console
 from .dataset.verify_run import VerifyRunSettings  # light (pydantic): the flags are checked before COLMAP loads
@@ -98,6 +99,7 @@ def render(
     values = {k: v for k, v in locals().items() if k not in ("ctx", "backend_flags")}  # the flags, first line
     from .render.run_settings import RenderRunSettings
 
+    values["engine"] = engine_settings_or_exit(backend_flags)  # --engine and its flags (pops them)
     settings = settings_or_exit(RenderRunSettings, backend_flags={k: v for k, v in backend_flags.items()
                                                                   if given(ctx, k)}, **values)
     from .render.run import run
@@ -110,7 +112,8 @@ def _backend_models():
     """Every registered backend's options model, with its flags (for ``synth render``'s signature)."""
     from .render.backends import backends, option_flag
 
-    return [(entry.name, entry.Options, lambda n, f: (option_flag(n, f),)) for entry in backends().values()]
+    return [(entry.name, entry.Options, lambda n, f: (option_flag(n, f),)) for entry in backends().values()] + \
+        ENGINE_OPTIONS
 
 
 def _backend_option():

@@ -9,6 +9,8 @@ from typing import Any, Dict, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..core.engine.base import EngineSettings
+
 __all__ = ["RenderRunSettings"]
 
 
@@ -41,6 +43,8 @@ class RenderRunSettings(BaseModel):
     encode_threads: int = Field(0, ge=0)
     split: str = "train"
     backend_flags: Dict[str, Any] = Field(default_factory=dict, json_schema_extra={"cli": False})
+    #: where the scenes run (``--engine`` and its flags; :mod:`synth.core.engine`)
+    engine: EngineSettings = Field(default_factory=EngineSettings, json_schema_extra={"cli": False})
 
     @model_validator(mode="after")
     def _backend_fits(self) -> "RenderRunSettings":
