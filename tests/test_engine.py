@@ -1,0 +1,174 @@
+"""The execution layer (issue 19): every engine runs the same units to the same results; a unit that raises is
+reported once and the others complete; a unit whose worker is killed is run again elsewhere; a worker that cannot see
+the output root (or cannot start) stops the run at once, naming the path. The Ray tests share one local Ray instance
+with 2 CPUs (module fixture)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import engine_units  # noqa: E402
+
+from synth.core.engine import EngineSettings, EngineSetupError, Job, engines, run_job  # noqa: E402
+from synth.core.engine.summary import format_failures, node_summary  # noqa: E402
+
+ENGINES = ["local", "processes", "ray"]
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(engine_units)  # actors get the test's workers by value
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def engine_of(request):
+    def get(name):
+        if name == "ray":
+            request.getfixturevalue("ray_local")
+        return name
+    return get
+
+
+def _run(name, job, **kw):
+    reports = []
+    outs = list(run_job(job, EngineSettings(engine=name, **kw), reports.append))
+    return outs, sum(reports)
+
+
+def test_registry_names_the_three_engines():
+    assert set(engines()) == set(ENGINES)
+    assert EngineSettings().resolved(1) == "local" and EngineSettings().resolved(4) == "processes"
+    assert EngineSettings(engine="ray").resolved(1) == "ray"
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_same_results_and_one_report_per_failing_unit(tmp_path, name, engine_of):
+    job = Job("square", list(range(7)), functools.partial(engine_units.make_squarer, fail_on=(3,)), workers=2,
+              root=tmp_path)
+    outs, reported = _run(engine_of(name), job)
+    assert sorted(o.unit for o in outs) == list(range(7))  # every unit once, the failing one included
+    bad = [o for o in outs if not o.ok]
+    assert len(bad) == 1 and bad[0].unit == 3 and bad[0].attempts == 1 and not bad[0].fatal
+    assert bad[0].error == "ValueError: broken asset of unit 3"
+    assert {o.unit: o.value["square"] for o in outs if o.ok} == {k: k * k for k in range(7) if k != 3}
+    assert reported == 2 * 7 - 1  # the workers' progress reports reach the driver
+    assert format_failures(outs, lambda k: f"unit {k}") == [
+        f"unit 3 (node {bad[0].node}, 1 attempt(s)): ValueError: broken asset of unit 3"]
+    rows = node_summary(outs, lambda o: 1)
+    assert sum(r["units"] for r in rows) == 7 and sum(r["failed"] for r in rows) == 1
+    if name != "local":  # long-lived workers: fewer processes than units, each ran several
+        pids = {o.value["pid"] for o in outs if o.ok}
+        assert 1 <= len(pids) <= 2 and os.getpid() not in pids
+    assert not list(tmp_path.iterdir())  # the marker is gone
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_worker_that_cannot_see_the_root_fails_fast(tmp_path, name, engine_of, monkeypatch):
+    from synth.core.engine import marker
+
+    # the driver's marker lands on a filesystem the workers do not see (another mount at the same path)
+    monkeypatch.setattr(marker, "atomic_write_text", lambda path, text: None)
+    job = Job("square", list(range(4)), engine_units.make_squarer, workers=2, root=tmp_path / "out")
+    t0 = time.perf_counter()
+    with pytest.raises(EngineSetupError) as e:
+        _run(engine_of(name), job)
+    msg = str(e.value)
+    assert f"does not see the output root {tmp_path / 'out'}" in msg and ".synth-engine." in msg
+    assert "shared POSIX filesystem" in msg and time.perf_counter() - t0 < 60
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_token_of_another_filesystem_fails_fast(tmp_path, name, engine_of, monkeypatch):
+    from synth.core.engine import marker
+
+    real = marker.atomic_write_text
+    monkeypatch.setattr(marker, "atomic_write_text", lambda path, text: real(path, "0" * 32 + "\n"))
+    job = Job("square", [1], engine_units.make_squarer, workers=1, root=tmp_path)
+    with pytest.raises(EngineSetupError, match="holds another token"):
+        _run(engine_of(name), job)
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_worker_that_cannot_start_stops_the_run(tmp_path, name, engine_of):
+    job = Job("square", list(range(3)), engine_units.make_broken, workers=2, root=tmp_path)
+    with pytest.raises(EngineSetupError, match="could not start: RuntimeError: no GPU driver here"):
+        _run(engine_of(name), job)
+
+
+def _kill_first_runner(folder: Path, stop: threading.Event, killed: list) -> None:
+    """SIGKILL the process of the first unit seen running (its ``running.<unit>.<pid>`` file)."""
+    while not stop.is_set() and not killed:
+        for p in folder.glob("running.*"):
+            _, unit, pid = p.name.split(".")
+            os.kill(int(pid), signal.SIGKILL)
+            killed.append((int(unit), int(pid)))
+            return
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("name", ["processes", "ray"])
+def test_killed_worker_unit_runs_again_elsewhere(tmp_path, name, engine_of):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    job = Job("square", list(range(4)), functools.partial(engine_units.make_squarer, out=str(marks), slow_s=0.5),
+              workers=2)
+    stop, killed = threading.Event(), []
+    th = threading.Thread(target=_kill_first_runner, args=(marks, stop, killed), daemon=True)
+    th.start()
+    try:
+        outs, _ = _run(engine_of(name), job, max_retries=1)
+    finally:
+        stop.set()
+        th.join()
+    assert killed, "no unit was seen running"
+    unit, pid = killed[0]
+    assert sorted(o.unit for o in outs) == [0, 1, 2, 3] and all(o.ok for o in outs), outs
+    again = next(o for o in outs if o.unit == unit)
+    assert again.attempts == 2 and again.value["pid"] != pid  # retried by another (new) worker
+    assert again.value["square"] == unit * unit
+
+
+@pytest.mark.parametrize("name", ["processes", "ray"])
+def test_retries_are_bounded(tmp_path, name, engine_of):
+    """A unit that kills every worker it runs on is reported after max_retries + 1 attempts; the others finish."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    job = Job("square", [0, 1, 2], functools.partial(engine_units.make_squarer, out=str(marks), slow_s=0.3),
+              workers=1)
+    stop = threading.Event()
+
+    def killer():
+        seen = set()
+        while not stop.is_set():
+            for p in marks.glob("running.1.*"):
+                if p.name not in seen:
+                    seen.add(p.name)
+                    os.kill(int(p.name.split(".")[2]), signal.SIGKILL)
+            time.sleep(0.01)
+
+    th = threading.Thread(target=killer, daemon=True)
+    th.start()
+    try:
+        outs, _ = _run(engine_of(name), job, max_retries=1)
+    finally:
+        stop.set()
+        th.join()
+    by = {o.unit: o for o in outs}
+    assert sorted(by) == [0, 1, 2] and by[0].ok and by[2].ok
+    assert not by[1].ok and by[1].attempts == 2 and "died 2 time(s)" in by[1].error
