@@ -304,7 +304,6 @@ def assets_list(
         json_out.write_text(_json.dumps({"assets": entries, "unavailable": unavailable}, indent=1))
 
 
-@app.command()
 def verify(
     root: Path = typer.Argument(..., help="Dataset root (or one scene folder)."),
     out: Path = typer.Option(Path("verify"), "--out", help="Folder for verify.csv, plots/ and verify_summary.json."),
@@ -321,11 +320,13 @@ def verify(
     rot_deg: float = typer.Option(3.0, "--max-rot-deg", help="Flag: largest rotation error after alignment."),
     trans_rel: float = typer.Option(0.2, "--max-trans-rel", help="Flag: largest position error after alignment "
                                     "/ trajectory extent."),
+    **engine_flags,  # --engine and its flags (ENGINE_OPTIONS)
 ) -> None:
     """Estimate every camera's poses from its video (COLMAP) and compare with camera_extrinsics.json; exit 1 if
     any camera is flagged."""
+    values = {k: v for k, v in locals().items() if k != "engine_flags"}
     settings = settings_or_exit(VerifyRunSettings, {"rot_deg": "--max-rot-deg", "trans_rel": "--max-trans-rel"},
-                                **locals())
+                                engine=engine_settings_or_exit(engine_flags), **values)
     from .dataset.verify_run import run
 
     with exits():
@@ -334,6 +335,9 @@ def verify(
         console.print(f"[red]{flagged} camera(s) flagged[/red]")
         raise typer.Exit(1)
     console.print("[green]no camera flagged[/green]")
+
+
+app.command(context_settings=CONTEXT_SETTINGS)(WithModelOptions(verify, lambda: ENGINE_OPTIONS))
 
 
 def main(argv: Optional[List[str]] = None) -> None:  # pragma: no cover

@@ -319,3 +319,23 @@ def test_render_fails_fast_when_a_worker_cannot_see_the_output(tmp_path, monkeyp
     text = " ".join(r.output.split())
     assert r.exit_code == 2 and f"does not see the output root {out}" in text, r.output
     assert not list(out.glob("train/*/scene*"))
+
+
+@pytest.mark.slow
+def test_verify_through_ray_on_two_workers_equals_local(tmp_path, engine_of, reference):
+    import csv
+
+    from typer.testing import CliRunner
+
+    from synth.cli import app
+
+    rows = {}
+    for name in ("local", "ray"):
+        out = tmp_path / name
+        extra = ["--engine", engine_of(name), "--workers", "2"] if name == "ray" else []
+        r = CliRunner().invoke(app, ["verify", str(reference), "--stride", "1", "--out", str(out), *extra])
+        assert r.exit_code in (0, 1), r.output  # at 32 px a camera may be flagged; equality is the test
+        rows[name] = [{k: v for k, v in row.items() if k != "seconds"}
+                      for row in csv.DictReader(open(out / "verify.csv"))]
+        assert not list(out.glob(".synth-engine.*"))
+    assert len(rows["local"]) == 6 and rows["ray"] == rows["local"]

@@ -9,6 +9,7 @@ from typing import Dict, List, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..core.engine.base import EngineSettings
 from ..core.progress import console, format_eta, job_progress
 from ..core.run_errors import UserError
 
@@ -33,6 +34,8 @@ class VerifyRunSettings(BaseModel):
     threads: int = Field(1, ge=1)
     rot_deg: float = 3.0
     trans_rel: float = 0.2
+    #: where the cameras are verified (``--engine`` and its flags; :mod:`synth.core.engine`)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
 
 
 def run(s: VerifyRunSettings) -> List[Dict[str, str]]:
@@ -64,7 +67,7 @@ def run(s: VerifyRunSettings) -> List[Dict[str, str]]:
     with job_progress("cameras") as prog:
         on_done = _reporter(prog, prog.add_task("verify", total=len(items)), len(items), t0)
         rows = run_verify(items, s.out, options, VerifyThresholds(rot_deg=s.rot_deg, trans_rel=s.trans_rel),
-                          s.workers, csv_name, on_done)
+                          s.workers, csv_name, on_done, engine=s.engine)
     _print_outcome(rows, s.out, time.perf_counter() - t0)
     return rows
 
