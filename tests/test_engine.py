@@ -339,3 +339,34 @@ def test_verify_through_ray_on_two_workers_equals_local(tmp_path, engine_of, ref
                       for row in csv.DictReader(open(out / "verify.csv"))]
         assert not list(out.glob(".synth-engine.*"))
     assert len(rows["local"]) == 6 and rows["ray"] == rows["local"]
+
+
+@pytest.mark.slow
+def test_prepare_through_ray_on_two_workers_equals_one_process(tmp_path, engine_of):
+    """``recam prepare --engine ray --devices 2``: two units (the shares of two ranks) on two Ray workers give the
+    cache of one process, entry for entry, and the merged problem report."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from data_fixtures import make_realcam
+    from recam.cli import app as recam_app
+
+    run = CliRunner().invoke
+    model, root = tmp_path / "m", tmp_path / "rc"
+    assert run(recam_app, ["init-tiny", str(model)]).exit_code == 0
+    make_realcam(root)
+    caches = {}
+    for name, extra in (("one", []), ("ray", ["--engine", engine_of("ray"), "--devices", "2"])):
+        cache = tmp_path / name
+        r = run(recam_app, ["prepare", "--dataset", str(root), "--kind", "realcam-vid", "--model_dir", str(model),
+                            "--out", str(cache), "--num_frames", "9", "--height", "48", "--width", "64",
+                            "--cache_dtype", "fp32", "--workers", "0", *extra])
+        assert r.exit_code == 0, r.output
+        caches[name] = {p.relative_to(cache).as_posix(): p.read_bytes() for p in sorted(cache.rglob("*.safetensors"))}
+        assert not list(cache.glob(".synth-engine.*"))
+    assert len(caches["one"]) == 3 and caches["ray"] == caches["one"]
+    problems = json.loads((tmp_path / "ray" / "realcam-vid" / "problems.json").read_text())
+    assert {Path(p["path"]).name for p in problems} >= {"mismatch.mp4", "truncated.mp4"}
+    assert sorted(p.name for p in (tmp_path / "ray" / "realcam-vid").glob("problems.shard*.json")) == \
+        ["problems.shard0of2.json", "problems.shard1of2.json"]
