@@ -154,6 +154,7 @@ class RayEngine(Engine):
                             ok, value, error, node, secs, fatal = ray.get(ref)
                         except RayActorError as e:  # the worker's process or node died under the unit
                             self.pids.pop(a, None)
+                            ray.kill(a, no_restart=True)  # unreachable but alive: no second writer on its unit
                             if attempts[i] <= s.max_retries:
                                 todo.appendleft(i)
                             else:
