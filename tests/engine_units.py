@@ -32,3 +32,11 @@ def make_squarer(ctx, fail_on=(), out=None, slow_s=0.0):
 
 def make_broken(ctx):
     raise RuntimeError("no GPU driver here")
+
+
+def make_pair_scorer(root, out, settings, videos_dir, ctx):
+    """``recam eval``'s pair worker with no metric (loads the pair, writes the side-by-side video, fills the row)."""
+    from recam.eval.run import PairScorer
+    from synth.core.pose_estimation import PoseOptions
+
+    return PairScorer(root, out, settings, None, videos_dir, PoseOptions(), [])

@@ -371,3 +371,39 @@ def test_prepare_through_ray_on_two_workers_equals_one_process(tmp_path, engine_
     assert {Path(p["path"]).name for p in problems} >= {"mismatch.mp4", "truncated.mp4"}
     assert sorted(p.name for p in (tmp_path / "ray" / "realcam-vid").glob("problems.shard*.json")) == \
         ["problems.shard0of2.json", "problems.shard1of2.json"]
+
+
+@pytest.mark.slow
+def test_eval_pairs_through_processes_equal_local(tmp_path, reference):
+    """``recam eval``'s pair loop on 2 worker processes: the same results.csv rows and side-by-side videos as in
+    this process (scoring existing videos, no metric: the loop and its outputs are the test)."""
+    import csv
+    import shutil
+
+    import numpy as np
+
+    from recam.eval.pairs import sample_pairs
+    from recam.eval.run import EvalSettings, evaluate_pairs
+    from synth.core.video_io import read_video
+
+    pairs = sample_pairs(reference, 3, 0)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for p in pairs:
+        shutil.copy(reference / "train" / p.scene / "videos" / f"{p.target}.mp4", videos / f"{p.pair_id}.mp4")
+    settings = EvalSettings(num_frames=5, height=32, width=32, source="videos:x")
+    rows = {}
+    for name in ("local", "processes"):
+        out = tmp_path / name
+        kw = {}
+        if name == "processes":
+            kw = dict(engine=EngineSettings(engine="processes"), workers=2,
+                      pair_worker=functools.partial(engine_units.make_pair_scorer, reference, out, settings, videos))
+        got = evaluate_pairs(reference, pairs, out, settings, videos_dir=videos, active=[], **kw)
+        rows[name] = [{k: v for k, v in r.items() if k != "seconds"} for r in got]
+        assert [r["pair_id"] for r in csv.DictReader(open(out / "results.csv"))] == sorted(p.pair_id for p in pairs)
+    assert len(rows["local"]) == 3 and rows["processes"] == rows["local"]
+    for p in pairs:
+        a, _ = read_video(tmp_path / "local" / "side_by_side" / f"{p.pair_id}.mp4")
+        b, _ = read_video(tmp_path / "processes" / "side_by_side" / f"{p.pair_id}.mp4")
+        assert np.array_equal(a, b)

@@ -320,7 +320,7 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
             generate / videos_dir. UnsafePathError (a ValueError): a pair id, scene or camera breaks the path
             policy (:func:`recam.eval.pairs.check_pair`), raised before anything is written.
     """
-    if (generate is None and pair_worker is None) == (videos_dir is None):
+    if (generate is None) == (videos_dir is None) and not (pair_worker is not None and generate is None):
         raise ValueError("evaluate_pairs: give exactly one of generate or videos_dir")
     for p in pairs:  # the path policy, before anything is written: pair ids become output file names
         check_pair(p)
