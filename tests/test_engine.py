@@ -322,6 +322,20 @@ def test_render_fails_fast_when_a_worker_cannot_see_the_output(tmp_path, monkeyp
     assert not list(out.glob("train/*/scene*"))
 
 
+@pytest.mark.slow  # needs the rendered reference
+def test_verify_fails_fast_with_one_message(tmp_path, monkeypatch, reference):
+    from typer.testing import CliRunner
+
+    from synth.cli import app
+    from synth.core.engine import marker
+
+    monkeypatch.setattr(marker, "atomic_write_text", lambda path, text: None)
+    out = tmp_path / "v"
+    r = CliRunner().invoke(app, ["verify", str(reference), "--out", str(out), "--cameras", "cam01"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2 and f"does not see the output root {out}" in text and "Traceback" not in text, r.output
+
+
 @pytest.mark.slow
 def test_verify_through_ray_on_two_workers_equals_local(tmp_path, engine_of, reference):
     import csv

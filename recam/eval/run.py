@@ -342,7 +342,7 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
                 on_done(pair.pair_id, results[pair.pair_id], True)
         else:
             units.append((pair, old, [a.metric.name for a in todo]))
-    from synth.core.engine import EngineSettings, Job, run_job
+    from synth.core.engine import EngineSettings, EngineSetupError, Job
 
     engine = engine or EngineSettings()
     if pair_worker is None or engine.resolved(workers) == "local":  # the caller's closures: not pickled
@@ -350,7 +350,22 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
         make = lambda ctx: PairScorer(root, out, settings, generate, videos_dir, opts, per_pair)  # noqa: E731
     else:
         make = pair_worker
-    for o in run_job(Job("eval", units, make, workers, root=out, unit_label=lambda u: u[0].pair_id), engine):
+    try:
+        _score_units(Job("eval", units, make, workers, root=out, unit_label=lambda u: u[0].pair_id), engine,
+                     results, results_path, notes, on_done)
+    except EngineSetupError as e:  # a worker cannot see --out or cannot start: what the user must change
+        raise ValueError(str(e)) from None
+    records = _aggregate(root, pairs, results, out, videos_dir, active, on_progress)
+    rows = [results[p.pair_id] for p in pairs]
+    write_summary(out, rows, notes, **records)
+    return rows
+
+
+def _score_units(job, engine, results, results_path: Path, notes: List[str], on_done) -> None:
+    """Run the pairs of ``job`` on ``engine``; this process alone writes ``results.csv``, after each pair."""
+    from synth.core.engine import run_job
+
+    for o in run_job(job, engine):
         pair = o.unit[0]
         if not o.ok:  # _score_pair reports a pair that cannot be loaded in its row; this is a bug or a lost worker
             raise RuntimeError(f"pair {pair.pair_id} (node {o.node}): {o.error}")
@@ -359,10 +374,6 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
         _write_results(results_path, results)
         if on_done:
             on_done(pair.pair_id, results[pair.pair_id], False)
-    records = _aggregate(root, pairs, results, out, videos_dir, active, on_progress)
-    rows = [results[p.pair_id] for p in pairs]
-    write_summary(out, rows, notes, **records)
-    return rows
 
 
 class PairScorer:

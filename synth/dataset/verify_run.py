@@ -50,6 +50,7 @@ def run(s: VerifyRunSettings) -> List[Dict[str, str]]:
     from ..core.multicam_format import DatasetFormatError
     from ..core.pose_estimation import PoseOptions
     from ..core.sharding import parse_shard
+    from ..core.engine import EngineSetupError
     from .verify import VerifyThresholds, list_items, run_verify, select_items
 
     try:
@@ -66,8 +67,11 @@ def run(s: VerifyRunSettings) -> List[Dict[str, str]]:
     t0 = time.perf_counter()
     with job_progress("cameras") as prog:
         on_done = _reporter(prog, prog.add_task("verify", total=len(items)), len(items), t0)
-        rows = run_verify(items, s.out, options, VerifyThresholds(rot_deg=s.rot_deg, trans_rel=s.trans_rel),
-                          s.workers, csv_name, on_done, engine=s.engine)
+        try:
+            rows = run_verify(items, s.out, options, VerifyThresholds(rot_deg=s.rot_deg, trans_rel=s.trans_rel),
+                              s.workers, csv_name, on_done, engine=s.engine)
+        except EngineSetupError as e:  # a worker cannot see --out or cannot start
+            raise UserError(str(e)) from None
     _print_outcome(rows, s.out, time.perf_counter() - t0)
     return rows
 
