@@ -96,7 +96,7 @@ class Job:
         units: picklable, idempotent, deterministic units (scene indices, batches of clips, pairs).
         make_worker: picklable (a module-level function or a ``functools.partial`` of one) ``make_worker(ctx) ->
             worker``; ``worker(unit) -> value`` (picklable) runs one unit; ``worker.close()`` is called if present.
-        workers: how many workers (Ray: 1 means as many as the cluster's resources fit).
+        workers: how many workers (processes, Ray actors; at most one per unit).
         root: the shared output root every worker must see (checked with a marker file); None: no check.
         unit_label: ``unit_label(unit) -> str`` for messages (default ``str``).
     """

@@ -81,22 +81,19 @@ class _Actor:
 
 @register_engine
 class RayEngine(Engine):
-    """Units on Ray actors; ``job.workers`` actors (1: as many as the cluster's CPUs / GPUs fit)."""
+    """Units on ``job.workers`` Ray actors, placed by Ray wherever their CPUs / GPUs are free (actors that do not
+    fit yet wait for room; a backend that allows one worker, e.g. Unreal's, stays at one)."""
 
     name = "ray"
 
     def _count(self, ray, workers: int, units: int) -> int:
-        if workers > 1:
-            return min(workers, units)
+        """``workers`` actors (at most one per unit); an error when the cluster cannot hold even one."""
         res = ray.cluster_resources()
-        fit = int(res.get("CPU", 1) // self.settings.cpus_per_worker)
-        if self.settings.gpus_per_worker > 0:
-            fit = min(fit, int(res.get("GPU", 0) // self.settings.gpus_per_worker))
-        if fit < 1:
+        if res.get("CPU", 0) < self.settings.cpus_per_worker or res.get("GPU", 0) < self.settings.gpus_per_worker:
             raise EngineSetupError(f"the Ray cluster has {res.get('CPU', 0):g} CPUs and {res.get('GPU', 0):g} GPUs: "
                                    f"not one worker of --cpus-per-worker {self.settings.cpus_per_worker:g} "
                                    f"--gpus-per-worker {self.settings.gpus_per_worker:g} fits")
-        return max(1, min(fit, units))
+        return max(1, min(workers, units))
 
     def run(self, job: Job, on_report: Optional[Callable[[int], None]] = None) -> Iterator[UnitOutcome]:
         units = list(job.units)
