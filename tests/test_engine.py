@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import signal
 import sys
 import threading
@@ -275,6 +276,8 @@ def test_render_killed_ray_worker_scene_is_retried(tmp_path, engine_of, referenc
     assert killed, "no scene was seen mid-render"
     assert r.exit_code == 0, r.output
     assert "1 retried" in r.output and "engine ray" in r.output, r.output
+    counts = [int(n) for n in re.findall(r"render: (\d+)/36 images", r.output)]
+    assert counts and max(counts) == counts[-1] == 36, counts  # the retried scene's images count once
     _same_dataset(reference, out)
 
 
@@ -299,6 +302,8 @@ def test_render_failing_scene_is_reported_once_and_the_others_complete(tmp_path,
     assert r.exit_code == 2, r.output
     assert text.count("RuntimeError: cannot load chars/broken.glb") == 2  # as it happens, and in the closing list
     assert "1 of 3 scenes failed" in text and "scene 1 (node" in text
+    counts = [int(n) for n in re.findall(r"render: (\d+)/36 images", r.output)]
+    assert counts and max(counts) == counts[-1] == 36, counts
     assert sorted(p.name for p in out.glob("train/*/scene*")) == ["scene0", "scene2"]
     assert not (out / ".partial").exists() or not any((out / ".partial").iterdir())
     monkeypatch.setattr(driver, "render_scene", real)

@@ -54,6 +54,8 @@ class SceneStats:
     node: str = ""
     attempts: int = 1
     fatal: bool = False
+    #: camera images of this scene already passed to ``on_images`` (progress) when it was yielded
+    reported: int = 0
 
     @property
     def images(self) -> int:
@@ -204,7 +206,7 @@ class _RenderWorker:
         self.settings, self.backend, self.report, self.own = settings, backend, report, own
 
     def __call__(self, index: int) -> SceneStats:
-        st = _render_index(self.settings, self.backend, index, self.report)
+        st = _render_index(self.settings, self.backend, index, lambda n: self.report((index, n)))
         st.node = socket.gethostname()
         return st
 
@@ -218,7 +220,8 @@ def make_render_worker(settings: RenderSettings, ctx) -> _RenderWorker:
 
     Args:
         settings: the run's settings.
-        ctx: :class:`synth.core.engine.WorkerContext` (``ctx.report(n)``: n camera images captured).
+        ctx: :class:`synth.core.engine.WorkerContext` (``ctx.report((index, n))``: n camera images of scene
+            ``index`` captured).
     """
     return _RenderWorker(settings, make_backend(settings.backend, settings.catalog, settings.cfg.cameras_per_scene,
                                                 settings.backend_options), ctx.report)
@@ -264,7 +267,8 @@ def render_scenes(settings: RenderSettings, indices: Sequence[int], workers: int
     :class:`~synth.core.engine.EngineSettings`; None: in this process for ``workers == 1``, else ``workers``
     spawned processes); each worker owns a backend and renders many scenes. ``backend`` (only without an engine
     other than local) renders in this process with a backend the caller owns. ``on_images(n)`` is called in this
-    process as camera images are captured (from every worker), for frame-level progress.
+    process as camera images are captured (from every worker), for frame-level progress; the images of a scene
+    rendered again after its worker died count once.
 
     A scene that raises is yielded once with ``error`` set (nothing of it is left behind) and the others go on;
     a scene whose worker died is rendered again by another worker (``engine.max_retries``); an I/O error
@@ -296,10 +300,20 @@ def _render_scenes(settings: RenderSettings, indices: Sequence[int], workers: in
         make = functools.partial(make_render_worker, settings)
     clean_stale_staging(settings.out, indices)
     job = Job("render", list(indices), make, workers, root=settings.out, unit_label=lambda k: f"scene {k}")
+    per_scene = settings.cfg.cameras_per_scene * settings.cfg.video.frames
+    counted: Dict[int, int] = {}
+
+    def report(msg) -> None:  # (scene, n): a retried scene's images count once, up to the scene's total
+        k, n = msg
+        add = min(n, per_scene - counted.get(k, 0))
+        if add > 0:
+            counted[k] = counted.get(k, 0) + add
+            on_images(add)
+
     try:
-        for o in run_job(job, engine, on_images):
+        for o in run_job(job, engine, report if on_images is not None else None):
             st = o.value if o.ok else SceneStats(o.unit, error=o.error, fatal=o.fatal)
-            st.node, st.attempts = o.node, o.attempts
+            st.node, st.attempts, st.reported = o.node, o.attempts, counted.get(o.unit, 0)
             yield st
     except BaseException:
         # terminated workers (SIGTERM, Ctrl-C) cannot clean up: their staging folders are this run's (it holds the

@@ -151,7 +151,7 @@ def _loop(settings, indices: List[int], workers: int, per_scene: int, done: list
             if st.error is not None:  # reported once (here and in the closing summary); the others go on
                 console.print(f"[red]scene {st.index} failed[/red] (node {escape(st.node or '?')}): "
                               f"{escape(st.error)}", highlight=False)
-                prog.skip(task, per_scene)
+                prog.skip(task, per_scene - st.reported)  # its images captured before it failed are counted
             elif st.skipped:
                 prog.skip(task, per_scene)
             elif prog.disable:  # no live bar (not a terminal): one line per scene

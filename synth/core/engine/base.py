@@ -77,8 +77,9 @@ class WorkerContext:
         index: the worker's number in this run (0..workers-1; a replacement of a dead worker gets a new number).
         gpu_ids: GPUs assigned to this worker (Ray's assignment; ``CUDA_VISIBLE_DEVICES`` is already set to them);
             empty for the local and processes engines.
-        report: ``report(n)``: ``n`` more items (camera images, clips) done, shown in the driver's progress while
-            the unit runs (the unit's value still carries its final counts).
+        report: ``report(msg)``: a progress message (e.g. ``n`` more camera images, or ``(scene, n)``) passed, in
+            order per worker, to the driver's ``on_report`` while the unit runs (the unit's value still carries its
+            final counts).
     """
 
     node: str
@@ -145,8 +146,8 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def run(self, job: Job, on_report: Optional[Callable[[int], None]] = None) -> Iterator[UnitOutcome]:
-        """Yield one :class:`UnitOutcome` per unit of ``job``; ``on_report(n)`` receives the workers' progress
-        reports in this (the driver's) process.
+        """Yield one :class:`UnitOutcome` per unit of ``job``; ``on_report(msg)`` receives the workers' progress
+        messages (:attr:`WorkerContext.report`) in this (the driver's) process.
 
         Raises:
             EngineSetupError: a worker could not start (fails fast).

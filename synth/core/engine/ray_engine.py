@@ -46,14 +46,14 @@ class _Sink:
     """Progress reports of every worker (fire-and-forget ``add``), collected by the driver with ``take``."""
 
     def __init__(self):
-        self.n = 0
+        self.msgs: list = []
 
-    def add(self, n: int) -> None:
-        self.n += n
+    def add(self, msg) -> None:
+        self.msgs.append(msg)
 
-    def take(self) -> int:
-        n, self.n = self.n, 0
-        return n
+    def take(self) -> list:
+        msgs, self.msgs = self.msgs, []
+        return msgs
 
 
 class _Actor:
@@ -126,9 +126,8 @@ class RayEngine(Engine):
 
         def drain() -> None:
             if sink is not None:
-                n = ray.get(sink.take.remote())
-                if n:
-                    on_report(n)
+                for msg in ray.get(sink.take.remote()):
+                    on_report(msg)
 
         with root_marker(job.root) as marker:
             idle = [start(marker) for _ in range(n_workers)]
