@@ -10,6 +10,7 @@ import typer
 
 from synth.core.command_line import CONTEXT_SETTINGS, WithModelOptions, exits, given, settings_or_exit
 from synth.core.command_line import fail as _fail
+from synth.core.engine.options import ENGINE_OPTIONS, engine_settings_or_exit
 from synth.core.progress import console
 
 from .infer_settings import InferSettings  # light (pydantic): flags are checked before torch loads
@@ -80,9 +81,10 @@ def prepare(ctx: typer.Context, **flags) -> None:
     """Cache normalised VAE latents and text embeddings per clip window (pipelined, resumable, shardable)."""
     from .data.prepare_settings import PrepareRunSettings
 
+    engine = engine_settings_or_exit(flags)  # --engine and its flags (pops them)
     own = {k: v for k, v in flags.items() if k in PrepareRunSettings.model_fields}
     kind_flags = {k: v for k, v in flags.items() if k not in own and given(ctx, k)}
-    settings = settings_or_exit(PrepareRunSettings, kind_flags=kind_flags, **own)
+    settings = settings_or_exit(PrepareRunSettings, kind_flags=kind_flags, engine=engine, **own)
     from .data.prepare import run
 
     with exits():
@@ -94,7 +96,7 @@ def _prepare_models():
     from .data.formats import get_kind, kinds
     from .data.prepare_settings import PrepareRunSettings
 
-    return [(None, PrepareRunSettings, None),
+    return [(None, PrepareRunSettings, None), *ENGINE_OPTIONS,
             *((f"--kind {k}", get_kind(k).Options, None) for k in kinds() if get_kind(k).Options is not None)]
 
 

@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from .core.command_line import CONTEXT_SETTINGS, WithModelOptions, exits, given, settings_or_exit
+from .core.engine.options import ENGINE_OPTIONS, engine_settings_or_exit
 from .core.command_line import fail as _fail
 from .core.progress import console, out_console
 from .dataset.verify_run import VerifyRunSettings  # light (pydantic): the flags are checked before COLMAP loads
@@ -100,6 +101,7 @@ def render(
     values = {k: v for k, v in locals().items() if k not in ("ctx", "backend_flags")}  # the flags, first line
     from .render.run_settings import RenderRunSettings
 
+    values["engine"] = engine_settings_or_exit(backend_flags)  # --engine and its flags (pops them)
     settings = settings_or_exit(RenderRunSettings, backend_flags={k: v for k, v in backend_flags.items()
                                                                   if given(ctx, k)}, **values)
     from .render.run import run
@@ -112,7 +114,8 @@ def _backend_models():
     """Every registered backend's options model, with its flags (for ``synth render``'s signature)."""
     from .render.backends import backends, option_flag
 
-    return [(entry.name, entry.Options, lambda n, f: (option_flag(n, f),)) for entry in backends().values()]
+    return [(entry.name, entry.Options, lambda n, f: (option_flag(n, f),)) for entry in backends().values()] + \
+        ENGINE_OPTIONS
 
 
 def _backend_option():
@@ -303,7 +306,6 @@ def assets_list(
         json_out.write_text(_json.dumps({"assets": entries, "unavailable": unavailable}, indent=1))
 
 
-@app.command()
 def verify(
     root: Path = typer.Argument(..., help="Dataset root (or one scene folder)."),
     out: Path = typer.Option(Path("verify"), "--out", help="Folder for verify.csv, plots/ and verify_summary.json."),
@@ -320,11 +322,13 @@ def verify(
     rot_deg: float = typer.Option(3.0, "--max-rot-deg", help="Flag: largest rotation error after alignment."),
     trans_rel: float = typer.Option(0.2, "--max-trans-rel", help="Flag: largest position error after alignment "
                                     "/ trajectory extent."),
+    **engine_flags,  # --engine and its flags (ENGINE_OPTIONS)
 ) -> None:
     """Estimate every camera's poses from its video (COLMAP) and compare with camera_extrinsics.json; exit 1 if
     any camera is flagged."""
+    values = {k: v for k, v in locals().items() if k != "engine_flags"}
     settings = settings_or_exit(VerifyRunSettings, {"rot_deg": "--max-rot-deg", "trans_rel": "--max-trans-rel"},
-                                **locals())
+                                engine=engine_settings_or_exit(engine_flags), **values)
     from .dataset.verify_run import run
 
     with exits():
@@ -333,6 +337,9 @@ def verify(
         console.print(f"[red]{flagged} camera(s) flagged[/red]")
         raise typer.Exit(1)
     console.print("[green]no camera flagged[/green]")
+
+
+app.command(context_settings=CONTEXT_SETTINGS)(WithModelOptions(verify, lambda: ENGINE_OPTIONS))
 
 
 def studio(root: Path = typer.Argument(..., metavar="DATASET", help="Dataset root."), **flags) -> None:

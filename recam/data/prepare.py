@@ -32,7 +32,7 @@ from .clips import load_frames
 from .formats import Problem, VideoItem, enumerate_items
 
 __all__ = ["PrepareSettings", "PrepareReport", "CacheSettingsError", "prepare_dataset", "load_frames",
-           "dyn_mask_latent", "CACHE_DTYPES", "VAE_DTYPES", "dist_env", "merge_shard_reports", "launch_local",
+           "dyn_mask_latent", "CACHE_DTYPES", "VAE_DTYPES", "dist_env", "merge_shard_reports", "launch_local", "launch_engine",
            "ClipProgress"]
 
 #: ``--cache_dtype`` values -> torch dtypes of the stored latents and embeddings
@@ -564,6 +564,56 @@ def launch_local(devices: int, *args, **kwargs) -> List[PrepareReport]:
     return [results[r][0] for r in range(devices)]
 
 
+class _PrepareWorker:
+    """A worker of the execution layer: runs :func:`prepare_dataset` on one share of the clips per unit (the unit is
+    the ``(i, n)`` share), with the device Ray assigned (``--device auto``: its GPU, else the CPU)."""
+
+    def __init__(self, args: tuple, kwargs: dict, device: str):
+        for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):  # a worker is no torchrun rank: no process group
+            os.environ.pop(k, None)
+        self.args, self.kwargs = args, {**kwargs, "device": _prepare_device(device, 1, 0)}
+
+    def __call__(self, shard: Tuple[int, int]) -> PrepareReport:
+        return prepare_dataset(*self.args, shard=tuple(shard), **self.kwargs)
+
+
+def _make_prepare_worker(args: tuple, kwargs: dict, device: str, ctx) -> _PrepareWorker:
+    """The execution layer's worker factory for ``recam prepare`` (module level: pickled to processes / actors)."""
+    return _PrepareWorker(args, kwargs, device)
+
+
+def launch_engine(s, settings: PrepareSettings, shard: Tuple[int, int], kwargs: dict,
+                  log: Callable[[str], None]) -> List[PrepareReport]:
+    """Run ``recam prepare`` on the execution layer (``--engine``): the clips of ``shard`` split into
+    ``s.devices`` units (``(i, n)`` shares, the same split as ``--devices`` ranks, so the cache and its
+    ``problems.shard*`` files are the same), one worker per unit (``--gpus-per-worker``: its GPU from Ray).
+
+    Raises:
+        CacheSettingsError: a worker found items cached with other settings.
+        RuntimeError: a unit failed (its reason included).
+    """
+    import functools
+
+    from synth.core.engine import Job, run_job
+
+    units = [_combine(shard, j, s.devices) for j in range(s.devices)]
+    worker_kwargs = {k: v for k, v in kwargs.items() if k not in ("shard", "device", "log", "on_item")}
+    worker_kwargs["log"] = _log_stderr if kwargs.get("log") is not None else None
+    make = functools.partial(_make_prepare_worker, (s.kind, s.dataset, s.model_dir, s.out, settings),
+                             worker_kwargs, s.device)
+    log(f"prepare {s.kind}: {len(units)} unit(s) on engine {s.engine.resolved(s.devices)}")
+    job = Job("prepare", units, make, s.devices, root=s.out, unit_label=lambda u: f"shard {u[0]}/{u[1]}")
+    outcomes = list(run_job(job, s.engine))
+    failed = [o for o in outcomes if not o.ok]
+    refused = [o.error.split(": ", 1)[1] for o in failed if o.error.startswith("CacheSettingsError")]
+    if refused:
+        raise CacheSettingsError(max(refused, key=len))
+    if failed:
+        raise RuntimeError("; ".join(f"shard {o.unit[0]}/{o.unit[1]} (node {o.node}): {o.error}" for o in failed))
+    merge_shard_reports(s.out, s.kind)  # every unit's report is written: the complete problems.json and manifest
+    return [o.value for o in sorted(outcomes, key=lambda o: o.unit)]
+
+
 def run(s, log: Callable[[str], None] = print) -> List[PrepareReport]:
     """``recam prepare``: cache the windows of ``s.dataset`` (a :class:`recam.data.prepare_settings.PrepareRunSettings`)
     in ``s.out``, in this process, in ``s.devices`` local processes or as one rank of a torchrun launch; print the
@@ -578,6 +628,7 @@ def run(s, log: Callable[[str], None] = print) -> List[PrepareReport]:
     """
     from rich.markup import escape
 
+    from synth.core.engine import EngineSetupError
     from synth.core.multicam_format import DatasetFormatError
     from synth.core.run_errors import UserError
     from synth.core.sharding import parse_shard
@@ -594,7 +645,11 @@ def run(s, log: Callable[[str], None] = print) -> List[PrepareReport]:
     kwargs = dict(shard=shard, device=device, batch_text=s.batch_text, workers=s.workers, prefetch=s.prefetch,
                   overwrite=s.overwrite, log=log)
     try:
-        if s.devices > 1:
+        if s.engine.engine is not None:  # the execution layer: --devices units of the shard, on any engine
+            if world > 1:
+                raise UserError("--engine starts its own workers; under torchrun leave it unset")
+            reports = launch_engine(s, settings, shard, kwargs, log)
+        elif s.devices > 1:
             if world > 1:
                 raise UserError("--devices N starts its own ranks; under torchrun leave it at 1")
             log(f"prepare {s.kind}: {s.devices} processes on this node")
@@ -602,6 +657,8 @@ def run(s, log: Callable[[str], None] = print) -> List[PrepareReport]:
         else:
             reports = [prepare_dataset(s.kind, s.dataset, s.model_dir, s.out, settings, **kwargs)]
     except (CacheSettingsError, ValueError, FileNotFoundError, DatasetFormatError) as e:
+        raise UserError(str(e)) from None
+    except EngineSetupError as e:  # a worker cannot see --out or cannot start
         raise UserError(str(e)) from None
     except RuntimeError as e:  # a rank of --devices failed
         raise UserError(str(e), code=1) from None

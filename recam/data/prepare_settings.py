@@ -10,6 +10,8 @@ from typing import Any, Dict, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from synth.core.engine.base import EngineSettings
+
 __all__ = ["PrepareRunSettings", "CACHE_DTYPE_NAMES", "VAE_DTYPE_NAMES"]
 
 #: ``--cache-dtype`` values (:data:`recam.data.prepare.CACHE_DTYPES` maps them to torch dtypes)
@@ -58,6 +60,9 @@ class PrepareRunSettings(BaseModel):
     vae_tiling: bool = Field(False, description="Upstream's tiled VAE encoding (less memory).")
     overwrite: bool = Field(False, description="Replace items cached with other settings.")
     kind_flags: Dict[str, Any] = Field(default_factory=dict, json_schema_extra={"cli": False})
+    #: ``--engine`` and its flags (:mod:`synth.core.engine`): with ``--engine``, ``--devices N`` units of the
+    #: shard run on N workers of that engine (ray: anywhere in the cluster) instead of torch ranks
+    engine: EngineSettings = Field(default_factory=EngineSettings, json_schema_extra={"cli": False})
 
     @model_validator(mode="after")
     def _flags_agree(self) -> "PrepareRunSettings":

@@ -17,9 +17,13 @@ def _fields() -> Iterator[Tuple[str, object, str]]:
     from .metrics import metrics
     from .settings import EvalRunSettings
 
+    from synth.core.engine.base import EngineSettings
+
     for name, fld in EvalRunSettings.model_fields.items():
-        if name != "metrics":
+        if name not in ("metrics", "engine"):
             yield name, fld, ""
+    for name, fld in EngineSettings.model_fields.items():  # --engine and its flags
+        yield name, fld, ""
     for m in metrics().values():
         for name, fld in m.Options.model_fields.items():
             yield name, fld, f" ({m.display()})"

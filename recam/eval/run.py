@@ -21,6 +21,7 @@ A resumed run skips the pairs already scored, except for the metrics enabled now
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -296,9 +297,11 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
                    generate: Optional[Callable[[np.ndarray, str, np.ndarray], np.ndarray]] = None,
                    videos_dir: Optional[Path] = None, active: Optional[Sequence[ActiveMetric]] = None,
                    on_done: Optional[Callable[[str, Dict[str, str], bool], None]] = None,
-                   on_progress: Optional[Callable[[Metric, int, int], None]] = None) -> List[Dict[str, str]]:
+                   on_progress: Optional[Callable[[Metric, int, int], None]] = None, engine=None, workers: int = 1,
+                   pair_worker: Optional[Callable] = None) -> List[Dict[str, str]]:
     """Score every pair with every active metric (resuming from ``out/results.csv``); write all outputs (module
-    docstring).
+    docstring). The pairs are units of the execution layer (:mod:`synth.core.engine`); this process alone writes
+    ``results.csv`` as they finish.
 
     Args:
         root: dataset root (``train/<lens>/scene<N>/{videos,cameras}``).
@@ -307,13 +310,17 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
         active: the metrics to compute (:func:`prepare_metrics`; default: the registry's defaults).
         on_done: ``(pair_id, row, skipped)`` after each pair.
         on_progress: ``(metric, done, total)`` of a per-run metric's pass (FVD's feature extraction).
+        engine, workers: where the pairs are scored (:class:`synth.core.engine.EngineSettings`, ``workers`` of
+            them); None: in this process with ``generate`` and ``active``.
+        pair_worker: with an engine other than local: the picklable factory of a worker that builds its own
+            generator and metrics (:func:`make_pair_worker`); ``generate`` is then unused.
 
     Raises:
         ValueError: ``out`` holds a run with other settings, metric options or pairs, or both / neither of
             generate / videos_dir. UnsafePathError (a ValueError): a pair id, scene or camera breaks the path
             policy (:func:`recam.eval.pairs.check_pair`), raised before anything is written.
     """
-    if (generate is None) == (videos_dir is None):
+    if (generate is None) == (videos_dir is None) and not (pair_worker is not None and generate is None):
         raise ValueError("evaluate_pairs: give exactly one of generate or videos_dir")
     for p in pairs:  # the path policy, before anything is written: pair ids become output file names
         check_pair(p)
@@ -326,20 +333,74 @@ def evaluate_pairs(root: Path, pairs: Sequence[Pair], out: Path, settings: EvalS
     results_path = out / "results.csv"
     results = _read_results(results_path)
     notes: List[str] = []
+    units = []
     for pair in pairs:
         old = results.get(pair.pair_id)
         todo = per_pair if old is None else _missing(old, per_pair)
-        skipped = old is not None and (not old.get("frames") or not todo)  # failed to load: not retried
-        if not skipped:
-            results[pair.pair_id] = _score_pair(root, pair, out, settings, generate, videos_dir, opts, old, todo,
-                                                notes)
-            _write_results(results_path, results)
-        if on_done:
-            on_done(pair.pair_id, results[pair.pair_id], skipped)
+        if old is not None and (not old.get("frames") or not todo):  # failed to load: not retried
+            if on_done:
+                on_done(pair.pair_id, results[pair.pair_id], True)
+        else:
+            units.append((pair, old, [a.metric.name for a in todo]))
+    from synth.core.engine import EngineSettings, EngineSetupError, Job
+
+    engine = engine or EngineSettings()
+    if pair_worker is None or engine.resolved(workers) == "local":  # the caller's closures: not pickled
+        engine = EngineSettings(engine="local")
+        make = lambda ctx: PairScorer(root, out, settings, generate, videos_dir, opts, per_pair)  # noqa: E731
+    else:
+        make = pair_worker
+    try:
+        _score_units(Job("eval", units, make, workers, root=out, unit_label=lambda u: u[0].pair_id), engine,
+                     results, results_path, notes, on_done)
+    except EngineSetupError as e:  # a worker cannot see --out or cannot start: what the user must change
+        raise ValueError(str(e)) from None
     records = _aggregate(root, pairs, results, out, videos_dir, active, on_progress)
     rows = [results[p.pair_id] for p in pairs]
     write_summary(out, rows, notes, **records)
     return rows
+
+
+def _score_units(job, engine, results, results_path: Path, notes: List[str], on_done) -> None:
+    """Run the pairs of ``job`` on ``engine``; this process alone writes ``results.csv``, after each pair."""
+    from synth.core.engine import run_job
+
+    for o in run_job(job, engine):
+        pair = o.unit[0]
+        if not o.ok:  # _score_pair reports a pair that cannot be loaded in its row; this is a bug or a lost worker
+            raise RuntimeError(f"pair {pair.pair_id} (node {o.node}): {o.error}")
+        results[pair.pair_id], pair_notes = o.value
+        notes.extend(n for n in pair_notes if n not in notes)
+        _write_results(results_path, results)
+        if on_done:
+            on_done(pair.pair_id, results[pair.pair_id], False)
+
+
+class PairScorer:
+    """A worker of the execution layer for ``recam eval``: scores one pair per unit ``(pair, old row, names of the
+    metrics to add)`` with the generator and metrics it holds; returns ``(row, notes)``."""
+
+    def __init__(self, root, out, settings, generate, videos_dir, opts, active):
+        self.args = (Path(root), Path(out), settings, generate, videos_dir, opts)
+        self.active = list(active)
+
+    def __call__(self, unit):
+        pair, old, names = unit
+        root, out, settings, generate, videos_dir, opts = self.args
+        notes: List[str] = []
+        todo = [a for a in self.active if a.metric.name in names]
+        row = _score_pair(root, pair, out, settings, generate, videos_dir, opts, old, todo, notes)
+        return row, notes
+
+
+def make_pair_worker(run_settings, ctx) -> PairScorer:
+    """The worker factory of ``recam eval`` on an engine (module level: pickled to processes / Ray actors): the
+    enabled metrics and, with ``--model-dir``, the pipeline are built once in the worker, on its device."""
+    settings = run_settings.recorded()
+    active = [a for a in prepare_metrics(run_settings.metrics, run_settings.device) if not a.metric.per_run]
+    generate = _generator(run_settings) if run_settings.model_dir is not None else None
+    opts = PoseOptions(stride=settings.pose_stride, max_size=settings.pose_max_size, mapper=settings.pose_mapper)
+    return PairScorer(run_settings.dataset, run_settings.out, settings, generate, run_settings.videos, opts, active)
 
 
 def _aggregate(root, pairs, results, out, videos_dir, active, on_progress) -> Dict[str, Dict[str, Any]]:
@@ -458,7 +519,8 @@ def run(settings) -> List[Dict[str, str]]:
     active = prepare_metrics(settings.metrics, settings.device)
     plist = read_pairs(settings.pairs) if settings.pairs is not None else sample_pairs(
         settings.dataset, settings.num_pairs, settings.seed)
-    generate = _generator(settings) if settings.model_dir is not None else None
+    remote = settings.engine.resolved(settings.workers) != "local"  # workers build their own pipeline
+    generate = _generator(settings) if settings.model_dir is not None and not remote else None
     out = settings.out
     console.print(f"evaluating {len(plist)} pairs of {settings.dataset} into {out} with "
                   f"{', '.join(a.metric.name for a in active)}")
@@ -473,7 +535,10 @@ def run(settings) -> List[Dict[str, str]]:
         def on_done(pid, row, skipped):
             count[0] += 1
             count[1] += 0 if skipped else 1
-            prog.advance(task)
+            if skipped:
+                prog.skip(task)  # scored by an earlier run: not counted in the rate or the ETA
+            else:
+                prog.advance(task)
             if prog.disable and not skipped:
                 el = time.perf_counter() - t0
                 scores = ", ".join(f"{c} {row.get(c, '')}" for c in shown)
@@ -489,7 +554,9 @@ def run(settings) -> List[Dict[str, str]]:
             console.print(f"{metric.display()}: {metric.progress_text} {i}/{n}{eta}")
 
         rows = evaluate_pairs(settings.dataset, plist, out, settings.recorded(), generate=generate,
-                              videos_dir=settings.videos, active=active, on_done=on_done, on_progress=on_progress)
+                              videos_dir=settings.videos, active=active, on_done=on_done, on_progress=on_progress,
+                              engine=settings.engine, workers=settings.workers,
+                              pair_worker=functools.partial(make_pair_worker, settings) if remote else None)
     failed = sum(r.get("pose_status") == "failed" for r in rows)
     console.print((out / "summary.md").read_text())
     console.print(f"{len(rows)} pairs ({failed} failed) in {time.perf_counter() - t0:.1f} s; results in "

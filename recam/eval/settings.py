@@ -13,6 +13,8 @@ from typing import Any, Dict, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from synth.core.engine.base import EngineSettings
+
 from .metrics import MetricOptions, metrics, option
 
 __all__ = ["EvalRunSettings", "EvalSettingsError"]
@@ -49,7 +51,10 @@ class EvalRunSettings(BaseModel):
     pose_stride: int = option(4, ge=1, help="Estimate poses on every N-th frame.")
     pose_max_size: int = option(512, ge=0, help="Downscale frames for COLMAP.")
     mapper: str = option("global", flag="--mapper", help="global (GLOMAP, as CamI2V) or incremental.")
+    workers: int = option(1, flag="--workers", ge=1, help="Pairs scored in parallel workers (--engine).")
     metrics: Dict[str, MetricOptions] = {}
+    #: ``--engine`` and its flags (:mod:`synth.core.engine`)
+    engine: EngineSettings = EngineSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "EvalRunSettings":
@@ -84,7 +89,9 @@ class EvalRunSettings(BaseModel):
         try:
             opts = {name: m.Options(**{k: flags[k] for k in m.Options.model_fields if k in flags})
                     for name, m in metrics().items()}
-            return cls(**{k: v for k, v in flags.items() if k in cls.model_fields and k != "metrics"}, metrics=opts)
+            engine = EngineSettings(**{k: flags[k] for k in EngineSettings.model_fields if k in flags})
+            return cls(**{k: v for k, v in flags.items() if k in cls.model_fields and k not in ("metrics", "engine")},
+                       metrics=opts, engine=engine)
         except ValidationError as e:
             raise EvalSettingsError(_message(e)) from None
 

@@ -1,5 +1,9 @@
 """Progress for long jobs (rich): items done / total, rate, elapsed and ETA, from the first item.
 
+Rates and ETAs count only work done in this run: items found already complete (a resumed run skipping finished
+scenes) are reported with :meth:`JobProgress.skip`, which moves the bar and the N/M count but adds nothing to the
+rate, so a resumed run shows the speed it really works at.
+
 On a terminal a live bar; without one (CI logs, SLURM output files, ``nohup``) plain lines such as
 ``render: 12/810 frames (1.5%), 8.3 frames/s, ETA 1m36s`` printed on the first item and then at most every
 ``every_s`` seconds, and once at the end, so a log shows the job is alive and how fast it goes.
@@ -14,7 +18,7 @@ from typing import Optional
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
 
-__all__ = ["job_progress", "line_progress", "LineProgress", "console", "out_console", "format_eta"]
+__all__ = ["job_progress", "line_progress", "LineProgress", "console", "out_console", "format_eta", "JobProgress"]
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 #: results (tables) go to stdout
@@ -65,9 +69,34 @@ class _Clock(TextColumn):
         return Text(f"elapsed {format_eta(seconds)}", style="progress.elapsed")
 
 
-class _LinesProgress(Progress):
+class JobProgress(Progress):
+    """A rich ``Progress`` that tells work done in this run (:meth:`advance`, counted in the rate and ETA) from
+    work found already done (:meth:`skip`: counted in N/M and the bar, never in the rate)."""
+
+    def skip(self, task_id, n: float = 1) -> None:
+        """Mark ``n`` items of ``task_id`` as already complete (resumed): completed += n, no speed sample."""
+        with self._lock:
+            task = self._tasks[task_id]
+            task.completed += n
+            task.fields["skipped"] = task.fields.get("skipped", 0) + n
+            if task.total is not None and task.completed >= task.total and task.finished_time is None:
+                task.finished_time = task.elapsed
+                task.finished_speed = task.speed
+        self._after_skip(task_id)
+
+    def _after_skip(self, task_id) -> None:
+        pass
+
+    @staticmethod
+    def skipped(task) -> float:
+        """Items of ``task`` marked by :meth:`skip`."""
+        return task.fields.get("skipped", 0)
+
+
+class _LinesProgress(JobProgress):
     """A disabled rich ``Progress`` (no terminal) that prints a line on the first advance of each task, then at
-    most every :data:`EVERY_S` seconds, and when a task completes."""
+    most every :data:`EVERY_S` seconds, and when a task completes. The rate is the items done in this run (not
+    :meth:`skip`-ped ones) over the elapsed time; the ETA the items left at that rate."""
 
     def __init__(self, unit: str, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -93,13 +122,22 @@ class _LinesProgress(Progress):
         if finished:
             self._last[("done", task_id)] = True
         el = max(now - self._t0.get(task_id, now), 1e-9)
-        rate = task.completed / el
+        skipped = self.skipped(task)
+        rate = (task.completed - skipped) / el
         eta = (task.total - task.completed) / rate if rate > 0 and task.total is not None else None
+        if task.total is not None and task.completed >= task.total:
+            eta = 0.0
         total = f"/{task.total:g}" if task.total is not None else ""
         pct = f" ({100 * task.completed / task.total:.1f}%)" if task.total else ""
-        self.console.print(f"{task.description}: {task.completed:g}{total} {self._unit}{pct}, {rate:.2f} "
+        resumed = f" ({skipped:g} already complete)" if skipped else ""
+        self.console.print(f"{task.description}: {task.completed:g}{total} {self._unit}{pct}{resumed}, {rate:.2f} "
                            f"{self._unit}/s, elapsed {format_eta(el)}, ETA {format_eta(eta)}",
                            markup=False, highlight=False)
+
+    def _after_skip(self, task_id) -> None:
+        task = self._tasks[task_id]
+        if task.total is not None and task.completed >= task.total:
+            self._maybe_print(task_id)  # the closing line; skipping alone never starts the log
 
     def advance(self, task_id, advance: float = 1) -> None:  # noqa: D102
         super().advance(task_id, advance)
@@ -111,7 +149,7 @@ class _LinesProgress(Progress):
             self._maybe_print(task_id)
 
 
-def job_progress(unit: str = "scenes", tty: Optional[bool] = None) -> Progress:
+def job_progress(unit: str = "scenes", tty: Optional[bool] = None) -> JobProgress:
     """A rich ``Progress`` with description, bar, N/M, percent, rate (``unit``/s), elapsed and ETA.
 
     Without a terminal on stderr (``tty`` overrides the detection) the bar is replaced by plain lines (see the
@@ -121,7 +159,7 @@ def job_progress(unit: str = "scenes", tty: Optional[bool] = None) -> Progress:
     cols = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
             _Rate(unit), _Clock(remaining=False), _Clock(remaining=True))
     if tty:
-        return Progress(*cols, console=console, transient=False)
+        return JobProgress(*cols, console=console, transient=False)
     return _LinesProgress(unit, *cols, console=console, disable=True, transient=False)
 
 

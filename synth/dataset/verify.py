@@ -23,7 +23,6 @@ import json
 import math
 import random
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -394,11 +393,18 @@ def select_items(items: List[VerifyItem], shard: Tuple[int, int], sample: Option
     return out
 
 
+def _verify_worker_factory(ctx):
+    """The execution layer's verify worker (module level, so processes and Ray actors can import it)."""
+    return _verify_worker
+
+
 def run_verify(items: Sequence[VerifyItem], out_dir: Path, options=None,
                thresholds: VerifyThresholds = VerifyThresholds(), workers: int = 1, csv_name: str = "verify.csv",
-               on_done: Optional[Callable[[CameraCheck, bool], None]] = None) -> List[Dict[str, str]]:
+               on_done: Optional[Callable[[CameraCheck, bool], None]] = None, engine=None) -> List[Dict[str, str]]:
     """Verify ``items`` (resuming from ``out_dir/csv_name``), write the CSV after each camera, one plot per scene
-    and ``verify_summary.json``; ``on_done(check, skipped)`` after each item. Returns the CSV rows of ``items``."""
+    and ``verify_summary.json``; ``on_done(check, skipped)`` after each item. Returns the CSV rows of ``items``.
+    The cameras run on the execution layer: ``engine`` (:class:`synth.core.engine.EngineSettings`; None: this
+    process for ``workers == 1``, else a process pool), each worker checking it sees ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / csv_name
@@ -425,14 +431,14 @@ def run_verify(items: Sequence[VerifyItem], out_dir: Path, options=None,
         if on_done:
             on_done(chk, False)
 
+    from ..core.engine import EngineSettings, Job, run_job
+
     jobs = [(it, options, thresholds) for it in todo]
-    if workers <= 1:
-        for j in jobs:
-            finish(_verify_worker(j))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for chk in pool.map(_verify_worker, jobs):
-                finish(chk)
+    job = Job("verify", jobs, _verify_worker_factory, workers, root=out_dir)
+    for o in run_job(job, engine or EngineSettings()):
+        if not o.ok:
+            raise RuntimeError(f"{o.unit[0].scene}/{o.unit[0].camera}: {o.error}")
+        finish(o.value)
     rows = [done[(it.scene, it.camera)] for it in items]
     write_summary(out_dir / "verify_summary.json", rows, thresholds, options)
     return rows

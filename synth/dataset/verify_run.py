@@ -9,6 +9,7 @@ from typing import Dict, List, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..core.engine.base import EngineSettings
 from ..core.progress import console, format_eta, job_progress
 from ..core.run_errors import UserError
 
@@ -33,6 +34,8 @@ class VerifyRunSettings(BaseModel):
     threads: int = Field(1, ge=1)
     rot_deg: float = 3.0
     trans_rel: float = 0.2
+    #: where the cameras are verified (``--engine`` and its flags; :mod:`synth.core.engine`)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
 
 
 def run(s: VerifyRunSettings) -> List[Dict[str, str]]:
@@ -47,6 +50,7 @@ def run(s: VerifyRunSettings) -> List[Dict[str, str]]:
     from ..core.multicam_format import DatasetFormatError
     from ..core.pose_estimation import PoseOptions
     from ..core.sharding import parse_shard
+    from ..core.engine import EngineSetupError
     from .verify import VerifyThresholds, list_items, run_verify, select_items
 
     try:
@@ -63,8 +67,11 @@ def run(s: VerifyRunSettings) -> List[Dict[str, str]]:
     t0 = time.perf_counter()
     with job_progress("cameras") as prog:
         on_done = _reporter(prog, prog.add_task("verify", total=len(items)), len(items), t0)
-        rows = run_verify(items, s.out, options, VerifyThresholds(rot_deg=s.rot_deg, trans_rel=s.trans_rel),
-                          s.workers, csv_name, on_done)
+        try:
+            rows = run_verify(items, s.out, options, VerifyThresholds(rot_deg=s.rot_deg, trans_rel=s.trans_rel),
+                              s.workers, csv_name, on_done, engine=s.engine)
+        except EngineSetupError as e:  # a worker cannot see --out or cannot start
+            raise UserError(str(e)) from None
     _print_outcome(rows, s.out, time.perf_counter() - t0)
     return rows
 
@@ -76,8 +83,11 @@ def _reporter(prog, task, total: int, t0: float):
     def on_done(chk, skipped):
         n_done[0] += 1
         n_done[1] += 0 if skipped else 1
-        prog.advance(task)
-        if prog.disable and chk is not None:
+        if skipped:
+            prog.skip(task)  # found verified: not counted in the rate or the ETA
+        else:
+            prog.advance(task)
+        if prog.disable and chk is not None and not skipped:
             eta = (time.perf_counter() - t0) / n_done[1] * (total - n_done[0])
             flag = f" [red]FLAGGED ({chk.reasons})[/red]" if chk.flagged else ""
             console.print(f"{chk.scene}/{chk.camera} {chk.family}: {chk.status}, rot {chk.max_rot_err_deg:.2f} "

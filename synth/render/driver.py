@@ -8,7 +8,6 @@ staging folder and renamed into place complete (:func:`synth.dataset.writer.stag
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import os
 import queue
 import shutil
@@ -49,6 +48,14 @@ class SceneStats:
     loop_s: float = 0.0  # the frame loop alone (no scene setup, no warm-up)
     loop_cpu_s: float = 0.0  # CPU seconds of this process (every thread) over that same loop (benchmarks)
     skipped: bool = False
+    #: set by :func:`render_scenes`: the scene's failure reason (None: rendered or skipped), the node that ran it,
+    #: its attempts (> 1: a worker died under it) and whether the failure stops the run (an I/O error)
+    error: Optional[str] = None
+    node: str = ""
+    attempts: int = 1
+    fatal: bool = False
+    #: camera images of this scene already passed to ``on_images`` (progress) when it was yielded
+    reported: int = 0
 
     @property
     def images(self) -> int:
@@ -171,9 +178,6 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
 # Jobs
 # ------------------------------------------------------------------------------------------------------------------
 
-_WORKER: Dict = {}
-
-
 def _render_index(settings: RenderSettings, backend: RendererBackend, index: int,
                   on_images: Optional[Callable[[int], None]] = None) -> SceneStats:
     from ..scenes.sampling import sample_scene
@@ -194,15 +198,33 @@ def _render_index(settings: RenderSettings, backend: RendererBackend, index: int
     raise AssertionError("unreachable")
 
 
-def _worker_init(settings: RenderSettings, images_queue=None) -> None:
-    _WORKER["settings"] = settings
-    _WORKER["images"] = images_queue.put if images_queue is not None else None
-    _WORKER["backend"] = make_backend(settings.backend, settings.catalog, settings.cfg.cameras_per_scene,
-                                      settings.backend_options)
+class _RenderWorker:
+    """One long-lived render worker of the execution layer (:mod:`synth.core.engine`): its backend (and GL context)
+    is built once and renders many scenes."""
+
+    def __init__(self, settings: RenderSettings, backend: RendererBackend, report, own: bool = True):
+        self.settings, self.backend, self.report, self.own = settings, backend, report, own
+
+    def __call__(self, index: int) -> SceneStats:
+        st = _render_index(self.settings, self.backend, index, lambda n: self.report((index, n)))
+        st.node = socket.gethostname()
+        return st
+
+    def close(self) -> None:
+        if self.own:
+            self.backend.close()
 
 
-def _worker_task(index: int) -> SceneStats:
-    return _render_index(_WORKER["settings"], _WORKER["backend"], index, _WORKER["images"])
+def make_render_worker(settings: RenderSettings, ctx) -> _RenderWorker:
+    """The worker factory of a render job (module level: pickled to worker processes and Ray actors).
+
+    Args:
+        settings: the run's settings.
+        ctx: :class:`synth.core.engine.WorkerContext` (``ctx.report((index, n))``: n camera images of scene
+            ``index`` captured).
+    """
+    return _RenderWorker(settings, make_backend(settings.backend, settings.catalog, settings.cfg.cameras_per_scene,
+                                                settings.backend_options), ctx.report)
 
 
 def _owner_is_dead(name: str) -> bool:
@@ -238,76 +260,77 @@ def clean_stale_staging(out: Path, indices: Sequence[int]) -> int:
 
 def render_scenes(settings: RenderSettings, indices: Sequence[int], workers: int = 1,
                   backend: Optional[RendererBackend] = None,
-                  on_images: Optional[Callable[[int], None]] = None) -> Iterator[SceneStats]:
+                  on_images: Optional[Callable[[int], None]] = None, engine=None) -> Iterator[SceneStats]:
     """Render the scenes ``indices`` (skipping complete ones), yielding their stats as they finish.
 
-    ``workers > 1`` renders scenes in that many processes (spawned; each owns a backend). Exceptions propagate
-    (after the pool is torn down); a scene that failed leaves nothing behind. ``on_images(n)`` is called in this
-    process as camera images are captured (workers report through a queue), for frame-level progress.
+    The scenes run on the execution layer (:mod:`synth.core.engine`): ``engine`` (an
+    :class:`~synth.core.engine.EngineSettings`; None: in this process for ``workers == 1``, else ``workers``
+    spawned processes); each worker owns a backend and renders many scenes. ``backend`` (only without an engine
+    other than local) renders in this process with a backend the caller owns. ``on_images(n)`` is called in this
+    process as camera images are captured (from every worker), for frame-level progress; the images of a scene
+    rendered again after its worker died count once.
+
+    A scene that raises is yielded once with ``error`` set (nothing of it is left behind) and the others go on;
+    a scene whose worker died is rendered again by another worker (``engine.max_retries``); an I/O error
+    (``fatal``) is yielded and the caller stops. Every worker checks first that it sees ``settings.out``.
 
     While it runs, SIGTERM is handled like Ctrl-C (:func:`synth.core.signals.sigterm_as_interrupt`): the scene in
     progress is discarded and the workers' staging folders removed before the interrupt propagates.
+
+    Raises:
+        synth.core.engine.EngineSetupError: a worker cannot see the output root or cannot start its backend.
     """
     with sigterm_as_interrupt():
-        yield from _render_scenes(settings, indices, workers, backend, on_images)
+        yield from _render_scenes(settings, indices, workers, backend, on_images, engine)
 
 
 def _render_scenes(settings: RenderSettings, indices: Sequence[int], workers: int,
-                   backend: Optional[RendererBackend], on_images: Optional[Callable[[int], None]]
+                   backend: Optional[RendererBackend], on_images: Optional[Callable[[int], None]], engine
                    ) -> Iterator[SceneStats]:
+    import functools
+
+    from ..core.engine import EngineSettings, Job, run_job
+
+    engine = engine or EngineSettings()
+    if backend is not None:
+        if engine.resolved(workers) != "local":
+            raise ValueError("render_scenes: a caller's backend renders in this process only (engine local)")
+        make = lambda ctx: _RenderWorker(settings, backend, ctx.report, own=False)  # noqa: E731 - not pickled
+    else:
+        make = functools.partial(make_render_worker, settings)
     clean_stale_staging(settings.out, indices)
-    if workers <= 1:
-        own = backend is None
-        backend = backend or make_backend(settings.backend, settings.catalog, settings.cfg.cameras_per_scene,
-                                          settings.backend_options)
-        try:
-            for k in indices:
-                yield _render_index(settings, backend, k, on_images)
-        finally:
-            if own:
-                backend.close()
-        return
-    ctx = mp.get_context("spawn")
-    images = ctx.Queue() if on_images is not None else None
+    job = Job("render", list(indices), make, workers, root=settings.out, unit_label=lambda k: f"scene {k}")
+    per_scene = settings.cfg.cameras_per_scene * settings.cfg.video.frames
+    counted: Dict[int, int] = {}
 
-    def drain() -> None:
-        while images is not None:
-            try:
-                on_images(images.get_nowait())
-            except queue.Empty:
-                return
+    def report(msg) -> None:  # (scene, n): a retried scene's images count once, up to the scene's total
+        k, n = msg
+        add = min(n, per_scene - counted.get(k, 0))
+        if add > 0:
+            counted[k] = counted.get(k, 0) + add
+            on_images(add)
 
-    pool = ctx.Pool(processes=workers, initializer=_worker_init, initargs=(settings, images))
     try:
-        results = pool.imap_unordered(_worker_task, list(indices))
-        while True:
-            try:
-                stats = results.next(timeout=0.5)
-            except mp.TimeoutError:
-                drain()
-                continue
-            except StopIteration:
-                break
-            drain()
-            yield stats
-        pool.close()
+        for o in run_job(job, engine, report if on_images is not None else None):
+            st = o.value if o.ok else SceneStats(o.unit, error=o.error, fatal=o.fatal)
+            st.node, st.attempts, st.reported = o.node, o.attempts, counted.get(o.unit, 0)
+            yield st
     except BaseException:
-        pool.terminate()
-        pool.join()
-        # terminated workers (SIGTERM) cannot clean up: their staging folders are this run's (it holds the lock)
+        # terminated workers (SIGTERM, Ctrl-C) cannot clean up: their staging folders are this run's (it holds the
+        # lock)
         clean_stale_staging(settings.out, indices)
         raise
-    finally:
-        pool.join()
+    clean_stale_staging(settings.out, indices)  # folders of workers that died under a scene since retried
 
 
 def summarize(stats: Sequence[SceneStats]) -> Dict[str, float]:
-    rendered = [s for s in stats if not s.skipped]
+    rendered = [s for s in stats if not s.skipped and s.error is None]
     images = sum(s.images for s in rendered)
     render_s = sum(s.render_s for s in rendered)
     write_s = sum(s.write_s for s in rendered)
     wall = sum(s.wall_s for s in rendered)
-    return {"scenes": len(rendered), "skipped": len(stats) - len(rendered), "images": images,
+    return {"scenes": len(rendered), "skipped": sum(1 for s in stats if s.skipped),
+            "failed": sum(1 for s in stats if s.error is not None), "images": images,
             "render_images_per_s": images / render_s if render_s else 0.0,
             "write_images_per_s": images / write_s if write_s else 0.0,
             "scene_wall_images_per_s": images / wall if wall else 0.0}

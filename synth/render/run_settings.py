@@ -9,6 +9,8 @@ from typing import Any, Dict, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..core.engine.base import EngineSettings
+
 __all__ = ["RenderRunSettings"]
 
 
@@ -43,6 +45,8 @@ class RenderRunSettings(BaseModel):
     encoder: Literal["auto", "libx264", "h264_nvenc"] = "auto"
     split: str = "train"
     backend_flags: Dict[str, Any] = Field(default_factory=dict, json_schema_extra={"cli": False})
+    #: where the scenes run (``--engine`` and its flags; :mod:`synth.core.engine`)
+    engine: EngineSettings = Field(default_factory=EngineSettings, json_schema_extra={"cli": False})
 
     @model_validator(mode="after")
     def _backend_fits(self) -> "RenderRunSettings":
