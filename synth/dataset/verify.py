@@ -39,7 +39,8 @@ from ..core.poses import Poses
 from ..core.scene_spec import SceneSpec
 
 __all__ = ["VerifyThresholds", "CameraCheck", "VerifyItem", "list_items", "select_items", "verify_camera",
-           "compare_camera", "run_verify", "plot_scene_checks", "save_estimate", "load_estimate", "CSV_FIELDS"]
+           "verify_scene", "camera_K", "compare_camera", "run_verify", "plot_scene_checks", "save_estimate",
+           "load_estimate", "CSV_FIELDS"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,10 @@ class VerifyThresholds:
     depth_m: Tuple[float, float] = (0.5, 1000.0)
 
 
-CSV_FIELDS = ["scene", "camera", "family", "status", "flagged", "reasons", "frames", "gt_rot_deg", "gt_extent_m",
+CSV_FIELDS = ["scene", "camera", "family", "status", "flagged", "reasons", "frames", "gp_pairs", "gp_bad_pairs",
+              "gp_worst_median_px", "gp_min_inlier_frac", "gp_min_front_frac", "cross_pairs", "cross_bad",
+              "cross_with", "depth_pairs", "depth_bad", "depth_median_px", "char_px", "sfm_status", "sfm_reasons",
+              "gt_rot_deg", "gt_extent_m",
               "max_rot_err_deg", "mean_rot_err_deg", "max_trans_err_rel", "mean_trans_err_rel", "scale",
               "depth_m", "distance_m", "rot_err_rad", "trans_err", "cammc", "seconds", "message"]
 
@@ -81,6 +85,20 @@ class CameraCheck:
     flagged: bool = False
     reasons: str = ""
     frames: int = 0
+    gp_pairs: int = 0
+    gp_bad_pairs: int = 0
+    gp_worst_median_px: float = math.nan
+    gp_min_inlier_frac: float = math.nan
+    gp_min_front_frac: float = math.nan
+    cross_pairs: int = 0
+    cross_bad: int = 0
+    cross_with: str = ""
+    depth_pairs: int = 0
+    depth_bad: int = 0
+    depth_median_px: float = math.nan
+    char_px: float = math.nan
+    sfm_status: str = ""
+    sfm_reasons: str = ""
     gt_rot_deg: float = math.nan
     gt_extent_m: float = math.nan
     max_rot_err_deg: float = math.nan
@@ -151,6 +169,14 @@ def _lens_mm(scene_dir: Path, spec: Optional[SceneSpec]) -> Tuple[float, float]:
     return lens[0], SENSOR_MM
 
 
+def camera_K(scene_dir: Path, spec: Optional[SceneSpec], camera: str, frame: int, width: int,
+             height: int) -> np.ndarray:
+    """The ONE place verify gets a camera's intrinsics: ``(3, 3)`` K in pixels of a ``width`` x ``height`` video at
+    ``frame`` (today: the scene's lens, the same for every camera and frame; per-frame intrinsics of zoom cameras
+    plug in here)."""
+    return intrinsics_from_lens(*_lens_mm(scene_dir, spec), width, height)
+
+
 def _angles_deg(r_a: np.ndarray, r_b: np.ndarray) -> np.ndarray:
     tr = np.einsum("nji,nji->n", r_a, r_b)
     return np.degrees(np.arccos(np.clip((tr - 1) / 2, -1, 1)))
@@ -168,7 +194,7 @@ def _load_camera(item: VerifyItem):
         raise DatasetFormatError(f"{item.scene_dir / CAMERA_JSON}: no camera {item.camera}")
     video = item.scene_dir / VIDEOS_DIR / f"{item.camera}.mp4"
     info = probe_video(video)
-    K = intrinsics_from_lens(*_lens_mm(item.scene_dir, spec), info.width, info.height)
+    K = camera_K(item.scene_dir, spec, item.camera, 0, info.width, info.height)
     poses = Poses.from_upstream_c2w(cams[item.camera], f"{item.scene_dir / CAMERA_JSON}: {item.camera}")
     return poses, K, cmeta, video
 
@@ -297,9 +323,84 @@ def compare_camera(item: VerifyItem, poses: Poses, cmeta: dict, est,
     return chk
 
 
+def verify_scene(scene_dir: Path, scene: str, cameras: Sequence[str], method: str = "given", options=None,
+                 thresholds: VerifyThresholds = VerifyThresholds(), given=None) -> List[CameraCheck]:
+    """Verify ``cameras`` of one scene folder (the unit of work: the cross-camera test needs the whole scene).
+
+    Args:
+        scene: the scene's name in the CSV (``<lens>/scene<N>``).
+        method: ``given`` (given-pose residuals, :mod:`synth.dataset.verify_given`; the verdict), ``sfm`` (COLMAP
+            estimate + Sim(3) comparison, :func:`verify_camera`; the verdict) or ``both`` (given-pose verdict, SfM
+            reported beside it as a second opinion in ``sfm_status`` / ``sfm_reasons``).
+        given: :class:`synth.dataset.verify_given.GivenPoseThresholds` (default: its defaults).
+
+    Returns:
+        one :class:`CameraCheck` per camera, in the order of ``cameras`` (never raises for a bad file: an unreadable
+        scene gives ``failed`` rows, flagged ``unreadable``).
+    """
+    from synth.core.video_io import VideoReadError, probe_video, read_video
+
+    from .verify_given import GivenPoseThresholds, check_scene
+
+    scene_dir = Path(scene_dir)
+    items = [VerifyItem(scene_dir, scene, c) for c in cameras]
+    if method == "sfm":
+        return [verify_camera(it, options, thresholds) for it in items]
+    t0 = time.perf_counter()
+    try:
+        spec = read_scene_spec(scene_dir) if (scene_dir / SCENE_JSON).is_file() else None
+        cams = load_camera_extrinsics(scene_dir / CAMERA_JSON)
+        all_cams = sorted(c for c in cams if (scene_dir / VIDEOS_DIR / f"{c}.mp4").is_file())
+        missing = [c for c in cameras if c not in cams]
+        if missing:
+            raise DatasetFormatError(f"{scene_dir / CAMERA_JSON}: no camera {', '.join(missing)}")
+        c2w = {c: Poses.from_upstream_c2w(cams[c], f"{scene_dir / CAMERA_JSON}: {c}").c2w for c in all_cams}
+        info = probe_video(scene_dir / VIDEOS_DIR / f"{cameras[0]}.mp4")
+        Ks = {}
+
+        def K(cam: str, frame: int) -> np.ndarray:
+            if (cam, frame) not in Ks:
+                Ks[(cam, frame)] = camera_K(scene_dir, spec, cam, frame, info.width, info.height)
+            return Ks[(cam, frame)]
+
+        target = None
+        if spec is not None:
+            from ..core.unreal import unreal_points_to_world
+
+            target = unreal_points_to_world(np.asarray(spec.aim_point_cm))
+        depth_dir = scene_dir / "depth" if (scene_dir / "depth").is_dir() else None
+        res = check_scene(lambda c: read_video(scene_dir / VIDEOS_DIR / f"{c}.mp4")[0], all_cams, c2w, K, target,
+                          depth_dir, given or GivenPoseThresholds())
+    except (DatasetFormatError, VideoReadError, ValueError, OSError) as e:
+        return [CameraCheck(scene, c, status="failed", message=str(e), flagged=True, reasons="unreadable",
+                            seconds=time.perf_counter() - t0) for c in cameras]
+    fams = {c.name: c.family for c in spec.cameras} if spec is not None else {}
+    out = []
+    for c in cameras:
+        r = res[c]
+        chk = CameraCheck(scene, c, family=fams.get(c, ""), status="checked" if r.pairs or r.cross_pairs
+                          else "not_checkable", flagged=r.flagged, reasons="+".join(r.reasons), frames=len(c2w[c]),
+                          gp_pairs=r.pairs, gp_bad_pairs=r.bad_pairs, gp_worst_median_px=r.worst_median_px,
+                          gp_min_inlier_frac=r.min_inlier_frac, gp_min_front_frac=r.min_front_frac,
+                          cross_pairs=r.cross_pairs, cross_bad=r.cross_bad, cross_with=r.cross_with,
+                          depth_pairs=r.depth_pairs, depth_bad=r.depth_bad, depth_median_px=r.depth_median_px,
+                          char_px=r.char_px, seconds=r.seconds, message=r.message)
+        if method == "both":
+            sfm = verify_camera(items[cameras.index(c)], options, thresholds)
+            chk.sfm_status, chk.sfm_reasons = sfm.status, sfm.reasons
+            chk.estimate = sfm.estimate
+            for k in ("gt_rot_deg", "gt_extent_m", "max_rot_err_deg", "mean_rot_err_deg", "max_trans_err_rel",
+                      "mean_trans_err_rel", "scale", "depth_m", "distance_m", "rot_err_rad", "trans_err", "cammc",
+                      "gt_centres", "est_centres", "rot_err_curve"):
+                setattr(chk, k, getattr(sfm, k))
+            chk.seconds += sfm.seconds
+        out.append(chk)
+    return out
+
+
 def _verify_worker(args):
-    item, options, thresholds = args
-    return verify_camera(item, options, thresholds)
+    """One scene: ``(scene_dir, scene, cameras, method, options, thresholds, given)`` -> its checks."""
+    return verify_scene(*args)
 
 
 def _read_done(csv_path: Path) -> Dict[Tuple[str, str], Dict[str, str]]:
@@ -345,8 +446,9 @@ def plot_scene_checks(checks: Sequence[CameraCheck], out_png: Path) -> Path:
         else:
             ax.text(0.5, 0.5, c.status, ha="center", va="center", transform=ax.transAxes)
         colour = "red" if c.flagged else "black"
-        ax.set_title(f"{c.camera} {c.family} [{c.status}]\nrot {c.max_rot_err_deg:.2f} deg  trans "
-                     f"{c.max_trans_err_rel:.3f}", fontsize=8, color=colour)
+        ax.set_title(f"{c.camera} {c.family} [{c.status}] {c.reasons}\nworst median {c.gp_worst_median_px:.2f} px, "
+                     f"bad pairs {c.gp_bad_pairs}/{c.gp_pairs}, cross {c.cross_bad}/{c.cross_pairs}", fontsize=8,
+                     color=colour)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     if axes.flat[0].get_legend_handles_labels()[0]:
@@ -396,9 +498,11 @@ def select_items(items: List[VerifyItem], shard: Tuple[int, int], sample: Option
 
 def run_verify(items: Sequence[VerifyItem], out_dir: Path, options=None,
                thresholds: VerifyThresholds = VerifyThresholds(), workers: int = 1, csv_name: str = "verify.csv",
-               on_done: Optional[Callable[[CameraCheck, bool], None]] = None) -> List[Dict[str, str]]:
-    """Verify ``items`` (resuming from ``out_dir/csv_name``), write the CSV after each camera, one plot per scene
-    and ``verify_summary.json``; ``on_done(check, skipped)`` after each item. Returns the CSV rows of ``items``."""
+               on_done: Optional[Callable[[CameraCheck, bool], None]] = None, method: str = "given",
+               given=None) -> List[Dict[str, str]]:
+    """Verify ``items`` scene by scene (:func:`verify_scene`; resuming from ``out_dir/csv_name``), write the CSV
+    after each scene, one plot per scene and ``verify_summary.json``; ``on_done(check, skipped)`` after each camera.
+    Returns the CSV rows of ``items``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / csv_name
@@ -407,32 +511,32 @@ def run_verify(items: Sequence[VerifyItem], out_dir: Path, options=None,
     for it in items:
         if (it.scene, it.camera) in done and on_done:
             on_done(None, True)
-    by_scene: Dict[str, List[CameraCheck]] = {}
-    scene_total = {}
+    scenes: Dict[str, List[VerifyItem]] = {}
     for it in todo:
-        scene_total[it.scene] = scene_total.get(it.scene, 0) + 1
+        scenes.setdefault(it.scene, []).append(it)
 
-    def finish(chk: CameraCheck):
-        if chk.estimate is not None:
-            save_estimate(out_dir / "poses" / f"{chk.scene.replace('/', '_')}_{chk.camera}.npz", chk.estimate)
-        done[(chk.scene, chk.camera)] = chk.row()
+    def finish(checks: List[CameraCheck]):
+        for chk in checks:
+            if chk.estimate is not None:
+                save_estimate(out_dir / "poses" / f"{chk.scene.replace('/', '_')}_{chk.camera}.npz", chk.estimate)
+            done[(chk.scene, chk.camera)] = chk.row()
         _write_csv(csv_path, list(done.values()))
-        lst = by_scene.setdefault(chk.scene, [])
-        lst.append(chk)
-        if len(lst) == scene_total[chk.scene]:
-            plot_scene_checks(sorted(lst, key=lambda c: c.camera),
-                              out_dir / "plots" / (chk.scene.replace("/", "_") + ".png"))
-        if on_done:
-            on_done(chk, False)
+        if checks:
+            plot_scene_checks(sorted(checks, key=lambda c: c.camera),
+                              out_dir / "plots" / (checks[0].scene.replace("/", "_") + ".png"))
+        for chk in checks:
+            if on_done:
+                on_done(chk, False)
 
-    jobs = [(it, options, thresholds) for it in todo]
+    jobs = [(its[0].scene_dir, sc, [it.camera for it in its], method, options, thresholds, given)
+            for sc, its in scenes.items()]
     if workers <= 1:
         for j in jobs:
             finish(_verify_worker(j))
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for chk in pool.map(_verify_worker, jobs):
-                finish(chk)
+            for checks in pool.map(_verify_worker, jobs):
+                finish(checks)
     rows = [done[(it.scene, it.camera)] for it in items]
     write_summary(out_dir / "verify_summary.json", rows, thresholds, options)
     return rows

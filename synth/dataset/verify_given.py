@@ -1,0 +1,233 @@
+"""Given-pose verification of one scene: do the *written* poses and intrinsics explain the pixels?
+
+No pose is estimated (no SfM, nothing to converge): correspondences are measured in the videos and tested against
+the geometry the files state (:mod:`synth.core.given_pose`):
+
+* **within a camera** (every frame): Lucas-Kanade tracks between consecutive frames and between frames ``window``
+  apart; each pair's matches are tested with the rotation transfer ``K R K^-1`` when the written translation moves a
+  point at the character's distance by at most ``max_parallax_px`` (pans, tilts, static cameras, long lenses),
+  else with the Sampson distance to the written epipolar geometry and the cheirality of the translation's sign.
+  A pair is *bad* when fewer than ``min_inlier_frac`` of its matches lie within ``match_px`` pixels, or when fewer
+  than ``min_front_frac`` of those with parallax triangulate in front of both cameras. A camera with
+  ``bad_pairs`` or more bad pairs is flagged ``frames`` (catches reversed frames, a mirrored yaw, a rotated frame,
+  a wrong focal length on rotating cameras, a trajectory from another camera or scene).
+* **across cameras** (synchronised rendering: one instant is one rigid scene): SIFT matches between every two cameras
+  at ``instants`` frames, kept where RANSAC finds *some* two-view geometry, tested with the Sampson distance
+  (``cross_px``) and cheirality of the written relative pose at that instant. A camera whose informative pairs are
+  at least half bad is flagged ``cross`` (swapped cameras, a camera from another scene, frames shifted in one camera,
+  a wrong focal length, a mirrored yaw).
+* **depth** (scenes rendered with ``--depth``): matched points lifted at their rendered depth (metres) and moved by the
+  written metric poses must land on their match within ``depth_px``; flagged ``depth`` (wrong units, everything else).
+* **character** (``scene.json``): the character's aim point, at the written frame-0 pose, must be in front of the
+  camera and inside the image widened by ``char_margin`` on each side (the recipe starts every camera with the
+  character in view): flagged ``character`` (metres written as centimetres, a camera from another scene).
+
+Thresholds are in pixels of the video: at 832 px wide, 2 px is 0.18 deg of the 18 mm lens (fx = 630 px) and 0.07
+deg of the 50 mm lens (fx = 1751 px); matcher noise on correct renders is 0.1-0.5 px (docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..core.given_pose import gray, match_sift, pair_stats, sift_features, track_klt
+
+__all__ = ["GivenPoseThresholds", "GivenPoseResult", "check_scene"]
+
+
+@dataclass(frozen=True)
+class GivenPoseThresholds:
+    """Limits of the given-pose check (pixels of the video; fractions of matches). See the module docstring."""
+
+    match_px: float = 2.0
+    cross_px: float = 3.0
+    depth_px: float = 3.0
+    min_inlier_frac: float = 0.5
+    min_front_frac: float = 0.5
+    min_matches: int = 20
+    max_parallax_px: float = 1.0
+    bad_pairs: int = 2
+    window: int = 4
+    instants: int = 3
+    char_margin: float = 0.25
+    max_size: int = 512
+
+
+@dataclass
+class GivenPoseResult:
+    """Given-pose verdict of one camera (its columns go to ``verify.csv``)."""
+
+    camera: str
+    reasons: List[str] = field(default_factory=list)
+    pairs: int = 0
+    bad_pairs: int = 0
+    worst_median_px: float = math.nan
+    min_inlier_frac: float = math.nan
+    min_front_frac: float = math.nan
+    cross_pairs: int = 0
+    cross_bad: int = 0
+    cross_with: str = ""
+    depth_pairs: int = 0
+    depth_bad: int = 0
+    depth_median_px: float = math.nan
+    char_px: float = math.nan
+    seconds: float = 0.0
+    message: str = ""
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.reasons)
+
+
+def _bad(s, frac_min: float, front_min: float, n_min: int) -> Optional[bool]:
+    """None: not enough matches to judge; else whether the pair contradicts the written geometry."""
+    if s.n < n_min:
+        return None
+    return s.inlier_frac < frac_min or (s.front_n >= n_min and s.front_frac < front_min)
+
+
+def _small_gray(rgb: np.ndarray, max_size: int) -> Tuple[List[np.ndarray], np.ndarray]:
+    """Gray frames downscaled (area) so the long side is at most ``max_size`` (0: keep), and the ``(2,)`` scale
+    (small / full, per axis) that maps continuous pixel coordinates between them exactly."""
+    import cv2
+
+    h, w = rgb.shape[1:3]
+    f = min(1.0, max_size / max(w, h)) if max_size > 0 else 1.0
+    sw, sh = max(1, round(w * f)), max(1, round(h * f))
+    g = [gray(x) for x in rgb]
+    if (sw, sh) != (w, h):
+        g = [cv2.resize(x, (sw, sh), interpolation=cv2.INTER_AREA) for x in g]
+    return g, np.array([sw / w, sh / h])
+
+
+def _scaled_feats(feats, scale: np.ndarray):
+    pts, des = feats
+    return pts / scale, des
+
+
+def _read_depth(path: Path) -> Optional[np.ndarray]:
+    import cv2
+
+    if not path.is_file():
+        return None
+    mm = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return None if mm is None else mm.astype(np.float64) / 1000.0
+
+
+def check_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], c2w: Dict[str, np.ndarray],
+                K: Callable[[str, int], np.ndarray], target_m: Optional[np.ndarray],
+                depth_dir: Optional[Path] = None, th: GivenPoseThresholds = GivenPoseThresholds()
+                ) -> Dict[str, GivenPoseResult]:
+    """Given-pose check of the cameras of one scene.
+
+    Args:
+        frames: camera name -> its decoded frames ``(F, H, W, 3)`` uint8 (every frame; called once per camera).
+        cameras: the cameras to check (all cameras of the scene for the cross-camera test).
+        c2w: camera name -> written poses ``(F, 4, 4)`` OpenCV c2w in a right-handed world, metres.
+        K: ``(camera, frame) -> (3, 3)`` intrinsics in pixels of the video.
+        target_m: ``(3,)`` the character's aim point in that world (metres), or None (no ``scene.json``): used for
+            the parallax bound (else 5 m) and the character test.
+        depth_dir: the scene's ``depth/`` folder (``camNN/FFFFF.png``, 16-bit mm) when rendered.
+
+    Returns:
+        camera name -> :class:`GivenPoseResult`.
+    """
+    res = {c: GivenPoseResult(c) for c in cameras}
+    instant_feats: Dict[str, Dict[int, tuple]] = {}
+    for cam in cameras:
+        t0 = time.perf_counter()
+        r = res[cam]
+        rgb = frames(cam)
+        P = c2w[cam]
+        n = min(len(rgb), len(P))
+        if len(rgb) != len(P):
+            r.reasons.append("frames")
+            r.message = f"video has {len(rgb)} frames, camera JSON {len(P)}"
+        g, scale = _small_gray(rgb[:n], th.max_size)
+        inst = sorted({0, (n - 1) // 2, n - 1}) if th.instants >= 3 else [0]
+        instant_feats[cam] = {k: _scaled_feats(sift_features(g[k]), scale) for k in inst}
+        tracks = {p: (xa / scale, xb / scale) for p, (xa, xb) in track_klt(g, th.window).items()}
+        meds, inls, fronts = [], [], []
+        for (i, j), (xa, xb) in sorted(tracks.items()):
+            dist = float(np.linalg.norm(P[i][:3, 3] - target_m)) if target_m is not None else 5.0
+            s = pair_stats(K(cam, i), K(cam, j), P[i], P[j], xa, xb, th.match_px, dist, th.max_parallax_px)
+            bad = _bad(s, th.min_inlier_frac, th.min_front_frac, th.min_matches)
+            if bad is None:
+                continue
+            r.pairs += 1
+            r.bad_pairs += int(bad)
+            meds.append(s.median_px)
+            inls.append(s.inlier_frac)
+            if s.front_n >= th.min_matches:
+                fronts.append(s.front_frac)
+            if depth_dir is not None and j - i == th.window:
+                d = _read_depth(depth_dir / cam / f"{i:05d}.png")
+                if d is not None:
+                    sd = pair_stats(K(cam, i), K(cam, j), P[i], P[j], xa, xb, th.depth_px, dist, depth_a=d)
+                    bd = _bad(sd, th.min_inlier_frac, 0.0, th.min_matches)
+                    if bd is not None:
+                        r.depth_pairs += 1
+                        r.depth_bad += int(bd)
+                        r.depth_median_px = sd.median_px if not np.isfinite(r.depth_median_px) else max(
+                            r.depth_median_px, sd.median_px)
+        r.worst_median_px = max(meds) if meds else math.nan
+        r.min_inlier_frac = min(inls) if inls else math.nan
+        r.min_front_frac = min(fronts) if fronts else math.nan
+        if r.bad_pairs >= th.bad_pairs:
+            r.reasons.append("frames")
+        if r.depth_bad >= th.bad_pairs:
+            r.reasons.append("depth")
+        if target_m is not None:
+            from ..core.projection import project_points
+
+            k0 = K(cam, 0)
+            uv, z = project_points(k0, P[0], target_m[None])
+            w, h = 2 * k0[0, 2], 2 * k0[1, 2]
+            mx, my = th.char_margin * w, th.char_margin * h
+            r.char_px = float(np.hypot(*(uv[0] - k0[:2, 2]))) if z[0] > 0 else math.inf
+            if not (z[0] > 0 and -mx <= uv[0, 0] <= w + mx and -my <= uv[0, 1] <= h + my):
+                r.reasons.append("character")
+        r.seconds = time.perf_counter() - t0
+    _cross(res, cameras, c2w, K, instant_feats, th, depth_dir)
+    return res
+
+
+def _cross(res, cameras, c2w, K, feats, th: GivenPoseThresholds, depth_dir: Optional[Path]) -> None:
+    """Cross-camera agreement at the shared instants (see the module docstring); adds ``cross`` / ``depth``."""
+    t0 = time.perf_counter()
+    verdicts: Dict[str, List[Tuple[str, bool]]] = {c: [] for c in cameras}
+    for ai, a in enumerate(cameras):
+        for b in cameras[ai + 1:]:
+            for k in sorted(set(feats[a]) & set(feats[b])):
+                xa, xb = match_sift(feats[a][k], feats[b][k], min_matches=th.min_matches)
+                if len(xa) < th.min_matches:
+                    continue
+                s = pair_stats(K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.cross_px, 1e9, -1.0)
+                bad = _bad(s, th.min_inlier_frac, th.min_front_frac, th.min_matches)
+                if depth_dir is not None and not bad:
+                    d = _read_depth(depth_dir / a / f"{k:05d}.png")
+                    if d is not None:
+                        sd = pair_stats(K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.depth_px, 1e9,
+                                        depth_a=d)
+                        bad = bool(_bad(sd, th.min_inlier_frac, 0.0, th.min_matches))
+                if bad is None:
+                    continue
+                verdicts[a].append((b, bad))
+                verdicts[b].append((a, bad))
+    for c in cameras:
+        v = verdicts[c]
+        r = res[c]
+        r.cross_pairs = len(v)
+        r.cross_bad = sum(b for _, b in v)
+        r.cross_with = ",".join(sorted({o for o, b in v if b}))
+        if v and 2 * r.cross_bad >= len(v) and r.cross_bad >= 1:
+            r.reasons.append("cross")
+    share = (time.perf_counter() - t0) / max(len(cameras), 1)
+    for c in cameras:
+        res[c].seconds += share
