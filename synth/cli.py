@@ -304,7 +304,10 @@ def assets_list(
 @app.command()
 def verify(
     root: Path = typer.Argument(..., help="Dataset root (or one scene folder)."),
-    out: Path = typer.Option(Path("verify"), "--out", help="Folder for verify.csv, plots/ and verify_summary.json."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for verify.csv, plots/ and verify_summary.json "
+                                       "(default: <dataset>.verify beside the dataset)."),
+    method: str = typer.Option("given", "--method", help="given (written poses vs matched pixels), sfm (COLMAP "
+                               "estimate + Sim(3)) or both (given-pose verdict, SfM beside it)."),
     sample: Optional[int] = typer.Option(None, "--sample", "--max-cameras", min=1,
                                          help="Verify a seeded random subset of this many cameras."),
     seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
@@ -319,8 +322,8 @@ def verify(
     trans_rel: float = typer.Option(0.2, "--max-trans-rel", help="Flag: largest position error after alignment "
                                     "/ trajectory extent."),
 ) -> None:
-    """Estimate every camera's poses from its video (COLMAP) and compare with camera_extrinsics.json; exit 1 if
-    any camera is flagged."""
+    """Test the written cameras against the pixels (given-pose residuals; COLMAP with --method sfm/both); exit 1
+    if any camera is flagged."""
     settings = settings_or_exit(VerifyRunSettings, {"rot_deg": "--max-rot-deg", "trans_rel": "--max-trans-rel"},
                                 **locals())
     from .dataset.verify_run import run

@@ -340,7 +340,7 @@ def verify_scene(scene_dir: Path, scene: str, cameras: Sequence[str], method: st
     """
     from synth.core.video_io import VideoReadError, probe_video, read_video
 
-    from .verify_given import GivenPoseThresholds, check_scene
+    from .verify_given import GivenPoseThresholds, judge_scene, measure_scene
 
     scene_dir = Path(scene_dir)
     items = [VerifyItem(scene_dir, scene, c) for c in cameras]
@@ -348,32 +348,58 @@ def verify_scene(scene_dir: Path, scene: str, cameras: Sequence[str], method: st
         return [verify_camera(it, options, thresholds) for it in items]
     t0 = time.perf_counter()
     try:
-        spec = read_scene_spec(scene_dir) if (scene_dir / SCENE_JSON).is_file() else None
-        cams = load_camera_extrinsics(scene_dir / CAMERA_JSON)
-        all_cams = sorted(c for c in cams if (scene_dir / VIDEOS_DIR / f"{c}.mp4").is_file())
-        missing = [c for c in cameras if c not in cams]
+        info = probe_video(scene_dir / VIDEOS_DIR / f"{cameras[0]}.mp4")
+        spec, c2w, K, target = scene_geometry(scene_dir, info.width, info.height)
+        missing = [c for c in cameras if c not in c2w]
         if missing:
             raise DatasetFormatError(f"{scene_dir / CAMERA_JSON}: no camera {', '.join(missing)}")
-        c2w = {c: Poses.from_upstream_c2w(cams[c], f"{scene_dir / CAMERA_JSON}: {c}").c2w for c in all_cams}
-        info = probe_video(scene_dir / VIDEOS_DIR / f"{cameras[0]}.mp4")
-        Ks = {}
-
-        def K(cam: str, frame: int) -> np.ndarray:
-            if (cam, frame) not in Ks:
-                Ks[(cam, frame)] = camera_K(scene_dir, spec, cam, frame, info.width, info.height)
-            return Ks[(cam, frame)]
-
-        target = None
-        if spec is not None:
-            from ..core.unreal import unreal_points_to_world
-
-            target = unreal_points_to_world(np.asarray(spec.aim_point_cm))
+        all_cams = sorted(c for c in c2w if (scene_dir / VIDEOS_DIR / f"{c}.mp4").is_file())
         depth_dir = scene_dir / "depth" if (scene_dir / "depth").is_dir() else None
-        res = check_scene(lambda c: read_video(scene_dir / VIDEOS_DIR / f"{c}.mp4")[0], all_cams, c2w, K, target,
-                          depth_dir, given or GivenPoseThresholds())
+        th = given or GivenPoseThresholds()
+        meas = measure_scene(lambda c: read_video(scene_dir / VIDEOS_DIR / f"{c}.mp4")[0], all_cams, depth_dir, th)
+        res = judge_scene(meas, c2w, K, target, th, stated_distances(spec))
     except (DatasetFormatError, VideoReadError, ValueError, OSError) as e:
         return [CameraCheck(scene, c, status="failed", message=str(e), flagged=True, reasons="unreadable",
                             seconds=time.perf_counter() - t0) for c in cameras]
+    return _given_checks(scene, cameras, spec, c2w, res, items, method, options, thresholds)
+
+
+def scene_geometry(scene_dir: Path, width: int, height: int):
+    """What a scene's files state: ``(SceneSpec or None, {camera: c2w (F, 4, 4) OpenCV, right-handed world,
+    metres}, K(camera, frame) -> (3, 3) pixels of a width x height video, the character's aim point (3,) metres in
+    that world or None)``.
+
+    Raises:
+        DatasetFormatError: unreadable camera JSON or scene.json (the message names the file and field).
+    """
+    from ..core.unreal import unreal_points_to_world
+
+    spec = read_scene_spec(scene_dir) if (scene_dir / SCENE_JSON).is_file() else None
+    cams = load_camera_extrinsics(scene_dir / CAMERA_JSON)
+    c2w = {c: Poses.from_upstream_c2w(m, f"{scene_dir / CAMERA_JSON}: {c}").c2w for c, m in cams.items()}
+    Ks: Dict[Tuple[str, int], np.ndarray] = {}
+
+    def K(cam: str, frame: int) -> np.ndarray:
+        if (cam, frame) not in Ks:
+            Ks[(cam, frame)] = camera_K(scene_dir, spec, cam, frame, width, height)
+        return Ks[(cam, frame)]
+
+    target = unreal_points_to_world(np.asarray(spec.aim_point_cm)) if spec is not None else None
+    return spec, c2w, K, target
+
+
+def stated_distances(spec: Optional[SceneSpec]) -> Dict[str, float]:
+    """camera -> ``params.distance_to_character_m`` of ``scene.json`` (metres; empty without it)."""
+    out = {}
+    for c in (spec.cameras if spec is not None else []):
+        d = (c.params or {}).get("distance_to_character_m")
+        if isinstance(d, (int, float)) and d > 0:
+            out[c.name] = float(d)
+    return out
+
+
+def _given_checks(scene, cameras, spec, c2w, res, items, method, options, thresholds) -> List[CameraCheck]:
+    """CSV rows of the given-pose results ``res`` (with the SfM second opinion when ``method`` is ``both``)."""
     fams = {c.name: c.family for c in spec.cameras} if spec is not None else {}
     out = []
     for c in cameras:

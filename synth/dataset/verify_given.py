@@ -20,7 +20,8 @@ the geometry the files state (:mod:`synth.core.given_pose`):
   written metric poses must land on their match within ``depth_px``; flagged ``depth`` (wrong units, everything else).
 * **character** (``scene.json``): the character's aim point, at the written frame-0 pose, must be in front of the
   camera and inside the image widened by ``char_margin`` on each side (the recipe starts every camera with the
-  character in view): flagged ``character`` (metres written as centimetres, a camera from another scene).
+  character in view), and the camera at least ``min_char_distance_m`` from it horizontally (the recipe's closest
+  distance), at the distance ``scene.json`` states within a factor ``distance_ratio``: flagged ``character`` (metres written as centimetres, a camera from another scene).
 
 Thresholds are in pixels of the video: at 832 px wide, 2 px is 0.18 deg of the 18 mm lens (fx = 630 px) and 0.07
 deg of the 50 mm lens (fx = 1751 px); matcher noise on correct renders is 0.1-0.5 px (docs/evaluation.md).
@@ -38,7 +39,7 @@ import numpy as np
 
 from ..core.given_pose import gray, match_sift, pair_stats, sift_features, track_klt
 
-__all__ = ["GivenPoseThresholds", "GivenPoseResult", "check_scene"]
+__all__ = ["GivenPoseThresholds", "GivenPoseResult", "SceneMeasurements", "measure_scene", "judge_scene", "check_scene"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class GivenPoseThresholds:
     window: int = 4
     instants: int = 3
     char_margin: float = 0.25
+    min_char_distance_m: float = 0.5
+    distance_ratio: float = 1.25
     max_size: int = 512
 
 
@@ -120,41 +123,106 @@ def _read_depth(path: Path) -> Optional[np.ndarray]:
     return None if mm is None else mm.astype(np.float64) / 1000.0
 
 
+@dataclass
+class SceneMeasurements:
+    """What the pixels of one scene give, independent of the written files (so several versions of the files can be
+    judged against one measurement: :func:`judge_scene`).
+
+    Attributes:
+        frames: camera -> number of decoded frames.
+        tracks: camera -> ``{(i, j): (x_i, x_j)}`` KLT correspondences (pixels of the video).
+        cross: ``(cam_a, cam_b, frame) -> (x_a, x_b)`` SIFT correspondences between cameras at one instant.
+        depth_dir: the scene's ``depth/`` folder, or None.
+        seconds: camera -> seconds spent measuring it (its share of the cross-camera matching included).
+    """
+
+    frames: Dict[str, int]
+    tracks: Dict[str, Dict[Tuple[int, int], Tuple[np.ndarray, np.ndarray]]]
+    cross: Dict[Tuple[str, str, int], Tuple[np.ndarray, np.ndarray]]
+    depth_dir: Optional[Path]
+    seconds: Dict[str, float]
+    _depth: Dict[Tuple[str, int], Optional[np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def depth(self, cam: str, frame: int) -> Optional[np.ndarray]:
+        """Planar depth (metres, 0 = unknown) of a camera's frame, or None where not rendered (cached)."""
+        if self.depth_dir is None:
+            return None
+        if (cam, frame) not in self._depth:
+            self._depth[(cam, frame)] = _read_depth(self.depth_dir / cam / f"{frame:05d}.png")
+        return self._depth[(cam, frame)]
+
+
+def measure_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], depth_dir: Optional[Path] = None,
+                  th: GivenPoseThresholds = GivenPoseThresholds()) -> SceneMeasurements:
+    """Track and match the videos of one scene.
+
+    Args:
+        frames: camera name -> its decoded frames ``(F, H, W, 3)`` uint8 (every frame; called once per camera).
+        cameras: all cameras of the scene (the cross-camera test matches every two of them).
+        depth_dir: the scene's ``depth/`` folder (``camNN/FFFFF.png``, 16-bit mm) when rendered.
+    """
+    nframes, tracks, feats, secs = {}, {}, {}, {}
+    for cam in cameras:
+        t0 = time.perf_counter()
+        rgb = frames(cam)
+        n = nframes[cam] = len(rgb)
+        g, scale = _small_gray(rgb, th.max_size)
+        del rgb
+        inst = sorted({0, (n - 1) // 2, n - 1}) if th.instants >= 3 else [0]
+        feats[cam] = {k: _scaled_feats(sift_features(g[k]), scale) for k in inst}
+        tracks[cam] = {p: (xa / scale, xb / scale) for p, (xa, xb) in track_klt(g, th.window).items()}
+        secs[cam] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cross = {}
+    for ai, a in enumerate(cameras):
+        for b in cameras[ai + 1:]:
+            for k in sorted(set(feats[a]) & set(feats[b])):
+                xa, xb = match_sift(feats[a][k], feats[b][k], min_matches=th.min_matches)
+                if len(xa) >= th.min_matches:
+                    cross[(a, b, k)] = (xa, xb)
+    share = (time.perf_counter() - t0) / max(len(cameras), 1)
+    return SceneMeasurements(nframes, tracks, cross, depth_dir, {c: v + share for c, v in secs.items()})
+
+
 def check_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], c2w: Dict[str, np.ndarray],
                 K: Callable[[str, int], np.ndarray], target_m: Optional[np.ndarray],
                 depth_dir: Optional[Path] = None, th: GivenPoseThresholds = GivenPoseThresholds()
                 ) -> Dict[str, GivenPoseResult]:
-    """Given-pose check of the cameras of one scene.
+    """:func:`measure_scene` then :func:`judge_scene` (arguments as there)."""
+    return judge_scene(measure_scene(frames, cameras, depth_dir, th), c2w, K, target_m, th)
+
+
+def judge_scene(m: SceneMeasurements, c2w: Dict[str, np.ndarray], K: Callable[[str, int], np.ndarray],
+                target_m: Optional[np.ndarray], th: GivenPoseThresholds = GivenPoseThresholds(),
+                stated_distance_m: Optional[Dict[str, float]] = None) -> Dict[str, GivenPoseResult]:
+    """Given-pose verdict of every measured camera of a scene under the written geometry.
 
     Args:
-        frames: camera name -> its decoded frames ``(F, H, W, 3)`` uint8 (every frame; called once per camera).
-        cameras: the cameras to check (all cameras of the scene for the cross-camera test).
+        m: the scene's :class:`SceneMeasurements`.
         c2w: camera name -> written poses ``(F, 4, 4)`` OpenCV c2w in a right-handed world, metres.
         K: ``(camera, frame) -> (3, 3)`` intrinsics in pixels of the video.
         target_m: ``(3,)`` the character's aim point in that world (metres), or None (no ``scene.json``): used for
             the parallax bound (else 5 m) and the character test.
-        depth_dir: the scene's ``depth/`` folder (``camNN/FFFFF.png``, 16-bit mm) when rendered.
+        stated_distance_m: camera -> its frame-0 distance to the aim point as ``scene.json`` states it (metres); the
+            written pose must agree within a factor ``distance_ratio`` (the only scale test without depth maps).
 
     Returns:
         camera name -> :class:`GivenPoseResult`.
     """
-    res = {c: GivenPoseResult(c) for c in cameras}
-    instant_feats: Dict[str, Dict[int, tuple]] = {}
+    cameras = list(m.frames)
+    stated_distance_m = stated_distance_m or {}
+    res = {c: GivenPoseResult(c, seconds=m.seconds[c]) for c in cameras}
     for cam in cameras:
         t0 = time.perf_counter()
         r = res[cam]
-        rgb = frames(cam)
         P = c2w[cam]
-        n = min(len(rgb), len(P))
-        if len(rgb) != len(P):
+        if m.frames[cam] != len(P):
             r.reasons.append("frames")
-            r.message = f"video has {len(rgb)} frames, camera JSON {len(P)}"
-        g, scale = _small_gray(rgb[:n], th.max_size)
-        inst = sorted({0, (n - 1) // 2, n - 1}) if th.instants >= 3 else [0]
-        instant_feats[cam] = {k: _scaled_feats(sift_features(g[k]), scale) for k in inst}
-        tracks = {p: (xa / scale, xb / scale) for p, (xa, xb) in track_klt(g, th.window).items()}
+            r.message = f"video has {m.frames[cam]} frames, camera JSON {len(P)}"
         meds, inls, fronts = [], [], []
-        for (i, j), (xa, xb) in sorted(tracks.items()):
+        for (i, j), (xa, xb) in sorted(m.tracks[cam].items()):
+            if j >= len(P):
+                continue
             dist = float(np.linalg.norm(P[i][:3, 3] - target_m)) if target_m is not None else 5.0
             s = pair_stats(K(cam, i), K(cam, j), P[i], P[j], xa, xb, th.match_px, dist, th.max_parallax_px)
             bad = _bad(s, th.min_inlier_frac, th.min_front_frac, th.min_matches)
@@ -166,16 +234,15 @@ def check_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], c2w
             inls.append(s.inlier_frac)
             if s.front_n >= th.min_matches:
                 fronts.append(s.front_frac)
-            if depth_dir is not None and j - i == th.window:
-                d = _read_depth(depth_dir / cam / f"{i:05d}.png")
-                if d is not None:
-                    sd = pair_stats(K(cam, i), K(cam, j), P[i], P[j], xa, xb, th.depth_px, dist, depth_a=d)
-                    bd = _bad(sd, th.min_inlier_frac, 0.0, th.min_matches)
-                    if bd is not None:
-                        r.depth_pairs += 1
-                        r.depth_bad += int(bd)
-                        r.depth_median_px = sd.median_px if not np.isfinite(r.depth_median_px) else max(
-                            r.depth_median_px, sd.median_px)
+            d = m.depth(cam, i) if j - i == th.window else None
+            if d is not None:
+                sd = pair_stats(K(cam, i), K(cam, j), P[i], P[j], xa, xb, th.depth_px, dist, depth_a=d)
+                bd = _bad(sd, th.min_inlier_frac, 0.0, th.min_matches)
+                if bd is not None:
+                    r.depth_pairs += 1
+                    r.depth_bad += int(bd)
+                    r.depth_median_px = sd.median_px if not np.isfinite(r.depth_median_px) else max(
+                        r.depth_median_px, sd.median_px)
         r.worst_median_px = max(meds) if meds else math.nan
         r.min_inlier_frac = min(inls) if inls else math.nan
         r.min_front_frac = min(fronts) if fronts else math.nan
@@ -191,35 +258,36 @@ def check_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], c2w
             w, h = 2 * k0[0, 2], 2 * k0[1, 2]
             mx, my = th.char_margin * w, th.char_margin * h
             r.char_px = float(np.hypot(*(uv[0] - k0[:2, 2]))) if z[0] > 0 else math.inf
-            if not (z[0] > 0 and -mx <= uv[0, 0] <= w + mx and -my <= uv[0, 1] <= h + my):
+            horiz = float(np.linalg.norm(P[0][:2, 3] - target_m[:2]))  # world z is up
+            if not (z[0] > 0 and -mx <= uv[0, 0] <= w + mx and -my <= uv[0, 1] <= h + my) \
+                    or horiz < th.min_char_distance_m:
                 r.reasons.append("character")
-        r.seconds = time.perf_counter() - t0
-    _cross(res, cameras, c2w, K, instant_feats, th, depth_dir)
+            elif stated_distance_m.get(cam):
+                ratio = float(np.linalg.norm(P[0][:3, 3] - target_m)) / stated_distance_m[cam]
+                if not 1 / th.distance_ratio <= ratio <= th.distance_ratio:
+                    r.reasons.append("character")
+        r.seconds += time.perf_counter() - t0
+    _cross(res, cameras, c2w, K, m, th)
     return res
 
 
-def _cross(res, cameras, c2w, K, feats, th: GivenPoseThresholds, depth_dir: Optional[Path]) -> None:
-    """Cross-camera agreement at the shared instants (see the module docstring); adds ``cross`` / ``depth``."""
+def _cross(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) -> None:
+    """Cross-camera agreement at the shared instants (see the module docstring); adds ``cross``."""
     t0 = time.perf_counter()
     verdicts: Dict[str, List[Tuple[str, bool]]] = {c: [] for c in cameras}
-    for ai, a in enumerate(cameras):
-        for b in cameras[ai + 1:]:
-            for k in sorted(set(feats[a]) & set(feats[b])):
-                xa, xb = match_sift(feats[a][k], feats[b][k], min_matches=th.min_matches)
-                if len(xa) < th.min_matches:
-                    continue
-                s = pair_stats(K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.cross_px, 1e9, -1.0)
-                bad = _bad(s, th.min_inlier_frac, th.min_front_frac, th.min_matches)
-                if depth_dir is not None and not bad:
-                    d = _read_depth(depth_dir / a / f"{k:05d}.png")
-                    if d is not None:
-                        sd = pair_stats(K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.depth_px, 1e9,
-                                        depth_a=d)
-                        bad = bool(_bad(sd, th.min_inlier_frac, 0.0, th.min_matches))
-                if bad is None:
-                    continue
-                verdicts[a].append((b, bad))
-                verdicts[b].append((a, bad))
+    for (a, b, k), (xa, xb) in sorted(m.cross.items()):
+        if k >= len(c2w[a]) or k >= len(c2w[b]):
+            continue
+        s = pair_stats(K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.cross_px, 1e9, -1.0)
+        bad = _bad(s, th.min_inlier_frac, th.min_front_frac, th.min_matches)
+        d = m.depth(a, k)
+        if d is not None and bad is False:
+            sd = pair_stats(K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.depth_px, 1e9, depth_a=d)
+            bad = bool(_bad(sd, th.min_inlier_frac, 0.0, th.min_matches))
+        if bad is None:
+            continue
+        verdicts[a].append((b, bad))
+        verdicts[b].append((a, bad))
     for c in cameras:
         v = verdicts[c]
         r = res[c]
