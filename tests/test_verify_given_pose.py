@@ -186,6 +186,11 @@ def test_each_tamper_is_caught(rendered, measured, tmp_path, kind):
     files = _copy_files(s0, tmp_path / "files")
     targets = apply_tamper(kind, files, "cam03", other="cam06", other_scene=s1)
     res = _judge(s0, files, measured[s0], drop_depth=True)  # pixels only: no depth maps
+    if kind in ("focal", "metres_as_cm"):
+        # a property of the whole scene: observable on the cameras that rotate (focal length) or translate / sit
+        # away from the character (units); the scene must fail, so `synth verify` exits 1
+        assert sum(r.flagged for r in res.values()) >= 2, {c: r.reasons for c, r in res.items()}
+        return
     missed = [c for c in targets if not res[c].flagged]
     assert not missed, {c: (res[c].bad_pairs, res[c].cross_bad, res[c].cross_pairs) for c in missed}
 
