@@ -51,9 +51,11 @@ def test_sampson_zero_for_written_pose_and_large_for_a_wrong_one(seed, deg, base
     xa, xb = xa[keep], xb[keep]
     R, t = relative_pose(A, B)
     assert np.median(sampson_px(fundamental_from_pose(K, K, R, t), xa, xb)) < 1e-6
-    # the same pose rotated by 10 degrees more about the vertical axis: matches leave their epipolar lines
+    # camera b turned by 10 degrees more about the baseline (in its own frame): every ray changes epipolar plane,
+    # so matches leave their epipolar lines (a turn within the epipolar planes is what Sampson cannot see; the
+    # rotation transfer and cheirality cover it)
     B_bad = B.copy()
-    B_bad[:3, :3] = B[:3, :3] @ _rot([0, 1, 0], 10.0)
+    B_bad[:3, :3] = B[:3, :3] @ _rot(t, 10.0)
     Rb, tb = relative_pose(A, B_bad)
     assert np.median(sampson_px(fundamental_from_pose(K, K, Rb, tb), xa, xb)) > 2.0
 
@@ -212,3 +214,32 @@ def test_synth_verify_command_writes_beside_the_dataset_and_flags_a_tamper(rende
     assert (tmp_path / "scene0.verify" / "verify.csv").is_file() and not (scene / "verify").exists()
     flagged = [ln for ln in r.output.splitlines() if ln.startswith("flagged")]
     assert any("scene0/cam02" in ln for ln in flagged), r.output
+
+
+def test_recam_given_pose_metric_follows_a_pan_and_rejects_the_reversed_one():
+    """Frames of a textured plane 6 m away seen by a camera panning 0.5 deg per frame (exact homographies): the
+    requested pan explains them to a fraction of a pixel, the reversed pan does not."""
+    import cv2
+
+    from recam.eval.metrics import get_metric
+    from recam.eval.metrics.given_pose import given_pose_scores
+
+    rng = np.random.default_rng(0)
+    tex = cv2.GaussianBlur((rng.random((480, 640)) * 255).astype(np.uint8), (0, 0), 1.5)
+    Kb = np.array([[400.0, 0, 320], [0, 400.0, 240], [0, 0, 1]])
+    n = 9
+    c2w = np.stack([_c2w(_rot([0, 1, 0], 0.5 * k), np.zeros(3)) for k in range(n)])
+    frames = []
+    for k in range(n):
+        R, _ = relative_pose(c2w[0], c2w[k])
+        H = Kb @ R @ np.linalg.inv(Kb)
+        # continuous pixel coordinates (+0.5) -> OpenCV's integer pixel centres
+        S = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+        g = cv2.warpPerspective(tex, np.linalg.inv(S) @ H @ S, (640, 480), flags=cv2.INTER_CUBIC)
+        frames.append(np.repeat(g[..., None], 3, axis=2))
+    frames = np.stack(frames)
+    good = given_pose_scores(frames, Kb, c2w)
+    bad = given_pose_scores(frames, Kb, c2w[::-1].copy())
+    assert good["gp_pairs"] > 5 and good["gp_median_px"] < 0.5 and good["gp_inlier_frac"] > 0.9
+    assert bad["gp_median_px"] > 5.0 and bad["gp_bad_frac"] > 0.9
+    assert get_metric("given_pose").columns[0].name == "gp_median_px"
