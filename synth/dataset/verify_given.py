@@ -13,8 +13,9 @@ the geometry the files state (:mod:`synth.core.given_pose`):
   a wrong focal length on rotating cameras, a trajectory from another camera or scene).
 * **across cameras** (synchronised rendering: one instant is one rigid scene): SIFT matches between every two cameras
   at ``instants`` frames, kept where RANSAC finds *some* two-view geometry, tested with the Sampson distance
-  (``cross_px``) and cheirality of the written relative pose at that instant. A camera whose informative pairs are
-  at least half bad is flagged ``cross`` (swapped cameras, a camera from another scene, frames shifted in one camera,
+  (``cross_px``) and cheirality of the written relative pose at that instant; two cameras are compared where at
+  least 2 instants were matched, and disagree where most of them are bad. A camera that disagrees with at least
+  half of the cameras it was compared with is flagged ``cross`` (swapped cameras, a camera from another scene, frames shifted in one camera,
   a wrong focal length, a mirrored yaw).
 * **depth** (scenes rendered with ``--depth``): matched points lifted at their rendered depth (metres) and moved by the
   written metric poses must land on their match within ``depth_px``; flagged ``depth`` (wrong units, everything else).
@@ -274,7 +275,7 @@ def judge_scene(m: SceneMeasurements, c2w: Dict[str, np.ndarray], K: Callable[[s
 def _cross(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) -> None:
     """Cross-camera agreement at the shared instants (see the module docstring); adds ``cross``."""
     t0 = time.perf_counter()
-    verdicts: Dict[str, List[Tuple[str, bool]]] = {c: [] for c in cameras}
+    per_pair: Dict[Tuple[str, str], List[bool]] = {}
     for (a, b, k), (xa, xb) in sorted(m.cross.items()):
         if k >= len(c2w[a]) or k >= len(c2w[b]):
             continue
@@ -284,10 +285,16 @@ def _cross(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) 
         if d is not None and bad is False:
             sd = pair_stats(K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.depth_px, 1e9, depth_a=d)
             bad = bool(_bad(sd, th.min_inlier_frac, 0.0, th.min_matches))
-        if bad is None:
-            continue
-        verdicts[a].append((b, bad))
-        verdicts[b].append((a, bad))
+        if bad is not None:
+            per_pair.setdefault((a, b), []).append(bool(bad))
+    # a camera pair is judged on >= 2 instants (one instant's matches may all be one repetitive texture's false
+    # matches, which some epipolar geometry explains) and is bad when most of its instants are
+    verdicts: Dict[str, List[Tuple[str, bool]]] = {c: [] for c in cameras}
+    for (a, b), v in per_pair.items():
+        if len(v) >= 2:
+            bad = 2 * sum(v) > len(v)
+            verdicts[a].append((b, bad))
+            verdicts[b].append((a, bad))
     for c in cameras:
         v = verdicts[c]
         r = res[c]
