@@ -67,7 +67,7 @@ class GivenPoseFollowing(Metric):
                Column("gp_bad_frac", "fraction of frame pairs with < 50 % of matches within 2 px"),
                Column("gp_pairs", "frame pairs with >= 20 tracked matches", summarize=False))
     needs = frozenset({"poses"})
-    order = 45
+    order = 55
 
     def score(self, ctx: PairContext, state) -> Dict[str, Any]:
         return given_pose_scores(ctx.generated, ctx.K, ctx.target_c2w)
