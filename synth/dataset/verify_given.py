@@ -14,15 +14,18 @@ the geometry the files state (:mod:`synth.core.given_pose`):
 * **across cameras** (synchronised rendering: one instant is one rigid scene): SIFT matches between every two cameras
   at ``instants`` frames, kept where RANSAC finds *some* two-view geometry, tested with the Sampson distance
   (``cross_px``) and cheirality of the written relative pose at that instant; two cameras are compared where at
-  least 2 instants were matched, and disagree where most of them are bad. A camera that disagrees with at least
-  half of the cameras it was compared with is flagged ``cross`` (swapped cameras, a camera from another scene, frames shifted in one camera,
+  least 2 instants gave ``min_cross_matches`` RANSAC-consistent matches (fewer are easily fitted by a wrong
+  epipolar geometry: 7 degrees of freedom), and disagree where most of them are bad. A camera that disagrees with at
+  least ``min_cross_disagree`` cameras and half of those it was compared with is flagged ``cross`` (swapped cameras,
+  a camera from another scene, frames shifted in one camera,
   a wrong focal length, a mirrored yaw).
 * **depth** (scenes rendered with ``--depth``): matched points lifted at their rendered depth (metres) and moved by the
   written metric poses must land on their match within ``depth_px``; flagged ``depth`` (wrong units, everything else).
 * **character** (``scene.json``): the character's aim point, at the written frame-0 pose, must be in front of the
   camera and inside the image widened by ``char_margin`` on each side (the recipe starts every camera with the
   character in view), and the camera at least ``min_char_distance_m`` from it horizontally (the recipe's closest
-  distance), at the distance ``scene.json`` states within a factor ``distance_ratio``: flagged ``character`` (metres written as centimetres, a camera from another scene).
+  distance), at the distance ``scene.json`` states within a factor ``distance_ratio``: flagged ``character``
+  (metres written as centimetres, a camera from another scene).
 
 Thresholds are in pixels of the video: at 832 px wide, 2 px is 0.18 deg of the 18 mm lens (fx = 630 px) and 0.07
 deg of the 50 mm lens (fx = 1751 px); matcher noise on correct renders is 0.1-0.5 px (docs/evaluation.md).
@@ -53,6 +56,8 @@ class GivenPoseThresholds:
     min_inlier_frac: float = 0.5
     min_front_frac: float = 0.5
     min_matches: int = 20
+    min_cross_matches: int = 40
+    min_cross_disagree: int = 2
     max_parallax_px: float = 1.0
     bad_pairs: int = 2
     window: int = 4
@@ -152,6 +157,36 @@ class SceneMeasurements:
             self._depth[(cam, frame)] = _read_depth(self.depth_dir / cam / f"{frame:05d}.png")
         return self._depth[(cam, frame)]
 
+    def save(self, path: Path) -> None:
+        """As ``.npz`` (arrays only; :meth:`load` reads it back without pickles)."""
+        arrs = {}
+        for c, tr in self.tracks.items():
+            for (i, j), (xa, xb) in tr.items():
+                arrs[f"t|{c}|{i}|{j}"] = np.stack([xa, xb])
+        for (a, b, k), (xa, xb) in self.cross.items():
+            arrs[f"x|{a}|{b}|{k}"] = np.stack([xa, xb])
+        for c in self.frames:
+            arrs[f"f|{c}"] = np.array([self.frames[c], self.seconds[c]])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        np.savez(tmp, **arrs)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path, depth_dir: Optional[Path]) -> "SceneMeasurements":
+        """Inverse of :meth:`save`."""
+        frames, secs, tracks, cross = {}, {}, {}, {}
+        with np.load(path, allow_pickle=False) as z:
+            for key in z.files:
+                p = key.split("|")
+                if p[0] == "f":
+                    frames[p[1]], secs[p[1]] = int(z[key][0]), float(z[key][1])
+                elif p[0] == "t":
+                    tracks.setdefault(p[1], {})[(int(p[2]), int(p[3]))] = (z[key][0], z[key][1])
+                else:
+                    cross[(p[1], p[2], int(p[3]))] = (z[key][0], z[key][1])
+        return cls(frames, {c: tracks.get(c, {}) for c in frames}, cross, depth_dir, secs)
+
 
 def measure_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], depth_dir: Optional[Path] = None,
                   th: GivenPoseThresholds = GivenPoseThresholds()) -> SceneMeasurements:
@@ -178,8 +213,8 @@ def measure_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], d
     for ai, a in enumerate(cameras):
         for b in cameras[ai + 1:]:
             for k in sorted(set(feats[a]) & set(feats[b])):
-                xa, xb = match_sift(feats[a][k], feats[b][k], min_matches=th.min_matches)
-                if len(xa) >= th.min_matches:
+                xa, xb = match_sift(feats[a][k], feats[b][k], min_matches=th.min_cross_matches)
+                if len(xa) >= th.min_cross_matches:
                     cross[(a, b, k)] = (xa, xb)
     share = (time.perf_counter() - t0) / max(len(cameras), 1)
     return SceneMeasurements(nframes, tracks, cross, depth_dir, {c: v + share for c, v in secs.items()})
@@ -280,11 +315,11 @@ def _cross(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) 
         if k >= len(c2w[a]) or k >= len(c2w[b]):
             continue
         s = pair_stats(K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.cross_px, 1e9, -1.0)
-        bad = _bad(s, th.min_inlier_frac, th.min_front_frac, th.min_matches)
+        bad = _bad(s, th.min_inlier_frac, th.min_front_frac, th.min_cross_matches)
         d = m.depth(a, k)
         if d is not None and bad is False:
             sd = pair_stats(K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.depth_px, 1e9, depth_a=d)
-            bad = bool(_bad(sd, th.min_inlier_frac, 0.0, th.min_matches))
+            bad = bool(_bad(sd, th.min_inlier_frac, 0.0, th.min_cross_matches))
         if bad is not None:
             per_pair.setdefault((a, b), []).append(bool(bad))
     # a camera pair is judged on >= 2 instants (one instant's matches may all be one repetitive texture's false
@@ -301,7 +336,7 @@ def _cross(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) 
         r.cross_pairs = len(v)
         r.cross_bad = sum(b for _, b in v)
         r.cross_with = ",".join(sorted({o for o, b in v if b}))
-        if v and 2 * r.cross_bad >= len(v) and r.cross_bad >= 1:
+        if 2 * r.cross_bad >= len(v) and r.cross_bad >= th.min_cross_disagree:
             r.reasons.append("cross")
     share = (time.perf_counter() - t0) / max(len(cameras), 1)
     for c in cameras:
