@@ -1,6 +1,11 @@
 """``synth verify``: an independent geometric check of a rendered dataset.
 
-For each camera video, poses are estimated from the pixels alone (COLMAP through :mod:`synth.core.pose_estimation`, known
+The unit of work is a scene (:func:`verify_scene`). By default (``method="given"``) the written poses and intrinsics
+are tested against correspondences measured in the pixels (:mod:`synth.dataset.verify_given`: no pose is estimated,
+so nothing has to converge). The SfM comparison below is kept as a second opinion (``method="both"``) and on request
+(``method="sfm"``); ``recam eval`` uses the same estimator.
+
+SfM comparison: for each camera video, poses are estimated from the pixels alone (COLMAP through :mod:`synth.core.pose_estimation`, known
 intrinsics from the lens folder) and compared with ``cameras/camera_extrinsics.json`` after a similarity alignment
 (:func:`synth.core.camera_metrics.align_sim3`; SfM has no scale and its own world frame). Wrong axes or a mirrored yaw show
 as rotation error, a frame offset or wrong timing as rotation / translation error along the clip, a wrong field of
