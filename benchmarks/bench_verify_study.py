@@ -121,7 +121,7 @@ def given_scene(sd: Path, scenes, out_json: Path, rejudge: bool = False) -> dict
     import tempfile
 
     from synth.core.video_io import read_video
-    from synth.dataset.verify import scene_geometry, stated_distances
+    from synth.dataset.verify import character_box, scene_geometry, stated_distances
     from synth.dataset.verify_given import SceneMeasurements, judge_scene, measure_scene
     from synth.dataset.verify_tampers import TAMPERS, apply_tamper
 
@@ -146,7 +146,8 @@ def given_scene(sd: Path, scenes, out_json: Path, rejudge: bool = False) -> dict
     def judge(files: Path, m):
         spec, c2w, K, target = scene_geometry(files, w, h)
         t0 = time.perf_counter()
-        res = judge_scene(m, c2w, K, target, stated_distance_m=stated_distances(spec))
+        res = judge_scene(m, c2w, K, target, stated_distance_m=stated_distances(spec),
+                          character=character_box(spec))
         return {c: "+".join(r.reasons) for c, r in res.items()}, time.perf_counter() - t0, c2w, spec
 
     correct, t_judge, c2w, spec = judge(sd, nodepth)

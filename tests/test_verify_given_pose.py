@@ -147,13 +147,14 @@ def measured(rendered):
 
 
 def _judge(scene_dir: Path, files_dir: Path, meas, drop_depth: bool = False):
-    from synth.dataset.verify import scene_geometry, stated_distances
+    from synth.dataset.verify import character_box, scene_geometry, stated_distances
     from synth.dataset.verify_given import SceneMeasurements, judge_scene
 
     spec, c2w, Kf, target = scene_geometry(files_dir, 320, 192)
     if drop_depth:
         meas = SceneMeasurements(meas.frames, meas.tracks, meas.cross, None, meas.seconds)
-    return judge_scene(meas, c2w, Kf, target, stated_distance_m=stated_distances(spec))
+    return judge_scene(meas, c2w, Kf, target, stated_distance_m=stated_distances(spec),
+                       character=character_box(spec))
 
 
 @pytest.mark.slow

@@ -362,7 +362,7 @@ def verify_scene(scene_dir: Path, scene: str, cameras: Sequence[str], method: st
         depth_dir = scene_dir / "depth" if (scene_dir / "depth").is_dir() else None
         th = given or GivenPoseThresholds()
         meas = measure_scene(lambda c: read_video(scene_dir / VIDEOS_DIR / f"{c}.mp4")[0], all_cams, depth_dir, th)
-        res = judge_scene(meas, c2w, K, target, th, stated_distances(spec))
+        res = judge_scene(meas, c2w, K, target, th, stated_distances(spec), character_box(spec))
     except (DatasetFormatError, VideoReadError, ValueError, OSError) as e:
         return [CameraCheck(scene, c, status="failed", message=str(e), flagged=True, reasons="unreadable",
                             seconds=time.perf_counter() - t0) for c in cameras]
@@ -391,6 +391,15 @@ def scene_geometry(scene_dir: Path, width: int, height: int):
 
     target = unreal_points_to_world(np.asarray(spec.aim_point_cm)) if spec is not None else None
     return spec, c2w, K, target
+
+
+def character_box(spec: Optional[SceneSpec]):
+    """``(feet (3,) metres in the Poses world, height m)`` of the scene's character, or None without scene.json."""
+    if spec is None:
+        return None
+    from ..core.unreal import unreal_points_to_world
+
+    return unreal_points_to_world(np.asarray(spec.character_location_cm)), float(spec.character_height_m)
 
 
 def stated_distances(spec: Optional[SceneSpec]) -> Dict[str, float]:

@@ -64,6 +64,7 @@ class GivenPoseThresholds:
     instants: int = 3
     char_margin: float = 0.25
     min_char_distance_m: float = 0.5
+    char_box_m: float = 0.75
     distance_ratio: float = 1.25
     max_size: int = 512
 
@@ -118,6 +119,26 @@ def _small_gray(rgb: np.ndarray, max_size: int) -> Tuple[List[np.ndarray], np.nd
 def _scaled_feats(feats, scale: np.ndarray):
     pts, des = feats
     return pts / scale, des
+
+
+def _in_box(x: np.ndarray, K: np.ndarray, c2w: np.ndarray, character: Tuple[np.ndarray, float],
+            half_m: float) -> np.ndarray:
+    """``(N,)`` whether pixels ``x`` fall in the bounding rectangle (10 % margin) of the image of the box around the
+    character (feet +- ``half_m`` horizontally, up to its height + ``half_m / 2``); all True when the camera is
+    inside or beside the box (part of it behind the camera)."""
+    from ..core.projection import project_points
+
+    feet, height = character
+    dx = np.array([-half_m, half_m])
+    corners = np.array([[feet[0] + a, feet[1] + b, feet[2] + c] for a in dx for b in dx
+                        for c in (-0.1, height + half_m / 2)])
+    uv, z = project_points(K, c2w, corners)
+    if not np.all(z > 0):
+        return np.ones(len(x), bool)
+    lo, hi = uv.min(0), uv.max(0)
+    pad = 0.1 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+    return np.all((x >= lo) & (x <= hi), axis=1)
 
 
 def _read_depth(path: Path) -> Optional[np.ndarray]:
@@ -230,7 +251,8 @@ def check_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], c2w
 
 def judge_scene(m: SceneMeasurements, c2w: Dict[str, np.ndarray], K: Callable[[str, int], np.ndarray],
                 target_m: Optional[np.ndarray], th: GivenPoseThresholds = GivenPoseThresholds(),
-                stated_distance_m: Optional[Dict[str, float]] = None) -> Dict[str, GivenPoseResult]:
+                stated_distance_m: Optional[Dict[str, float]] = None,
+                character: Optional[Tuple[np.ndarray, float]] = None) -> Dict[str, GivenPoseResult]:
     """Given-pose verdict of every measured camera of a scene under the written geometry.
 
     Args:
@@ -241,6 +263,9 @@ def judge_scene(m: SceneMeasurements, c2w: Dict[str, np.ndarray], K: Callable[[s
             the parallax bound (else 5 m) and the character test.
         stated_distance_m: camera -> its frame-0 distance to the aim point as ``scene.json`` states it (metres); the
             written pose must agree within a factor ``distance_ratio`` (the only scale test without depth maps).
+        character: ``(feet (3,) metres, height m)`` of the animated character: within a camera, matches inside the
+            image of a box around it (``char_box_m`` half-width) are left out (it moves; the written poses explain
+            only the static scene).
 
     Returns:
         camera name -> :class:`GivenPoseResult`.
@@ -259,6 +284,10 @@ def judge_scene(m: SceneMeasurements, c2w: Dict[str, np.ndarray], K: Callable[[s
         for (i, j), (xa, xb) in sorted(m.tracks[cam].items()):
             if j >= len(P):
                 continue
+            if character is not None:
+                keep = ~(_in_box(xa, K(cam, i), P[i], character, th.char_box_m)
+                         | _in_box(xb, K(cam, j), P[j], character, th.char_box_m))
+                xa, xb = xa[keep], xb[keep]
             dist = float(np.linalg.norm(P[i][:3, 3] - target_m)) if target_m is not None else 5.0
             s = pair_stats(K(cam, i), K(cam, j), P[i], P[j], xa, xb, th.match_px, dist, th.max_parallax_px)
             bad = _bad(s, th.min_inlier_frac, th.min_front_frac, th.min_matches)
