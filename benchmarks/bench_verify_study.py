@@ -13,6 +13,15 @@ load change hits both sides alike).
         --frames 81 --quality draft --workers 2 --out /tmp/v20_verify
     python benchmarks/bench_verify_study.py --root /tmp/v20 --out /tmp/v20_verify --table-only   # re-print
 
+``--given`` runs the given-pose study instead (issue 27; ``synth verify``'s default method): for every scene of
+``--root`` (resumable, one JSON per scene in ``--out/given/``), the pixels are measured once (tracks and matches,
+:func:`synth.dataset.verify_given.measure_scene`, timed against decoding every frame of the scene's cameras), then
+the correct files are judged (every flag is a false flag) and each of the 8 tampers of
+:mod:`synth.dataset.verify_tampers` is applied to a copy of the files and judged, pixels only and with the rendered
+depth maps: false-flag rate, detection per tamper kind, seconds per scene against decoding.
+
+    nice python benchmarks/bench_verify_study.py --given --root /tmp/v20 --out /tmp/v20_verify
+
 ``--rescore`` re-applies the thresholds (``--max-rot-deg`` / ``--max-trans-rel``) to the saved estimates
 (``poses/*.npz``, the estimate each camera was finally judged on) without estimating again: what other thresholds
 would have flagged.
@@ -91,6 +100,125 @@ def rescore(root: Path, out: Path, rot_deg: float, trans_rel: float):
     return rows
 
 
+def _moving(c2w, cams):
+    """Cameras whose written poses change over the clip (> 1 cm or > 1 degree): a tamper of their order changes
+    what they state."""
+    from synth.core.rigid import rotation_angle_deg
+
+    out = []
+    for c in cams:
+        P = c2w[c]
+        rot = float(np.max(rotation_angle_deg(P[:1, :3, :3].repeat(len(P), 0), P[:, :3, :3])))
+        if np.linalg.norm(P[:, :3, 3] - P[0, :3, 3], axis=1).max() > 0.01 or rot > 1.0:
+            out.append(c)
+    return out
+
+
+def given_scene(sd: Path, scenes, out_json: Path, rejudge: bool = False) -> dict:
+    """Measure one scene, judge its correct and tampered files; the record is written to ``out_json``."""
+    import json
+    import shutil
+    import tempfile
+
+    from synth.core.video_io import read_video
+    from synth.dataset.verify import character_box, scene_geometry, stated_distances
+    from synth.dataset.verify_given import SceneMeasurements, judge_scene, measure_scene
+    from synth.dataset.verify_tampers import TAMPERS, apply_tamper
+
+    cams = sorted(p.stem for p in (sd / "videos").glob("cam*.mp4"))
+    npz = out_json.with_suffix(".npz")
+    if rejudge and npz.is_file() and out_json.is_file():  # new thresholds, same pixels: keep the timings
+        old = json.loads(out_json.read_text())
+        decode, t_measure = old["decode_s"], old["measure_s"]
+        meas = SceneMeasurements.load(npz, sd / "depth")
+    else:
+        t = time.perf_counter()
+        for c in cams:
+            read_video(sd / "videos" / f"{c}.mp4")
+        decode = time.perf_counter() - t
+        t = time.perf_counter()
+        meas = measure_scene(lambda c: read_video(sd / "videos" / f"{c}.mp4")[0], cams, sd / "depth")
+        t_measure = time.perf_counter() - t
+        meas.save(npz)
+    nodepth = SceneMeasurements(meas.frames, meas.tracks, meas.cross, None, meas.seconds)
+    h, w = read_video(sd / "videos" / f"{cams[0]}.mp4", 1)[0].shape[1:3]
+
+    def judge(files: Path, m):
+        spec, c2w, K, target = scene_geometry(files, w, h)
+        t0 = time.perf_counter()
+        res = judge_scene(m, c2w, K, target, stated_distance_m=stated_distances(spec),
+                          character=character_box(spec))
+        return {c: "+".join(r.reasons) for c, r in res.items()}, time.perf_counter() - t0, c2w, spec
+
+    correct, t_judge, c2w, spec = judge(sd, nodepth)
+    correct_depth, _, _, _ = judge(sd, meas)
+    k = scenes.index(sd)
+    moving = _moving(c2w, cams) or cams
+    fams = {c.name: c.family for c in spec.cameras} if spec is not None else {}
+    rec = {"scene": f"{sd.parent.name}/{sd.name}", "decode_s": decode, "measure_s": t_measure, "judge_s": t_judge,
+           "cross_pairs": len(meas.cross), "families": fams, "correct": correct, "correct_depth": correct_depth,
+           "tampers": {}}
+    other = scenes[(k + 1) % len(scenes)]
+    for j, kind in enumerate(TAMPERS):
+        cam = moving[(k + j) % len(moving)]
+        second = next((c for c in moving if fams.get(c) != fams.get(cam) and c != cam),
+                      moving[(k + j + 1) % len(moving)])
+        with tempfile.TemporaryDirectory() as tmp:
+            files = Path(tmp) / "files"
+            files.mkdir()
+            shutil.copytree(sd / "cameras", files / "cameras")
+            shutil.copy(sd / "scene.json", files / "scene.json")
+            targets = apply_tamper(kind, files, cam, other=second, other_scene=other)
+            px, _, _, _ = judge(files, nodepth)
+            dp, _, _, _ = judge(files, meas)
+        rec["tampers"][kind] = {"targets": targets, "pixels": px, "depth": dp}
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(rec, indent=1))
+    return rec
+
+
+def given_study(root: Path, out: Path, rejudge: bool = False) -> None:
+    """The given-pose study over every scene of ``root`` (see the module docstring); prints the tables."""
+    import json
+
+    from synth.core.multicam_format import iter_scene_dirs
+    from synth.dataset.verify_tampers import TAMPERS
+
+    scenes = sorted(iter_scene_dirs(root), key=lambda p: int(p.name[5:]))
+    recs = []
+    for sd in scenes:
+        js = out / "given" / f"{sd.parent.name}_{sd.name}.json"
+        recs.append(json.loads(js.read_text()) if js.is_file() and not rejudge
+                    else given_scene(sd, scenes, js, rejudge))
+        r = recs[-1]
+        print(f"{r['scene']}: decode {r['decode_s']:.1f} s, measure {r['measure_s']:.1f} s, judge "
+              f"{r['judge_s']:.2f} s, false flags {sum(bool(v) for v in r['correct'].values())}", flush=True)
+    n_cams = sum(len(r["correct"]) for r in recs)
+    ff = [(r["scene"], c, v) for r in recs for c, v in r["correct"].items() if v]
+    ffd = [(r["scene"], c, v) for r in recs for c, v in r["correct_depth"].items() if v]
+    print(f"\n{len(recs)} scenes, {n_cams} correct cameras: false flags {len(ff)} "
+          f"({100 * len(ff) / max(n_cams, 1):.1f} %) "
+          f"pixels only, {len(ffd)} ({100 * len(ffd) / max(n_cams, 1):.1f} %) with depth")
+    for f in ff + ffd:
+        print("  false flag", *f)
+    print("\n| tamper | cameras tampered | caught, pixels only | caught, with depth | scenes failing (pixels / "
+          "depth) |")
+    print("|---|---:|---:|---:|---|")
+    for kind in TAMPERS:
+        tg = [(r, c) for r in recs for c in r["tampers"][kind]["targets"]]
+        px = sum(bool(r["tampers"][kind]["pixels"][c]) for r, c in tg)
+        dp = sum(bool(r["tampers"][kind]["depth"][c]) for r, c in tg)
+        sp = sum(any(r["tampers"][kind]["pixels"].values()) for r in recs)
+        sdp = sum(any(r["tampers"][kind]["depth"].values()) for r in recs)
+        print(f"| {kind} | {len(tg)} | {px} ({100 * px / max(len(tg), 1):.0f} %) | "
+              f"{dp} ({100 * dp / max(len(tg), 1):.0f} %) "
+              f"| {sp}/{len(recs)} / {sdp}/{len(recs)} |")
+    dec = float(np.mean([r["decode_s"] for r in recs]))
+    ver = float(np.mean([r["measure_s"] + r["judge_s"] for r in recs]))
+    print(f"\nseconds per scene (one process): decode {dec:.1f}, given-pose verify (decode + track + match + judge) "
+          f"{ver:.1f}: {ver / dec:.1f}x the decode")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", type=Path, default=Path("/tmp/v20"))
@@ -106,6 +234,9 @@ def main() -> None:
     ap.add_argument("--rescore", action="store_true", help="Re-apply thresholds to the saved estimates.")
     ap.add_argument("--redo-flagged", action="store_true", help="Verify the flagged cameras of --out again (after a "
                     "change of the estimator or of the second-opinion rule); their old rows go to verify_before.csv.")
+    ap.add_argument("--given", action="store_true", help="The given-pose study (tampers, false flags, timing).")
+    ap.add_argument("--rejudge", action="store_true", help="--given: judge the saved measurements again (new "
+                    "thresholds) without measuring.")
     ap.add_argument("--max-rot-deg", type=float, default=3.0)
     ap.add_argument("--max-trans-rel", type=float, default=0.2)
     args = ap.parse_args()
@@ -113,6 +244,9 @@ def main() -> None:
     from synth.core.multicam_format import iter_scene_dirs
     from synth.core.video_io import read_video
 
+    if args.given:
+        given_study(args.root, args.out, args.rejudge)
+        return
     if args.rescore:
         print_table(rescore(args.root, args.out, args.max_rot_deg, args.max_trans_rel))
         return

@@ -308,7 +308,10 @@ def assets_list(
 
 def verify(
     root: Path = typer.Argument(..., help="Dataset root (or one scene folder)."),
-    out: Path = typer.Option(Path("verify"), "--out", help="Folder for verify.csv, plots/ and verify_summary.json."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for verify.csv, plots/ and verify_summary.json "
+                                       "(default: <dataset>.verify beside the dataset)."),
+    method: str = typer.Option("given", "--method", help="given (written poses vs matched pixels), sfm (COLMAP "
+                               "estimate + Sim(3)) or both (given-pose verdict, SfM beside it)."),
     sample: Optional[int] = typer.Option(None, "--sample", "--max-cameras", min=1,
                                          help="Verify a seeded random subset of this many cameras."),
     seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
@@ -324,8 +327,8 @@ def verify(
                                     "/ trajectory extent."),
     **engine_flags,  # --engine and its flags (ENGINE_OPTIONS)
 ) -> None:
-    """Estimate every camera's poses from its video (COLMAP) and compare with camera_extrinsics.json; exit 1 if
-    any camera is flagged."""
+    """Test the written cameras against the pixels (given-pose residuals; COLMAP with --method sfm/both); exit 1
+    if any camera is flagged."""
     values = {k: v for k, v in locals().items() if k != "engine_flags"}
     settings = settings_or_exit(VerifyRunSettings, {"rot_deg": "--max-rot-deg", "trans_rel": "--max-trans-rel"},
                                 engine=engine_settings_or_exit(engine_flags), **values)

@@ -216,7 +216,8 @@ def verified(scene512, tmp_path_factory):
     from synth.dataset.verify import list_items, select_items
 
     out = tmp_path_factory.mktemp("verify_out")
-    r = run(app, ["verify", str(scene512), "--stride", "1", "--cameras", ",".join(VERIFY_CAMS), "--out", str(out)])
+    r = run(app, ["verify", str(scene512), "--method", "sfm", "--stride", "1", "--cameras", ",".join(VERIFY_CAMS),
+                  "--out", str(out)])
     items = select_items(list_items(scene512), (0, 1), None, 0, VERIFY_CAMS)
     return r, out, items
 
@@ -239,7 +240,7 @@ def test_synth_verify_recovers_moving_cameras(verified):
     # resumable: a second run skips every camera
     from synth.cli import app
 
-    r2 = run(app, ["verify", str(items[0].scene_dir.parents[2]), "--stride", "1", "--cameras",
+    r2 = run(app, ["verify", str(items[0].scene_dir.parents[2]), "--method", "sfm", "--stride", "1", "--cameras",
                    ",".join(VERIFY_CAMS), "--out", str(out)])
     assert r2.exit_code == 0 and "4 cameras in" in r2.output
 
@@ -301,7 +302,8 @@ def test_synth_verify_cli_exit_1_on_a_tampered_dataset(scene512, tmp_path):
     cam_json = next(ds.glob("train/*/scene0")) / "cameras" / "camera_extrinsics.json"
     bad = _tampered(cam_json, "yaw")
     write_camera_extrinsics(cam_json, {c: v.to_fmatrix() for c, v in bad.items()})
-    r = run(app, ["verify", str(ds), "--stride", "1", "--cameras", "cam07", "--out", str(tmp_path / "v")])
+    r = run(app, ["verify", str(ds), "--method", "sfm", "--stride", "1", "--cameras", "cam07", "--out",
+                  str(tmp_path / "v")])
     assert r.exit_code == 1, r.output
     assert "flagged" in r.output and "rotation" in r.output
     r = run(app, ["verify", str(tmp_path / "nothing"), "--out", str(tmp_path / "v2")])
@@ -460,8 +462,8 @@ def test_synth_verify_workers_shards_and_sampling(tmp_path):
     assert len(items) == 10
     sub = select_items(items, (0, 1), 3, 7)
     assert len(sub) == 3 and sub == select_items(items, (0, 1), 3, 7) and select_items(items, (1, 2), None, 0) == []
-    r = run(app, ["verify", str(ds), "--workers", "2", "--sample", "3", "--seed", "7", "--stride", "1",
-                  "--shard", "0/1", "--out", str(tmp_path / "v")])
+    r = run(app, ["verify", str(ds), "--method", "sfm", "--workers", "2", "--sample", "3", "--seed", "7", "--stride",
+                  "1", "--shard", "0/1", "--out", str(tmp_path / "v")])
     assert r.exit_code in (0, 1), r.output  # at 64 px a lucky estimate may be flagged; the plumbing is the test
     rows = list(csv.DictReader(open(tmp_path / "v" / "verify.csv")))
     assert sorted(row["camera"] for row in rows) == sorted(it.camera for it in sub)

@@ -1,6 +1,11 @@
 """``synth verify``: an independent geometric check of a rendered dataset.
 
-For each camera video, poses are estimated from the pixels alone (COLMAP through :mod:`synth.core.pose_estimation`, known
+The unit of work is a scene (:func:`verify_scene`). By default (``method="given"``) the written poses and intrinsics
+are tested against correspondences measured in the pixels (:mod:`synth.dataset.verify_given`: no pose is estimated,
+so nothing has to converge). The SfM comparison below is kept as a second opinion (``method="both"``) and on request
+(``method="sfm"``); ``recam eval`` uses the same estimator.
+
+SfM comparison: for each camera video, poses are estimated from the pixels alone (COLMAP through :mod:`synth.core.pose_estimation`, known
 intrinsics from the lens folder) and compared with ``cameras/camera_extrinsics.json`` after a similarity alignment
 (:func:`synth.core.camera_metrics.align_sim3`; SfM has no scale and its own world frame). Wrong axes or a mirrored yaw show
 as rotation error, a frame offset or wrong timing as rotation / translation error along the clip, a wrong field of
@@ -38,7 +43,8 @@ from ..core.poses import Poses
 from ..core.scene_spec import SceneSpec
 
 __all__ = ["VerifyThresholds", "CameraCheck", "VerifyItem", "list_items", "select_items", "verify_camera",
-           "compare_camera", "run_verify", "plot_scene_checks", "save_estimate", "load_estimate", "CSV_FIELDS"]
+           "verify_scene", "camera_K", "compare_camera", "run_verify", "plot_scene_checks", "save_estimate",
+           "load_estimate", "CSV_FIELDS"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,10 @@ class VerifyThresholds:
     depth_m: Tuple[float, float] = (0.5, 1000.0)
 
 
-CSV_FIELDS = ["scene", "camera", "family", "status", "flagged", "reasons", "frames", "gt_rot_deg", "gt_extent_m",
+CSV_FIELDS = ["scene", "camera", "family", "status", "flagged", "reasons", "frames", "gp_pairs", "gp_bad_pairs",
+              "gp_worst_median_px", "gp_min_inlier_frac", "gp_min_front_frac", "cross_pairs", "cross_bad",
+              "cross_with", "depth_pairs", "depth_bad", "depth_median_px", "char_px", "sfm_status", "sfm_reasons",
+              "gt_rot_deg", "gt_extent_m",
               "max_rot_err_deg", "mean_rot_err_deg", "max_trans_err_rel", "mean_trans_err_rel", "scale",
               "depth_m", "distance_m", "rot_err_rad", "trans_err", "cammc", "seconds", "message"]
 
@@ -80,6 +89,20 @@ class CameraCheck:
     flagged: bool = False
     reasons: str = ""
     frames: int = 0
+    gp_pairs: int = 0
+    gp_bad_pairs: int = 0
+    gp_worst_median_px: float = math.nan
+    gp_min_inlier_frac: float = math.nan
+    gp_min_front_frac: float = math.nan
+    cross_pairs: int = 0
+    cross_bad: int = 0
+    cross_with: str = ""
+    depth_pairs: int = 0
+    depth_bad: int = 0
+    depth_median_px: float = math.nan
+    char_px: float = math.nan
+    sfm_status: str = ""
+    sfm_reasons: str = ""
     gt_rot_deg: float = math.nan
     gt_extent_m: float = math.nan
     max_rot_err_deg: float = math.nan
@@ -150,6 +173,14 @@ def _lens_mm(scene_dir: Path, spec: Optional[SceneSpec]) -> Tuple[float, float]:
     return lens[0], SENSOR_MM
 
 
+def camera_K(scene_dir: Path, spec: Optional[SceneSpec], camera: str, frame: int, width: int,
+             height: int) -> np.ndarray:
+    """The ONE place verify gets a camera's intrinsics: ``(3, 3)`` K in pixels of a ``width`` x ``height`` video at
+    ``frame`` (today: the scene's lens, the same for every camera and frame; per-frame intrinsics of zoom cameras
+    plug in here)."""
+    return intrinsics_from_lens(*_lens_mm(scene_dir, spec), width, height)
+
+
 def _angles_deg(r_a: np.ndarray, r_b: np.ndarray) -> np.ndarray:
     tr = np.einsum("nji,nji->n", r_a, r_b)
     return np.degrees(np.arccos(np.clip((tr - 1) / 2, -1, 1)))
@@ -167,7 +198,7 @@ def _load_camera(item: VerifyItem):
         raise DatasetFormatError(f"{item.scene_dir / CAMERA_JSON}: no camera {item.camera}")
     video = item.scene_dir / VIDEOS_DIR / f"{item.camera}.mp4"
     info = probe_video(video)
-    K = intrinsics_from_lens(*_lens_mm(item.scene_dir, spec), info.width, info.height)
+    K = camera_K(item.scene_dir, spec, item.camera, 0, info.width, info.height)
     poses = Poses.from_upstream_c2w(cams[item.camera], f"{item.scene_dir / CAMERA_JSON}: {item.camera}")
     return poses, K, cmeta, video
 
@@ -296,9 +327,119 @@ def compare_camera(item: VerifyItem, poses: Poses, cmeta: dict, est,
     return chk
 
 
+def verify_scene(scene_dir: Path, scene: str, cameras: Sequence[str], method: str = "given", options=None,
+                 thresholds: VerifyThresholds = VerifyThresholds(), given=None) -> List[CameraCheck]:
+    """Verify ``cameras`` of one scene folder (the unit of work: the cross-camera test needs the whole scene).
+
+    Args:
+        scene: the scene's name in the CSV (``<lens>/scene<N>``).
+        method: ``given`` (given-pose residuals, :mod:`synth.dataset.verify_given`; the verdict), ``sfm`` (COLMAP
+            estimate + Sim(3) comparison, :func:`verify_camera`; the verdict) or ``both`` (given-pose verdict, SfM
+            reported beside it as a second opinion in ``sfm_status`` / ``sfm_reasons``).
+        given: :class:`synth.dataset.verify_given.GivenPoseThresholds` (default: its defaults).
+
+    Returns:
+        one :class:`CameraCheck` per camera, in the order of ``cameras`` (never raises for a bad file: an unreadable
+        scene gives ``failed`` rows, flagged ``unreadable``).
+    """
+    from synth.core.video_io import VideoReadError, probe_video, read_video
+
+    from .verify_given import GivenPoseThresholds, judge_scene, measure_scene
+
+    scene_dir = Path(scene_dir)
+    items = [VerifyItem(scene_dir, scene, c) for c in cameras]
+    if method == "sfm":
+        return [verify_camera(it, options, thresholds) for it in items]
+    t0 = time.perf_counter()
+    try:
+        info = probe_video(scene_dir / VIDEOS_DIR / f"{cameras[0]}.mp4")
+        spec, c2w, K, target = scene_geometry(scene_dir, info.width, info.height)
+        missing = [c for c in cameras if c not in c2w]
+        if missing:
+            raise DatasetFormatError(f"{scene_dir / CAMERA_JSON}: no camera {', '.join(missing)}")
+        all_cams = sorted(c for c in c2w if (scene_dir / VIDEOS_DIR / f"{c}.mp4").is_file())
+        depth_dir = scene_dir / "depth" if (scene_dir / "depth").is_dir() else None
+        th = given or GivenPoseThresholds()
+        meas = measure_scene(lambda c: read_video(scene_dir / VIDEOS_DIR / f"{c}.mp4")[0], all_cams, depth_dir, th)
+        res = judge_scene(meas, c2w, K, target, th, stated_distances(spec), character_box(spec))
+    except (DatasetFormatError, VideoReadError, ValueError, OSError) as e:
+        return [CameraCheck(scene, c, status="failed", message=str(e), flagged=True, reasons="unreadable",
+                            seconds=time.perf_counter() - t0) for c in cameras]
+    return _given_checks(scene, cameras, spec, c2w, res, items, method, options, thresholds)
+
+
+def scene_geometry(scene_dir: Path, width: int, height: int):
+    """What a scene's files state: ``(SceneSpec or None, {camera: c2w (F, 4, 4) OpenCV, right-handed world,
+    metres}, K(camera, frame) -> (3, 3) pixels of a width x height video, the character's aim point (3,) metres in
+    that world or None)``.
+
+    Raises:
+        DatasetFormatError: unreadable camera JSON or scene.json (the message names the file and field).
+    """
+    from ..core.unreal import unreal_points_to_world
+
+    spec = read_scene_spec(scene_dir) if (scene_dir / SCENE_JSON).is_file() else None
+    cams = load_camera_extrinsics(scene_dir / CAMERA_JSON)
+    c2w = {c: Poses.from_upstream_c2w(m, f"{scene_dir / CAMERA_JSON}: {c}").c2w for c, m in cams.items()}
+    Ks: Dict[Tuple[str, int], np.ndarray] = {}
+
+    def K(cam: str, frame: int) -> np.ndarray:
+        if (cam, frame) not in Ks:
+            Ks[(cam, frame)] = camera_K(scene_dir, spec, cam, frame, width, height)
+        return Ks[(cam, frame)]
+
+    target = unreal_points_to_world(np.asarray(spec.aim_point_cm)) if spec is not None else None
+    return spec, c2w, K, target
+
+
+def character_box(spec: Optional[SceneSpec]):
+    """``(feet (3,) metres in the Poses world, height m)`` of the scene's character, or None without scene.json."""
+    if spec is None:
+        return None
+    from ..core.unreal import unreal_points_to_world
+
+    return unreal_points_to_world(np.asarray(spec.character_location_cm)), float(spec.character_height_m)
+
+
+def stated_distances(spec: Optional[SceneSpec]) -> Dict[str, float]:
+    """camera -> ``params.distance_to_character_m`` of ``scene.json`` (metres; empty without it)."""
+    out = {}
+    for c in (spec.cameras if spec is not None else []):
+        d = (c.params or {}).get("distance_to_character_m")
+        if isinstance(d, (int, float)) and d > 0:
+            out[c.name] = float(d)
+    return out
+
+
+def _given_checks(scene, cameras, spec, c2w, res, items, method, options, thresholds) -> List[CameraCheck]:
+    """CSV rows of the given-pose results ``res`` (with the SfM second opinion when ``method`` is ``both``)."""
+    fams = {c.name: c.family for c in spec.cameras} if spec is not None else {}
+    out = []
+    for c in cameras:
+        r = res[c]
+        chk = CameraCheck(scene, c, family=fams.get(c, ""), status="checked" if r.pairs or r.cross_pairs
+                          else "not_checkable", flagged=r.flagged, reasons="+".join(r.reasons), frames=len(c2w[c]),
+                          gp_pairs=r.pairs, gp_bad_pairs=r.bad_pairs, gp_worst_median_px=r.worst_median_px,
+                          gp_min_inlier_frac=r.min_inlier_frac, gp_min_front_frac=r.min_front_frac,
+                          cross_pairs=r.cross_pairs, cross_bad=r.cross_bad, cross_with=r.cross_with,
+                          depth_pairs=r.depth_pairs, depth_bad=r.depth_bad, depth_median_px=r.depth_median_px,
+                          char_px=r.char_px, seconds=r.seconds, message=r.message)
+        if method == "both":
+            sfm = verify_camera(items[cameras.index(c)], options, thresholds)
+            chk.sfm_status, chk.sfm_reasons = sfm.status, sfm.reasons
+            chk.estimate = sfm.estimate
+            for k in ("gt_rot_deg", "gt_extent_m", "max_rot_err_deg", "mean_rot_err_deg", "max_trans_err_rel",
+                      "mean_trans_err_rel", "scale", "depth_m", "distance_m", "rot_err_rad", "trans_err", "cammc",
+                      "gt_centres", "est_centres", "rot_err_curve"):
+                setattr(chk, k, getattr(sfm, k))
+            chk.seconds += sfm.seconds
+        out.append(chk)
+    return out
+
+
 def _verify_worker(args):
-    item, options, thresholds = args
-    return verify_camera(item, options, thresholds)
+    """One scene: ``(scene_dir, scene, cameras, method, options, thresholds, given)`` -> its checks."""
+    return verify_scene(*args)
 
 
 def _read_done(csv_path: Path) -> Dict[Tuple[str, str], Dict[str, str]]:
@@ -344,8 +485,9 @@ def plot_scene_checks(checks: Sequence[CameraCheck], out_png: Path) -> Path:
         else:
             ax.text(0.5, 0.5, c.status, ha="center", va="center", transform=ax.transAxes)
         colour = "red" if c.flagged else "black"
-        ax.set_title(f"{c.camera} {c.family} [{c.status}]\nrot {c.max_rot_err_deg:.2f} deg  trans "
-                     f"{c.max_trans_err_rel:.3f}", fontsize=8, color=colour)
+        ax.set_title(f"{c.camera} {c.family} [{c.status}] {c.reasons}\nworst median {c.gp_worst_median_px:.2f} px, "
+                     f"bad pairs {c.gp_bad_pairs}/{c.gp_pairs}, cross {c.cross_bad}/{c.cross_pairs}", fontsize=8,
+                     color=colour)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     if axes.flat[0].get_legend_handles_labels()[0]:
@@ -400,11 +542,13 @@ def _verify_worker_factory(ctx):
 
 def run_verify(items: Sequence[VerifyItem], out_dir: Path, options=None,
                thresholds: VerifyThresholds = VerifyThresholds(), workers: int = 1, csv_name: str = "verify.csv",
-               on_done: Optional[Callable[[CameraCheck, bool], None]] = None, engine=None) -> List[Dict[str, str]]:
-    """Verify ``items`` (resuming from ``out_dir/csv_name``), write the CSV after each camera, one plot per scene
-    and ``verify_summary.json``; ``on_done(check, skipped)`` after each item. Returns the CSV rows of ``items``.
-    The cameras run on the execution layer: ``engine`` (:class:`synth.core.engine.EngineSettings`; None: this
-    process for ``workers == 1``, else a process pool), each worker checking it sees ``out_dir``."""
+               on_done: Optional[Callable[[CameraCheck, bool], None]] = None, method: str = "given",
+               given=None, engine=None) -> List[Dict[str, str]]:
+    """Verify ``items`` scene by scene (:func:`verify_scene`; resuming from ``out_dir/csv_name``), write the CSV
+    after each scene, one plot per scene and ``verify_summary.json``; ``on_done(check, skipped)`` after each camera.
+    Returns the CSV rows of ``items``. The scenes run on the execution layer: ``engine``
+    (:class:`synth.core.engine.EngineSettings`; None: this process for ``workers == 1``, else a process pool), each
+    worker checking it sees ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / csv_name
@@ -413,31 +557,31 @@ def run_verify(items: Sequence[VerifyItem], out_dir: Path, options=None,
     for it in items:
         if (it.scene, it.camera) in done and on_done:
             on_done(None, True)
-    by_scene: Dict[str, List[CameraCheck]] = {}
-    scene_total = {}
+    scenes: Dict[str, List[VerifyItem]] = {}
     for it in todo:
-        scene_total[it.scene] = scene_total.get(it.scene, 0) + 1
+        scenes.setdefault(it.scene, []).append(it)
 
-    def finish(chk: CameraCheck):
-        if chk.estimate is not None:
-            save_estimate(out_dir / "poses" / f"{chk.scene.replace('/', '_')}_{chk.camera}.npz", chk.estimate)
-        done[(chk.scene, chk.camera)] = chk.row()
+    def finish(checks: List[CameraCheck]):
+        for chk in checks:
+            if chk.estimate is not None:
+                save_estimate(out_dir / "poses" / f"{chk.scene.replace('/', '_')}_{chk.camera}.npz", chk.estimate)
+            done[(chk.scene, chk.camera)] = chk.row()
         _write_csv(csv_path, list(done.values()))
-        lst = by_scene.setdefault(chk.scene, [])
-        lst.append(chk)
-        if len(lst) == scene_total[chk.scene]:
-            plot_scene_checks(sorted(lst, key=lambda c: c.camera),
-                              out_dir / "plots" / (chk.scene.replace("/", "_") + ".png"))
-        if on_done:
-            on_done(chk, False)
+        if checks:
+            plot_scene_checks(sorted(checks, key=lambda c: c.camera),
+                              out_dir / "plots" / (checks[0].scene.replace("/", "_") + ".png"))
+        for chk in checks:
+            if on_done:
+                on_done(chk, False)
 
     from ..core.engine import EngineSettings, Job, run_job
 
-    jobs = [(it, options, thresholds) for it in todo]
+    jobs = [(its[0].scene_dir, sc, [it.camera for it in its], method, options, thresholds, given)
+            for sc, its in scenes.items()]
     job = Job("verify", jobs, _verify_worker_factory, workers, root=out_dir)
     for o in run_job(job, engine or EngineSettings()):
         if not o.ok:
-            raise RuntimeError(f"{o.unit[0].scene}/{o.unit[0].camera}: {o.error}")
+            raise RuntimeError(f"{o.unit[1]}: {o.error}")
         finish(o.value)
     rows = [done[(it.scene, it.camera)] for it in items]
     write_summary(out_dir / "verify_summary.json", rows, thresholds, options)

@@ -1,5 +1,7 @@
-"""``synth verify`` as a service: choose the cameras, estimate their poses (COLMAP) with progress on the console,
-and print what was flagged (:mod:`synth.dataset.verify` holds the checks)."""
+"""``synth verify`` as a service: choose the cameras, check them scene by scene (given-pose residuals by default,
+COLMAP as a second opinion or on request) with progress on the console, and print what was flagged
+(:mod:`synth.dataset.verify` holds the checks). Results go to ``--out``, by default ``<dataset>.verify/`` beside the
+dataset (printed in the first line; never inside the dataset)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ class VerifyRunSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     root: Path
-    out: Path = Path("verify")
+    out: Optional[Path] = None
+    method: str = "given"
     sample: Optional[int] = Field(None, ge=1)
     seed: int = 0
     cameras: Optional[str] = None
@@ -53,7 +56,11 @@ def run(s: VerifyRunSettings) -> List[Dict[str, str]]:
     from ..core.engine import EngineSetupError
     from .verify import VerifyThresholds, list_items, run_verify, select_items
 
+    if s.method not in ("given", "sfm", "both"):
+        raise UserError(f"--method: expected given, sfm or both, got {s.method!r}")
+    out = s.out if s.out is not None else default_out(s.root)
     try:
+        _outside(out, s.root)
         options = PoseOptions(stride=s.stride, max_size=s.max_size, mapper=s.mapper, num_threads=s.threads)
         sh = parse_shard(s.shard)
         items = select_items(list_items(s.root), sh, s.sample, s.seed, s.cameras.split(",") if s.cameras else None)
@@ -62,18 +69,35 @@ def run(s: VerifyRunSettings) -> List[Dict[str, str]]:
     if not items:
         raise UserError(f"{s.root}: no camera videos to verify (shard {s.shard or '0/1'})")
     csv_name = "verify.csv" if sh == (0, 1) else f"verify.shard{sh[0]}of{sh[1]}.csv"
-    console.print(f"verifying {len(items)} cameras of {len({i.scene for i in items})} scenes "
-                  f"({s.workers} worker(s), every {s.stride}th frame, <= {s.max_size} px) into {s.out}")
+    how = ("given-pose residuals" if s.method == "given" else
+           f"COLMAP, every {s.stride}th frame, <= {s.max_size} px" if s.method == "sfm" else
+           f"given-pose residuals + COLMAP second opinion (every {s.stride}th frame)")
+    console.print(f"verify results in {out.resolve()}: {len(items)} cameras of {len({i.scene for i in items})} "
+                  f"scenes ({how}; {s.workers} worker(s))")
     t0 = time.perf_counter()
     with job_progress("cameras") as prog:
         on_done = _reporter(prog, prog.add_task("verify", total=len(items)), len(items), t0)
         try:
-            rows = run_verify(items, s.out, options, VerifyThresholds(rot_deg=s.rot_deg, trans_rel=s.trans_rel),
-                              s.workers, csv_name, on_done, engine=s.engine)
+            rows = run_verify(items, out, options, VerifyThresholds(rot_deg=s.rot_deg, trans_rel=s.trans_rel),
+                              s.workers, csv_name, on_done, s.method, engine=s.engine)
         except EngineSetupError as e:  # a worker cannot see --out or cannot start
             raise UserError(str(e)) from None
-    _print_outcome(rows, s.out, time.perf_counter() - t0)
+    _print_outcome(rows, out, time.perf_counter() - t0)
     return rows
+
+
+def default_out(root: Path) -> Path:
+    """``<dataset>.verify`` beside the dataset folder (for a scene folder: ``<scene>.verify`` beside it)."""
+    root = Path(root).resolve()
+    return root.with_name(root.name + ".verify")
+
+
+def _outside(out: Path, root: Path) -> None:
+    """Raise ValueError when ``out`` lies inside ``root`` (outputs never go into an input dataset)."""
+    o, r = Path(out).resolve(), Path(root).resolve()
+    if o == r or r in o.parents:
+        raise ValueError(f"--out {out}: inside the dataset {root}; write the results beside it (default "
+                         f"{default_out(root)})")
 
 
 def _reporter(prog, task, total: int, t0: float):
@@ -90,9 +114,10 @@ def _reporter(prog, task, total: int, t0: float):
         if prog.disable and chk is not None and not skipped:
             eta = (time.perf_counter() - t0) / n_done[1] * (total - n_done[0])
             flag = f" [red]FLAGGED ({chk.reasons})[/red]" if chk.flagged else ""
-            console.print(f"{chk.scene}/{chk.camera} {chk.family}: {chk.status}, rot {chk.max_rot_err_deg:.2f} "
-                          f"deg, trans {chk.max_trans_err_rel:.3f}{flag} ({n_done[0]}/{total}, "
-                          f"{chk.seconds:.1f} s, ETA {format_eta(eta)})")
+            console.print(f"{chk.scene}/{chk.camera} {chk.family}: {chk.status}, worst median "
+                          f"{chk.gp_worst_median_px:.2f} px, bad pairs {chk.gp_bad_pairs}/{chk.gp_pairs}, cross "
+                          f"{chk.cross_bad}/{chk.cross_pairs}{flag} ({n_done[0]}/{total}, {chk.seconds:.1f} s, "
+                          f"ETA {format_eta(eta)})")
 
     return on_done
 
@@ -107,5 +132,6 @@ def _print_outcome(rows: List[Dict[str, str]], out: Path, seconds: float) -> Non
     for r in rows:
         if r["flagged"] == "True":
             console.print(f"[red]flagged[/red] {r['scene']}/{r['camera']} ({r['family']}): {r['reasons']} "
-                          f"(rot {float(r['max_rot_err_deg']):.2f} deg, trans {float(r['max_trans_err_rel']):.3f}, "
-                          f"depth {float(r['depth_m']):.3g} m) {r['message']}")
+                          f"(bad pairs {r['gp_bad_pairs']}/{r['gp_pairs']}, worst median {r['gp_worst_median_px']} "
+                          f"px, cross-camera bad {r['cross_bad']}/{r['cross_pairs']} with {r['cross_with'] or '-'}; "
+                          f"SfM {r['sfm_status'] or '-'} {r['sfm_reasons']}) {r['message']}")

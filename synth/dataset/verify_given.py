@@ -1,0 +1,372 @@
+"""Given-pose verification of one scene: do the *written* poses and intrinsics explain the pixels?
+
+No pose is estimated (no SfM, nothing to converge): correspondences are measured in the videos and tested against
+the geometry the files state (:mod:`synth.core.given_pose`):
+
+* **within a camera** (every frame): Lucas-Kanade tracks between consecutive frames and between frames ``window``
+  apart; each pair's matches are tested with the rotation transfer ``K R K^-1`` when the written translation moves a
+  point at the character's distance by at most ``max_parallax_px`` (pans, tilts, static cameras, long lenses),
+  else with the Sampson distance to the written epipolar geometry and the cheirality of the translation's sign.
+  A pair is *bad* when fewer than ``min_inlier_frac`` of its matches lie within ``match_px`` pixels, or when fewer
+  than ``min_front_frac`` of those with parallax triangulate in front of both cameras. A camera with
+  ``bad_pairs`` or more bad pairs is flagged ``frames`` (catches reversed frames, a mirrored yaw, a rotated frame,
+  a wrong focal length on rotating cameras, a trajectory from another camera or scene).
+* **across cameras** (synchronised rendering: one instant is one rigid scene): SIFT matches between every two cameras
+  at ``instants`` frames, kept where RANSAC finds *some* two-view geometry, tested with the Sampson distance
+  (``cross_px``) and cheirality of the written relative pose at that instant; two cameras are compared where at
+  least 2 instants gave ``min_cross_matches`` RANSAC-consistent matches (fewer are easily fitted by a wrong
+  epipolar geometry: 7 degrees of freedom), and disagree where most of them are bad. A camera that disagrees with at
+  least ``min_cross_disagree`` cameras and half of those it was compared with is flagged ``cross`` (swapped cameras,
+  a camera from another scene, frames shifted in one camera,
+  a wrong focal length, a mirrored yaw).
+* **depth** (scenes rendered with ``--depth``): matched points lifted at their rendered depth (metres) and moved by the
+  written metric poses must land on their match within ``depth_px``; flagged ``depth`` (wrong units, everything else).
+* **character** (``scene.json``): the character's aim point, at the written frame-0 pose, must be in front of the
+  camera and inside the image widened by ``char_margin`` on each side (the recipe starts every camera with the
+  character in view), and the camera at least ``min_char_distance_m`` from it horizontally (the recipe's closest
+  distance), at the distance ``scene.json`` states within a factor ``distance_ratio``: flagged ``character``
+  (metres written as centimetres, a camera from another scene).
+
+Thresholds are in pixels of the video: at 832 px wide, 2 px is 0.18 deg of the 18 mm lens (fx = 630 px) and 0.07
+deg of the 50 mm lens (fx = 1751 px); matcher noise on correct renders is 0.1-0.5 px (docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..core.given_pose import gray, match_sift, pair_stats, sift_features, track_klt
+
+__all__ = ["GivenPoseThresholds", "GivenPoseResult", "SceneMeasurements", "measure_scene", "judge_scene", "check_scene"]
+
+
+@dataclass(frozen=True)
+class GivenPoseThresholds:
+    """Limits of the given-pose check (pixels of the video; fractions of matches). See the module docstring."""
+
+    match_px: float = 2.0
+    cross_px: float = 3.0
+    depth_px: float = 3.0
+    min_inlier_frac: float = 0.5
+    min_front_frac: float = 0.5
+    min_matches: int = 20
+    min_cross_matches: int = 40
+    min_cross_disagree: int = 2
+    max_parallax_px: float = 1.0
+    bad_pairs: int = 2
+    window: int = 4
+    instants: int = 3
+    char_margin: float = 0.25
+    min_char_distance_m: float = 0.5
+    char_box_m: float = 0.75
+    distance_ratio: float = 1.25
+    max_size: int = 512
+
+
+@dataclass
+class GivenPoseResult:
+    """Given-pose verdict of one camera (its columns go to ``verify.csv``)."""
+
+    camera: str
+    reasons: List[str] = field(default_factory=list)
+    pairs: int = 0
+    bad_pairs: int = 0
+    worst_median_px: float = math.nan
+    min_inlier_frac: float = math.nan
+    min_front_frac: float = math.nan
+    cross_pairs: int = 0
+    cross_bad: int = 0
+    cross_with: str = ""
+    depth_pairs: int = 0
+    depth_bad: int = 0
+    depth_median_px: float = math.nan
+    char_px: float = math.nan
+    seconds: float = 0.0
+    message: str = ""
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.reasons)
+
+
+def _bad(s, frac_min: float, front_min: float, n_min: int) -> Optional[bool]:
+    """None: not enough matches to judge; else whether the pair contradicts the written geometry."""
+    if s.n < n_min:
+        return None
+    return s.inlier_frac < frac_min or (s.front_n >= n_min and s.front_frac < front_min)
+
+
+def _small_gray(rgb: np.ndarray, max_size: int) -> Tuple[List[np.ndarray], np.ndarray]:
+    """Gray frames downscaled (area) so the long side is at most ``max_size`` (0: keep), and the ``(2,)`` scale
+    (small / full, per axis) that maps continuous pixel coordinates between them exactly."""
+    import cv2
+
+    h, w = rgb.shape[1:3]
+    f = min(1.0, max_size / max(w, h)) if max_size > 0 else 1.0
+    sw, sh = max(1, round(w * f)), max(1, round(h * f))
+    g = [gray(x) for x in rgb]
+    if (sw, sh) != (w, h):
+        g = [cv2.resize(x, (sw, sh), interpolation=cv2.INTER_AREA) for x in g]
+    return g, np.array([sw / w, sh / h])
+
+
+def _scaled_feats(feats, scale: np.ndarray):
+    pts, des = feats
+    return pts / scale, des
+
+
+def _in_box(x: np.ndarray, K: np.ndarray, c2w: np.ndarray, character: Tuple[np.ndarray, float],
+            half_m: float) -> np.ndarray:
+    """``(N,)`` whether pixels ``x`` fall in the bounding rectangle (10 % margin) of the image of the box around the
+    character (feet +- ``half_m`` horizontally, up to its height + ``half_m / 2``); all True when the camera is
+    inside or beside the box (part of it behind the camera)."""
+    from ..core.projection import project_points
+
+    feet, height = character
+    dx = np.array([-half_m, half_m])
+    corners = np.array([[feet[0] + a, feet[1] + b, feet[2] + c] for a in dx for b in dx
+                        for c in (-0.1, height + half_m / 2)])
+    uv, z = project_points(K, c2w, corners)
+    if not np.all(z > 0):
+        return np.ones(len(x), bool)
+    lo, hi = uv.min(0), uv.max(0)
+    pad = 0.1 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+    return np.all((x >= lo) & (x <= hi), axis=1)
+
+
+def _read_depth(path: Path) -> Optional[np.ndarray]:
+    import cv2
+
+    if not path.is_file():
+        return None
+    mm = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return None if mm is None else mm.astype(np.float64) / 1000.0
+
+
+@dataclass
+class SceneMeasurements:
+    """What the pixels of one scene give, independent of the written files (so several versions of the files can be
+    judged against one measurement: :func:`judge_scene`).
+
+    Attributes:
+        frames: camera -> number of decoded frames.
+        tracks: camera -> ``{(i, j): (x_i, x_j)}`` KLT correspondences (pixels of the video).
+        cross: ``(cam_a, cam_b, frame) -> (x_a, x_b)`` SIFT correspondences between cameras at one instant.
+        depth_dir: the scene's ``depth/`` folder, or None.
+        seconds: camera -> seconds spent measuring it (its share of the cross-camera matching included).
+    """
+
+    frames: Dict[str, int]
+    tracks: Dict[str, Dict[Tuple[int, int], Tuple[np.ndarray, np.ndarray]]]
+    cross: Dict[Tuple[str, str, int], Tuple[np.ndarray, np.ndarray]]
+    depth_dir: Optional[Path]
+    seconds: Dict[str, float]
+    _depth: Dict[Tuple[str, int], Optional[np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def depth(self, cam: str, frame: int) -> Optional[np.ndarray]:
+        """Planar depth (metres, 0 = unknown) of a camera's frame, or None where not rendered (cached)."""
+        if self.depth_dir is None:
+            return None
+        if (cam, frame) not in self._depth:
+            self._depth[(cam, frame)] = _read_depth(self.depth_dir / cam / f"{frame:05d}.png")
+        return self._depth[(cam, frame)]
+
+    def save(self, path: Path) -> None:
+        """As ``.npz`` (arrays only; :meth:`load` reads it back without pickles)."""
+        arrs = {}
+        for c, tr in self.tracks.items():
+            for (i, j), (xa, xb) in tr.items():
+                arrs[f"t|{c}|{i}|{j}"] = np.stack([xa, xb])
+        for (a, b, k), (xa, xb) in self.cross.items():
+            arrs[f"x|{a}|{b}|{k}"] = np.stack([xa, xb])
+        for c in self.frames:
+            arrs[f"f|{c}"] = np.array([self.frames[c], self.seconds[c]])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        np.savez(tmp, **arrs)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path, depth_dir: Optional[Path]) -> "SceneMeasurements":
+        """Inverse of :meth:`save`."""
+        frames, secs, tracks, cross = {}, {}, {}, {}
+        with np.load(path, allow_pickle=False) as z:
+            for key in z.files:
+                p = key.split("|")
+                if p[0] == "f":
+                    frames[p[1]], secs[p[1]] = int(z[key][0]), float(z[key][1])
+                elif p[0] == "t":
+                    tracks.setdefault(p[1], {})[(int(p[2]), int(p[3]))] = (z[key][0], z[key][1])
+                else:
+                    cross[(p[1], p[2], int(p[3]))] = (z[key][0], z[key][1])
+        return cls(frames, {c: tracks.get(c, {}) for c in frames}, cross, depth_dir, secs)
+
+
+def measure_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], depth_dir: Optional[Path] = None,
+                  th: GivenPoseThresholds = GivenPoseThresholds()) -> SceneMeasurements:
+    """Track and match the videos of one scene.
+
+    Args:
+        frames: camera name -> its decoded frames ``(F, H, W, 3)`` uint8 (every frame; called once per camera).
+        cameras: all cameras of the scene (the cross-camera test matches every two of them).
+        depth_dir: the scene's ``depth/`` folder (``camNN/FFFFF.png``, 16-bit mm) when rendered.
+    """
+    nframes, tracks, feats, secs = {}, {}, {}, {}
+    for cam in cameras:
+        t0 = time.perf_counter()
+        rgb = frames(cam)
+        n = nframes[cam] = len(rgb)
+        g, scale = _small_gray(rgb, th.max_size)
+        del rgb
+        inst = sorted({0, (n - 1) // 2, n - 1}) if th.instants >= 3 else [0]
+        feats[cam] = {k: _scaled_feats(sift_features(g[k]), scale) for k in inst}
+        tracks[cam] = {p: (xa / scale, xb / scale) for p, (xa, xb) in track_klt(g, th.window).items()}
+        secs[cam] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cross = {}
+    for ai, a in enumerate(cameras):
+        for b in cameras[ai + 1:]:
+            for k in sorted(set(feats[a]) & set(feats[b])):
+                xa, xb = match_sift(feats[a][k], feats[b][k], min_matches=th.min_cross_matches)
+                if len(xa) >= th.min_cross_matches:
+                    cross[(a, b, k)] = (xa, xb)
+    share = (time.perf_counter() - t0) / max(len(cameras), 1)
+    return SceneMeasurements(nframes, tracks, cross, depth_dir, {c: v + share for c, v in secs.items()})
+
+
+def check_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], c2w: Dict[str, np.ndarray],
+                K: Callable[[str, int], np.ndarray], target_m: Optional[np.ndarray],
+                depth_dir: Optional[Path] = None, th: GivenPoseThresholds = GivenPoseThresholds()
+                ) -> Dict[str, GivenPoseResult]:
+    """:func:`measure_scene` then :func:`judge_scene` (arguments as there)."""
+    return judge_scene(measure_scene(frames, cameras, depth_dir, th), c2w, K, target_m, th)
+
+
+def judge_scene(m: SceneMeasurements, c2w: Dict[str, np.ndarray], K: Callable[[str, int], np.ndarray],
+                target_m: Optional[np.ndarray], th: GivenPoseThresholds = GivenPoseThresholds(),
+                stated_distance_m: Optional[Dict[str, float]] = None,
+                character: Optional[Tuple[np.ndarray, float]] = None) -> Dict[str, GivenPoseResult]:
+    """Given-pose verdict of every measured camera of a scene under the written geometry.
+
+    Args:
+        m: the scene's :class:`SceneMeasurements`.
+        c2w: camera name -> written poses ``(F, 4, 4)`` OpenCV c2w in a right-handed world, metres.
+        K: ``(camera, frame) -> (3, 3)`` intrinsics in pixels of the video.
+        target_m: ``(3,)`` the character's aim point in that world (metres), or None (no ``scene.json``): used for
+            the parallax bound (else 5 m) and the character test.
+        stated_distance_m: camera -> its frame-0 distance to the aim point as ``scene.json`` states it (metres); the
+            written pose must agree within a factor ``distance_ratio`` (the only scale test without depth maps).
+        character: ``(feet (3,) metres, height m)`` of the animated character: within a camera, matches inside the
+            image of a box around it (``char_box_m`` half-width) are left out (it moves; the written poses explain
+            only the static scene).
+
+    Returns:
+        camera name -> :class:`GivenPoseResult`.
+    """
+    cameras = list(m.frames)
+    stated_distance_m = stated_distance_m or {}
+    res = {c: GivenPoseResult(c, seconds=m.seconds[c]) for c in cameras}
+    for cam in cameras:
+        t0 = time.perf_counter()
+        r = res[cam]
+        P = c2w[cam]
+        if m.frames[cam] != len(P):
+            r.reasons.append("frames")
+            r.message = f"video has {m.frames[cam]} frames, camera JSON {len(P)}"
+        meds, inls, fronts = [], [], []
+        for (i, j), (xa, xb) in sorted(m.tracks[cam].items()):
+            if j >= len(P):
+                continue
+            if character is not None:
+                keep = ~(_in_box(xa, K(cam, i), P[i], character, th.char_box_m)
+                         | _in_box(xb, K(cam, j), P[j], character, th.char_box_m))
+                xa, xb = xa[keep], xb[keep]
+            dist = float(np.linalg.norm(P[i][:3, 3] - target_m)) if target_m is not None else 5.0
+            s = pair_stats(K(cam, i), K(cam, j), P[i], P[j], xa, xb, th.match_px, dist, th.max_parallax_px)
+            bad = _bad(s, th.min_inlier_frac, th.min_front_frac, th.min_matches)
+            if bad is None:
+                continue
+            r.pairs += 1
+            r.bad_pairs += int(bad)
+            meds.append(s.median_px)
+            inls.append(s.inlier_frac)
+            if s.front_n >= th.min_matches:
+                fronts.append(s.front_frac)
+            d = m.depth(cam, i) if j - i == th.window else None
+            if d is not None:
+                sd = pair_stats(K(cam, i), K(cam, j), P[i], P[j], xa, xb, th.depth_px, dist, depth_a=d)
+                bd = _bad(sd, th.min_inlier_frac, 0.0, th.min_matches)
+                if bd is not None:
+                    r.depth_pairs += 1
+                    r.depth_bad += int(bd)
+                    r.depth_median_px = sd.median_px if not np.isfinite(r.depth_median_px) else max(
+                        r.depth_median_px, sd.median_px)
+        r.worst_median_px = max(meds) if meds else math.nan
+        r.min_inlier_frac = min(inls) if inls else math.nan
+        r.min_front_frac = min(fronts) if fronts else math.nan
+        if r.bad_pairs >= th.bad_pairs:
+            r.reasons.append("frames")
+        if r.depth_bad >= th.bad_pairs:
+            r.reasons.append("depth")
+        if target_m is not None:
+            from ..core.projection import project_points
+
+            k0 = K(cam, 0)
+            uv, z = project_points(k0, P[0], target_m[None])
+            w, h = 2 * k0[0, 2], 2 * k0[1, 2]
+            mx, my = th.char_margin * w, th.char_margin * h
+            r.char_px = float(np.hypot(*(uv[0] - k0[:2, 2]))) if z[0] > 0 else math.inf
+            horiz = float(np.linalg.norm(P[0][:2, 3] - target_m[:2]))  # world z is up
+            if not (z[0] > 0 and -mx <= uv[0, 0] <= w + mx and -my <= uv[0, 1] <= h + my) \
+                    or horiz < th.min_char_distance_m:
+                r.reasons.append("character")
+            elif stated_distance_m.get(cam):
+                ratio = float(np.linalg.norm(P[0][:3, 3] - target_m)) / stated_distance_m[cam]
+                if not 1 / th.distance_ratio <= ratio <= th.distance_ratio:
+                    r.reasons.append("character")
+        r.seconds += time.perf_counter() - t0
+    _cross(res, cameras, c2w, K, m, th)
+    return res
+
+
+def _cross(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) -> None:
+    """Cross-camera agreement at the shared instants (see the module docstring); adds ``cross``."""
+    t0 = time.perf_counter()
+    per_pair: Dict[Tuple[str, str], List[bool]] = {}
+    for (a, b, k), (xa, xb) in sorted(m.cross.items()):
+        if k >= len(c2w[a]) or k >= len(c2w[b]):
+            continue
+        s = pair_stats(K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.cross_px, 1e9, -1.0)
+        bad = _bad(s, th.min_inlier_frac, th.min_front_frac, th.min_cross_matches)
+        d = m.depth(a, k)
+        if d is not None and bad is False:
+            sd = pair_stats(K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.depth_px, 1e9, depth_a=d)
+            bad = bool(_bad(sd, th.min_inlier_frac, 0.0, th.min_cross_matches))
+        if bad is not None:
+            per_pair.setdefault((a, b), []).append(bool(bad))
+    # a camera pair is judged on >= 2 instants (one instant's matches may all be one repetitive texture's false
+    # matches, which some epipolar geometry explains) and is bad when most of its instants are
+    verdicts: Dict[str, List[Tuple[str, bool]]] = {c: [] for c in cameras}
+    for (a, b), v in per_pair.items():
+        if len(v) >= 2:
+            bad = 2 * sum(v) > len(v)
+            verdicts[a].append((b, bad))
+            verdicts[b].append((a, bad))
+    for c in cameras:
+        v = verdicts[c]
+        r = res[c]
+        r.cross_pairs = len(v)
+        r.cross_bad = sum(b for _, b in v)
+        r.cross_with = ",".join(sorted({o for o, b in v if b}))
+        if 2 * r.cross_bad >= len(v) and r.cross_bad >= th.min_cross_disagree:
+            r.reasons.append("cross")
+    share = (time.perf_counter() - t0) / max(len(cameras), 1)
+    for c in cameras:
+        res[c].seconds += share
