@@ -25,7 +25,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .captions import camera_caption, scene_caption
+from .captions import camera_caption, character_subject, scene_caption
 from .catalog import Catalog, Character, Environment
 from .config import SynthConfig, config_digest
 from ..core.units import CM_PER_M
@@ -256,5 +256,5 @@ def sample_scene(cfg: SynthConfig, catalog: Catalog, seed: int, index: int) -> S
         aim_point_cm=tuple(round_json(torso * CM_PER_M, 4)), animation_id=anim.id,
         animation_start_s=round_json(anim_start), lens=lens_for_index(cfg, index),
         video=VideoSpec(v.frames, v.fps, v.width, v.height), cameras=cams,
-        caption=scene_caption(char.description, anim.description, env.description, lighting),
+        caption=scene_caption(character_subject(char.description, char.params), anim.description, env.description, lighting),
         config_digest=config_digest(cfg), catalog_digest=catalog.digest())

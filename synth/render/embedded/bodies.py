@@ -23,11 +23,12 @@ from typing import Dict, List, Mapping, Tuple
 
 import numpy as np
 
+from ...scenes.outfit import outfit
 from ..backend import AssetError
 from .bvh import Roles
 from .gltf_io import AnimationClip, Joint, Material, MeshPart, write_skinned_glb
 
-__all__ = ["BodyData", "load_body", "body_skeleton", "body_parts", "body_clip", "build_body_glb", "pose_vertices",
+__all__ = ["BodyData", "load_body", "body_skeleton", "body_parts", "body_materials", "body_clip", "build_body_glb", "pose_vertices",
            "ANNY_TO_HUMANOID", "BODY_ROLES", "CLIP_FPS"]
 
 CLIP_FPS = 30.0
@@ -164,7 +165,8 @@ def vertex_regions(body: BodyData, look: Mapping) -> np.ndarray:
     collar_y = J[B["Neck"], 1] - 0.02
     torso = G["torso"]
     region[torso] = np.where(v[torso, 1] >= waist_y, np.where(v[torso, 1] < collar_y, TOP, SKIN), BOTTOM)
-    sleeve, leg = float(look.get("sleeve", 1.0)), float(look.get("leg", 1.0))
+    o = outfit(look)
+    sleeve, leg = o.top.coverage, o.bottom.coverage
     for side, s in (("Left", "L"), ("Right", "R")):
         arm = G[f"arm{s}"]
         t = _limb_t(v[arm], J[B[f"{side}Arm"]], J[B[f"{side}Hand"]])
@@ -195,10 +197,10 @@ def face_regions(body: BodyData, look: Mapping) -> np.ndarray:
     head_v = body.vertices[np.unique(f[head])]
     h = float(head_v[:, 1].max() - hd[1])
     y_rel, z_rel = (center[:, 1] - hd[1]) / h, (center[:, 2] - hd[2]) / h
-    style = look.get("hair_style", "short")
+    hair = outfit(look).hair
     reg[head] = SKIN
-    if style != "bald":
-        back = 0.2 if style == "short" else -0.3
+    if hair is not None:
+        back = 0.2 if hair.style == "short" else -0.3
         level = back + (0.8 - back) * _smoothstep(-0.25, 0.45, z_rel)
         reg[head & (y_rel > level)] = HAIR
     reg[np.char.startswith(part, "eye_back")] = SCLERA
@@ -244,23 +246,30 @@ def _linear(c) -> Tuple[float, float, float, float]:
     return (*np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).tolist(), 1.0)
 
 
-def body_parts(body: BodyData, look: Mapping) -> Tuple[List[MeshPart], List[Material]]:
-    """Mesh parts (one per material, smooth-skinned) and materials of a clothed body."""
+def body_materials(look: Mapping) -> List[Material]:
+    """Materials of a clothed body, indexed by region (:data:`SKIN` ... :data:`MOUTH`): colours from ``params.look``
+    (sRGB, converted to linear), fabric patterns from the outfit record (:func:`synth.scenes.outfit.outfit`)."""
     from .humanoid import _pattern_png
 
     rough = float(look.get("roughness", 0.85))
+    o = outfit(look)
     mats = [Material("skin", _linear(look.get("skin", (0.85, 0.66, 0.52))), roughness=0.68),
-            Material("top", (1, 1, 1, 1), texture_png=_pattern_png(look.get("pattern", "plain"),
-                                                                   look.get("top", (0.3, 0.3, 0.6))),
+            Material("top", (1, 1, 1, 1), texture_png=_pattern_png(o.top.pattern, look.get("top", (0.3, 0.3, 0.6))),
                      roughness=rough),
-            Material("bottom", (1, 1, 1, 1), texture_png=_pattern_png(
-                look.get("pattern", "plain") if look.get("bottom_style") == "dress" else "plain",
-                look.get("bottom", (0.2, 0.2, 0.25))), roughness=rough),
+            Material("bottom", (1, 1, 1, 1), texture_png=_pattern_png(o.bottom.pattern,
+                                                                      look.get("bottom", (0.2, 0.2, 0.25))),
+                     roughness=rough),
             Material("shoes", _linear(look.get("shoes", (0.08, 0.08, 0.08))), roughness=0.45),
             Material("hair", _linear(look.get("hair", (0.1, 0.07, 0.05))), roughness=0.75),
             Material("sclera", _linear((0.86, 0.84, 0.8)), roughness=0.2),
             Material("iris", _linear((0.18, 0.12, 0.07)), roughness=0.2),
             Material("mouth", _linear((0.32, 0.12, 0.12)), roughness=0.6)]
+    return mats
+
+
+def body_parts(body: BodyData, look: Mapping) -> Tuple[List[MeshPart], List[Material]]:
+    """Mesh parts (one per material, smooth-skinned) and materials of a clothed body."""
+    mats = body_materials(look)
     reg = face_regions(body, look)
     normals = vertex_normals(body.vertices.astype(np.float64), body.faces)
     uv = fabric_uv(body)
