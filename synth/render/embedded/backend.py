@@ -87,6 +87,7 @@ class EmbeddedBackend(RendererBackend):
         self.scene = None
         self.character = None
         self.char_root = None
+        self.contact = None  # the character's contact shadow (shading.ContactShadow)
         self.joints: Dict[str, object] = {}
         self.animation: Optional[Animation] = None
         self.size: Optional[Tuple[int, int]] = None
@@ -217,7 +218,7 @@ class EmbeddedBackend(RendererBackend):
             self.pbr.release()
         if self.scene is not None:
             self.scene.removeNode()
-        self.character = self.char_root = None
+        self.character = self.char_root = self.contact = None
         self._markers = []
         self.scene = self.world.attachNewNode(f"scene-{env.id}")
         lo = coords.unreal_cm_to_panda(env.free_space_cm.min)
@@ -281,6 +282,11 @@ class EmbeddedBackend(RendererBackend):
         self.character = loaded
         self.joints = expose_joints(actor)
         self.animation = None
+        from .shading import ContactShadow
+
+        if self.contact is not None:
+            self.contact.remove()
+        self.contact = ContactShadow(self.scene, self.char_root, self.joints, character.height_m)
 
     def set_animation(self, animation: Animation) -> None:
         if self.character is None:
@@ -299,6 +305,8 @@ class EmbeddedBackend(RendererBackend):
         self.character.actor.pose(name, frame)
         self.character.actor.update(force=True)
         self._update_markers()
+        if self.contact is not None:
+            self.contact.update()
 
     def set_lens(self, lens: Lens, width: int, height: int) -> None:
         from panda3d.core import PerspectiveLens
