@@ -248,7 +248,8 @@ def build_bodies(staging: Path, model_cache: Path, n: int = BANK_SIZE, seed: int
                          "licence": LICENCE, "sha256": hashlib.sha256(data).hexdigest()})
         chars.append({"id": cid, "description": _describe(b, height), "height_m": round(height, 3),
                       "asset": f"anny:bodies/{cid}.npz",
-                      "params": {"look": b["look"], "person": _person(b, height), "phenotype": {k: round(v, 4) for k, v in b["phenotype"].items()},
+                      "params": {"look": b["look"], "person": _person(b, height),
+                                 "phenotype": {k: round(v, 4) for k, v in b["phenotype"].items()},
                                  "joints_m": {nm: _r(joints[k]) for k, nm in enumerate(names)}}})
         log(f"  body {i + 1}/{n}: {cid} {height:.2f} m, {chars[-1]['description']}")
     return chars, manifest

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
 
-__all__ = ["Garment", "Outfit", "TOP_SLEEVE", "BOTTOM_LEG", "HANGING", "HAIR_STYLES", "outfit", "outfit_phrase", "character_phrase",
-           "PATTERN_WORDS"]
+__all__ = ["Garment", "Outfit", "TOP_SLEEVE", "BOTTOM_LEG", "HANGING", "HAIR_STYLES", "outfit", "outfit_phrase",
+           "character_phrase", "PATTERN_WORDS"]
 
 #: top style -> sleeve length (fraction of shoulder -> wrist)
 TOP_SLEEVE = {"t-shirt": 0.38, "long-sleeved shirt": 0.97, "sweater": 1.0, "tank top": 0.0}
