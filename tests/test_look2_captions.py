@@ -12,13 +12,11 @@ import pytest
 from synth.scenes.captions import character_subject
 from synth.scenes.outfit import outfit, outfit_phrase
 
-pytest.importorskip("anny")
-
-from synth.assets_build.bodies import (BANK_SEED, BANK_SIZE, BOTTOM_COLOURS, COLOURS, HAIR_COLOURS,  # noqa: E402
+from synth.assets_build.bodies import (BANK_SEED, BANK_SIZE, BOTTOM_COLOURS, COLOURS, HAIR_COLOURS,
                                        SHOE_COLOURS, _describe, _person, build_bodies, default_model_cache,
                                        sample_body)
-from synth.render.embedded import bodies as B  # noqa: E402
-from synth.scenes.catalog import asset_cache_dir, load_catalog  # noqa: E402
+from synth.render.embedded import bodies as B
+from synth.scenes.catalog import asset_cache_dir, load_catalog
 
 _PAT = {"striped": "stripes", "checked": "checks", "polka-dot": "dots"}
 _CAPTION = re.compile(
@@ -33,6 +31,7 @@ def body(tmp_path_factory):
     """A body mesh of the bank: the installed asset cache's, else built here (anny)."""
     built = asset_cache_dir() / "bodies" / "body01.npz"
     if not built.is_file():
+        pytest.importorskip("anny")
         out = tmp_path_factory.mktemp("bank")
         build_bodies(out, default_model_cache(), n=1, seed=BANK_SEED, log=lambda *_: 0)
         built = out / "bodies" / "body01.npz"

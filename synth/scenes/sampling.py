@@ -238,7 +238,7 @@ def sample_scene(cfg: SynthConfig, catalog: Catalog, seed: int, index: int) -> S
     lighting = env.lighting[int(rng.integers(len(env.lighting)))]
     pool = catalog.drawable_characters()
     char: Character = _weighted(rng, pool, [c.weight for c in pool])
-    anims = catalog.animations_for(char.id)
+    anims = catalog.animations_for(char.id, env)  # motions that fit the environment's ground and props
     anim = _weighted(rng, anims, [a.weight for a in anims])
     anim_start = float(rng.uniform(0.0, anim.duration_s)) if anim.loop else 0.0
     radius = choose_radius(cfg, env, rng)

@@ -380,19 +380,54 @@ def pose_vertices(body: BodyData, rt, frame: int, index=None) -> np.ndarray:
     return out
 
 
+def pose_vertices_all(body: BodyData, rt, index) -> np.ndarray:
+    """:func:`pose_vertices` of the vertices ``index`` at every frame of the clip at once: (F, len(index), 3)."""
+    from scipy.spatial.transform import Rotation
+
+    joints = body_skeleton(body)
+    F = rt.hips_offset.shape[0]
+    G = np.zeros((F, len(joints), 3, 3))
+    for k, jt in enumerate(joints):
+        L = Rotation.from_quat(np.asarray(rt.rotations[jt.name])[:F]).as_matrix()
+        G[:, k] = L if jt.parent < 0 else np.einsum("fab,fbc->fac", G[:, jt.parent], L)
+    pos = np.stack([np.asarray(rt.globals_[jt.name])[:F] for jt in joints], 1)  # (F, J, 3)
+    v = body.vertices[index].astype(np.float64)
+    out = np.zeros((F, len(v), 3))
+    for i in range(4):
+        b = body.joints4[index, i].astype(int)
+        moved = np.einsum("fnab,nb->fna", G[:, b], v - body.joints[b]) + pos[:, b]
+        out += body.weights4[index, i][None, :, None] * moved
+    return out
+
+
 def sole_index(body: BodyData) -> np.ndarray:
     """Indices of the vertices that can touch the ground: the feet's (shoes)."""
     g, names = _groups(body)
     return np.flatnonzero(np.isin(g, [names.index("footL"), names.index("footR")]))
 
 
+def _planted_frames(rt) -> np.ndarray:
+    """(F, 2) bool: the left / right ankle is planted (slower than :data:`PLANTED_SPEED_M_S` for at least
+    :data:`PLANTED_S`)."""
+    F = rt.hips_offset.shape[0]
+    out = np.zeros((F, 2), bool)
+    for k, bone in enumerate(("LeftFoot", "RightFoot")):
+        p = np.asarray(rt.globals_[bone])
+        v = np.linalg.norm(np.gradient(p, axis=0), axis=1) * float(rt.fps) if F > 1 else np.zeros(F)
+        out[:, k] = _runs_at_least(v < PLANTED_SPEED_M_S, max(2, int(round(PLANTED_S * float(rt.fps)))))
+    return out
+
+
 def _ground_soles(body: BodyData, rt) -> None:
     """Raise or lower the root so that in contact frames the lowest sole vertex of the skinned mesh (not just the
-    ankle or toe joint: a tilted foot reaches below both) stands at y = 0; interpolated between contact frames."""
+    ankle or toe joint: a tilted foot reaches below both) stands at y = 0; interpolated between contact frames.
+    Contact frames: the retargeting's (the source's feet near its ground) and every frame with a planted foot (a
+    still foot bears weight: a squat's feet stay on the ground while the source's heels lift)."""
     idx = sole_index(body)
     F = rt.hips_offset.shape[0]
-    low = np.array([pose_vertices(body, rt, f, idx)[:, 1].min() for f in range(F)])
-    corr = np.where(rt.contact, -low, np.nan)
+    low = pose_vertices_all(body, rt, idx)[:, :, 1].min(1)
+    contact = np.asarray(rt.contact, bool) | _planted_frames(rt).any(1)
+    corr = np.where(contact, -low, np.nan)
     if np.isnan(corr).all():
         return
     f = np.arange(F)
@@ -413,3 +448,49 @@ def build_body_glb(path: Path, body: BodyData, look: Mapping, clips: Mapping[str
     parts, mats = body_parts(body, look)
     anims = [body_clip(name, asset, d, body, catalog_root)[0] for name, (asset, d) in clips.items()]
     return write_skinned_glb(Path(path), body_skeleton(body), parts, mats, anims, name="body")
+
+
+#: a foot slower than this (m/s) for at least PLANTED_S seconds is planted: it bears weight, so it must stand on
+#: something (the apex of a jump or of a step is slow for a moment only)
+PLANTED_SPEED_M_S = 0.25
+PLANTED_S = 0.2
+
+
+def _runs_at_least(mask: np.ndarray, n: int) -> np.ndarray:
+    """``mask`` (F,) bool kept only where it is True for at least ``n`` consecutive frames."""
+    out = np.zeros_like(mask)
+    start = None
+    for i, m in enumerate(list(mask) + [False]):
+        if m and start is None:
+            start = i
+        elif not m and start is not None:
+            if i - start >= n:
+                out[start:i] = True
+            start = None
+    return out
+
+
+def foot_support(body: BodyData, rt) -> dict:
+    """How a retargeted clip's feet meet flat ground at y = 0 (character space, metres), measured on the skinned
+    mesh: per frame and foot (left, right), ``sole_m`` (F, 2) the height of the foot's lowest vertex and ``planted``
+    (F, 2) whether the foot is still (its ankle moves slower than :data:`PLANTED_SPEED_M_S` for :data:`PLANTED_S`
+    or longer; a still foot bears weight). ``max_gap_m``: the highest planted sole (a planted foot above the ground
+    stands on a prop the flat ground does not have: a climbing frame, a seat, a step); ``max_airborne_s``: the
+    longest stretch with both soles more than 2 cm up (a jump's flight lasts well under half a second; hanging or
+    climbing lasts longer)."""
+    g, names = _groups(body)
+    F = rt.hips_offset.shape[0]
+    sole = np.zeros((F, 2))
+    for k, s in enumerate("LR"):
+        idx = np.flatnonzero(g == names.index(f"foot{s}"))
+        sole[:, k] = pose_vertices_all(body, rt, idx)[:, :, 1].min(1)
+    planted = _planted_frames(rt)
+    up = (sole > 0.02).all(1)
+    longest = 0
+    run = 0
+    for u in up:
+        run = run + 1 if u else 0
+        longest = max(longest, run)
+    return {"sole_m": sole, "planted": planted,
+            "max_gap_m": float(sole[planted].max()) if planted.any() else 0.0,
+            "max_airborne_s": longest / float(rt.fps)}
