@@ -28,7 +28,7 @@ from ..backend import AssetError
 from .bvh import Roles
 from .gltf_io import AnimationClip, Joint, Material, MeshPart, write_skinned_glb
 
-__all__ = ["BodyData", "load_body", "body_skeleton", "body_parts", "body_materials", "body_clip", "build_body_glb", "pose_vertices",
+__all__ = ["BodyData", "load_body", "body_skeleton", "body_parts", "body_materials", "garment_layers", "body_clip", "build_body_glb", "pose_vertices",
            "ANNY_TO_HUMANOID", "BODY_ROLES", "CLIP_FPS"]
 
 CLIP_FPS = 30.0
@@ -267,8 +267,51 @@ def body_materials(look: Mapping) -> List[Material]:
     return mats
 
 
+def _seam_split(vertices, normals, uv, joints4, weights4, faces, material: int) -> MeshPart:
+    """One skinned mesh part of ``faces`` (indices into the vertex arrays); faces across the u seam of the fabric
+    coordinates get u + 1 on their low corners (duplicated vertices; textures repeat)."""
+    fu = uv[faces, 0]
+    wrap = (fu.max(1) - fu.min(1)) > 0.5
+    shift = wrap[:, None] & (fu < 0.5)
+    V = len(vertices)
+    key = faces + V * shift
+    used, inv = np.unique(key.reshape(-1), return_inverse=True)
+    src = used % V
+    uvs = np.asarray(uv, np.float32)[src].copy()
+    uvs[used >= V, 0] += 1.0
+    return MeshPart(np.asarray(vertices, np.float32)[src], np.asarray(normals, np.float32)[src], uvs,
+                    inv.reshape(-1, 3).astype(np.uint32), 0, material,
+                    joints4=np.asarray(joints4)[src].astype(np.uint16),
+                    weights4=np.asarray(weights4, np.float32)[src])
+
+
+def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=None) -> list:
+    """The garments of a look as their own skinned meshes (:mod:`.garments`): a shell over the top's region and,
+    for trousers, jeans and shorts, over the bottom's; a hanging tube for a skirt or a dress's skirt."""
+    from .garments import THICKNESS_M, hanging_tube, shell
+
+    reg = face_regions(body, look) if reg is None else reg
+    normals = vertex_normals(body.vertices.astype(np.float64), body.faces) if normals is None else normals
+    uv = fabric_uv(body) if uv is None else uv
+    o = outfit(look)
+    args = (body.vertices, normals, uv, body.joints4, body.weights4)
+    layers = [shell("top", TOP, *args, body.faces[reg == TOP], THICKNESS_M["top"])]
+    if o.bottom.hanging:
+        g, names = _groups(body)
+        J, B = body.joints, {n: i for i, n in enumerate(body.bone_names)}
+        up = J[B["LeftUpLeg"], 1]
+        hem = up + o.bottom.coverage * (J[B["LeftFoot"], 1] - up)
+        cand = np.isin(g, [names.index(n) for n in ("torso", "legL", "legR")])
+        layers.append(hanging_tube("skirt", BOTTOM, body.vertices, cand, J[B["Hips"]], float(J[B["Spine"], 1]),
+                                   float(hem), {k: B[k] for k in ("Hips", "LeftUpLeg", "RightUpLeg")}))
+    else:
+        layers.append(shell("bottom", BOTTOM, *args, body.faces[reg == BOTTOM], THICKNESS_M["bottom"]))
+    return [lay for lay in layers if len(lay.faces)]
+
+
 def body_parts(body: BodyData, look: Mapping) -> Tuple[List[MeshPart], List[Material]]:
-    """Mesh parts (one per material, smooth-skinned) and materials of a clothed body."""
+    """Mesh parts (skin and painted regions one per material, then each garment of :func:`garment_layers`; all
+    smooth-skinned) and materials of a clothed body."""
     mats = body_materials(look)
     reg = face_regions(body, look)
     normals = vertex_normals(body.vertices.astype(np.float64), body.faces)
@@ -276,22 +319,11 @@ def body_parts(body: BodyData, look: Mapping) -> Tuple[List[MeshPart], List[Mate
     parts = []
     for mi in range(len(mats)):
         faces = body.faces[reg == mi]
-        if not len(faces):
-            continue
-        fu = uv[faces, 0]
-        # faces across the u seam: their low corners get u + 1 (duplicated vertices; textures repeat)
-        wrap = (fu.max(1) - fu.min(1)) > 0.5
-        shift = wrap[:, None] & (fu < 0.5)
-        V = len(body.vertices)
-        key = faces + V * shift
-        used, inv = np.unique(key.reshape(-1), return_inverse=True)
-        src = used % V
-        uvs = uv[src].copy()
-        uvs[used >= V, 0] += 1.0
-        parts.append(MeshPart(body.vertices[src].astype(np.float32), normals[src], uvs,
-                              inv.reshape(-1, 3).astype(np.uint32), 0, mi,
-                              joints4=body.joints4[src].astype(np.uint16),
-                              weights4=body.weights4[src].astype(np.float32)))
+        if len(faces):
+            parts.append(_seam_split(body.vertices, normals, uv, body.joints4, body.weights4, faces, mi))
+    for lay in garment_layers(body, look, reg, normals, uv):
+        parts.append(_seam_split(lay.vertices, lay.normals, lay.uv, lay.joints4, lay.weights4, lay.faces,
+                                 lay.region))
     return parts, mats
 
 
