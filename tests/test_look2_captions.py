@@ -11,12 +11,11 @@ import pytest
 
 from synth.scenes.captions import character_subject
 from synth.scenes.outfit import outfit, outfit_phrase
-
-from synth.assets_build.bodies import (BANK_SEED, BANK_SIZE, BOTTOM_COLOURS, COLOURS, HAIR_COLOURS,
-                                       SHOE_COLOURS, _describe, _person, build_bodies, default_model_cache,
-                                       sample_body)
+from look2_support import bank_body
+from synth.assets_build.bodies import (BANK_SEED, BANK_SIZE, BOTTOM_COLOURS, COLOURS, HAIR_COLOURS, SHOE_COLOURS,
+                                       _describe, _person, sample_body)
 from synth.render.embedded import bodies as B
-from synth.scenes.catalog import asset_cache_dir, load_catalog
+from synth.scenes.catalog import load_catalog
 
 _PAT = {"striped": "stripes", "checked": "checks", "polka-dot": "dots"}
 _CAPTION = re.compile(
@@ -28,14 +27,7 @@ _CAPTION = re.compile(
 
 @pytest.fixture(scope="module")
 def body(tmp_path_factory):
-    """A body mesh of the bank: the installed asset cache's, else built here (anny)."""
-    built = asset_cache_dir() / "bodies" / "body01.npz"
-    if not built.is_file():
-        pytest.importorskip("anny")
-        out = tmp_path_factory.mktemp("bank")
-        build_bodies(out, default_model_cache(), n=1, seed=BANK_SEED, log=lambda *_: 0)
-        built = out / "bodies" / "body01.npz"
-    return B.load_body(built)
+    return bank_body(tmp_path_factory)
 
 
 def _texels(png: bytes) -> np.ndarray:
@@ -108,6 +100,9 @@ def _check_caption_against_render(body, look, caption):
                 assert upper > 0.9 and fore == 0, (caption, upper, fore)
             else:
                 assert upper > 0.9 and fore > 0.9, (caption, upper, fore)
+    # garments are meshes of their own: a shell for the top; a hanging tube for a skirt or a dress, else a shell
+    layers = {lay.name for lay in B.garment_layers(body, look, reg)}
+    assert layers == ({"top", "skirt"} if bottom in ("skirt", "dress") else {"top", "bottom"}), (caption, layers)
     for side in ("Left", "Right"):
         thigh = _limb_fraction(body, reg, side, "leg", (0.1, 0.3), B.BOTTOM)
         shin = _limb_fraction(body, reg, side, "leg", (0.65, 0.9), B.BOTTOM)

@@ -11,7 +11,8 @@ import copy
 import pytest
 
 from synth.core.errors import ConfigError
-from synth.scenes.catalog import Catalog, asset_cache_dir, load_catalog
+from look2_support import bank_body, retargeted
+from synth.scenes.catalog import Catalog, load_catalog
 
 MAX_GAP_M = 0.02
 MAX_AIRBORNE_S = 0.5
@@ -30,22 +31,13 @@ def _catalog_as_built() -> Catalog:
 
 @pytest.fixture(scope="module")
 def body(tmp_path_factory):
-    from synth.assets_build.bodies import BANK_SEED, build_bodies, default_model_cache
-    from synth.render.embedded.bodies import load_body
-
-    built = asset_cache_dir() / "bodies" / "body01.npz"
-    if not built.is_file():
-        pytest.importorskip("anny")
-        out = tmp_path_factory.mktemp("bank")
-        build_bodies(out, default_model_cache(), n=1, seed=BANK_SEED, log=lambda *_: 0)
-        built = out / "bodies" / "body01.npz"
-    return load_body(built)
+    return bank_body(tmp_path_factory)
 
 
 def _support(body, cat, anim):
-    from synth.render.embedded.bodies import body_clip, foot_support
+    from synth.render.embedded.bodies import foot_support
 
-    _, rt = body_clip(anim.id, anim.asset, anim.duration_s, body, cat.root)
+    rt = retargeted(body, cat, anim)
     fs = foot_support(body, rt)
     return fs["max_gap_m"], float(fs["sole_m"].min()), fs["max_airborne_s"]
 

@@ -120,6 +120,8 @@ def body_skeleton(body: BodyData) -> List[Joint]:
 # ------------------------------------------------------------------------------------------------------------------
 
 SKIN, TOP, BOTTOM, SHOES, HAIR, SCLERA, IRIS, MOUTH = range(8)
+#: a hanging skirt's lining: the fraction of its length (from the hips) that the legs' bottom-coloured region covers
+LINING = 0.7
 
 
 def _smoothstep(a, b, x):
@@ -166,7 +168,8 @@ def vertex_regions(body: BodyData, look: Mapping) -> np.ndarray:
     torso = G["torso"]
     region[torso] = np.where(v[torso, 1] >= waist_y, np.where(v[torso, 1] < collar_y, TOP, SKIN), BOTTOM)
     o = outfit(look)
-    sleeve, leg = o.top.coverage, o.bottom.coverage
+    # under a hanging skirt the legs wear a lining (the bottom's colour) down to 70% of the hem's length
+    sleeve, leg = o.top.coverage, o.bottom.coverage * (LINING if o.bottom.hanging else 1.0)
     for side, s in (("Left", "L"), ("Right", "R")):
         arm = G[f"arm{s}"]
         t = _limb_t(v[arm], J[B[f"{side}Arm"]], J[B[f"{side}Hand"]])
@@ -302,8 +305,10 @@ def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=Non
         up = J[B["LeftUpLeg"], 1]
         hem = up + o.bottom.coverage * (J[B["LeftFoot"], 1] - up)
         cand = np.isin(g, [names.index(n) for n in ("torso", "legL", "legR")])
-        layers.append(hanging_tube("skirt", BOTTOM, body.vertices, cand, J[B["Hips"]], float(J[B["Spine"], 1]),
-                                   float(hem), {k: B[k] for k in ("Hips", "LeftUpLeg", "RightUpLeg")}))
+        layers.append(hanging_tube("skirt", BOTTOM, body.vertices, cand, J[B["Hips"]],
+                                   float(J[B["Spine"], 1]) + 0.03,  # over the top's hem: no gap at the waist
+                                   float(hem), {k: B[k] for k in ("Hips", "LeftUpLeg", "RightUpLeg")},
+                                   body_joints4=body.joints4, body_weights4=body.weights4))
     else:
         layers.append(shell("bottom", BOTTOM, *args, body.faces[reg == BOTTOM], THICKNESS_M["bottom"]))
     return [lay for lay in layers if len(lay.faces)]
@@ -412,23 +417,31 @@ def pose_vertices(body: BodyData, rt, frame: int, index=None) -> np.ndarray:
     return out
 
 
-def pose_vertices_all(body: BodyData, rt, index) -> np.ndarray:
-    """:func:`pose_vertices` of the vertices ``index`` at every frame of the clip at once: (F, len(index), 3)."""
+def pose_vertices_all(body: BodyData, rt, index, frames=None) -> np.ndarray:
+    """:func:`pose_vertices` of the vertices ``index`` at every frame of the clip (or at ``frames``) at once:
+    (F, len(index), 3)."""
+    return skin_points(body, rt, body.vertices[index], body.joints4[index], body.weights4[index], frames)
+
+
+def skin_points(body: BodyData, rt, points, joints4, weights4, frames=None) -> np.ndarray:
+    """Linear-blend skinning of any rest-pose ``points`` (N, 3) with their ``joints4`` (N, 4) / ``weights4``
+    (N, 4) on the body's skeleton (a garment's vertices), at ``frames`` (default every frame) of a retargeting
+    result: (F, N, 3) metres, character space."""
     from scipy.spatial.transform import Rotation
 
     joints = body_skeleton(body)
-    F = rt.hips_offset.shape[0]
-    G = np.zeros((F, len(joints), 3, 3))
+    fr = np.arange(rt.hips_offset.shape[0]) if frames is None else np.asarray(frames, int)
+    G = np.zeros((len(fr), len(joints), 3, 3))
     for k, jt in enumerate(joints):
-        L = Rotation.from_quat(np.asarray(rt.rotations[jt.name])[:F]).as_matrix()
+        L = Rotation.from_quat(np.asarray(rt.rotations[jt.name])[fr]).as_matrix()
         G[:, k] = L if jt.parent < 0 else np.einsum("fab,fbc->fac", G[:, jt.parent], L)
-    pos = np.stack([np.asarray(rt.globals_[jt.name])[:F] for jt in joints], 1)  # (F, J, 3)
-    v = body.vertices[index].astype(np.float64)
-    out = np.zeros((F, len(v), 3))
+    pos = np.stack([np.asarray(rt.globals_[jt.name])[fr] for jt in joints], 1)  # (F, J, 3)
+    v = np.asarray(points, np.float64)
+    out = np.zeros((len(fr), len(v), 3))
     for i in range(4):
-        b = body.joints4[index, i].astype(int)
+        b = np.asarray(joints4)[:, i].astype(int)
         moved = np.einsum("fnab,nb->fna", G[:, b], v - body.joints[b]) + pos[:, b]
-        out += body.weights4[index, i][None, :, None] * moved
+        out += np.asarray(weights4, np.float64)[:, i][None, :, None] * moved
     return out
 
 

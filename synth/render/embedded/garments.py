@@ -24,7 +24,7 @@ import numpy as np
 __all__ = ["Layer", "shell", "hanging_tube", "THICKNESS_M", "EASE_M"]
 
 #: shell thickness (metres) per garment slot: the offset from the skin along the normal
-THICKNESS_M: Dict[str, float] = {"top": 0.009, "bottom": 0.008}
+THICKNESS_M: Dict[str, float] = {"top": 0.012, "bottom": 0.011}
 #: ease of a hanging tube over the body's widest point (metres)
 EASE_M = 0.025
 
@@ -81,13 +81,15 @@ def shell(name: str, region: int, vertices, normals, uv, joints4, weights4, face
 
 def hanging_tube(name: str, region: int, body_vertices: np.ndarray, candidate: np.ndarray, hips: np.ndarray,
                  waist_y: float, hem_y: float, bones: Dict[str, int], levels: int = 12, around: int = 48,
-                 flare: float = 0.12) -> Layer:
+                 flare: float = 0.12, body_joints4=None, body_weights4=None) -> Layer:
     """A skirt: a tube around the body from ``waist_y`` down to ``hem_y`` (metres), centred on the hips' vertical
     axis. Its radius in each of ``around`` directions and ``levels`` heights is the largest radius of the
     ``candidate`` body vertices (bool (V,): torso and legs, not arms) within 3 cm of that height and 12 degrees of
     that direction, plus :data:`EASE_M`, never smaller than the level above (it hangs) and widened towards the hem
-    by ``flare`` (fraction). Skinning: ``bones["Hips"]`` at the waist, blending to 55% on the thighs
-    (``bones["LeftUpLeg"]`` / ``bones["RightUpLeg"]``, by the side, +X is left) at the hem."""
+    by ``flare`` (fraction). Skinning: the weights of the nearest candidate body vertex (``body_joints4`` /
+    ``body_weights4``), so that the skirt rides the hips at the waist and lifts with a raised thigh at the hem (no
+    cloth simulation: a knee raised high still pushes through the front); without body weights, 55% on the thighs (``bones["LeftUpLeg"]`` /
+    ``bones["RightUpLeg"]``, by the side, +X is left) at the hem."""
     v = np.asarray(body_vertices, np.float64)[candidate]
     rel = v - hips
     r_v = np.hypot(rel[:, 0], rel[:, 2])
@@ -125,13 +127,21 @@ def hanging_tube(name: str, region: int, body_vertices: np.ndarray, candidate: n
     uv = np.stack([np.broadcast_to((th + np.pi) / (2 * np.pi), (levels, around)), y / 0.5], -1).reshape(-1, 2)
     side = np.broadcast_to(np.sin(th)[None], (levels, around)).reshape(-1)  # +1 left, -1 right
     t = np.broadcast_to(t_lvl[:, None], (levels, around)).reshape(-1)
-    legs = 0.55 * t
     j4 = np.zeros((len(verts), 4), np.int64)
     w4 = np.zeros((len(verts), 4))
-    j4[:, 0], j4[:, 1], j4[:, 2] = bones["Hips"], bones["LeftUpLeg"], bones["RightUpLeg"]
-    w4[:, 0] = 1 - legs
-    w4[:, 1] = legs * (0.5 + 0.5 * side)
-    w4[:, 2] = legs * (0.5 - 0.5 * side)
+    if body_joints4 is None:
+        legs = 0.55 * t
+        j4[:, 0], j4[:, 1], j4[:, 2] = bones["Hips"], bones["LeftUpLeg"], bones["RightUpLeg"]
+        w4[:, 0] = 1 - legs
+        w4[:, 1] = legs * (0.5 + 0.5 * side)
+        w4[:, 2] = legs * (0.5 - 0.5 * side)
+    else:
+        from scipy.spatial import cKDTree
+
+        idx = np.flatnonzero(candidate)
+        _, near = cKDTree(np.asarray(body_vertices, np.float64)[idx]).query(verts)
+        j4[:] = np.asarray(body_joints4)[idx[near]]
+        w4[:] = np.asarray(body_weights4, np.float64)[idx[near]]
     return Layer(name, region, verts, nrm, uv, j4, w4, faces.astype(np.int64))
 
 
