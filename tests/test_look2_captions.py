@@ -159,3 +159,31 @@ def test_a_changed_look_changes_the_words():
 def test_unknown_style_is_a_clear_error():
     with pytest.raises(ValueError, match=r"params.look.bottom_style: unknown style 'kilt'"):
         outfit({"bottom_style": "kilt"})
+
+
+def test_garments_and_hair_are_assets_of_their_own(tmp_path):
+    """``synth assets list`` / ``synth_run.json``: one ``garment:<style>`` / ``hair:<style>`` entry per style the
+    dressed bodies wear, with source, licence and the characters wearing it."""
+    import yaml
+
+    from synth.scenes.asset_manifest import asset_manifest
+
+    looks = {f"b{i}": sample_body(BANK_SEED, i)["look"] for i in (0, 13, 15)}
+    raw = {"version": 1, "backend": "embedded",
+           "environments": [{"id": "e", "description": "x", "kind": "outdoor", "asset": "builtin:plaza",
+                             "free_space_cm": {"min": [-500, -500, 0], "max": [500, 500, 500]}}],
+           "characters": [{"id": k, "description": "x", "height_m": 1.7, "asset": f"anny:bodies/{k}.npz",
+                           "params": {"look": v}} for k, v in looks.items()],
+           "animations": [{"id": "wave", "description": "waves", "asset": "builtin:wave", "duration_s": 1}]}
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    entries = {e["id"]: e for e in asset_manifest(load_catalog(p)) if e["kind"] in ("garment", "hair")}
+    expected = set()
+    for cid, look in looks.items():
+        o = outfit(look)
+        for kind, style in (("garment", o.top.style), ("garment", o.bottom.style),
+                            ("hair", o.hair.style if o.hair else "bald")):
+            expected.add(f"{kind}:{style}")
+            assert cid in entries[f"{kind}:{style}"]["characters"]
+    assert set(entries) == expected and "garment:skirt" in expected and "garment:dress" in expected
+    assert all(e["licence"] and e["source"] and e["origin"] for e in entries.values())
