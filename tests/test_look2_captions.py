@@ -102,7 +102,8 @@ def _check_caption_against_render(body, look, caption):
                 assert upper > 0.9 and fore > 0.9, (caption, upper, fore)
     # garments are meshes of their own: a shell for the top; a hanging tube for a skirt or a dress, else a shell
     layers = {lay.name for lay in B.garment_layers(body, look, reg)}
-    assert layers == ({"top", "skirt"} if bottom in ("skirt", "dress") else {"top", "bottom"}), (caption, layers)
+    expected = {"top", "skirt"} if bottom in ("skirt", "dress") else {"top", "bottom"}
+    assert layers == expected | ({"hair"} if m["hair"] else set()), (caption, layers)
     for side in ("Left", "Right"):
         thigh = _limb_fraction(body, reg, side, "leg", (0.1, 0.3), B.BOTTOM)
         shin = _limb_fraction(body, reg, side, "leg", (0.65, 0.9), B.BOTTOM)

@@ -120,6 +120,8 @@ def body_skeleton(body: BodyData) -> List[Joint]:
 # ------------------------------------------------------------------------------------------------------------------
 
 SKIN, TOP, BOTTOM, SHOES, HAIR, SCLERA, IRIS, MOUTH = range(8)
+#: hair volume over the scalp per style (metres)
+HAIR_THICKNESS_M = {"short": 0.012, "long": 0.02}
 #: a hanging skirt's lining: the fraction of its length (from the hips) that the legs' bottom-coloured region covers
 LINING = 0.7
 
@@ -290,7 +292,8 @@ def _seam_split(vertices, normals, uv, joints4, weights4, faces, material: int) 
 
 def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=None) -> list:
     """The garments of a look as their own skinned meshes (:mod:`.garments`): a shell over the top's region and,
-    for trousers, jeans and shorts, over the bottom's; a hanging tube for a skirt or a dress's skirt."""
+    for trousers, jeans and shorts, over the bottom's; a hanging tube for a skirt or a dress's skirt; a shell of
+    :data:`HAIR_THICKNESS_M` over the scalp unless bald."""
     from .garments import THICKNESS_M, hanging_tube, shell
 
     reg = face_regions(body, look) if reg is None else reg
@@ -311,6 +314,8 @@ def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=Non
                                    body_joints4=body.joints4, body_weights4=body.weights4))
     else:
         layers.append(shell("bottom", BOTTOM, *args, body.faces[reg == BOTTOM], THICKNESS_M["bottom"]))
+    if o.hair is not None:  # volume over the scalp, skinned to the head (no hair cards yet)
+        layers.append(shell("hair", HAIR, *args, body.faces[reg == HAIR], HAIR_THICKNESS_M[o.hair.style]))
     return [lay for lay in layers if len(lay.faces)]
 
 
