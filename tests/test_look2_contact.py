@@ -52,7 +52,7 @@ def _rings(be, K, poses, bare):
     near = _ring_pixels([0.16, 0.22, 0.28], K, poses, cap.mask)
     far = _ring_pixels([0.95, 1.0, 1.05], K, poses, cap.mask)
     assert len(near[0]) > 40 and len(far[0]) > 40
-    return float(np.median(ratio[near])), float(np.median(ratio[far]))
+    return float(np.median(ratio[near])), float(np.median(ratio[far])), cap.mask
 
 
 @pytest.mark.slow
@@ -77,9 +77,10 @@ def test_ground_near_the_feet_is_darker_in_every_environment():
             bare = _luma(be.capture()[0].rgb)
             be.char_root.show()
             be.contact.root.show()
-            near, far = _rings(be, K, poses, bare)
+            near, far, mask = _rings(be, K, poses, bare)
             be.contact.root.hide()
-            near_off, _ = _rings(be, K, poses, bare)
+            near_off, _, mask_off = _rings(be, K, poses, bare)
+            np.testing.assert_array_equal(mask, mask_off)  # the character's mask does not see its contact shadow
             results[env.id] = (near / far, near / near_off)
     finally:
         be.close()

@@ -116,6 +116,9 @@ class EmbeddedBackend(RendererBackend):
                                       ShaderAttrib.makeOff(), 1000)
         flat_white = RenderState.make(ColorAttrib.makeFlat((1, 1, 1, 1)), TextureAttrib.makeAllOff(),
                                       LightAttrib.makeAllOff(), ShaderAttrib.makeOff(), 1000)
+        from panda3d.core import ColorWriteAttrib
+
+        unseen = RenderState.make(ColorWriteAttrib.make(ColorWriteAttrib.COff), 1000)  # contact shadows
         # with multisampling, depth comes from the single-sampled auxiliary (mask) pass, so that it stays the depth
         # at each pixel's centre (a multisampled depth buffer resolves to one of its samples at silhouettes)
         depth_kind = "mask" if self.msaa else "rgb"
@@ -151,6 +154,7 @@ class EmbeddedBackend(RendererBackend):
                     cam_node.setInitialState(flat_black)
                     cam_node.setTagStateKey(_MASK_TAG)
                     cam_node.setTagState("character", flat_white)
+                    cam_node.setTagState("contact", unseen)
                     cam = entry["rgb_cam"].attachNewNode(cam_node)
                 else:
                     cam = self.world.attachNewNode(cam_node)
@@ -287,6 +291,7 @@ class EmbeddedBackend(RendererBackend):
         if self.contact is not None:
             self.contact.remove()
         self.contact = ContactShadow(self.scene, self.char_root, self.joints, character.height_m)
+        self.contact.root.setTag(_MASK_TAG, "contact")  # masks and depth do not see it
 
     def set_animation(self, animation: Animation) -> None:
         if self.character is None:
