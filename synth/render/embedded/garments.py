@@ -17,7 +17,7 @@ weights4 (N, 4) summing to 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 
@@ -143,7 +143,3 @@ def hanging_tube(name: str, region: int, body_vertices: np.ndarray, candidate: n
         j4[:] = np.asarray(body_joints4)[idx[near]]
         w4[:] = np.asarray(body_weights4, np.float64)[idx[near]]
     return Layer(name, region, verts, nrm, uv, j4, w4, faces.astype(np.int64))
-
-
-def layer_names(layers: List[Layer]) -> List[str]:
-    return [lay.name for lay in layers]
