@@ -206,8 +206,10 @@ def test_run_manifest_records_every_asset_with_its_licence(tmp_path):
     m = json.loads((out / "synth_run.json").read_text())
     cat = load_catalog()
     ids = {(e["kind"], e["id"]) for e in m["assets"]}
+    from synth.scenes.asset_manifest import _garments
+
     assert ids == {("environment", e.id) for e in cat.environments} | {("character", c.id) for c in cat.characters} \
-        | {("animation", a.id) for a in cat.animations}
+        | {("animation", a.id) for a in cat.animations} | {(e["kind"], e["id"]) for e in _garments(cat)}
     assert all(e["licence"] and e["source"] for e in m["assets"])
 
 

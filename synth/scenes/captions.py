@@ -9,8 +9,9 @@ from typing import Any, Dict
 
 from ..families import get_family
 from ..families.base import sentence
+from .outfit import character_phrase
 
-__all__ = ["scene_caption", "camera_caption", "speed_phrase"]
+__all__ = ["scene_caption", "camera_caption", "speed_phrase", "character_subject"]
 
 _LIGHTING = {
     "default": "",
@@ -28,6 +29,15 @@ def scene_caption(character: str, action: str, environment: str, lighting: str =
     """``"A tall man in a red jacket waves one arm in a small living room, lit by warm lamps."``"""
     light = _LIGHTING.get(lighting, lighting.replace("_", " "))
     return sentence(f"{character} {action} in {environment}" + (f", {light}" if light else ""))
+
+
+def character_subject(description: str, params: Dict[str, Any]) -> str:
+    """A character's caption subject: for a dressed body (``params.person`` and ``params.look``, see
+    :mod:`synth.scenes.outfit`) the hair, clothing and shoe words come from the look the renderer dresses it with;
+    other characters use their catalog ``description``."""
+    if isinstance(params.get("look"), dict) and isinstance(params.get("person"), str):
+        return character_phrase(params["person"], params["look"])
+    return description
 
 
 def speed_phrase(speed: Dict[str, Any]) -> str:

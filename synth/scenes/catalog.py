@@ -16,11 +16,13 @@ Unreal project lists its maps and Fab/Mixamo assets in the same format, see ``do
         asset: builtin:plaza          # backend-specific reference (a map path for Unreal)
         lighting: [noon, overcast]    # lighting presets; each scene draws one
         weight: 1.0                   # sampling weight
+        props: []                     # props motions may need (climbing_frame, seat, stairs); [] = flat ground
         params: {}                    # backend-specific options
     characters:
       - {id: ..., description: ..., height_m: 1.75, skeleton: humanoid, asset: ..., params: {}}
     animations:                       # an animation plays on characters of the same skeleton
       - {id: wave, description: waves both arms, asset: ..., duration_s: 2.0, loop: true, skeleton: humanoid}
+      - {id: climb, ..., needs: [climbing_frame]}   # drawn only where an environment's props offer them
 
 ``asset`` strings that are relative file paths resolve against the catalog file's folder.
 """
@@ -82,6 +84,8 @@ class Environment(_Strict):
     asset: str = Field(min_length=1)
     lighting: List[str] = Field(default_factory=lambda: ["default"], min_length=1)
     weight: Float = Field(default=1.0, gt=0, le=1e6)
+    #: props a clip may need that this environment offers (e.g. climbing_frame, seat, stairs); none: flat ground
+    props: List[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] = Field(default_factory=list)
     params: Dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -113,6 +117,9 @@ class Animation(_Strict):
     loop: bool = True
     skeleton: str = Field(default="humanoid", min_length=1)
     weight: Float = Field(default=1.0, gt=0, le=1e6)
+    #: props the motion needs (climbing_frame, seat, stairs, ...): drawn only in environments whose ``props`` have
+    #: them all; none: it fits flat ground (planted feet on the ground, no long airborne stretch)
+    needs: List[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] = Field(default_factory=list)
     params: Dict[str, Any] = Field(default_factory=dict)
 
 
@@ -136,6 +143,10 @@ class Catalog(_Strict):
         for c in self.characters:
             if not self.animations_for(c.id):
                 raise ValueError(f"character {c.id!r} has no animation it can play")
+            for e in self.environments:
+                if not self.animations_for(c.id, e):
+                    raise ValueError(f"character {c.id!r} has no animation that fits environment {e.id!r} (every "
+                                     f"one needs props the environment's `props` lack)")
         return self
 
     def environment(self, env_id: str) -> Environment:
@@ -151,9 +162,14 @@ class Catalog(_Strict):
         """The characters scenes draw from: the non-draft ones, or every character when all are draft."""
         return [c for c in self.characters if not c.draft] or list(self.characters)
 
-    def animations_for(self, char_id: str) -> List[Animation]:
+    def animations_for(self, char_id: str, environment: Optional[Environment] = None) -> List[Animation]:
+        """The animations ``char_id`` can play (same skeleton); with ``environment``, only those whose ``needs``
+        the environment's ``props`` provide (a climbing clip is not drawn on flat ground)."""
         skeleton = self.character(char_id).skeleton
-        return [a for a in self.animations if a.skeleton == skeleton]
+        out = [a for a in self.animations if a.skeleton == skeleton]
+        if environment is not None:
+            out = [a for a in out if set(a.needs) <= set(environment.props)]
+        return out
 
     def resolve(self, asset: str) -> str:
         """Relative file paths resolve against the catalog's folder; ``scheme:...`` references pass through."""

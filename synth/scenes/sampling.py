@@ -25,7 +25,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .captions import camera_caption, scene_caption
+from .captions import camera_caption, character_subject, scene_caption
 from .catalog import Catalog, Character, Environment
 from .config import SynthConfig, config_digest
 from ..core.units import CM_PER_M
@@ -238,7 +238,7 @@ def sample_scene(cfg: SynthConfig, catalog: Catalog, seed: int, index: int) -> S
     lighting = env.lighting[int(rng.integers(len(env.lighting)))]
     pool = catalog.drawable_characters()
     char: Character = _weighted(rng, pool, [c.weight for c in pool])
-    anims = catalog.animations_for(char.id)
+    anims = catalog.animations_for(char.id, env)  # motions that fit the environment's ground and props
     anim = _weighted(rng, anims, [a.weight for a in anims])
     anim_start = float(rng.uniform(0.0, anim.duration_s)) if anim.loop else 0.0
     radius = choose_radius(cfg, env, rng)
@@ -256,5 +256,5 @@ def sample_scene(cfg: SynthConfig, catalog: Catalog, seed: int, index: int) -> S
         aim_point_cm=tuple(round_json(torso * CM_PER_M, 4)), animation_id=anim.id,
         animation_start_s=round_json(anim_start), lens=lens_for_index(cfg, index),
         video=VideoSpec(v.frames, v.fps, v.width, v.height), cameras=cams,
-        caption=scene_caption(char.description, anim.description, env.description, lighting),
+        caption=scene_caption(character_subject(char.description, char.params), anim.description, env.description, lighting),
         config_digest=config_digest(cfg), catalog_digest=catalog.digest())

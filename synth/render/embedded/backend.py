@@ -91,6 +91,7 @@ class EmbeddedBackend(RendererBackend):
         self.scene = None
         self.character = None
         self.char_root = None
+        self.contact = None  # the character's contact shadow (shading.ContactShadow)
         self.joints: Dict[str, object] = {}
         self.animation: Optional[Animation] = None
         self.size: Optional[Tuple[int, int]] = None
@@ -119,6 +120,9 @@ class EmbeddedBackend(RendererBackend):
                                       ShaderAttrib.makeOff(), 1000)
         flat_white = RenderState.make(ColorAttrib.makeFlat((1, 1, 1, 1)), TextureAttrib.makeAllOff(),
                                       LightAttrib.makeAllOff(), ShaderAttrib.makeOff(), 1000)
+        from panda3d.core import ColorWriteAttrib
+
+        unseen = RenderState.make(ColorWriteAttrib.make(ColorWriteAttrib.COff), 1000)  # contact shadows
         # with multisampling, depth comes from the single-sampled auxiliary (mask) pass, so that it stays the depth
         # at each pixel's centre (a multisampled depth buffer resolves to one of its samples at silhouettes)
         depth_kind = "mask" if self.msaa else "rgb"
@@ -154,6 +158,7 @@ class EmbeddedBackend(RendererBackend):
                     cam_node.setInitialState(flat_black)
                     cam_node.setTagStateKey(_MASK_TAG)
                     cam_node.setTagState("character", flat_white)
+                    cam_node.setTagState("contact", unseen)
                     cam = entry["rgb_cam"].attachNewNode(cam_node)
                 else:
                     cam = self.world.attachNewNode(cam_node)
@@ -221,7 +226,7 @@ class EmbeddedBackend(RendererBackend):
             self.pbr.release()
         if self.scene is not None:
             self.scene.removeNode()
-        self.character = self.char_root = None
+        self.character = self.char_root = self.contact = None
         self._markers = []
         self.scene = self.world.attachNewNode(f"scene-{env.id}")
         lo = coords.unreal_cm_to_panda(env.free_space_cm.min)
@@ -285,6 +290,12 @@ class EmbeddedBackend(RendererBackend):
         self.character = loaded
         self.joints = expose_joints(actor)
         self.animation = None
+        from .shading import ContactShadow
+
+        if self.contact is not None:
+            self.contact.remove()
+        self.contact = ContactShadow(self.scene, self.char_root, self.joints, character.height_m)
+        self.contact.root.setTag(_MASK_TAG, "contact")  # masks and depth do not see it
 
     def set_animation(self, animation: Animation) -> None:
         if self.character is None:
@@ -303,6 +314,8 @@ class EmbeddedBackend(RendererBackend):
         self.character.actor.pose(name, frame)
         self.character.actor.update(force=True)
         self._update_markers()
+        if self.contact is not None:
+            self.contact.update()
 
     def set_lens(self, lens: Lens, width: int, height: int) -> None:
         from panda3d.core import PerspectiveLens

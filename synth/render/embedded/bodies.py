@@ -23,11 +23,12 @@ from typing import Dict, List, Mapping, Tuple
 
 import numpy as np
 
+from ...scenes.outfit import outfit
 from ..backend import AssetError
 from .bvh import Roles
 from .gltf_io import AnimationClip, Joint, Material, MeshPart, write_skinned_glb
 
-__all__ = ["BodyData", "load_body", "body_skeleton", "body_parts", "body_clip", "build_body_glb", "pose_vertices",
+__all__ = ["BodyData", "load_body", "body_skeleton", "body_parts", "body_materials", "garment_layers", "body_clip", "build_body_glb", "pose_vertices",
            "ANNY_TO_HUMANOID", "BODY_ROLES", "CLIP_FPS"]
 
 CLIP_FPS = 30.0
@@ -119,6 +120,10 @@ def body_skeleton(body: BodyData) -> List[Joint]:
 # ------------------------------------------------------------------------------------------------------------------
 
 SKIN, TOP, BOTTOM, SHOES, HAIR, SCLERA, IRIS, MOUTH = range(8)
+#: hair volume over the scalp per style (metres)
+HAIR_THICKNESS_M = {"short": 0.012, "long": 0.02}
+#: a hanging skirt's lining: the fraction of its length (from the hips) that the legs' bottom-coloured region covers
+LINING = 0.7
 
 
 def _smoothstep(a, b, x):
@@ -164,7 +169,9 @@ def vertex_regions(body: BodyData, look: Mapping) -> np.ndarray:
     collar_y = J[B["Neck"], 1] - 0.02
     torso = G["torso"]
     region[torso] = np.where(v[torso, 1] >= waist_y, np.where(v[torso, 1] < collar_y, TOP, SKIN), BOTTOM)
-    sleeve, leg = float(look.get("sleeve", 1.0)), float(look.get("leg", 1.0))
+    o = outfit(look)
+    # under a hanging skirt the legs wear a lining (the bottom's colour) down to 70% of the hem's length
+    sleeve, leg = o.top.coverage, o.bottom.coverage * (LINING if o.bottom.hanging else 1.0)
     for side, s in (("Left", "L"), ("Right", "R")):
         arm = G[f"arm{s}"]
         t = _limb_t(v[arm], J[B[f"{side}Arm"]], J[B[f"{side}Hand"]])
@@ -195,10 +202,10 @@ def face_regions(body: BodyData, look: Mapping) -> np.ndarray:
     head_v = body.vertices[np.unique(f[head])]
     h = float(head_v[:, 1].max() - hd[1])
     y_rel, z_rel = (center[:, 1] - hd[1]) / h, (center[:, 2] - hd[2]) / h
-    style = look.get("hair_style", "short")
+    hair = outfit(look).hair
     reg[head] = SKIN
-    if style != "bald":
-        back = 0.2 if style == "short" else -0.3
+    if hair is not None:
+        back = 0.2 if hair.style == "short" else -0.3
         level = back + (0.8 - back) * _smoothstep(-0.25, 0.45, z_rel)
         reg[head & (y_rel > level)] = HAIR
     reg[np.char.startswith(part, "eye_back")] = SCLERA
@@ -244,45 +251,89 @@ def _linear(c) -> Tuple[float, float, float, float]:
     return (*np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).tolist(), 1.0)
 
 
-def body_parts(body: BodyData, look: Mapping) -> Tuple[List[MeshPart], List[Material]]:
-    """Mesh parts (one per material, smooth-skinned) and materials of a clothed body."""
+def body_materials(look: Mapping) -> List[Material]:
+    """Materials of a clothed body, indexed by region (:data:`SKIN` ... :data:`MOUTH`): colours from ``params.look``
+    (sRGB, converted to linear), fabric patterns from the outfit record (:func:`synth.scenes.outfit.outfit`)."""
     from .humanoid import _pattern_png
 
     rough = float(look.get("roughness", 0.85))
+    o = outfit(look)
     mats = [Material("skin", _linear(look.get("skin", (0.85, 0.66, 0.52))), roughness=0.68),
-            Material("top", (1, 1, 1, 1), texture_png=_pattern_png(look.get("pattern", "plain"),
-                                                                   look.get("top", (0.3, 0.3, 0.6))),
+            Material("top", (1, 1, 1, 1), texture_png=_pattern_png(o.top.pattern, look.get("top", (0.3, 0.3, 0.6))),
                      roughness=rough),
-            Material("bottom", (1, 1, 1, 1), texture_png=_pattern_png(
-                look.get("pattern", "plain") if look.get("bottom_style") == "dress" else "plain",
-                look.get("bottom", (0.2, 0.2, 0.25))), roughness=rough),
+            Material("bottom", (1, 1, 1, 1), texture_png=_pattern_png(o.bottom.pattern,
+                                                                      look.get("bottom", (0.2, 0.2, 0.25))),
+                     roughness=rough),
             Material("shoes", _linear(look.get("shoes", (0.08, 0.08, 0.08))), roughness=0.45),
             Material("hair", _linear(look.get("hair", (0.1, 0.07, 0.05))), roughness=0.75),
             Material("sclera", _linear((0.86, 0.84, 0.8)), roughness=0.2),
             Material("iris", _linear((0.18, 0.12, 0.07)), roughness=0.2),
             Material("mouth", _linear((0.32, 0.12, 0.12)), roughness=0.6)]
+    return mats
+
+
+def _seam_split(vertices, normals, uv, joints4, weights4, faces, material: int) -> MeshPart:
+    """One skinned mesh part of ``faces`` (indices into the vertex arrays); faces across the u seam of the fabric
+    coordinates get u + 1 on their low corners (duplicated vertices; textures repeat)."""
+    fu = uv[faces, 0]
+    wrap = (fu.max(1) - fu.min(1)) > 0.5
+    shift = wrap[:, None] & (fu < 0.5)
+    V = len(vertices)
+    key = faces + V * shift
+    used, inv = np.unique(key.reshape(-1), return_inverse=True)
+    src = used % V
+    uvs = np.asarray(uv, np.float32)[src].copy()
+    uvs[used >= V, 0] += 1.0
+    return MeshPart(np.asarray(vertices, np.float32)[src], np.asarray(normals, np.float32)[src], uvs,
+                    inv.reshape(-1, 3).astype(np.uint32), 0, material,
+                    joints4=np.asarray(joints4)[src].astype(np.uint16),
+                    weights4=np.asarray(weights4, np.float32)[src])
+
+
+def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=None) -> list:
+    """The garments of a look as their own skinned meshes (:mod:`.garments`): a shell over the top's region and,
+    for trousers, jeans and shorts, over the bottom's; a hanging tube for a skirt or a dress's skirt; a shell of
+    :data:`HAIR_THICKNESS_M` over the scalp unless bald."""
+    from .garments import THICKNESS_M, hanging_tube, shell
+
+    reg = face_regions(body, look) if reg is None else reg
+    normals = vertex_normals(body.vertices.astype(np.float64), body.faces) if normals is None else normals
+    uv = fabric_uv(body) if uv is None else uv
+    o = outfit(look)
+    args = (body.vertices, normals, uv, body.joints4, body.weights4)
+    layers = [shell("top", TOP, *args, body.faces[reg == TOP], THICKNESS_M["top"])]
+    if o.bottom.hanging:
+        g, names = _groups(body)
+        J, B = body.joints, {n: i for i, n in enumerate(body.bone_names)}
+        up = J[B["LeftUpLeg"], 1]
+        hem = up + o.bottom.coverage * (J[B["LeftFoot"], 1] - up)
+        cand = np.isin(g, [names.index(n) for n in ("torso", "legL", "legR")])
+        layers.append(hanging_tube("skirt", BOTTOM, body.vertices, cand, J[B["Hips"]],
+                                   float(J[B["Spine"], 1]) + 0.03,  # over the top's hem: no gap at the waist
+                                   float(hem), {k: B[k] for k in ("Hips", "LeftUpLeg", "RightUpLeg")},
+                                   body_joints4=body.joints4, body_weights4=body.weights4))
+    else:
+        layers.append(shell("bottom", BOTTOM, *args, body.faces[reg == BOTTOM], THICKNESS_M["bottom"]))
+    if o.hair is not None:  # volume over the scalp, skinned to the head (no hair cards yet)
+        layers.append(shell("hair", HAIR, *args, body.faces[reg == HAIR], HAIR_THICKNESS_M[o.hair.style]))
+    return [lay for lay in layers if len(lay.faces)]
+
+
+def body_parts(body: BodyData, look: Mapping) -> Tuple[List[MeshPart], List[Material]]:
+    """Mesh parts (skin and painted regions one per material, then each garment of :func:`garment_layers`; all
+    smooth-skinned) and materials of a clothed body."""
+    mats = body_materials(look)
     reg = face_regions(body, look)
     normals = vertex_normals(body.vertices.astype(np.float64), body.faces)
     uv = fabric_uv(body)
     parts = []
     for mi in range(len(mats)):
         faces = body.faces[reg == mi]
-        if not len(faces):
-            continue
-        fu = uv[faces, 0]
-        # faces across the u seam: their low corners get u + 1 (duplicated vertices; textures repeat)
-        wrap = (fu.max(1) - fu.min(1)) > 0.5
-        shift = wrap[:, None] & (fu < 0.5)
-        V = len(body.vertices)
-        key = faces + V * shift
-        used, inv = np.unique(key.reshape(-1), return_inverse=True)
-        src = used % V
-        uvs = uv[src].copy()
-        uvs[used >= V, 0] += 1.0
-        parts.append(MeshPart(body.vertices[src].astype(np.float32), normals[src], uvs,
-                              inv.reshape(-1, 3).astype(np.uint32), 0, mi,
-                              joints4=body.joints4[src].astype(np.uint16),
-                              weights4=body.weights4[src].astype(np.float32)))
+        if len(faces):
+            parts.append(_seam_split(body.vertices, normals, uv, body.joints4, body.weights4, faces, mi))
+    for lay in garment_layers(body, look, reg, normals, uv):
+        parts.append(_seam_split(lay.vertices, lay.normals, lay.uv, lay.joints4, lay.weights4, lay.faces,
+                                 lay.region))
     return parts, mats
 
 
@@ -371,19 +422,62 @@ def pose_vertices(body: BodyData, rt, frame: int, index=None) -> np.ndarray:
     return out
 
 
+def pose_vertices_all(body: BodyData, rt, index, frames=None) -> np.ndarray:
+    """:func:`pose_vertices` of the vertices ``index`` at every frame of the clip (or at ``frames``) at once:
+    (F, len(index), 3)."""
+    return skin_points(body, rt, body.vertices[index], body.joints4[index], body.weights4[index], frames)
+
+
+def skin_points(body: BodyData, rt, points, joints4, weights4, frames=None) -> np.ndarray:
+    """Linear-blend skinning of any rest-pose ``points`` (N, 3) with their ``joints4`` (N, 4) / ``weights4``
+    (N, 4) on the body's skeleton (a garment's vertices), at ``frames`` (default every frame) of a retargeting
+    result: (F, N, 3) metres, character space."""
+    from scipy.spatial.transform import Rotation
+
+    joints = body_skeleton(body)
+    fr = np.arange(rt.hips_offset.shape[0]) if frames is None else np.asarray(frames, int)
+    G = np.zeros((len(fr), len(joints), 3, 3))
+    for k, jt in enumerate(joints):
+        L = Rotation.from_quat(np.asarray(rt.rotations[jt.name])[fr]).as_matrix()
+        G[:, k] = L if jt.parent < 0 else np.einsum("fab,fbc->fac", G[:, jt.parent], L)
+    pos = np.stack([np.asarray(rt.globals_[jt.name])[fr] for jt in joints], 1)  # (F, J, 3)
+    v = np.asarray(points, np.float64)
+    out = np.zeros((len(fr), len(v), 3))
+    for i in range(4):
+        b = np.asarray(joints4)[:, i].astype(int)
+        moved = np.einsum("fnab,nb->fna", G[:, b], v - body.joints[b]) + pos[:, b]
+        out += np.asarray(weights4, np.float64)[:, i][None, :, None] * moved
+    return out
+
+
 def sole_index(body: BodyData) -> np.ndarray:
     """Indices of the vertices that can touch the ground: the feet's (shoes)."""
     g, names = _groups(body)
     return np.flatnonzero(np.isin(g, [names.index("footL"), names.index("footR")]))
 
 
+def _planted_frames(rt) -> np.ndarray:
+    """(F, 2) bool: the left / right ankle is planted (slower than :data:`PLANTED_SPEED_M_S` for at least
+    :data:`PLANTED_S`)."""
+    F = rt.hips_offset.shape[0]
+    out = np.zeros((F, 2), bool)
+    for k, bone in enumerate(("LeftFoot", "RightFoot")):
+        p = np.asarray(rt.globals_[bone])
+        v = np.linalg.norm(np.gradient(p, axis=0), axis=1) * float(rt.fps) if F > 1 else np.zeros(F)
+        out[:, k] = _runs_at_least(v < PLANTED_SPEED_M_S, max(2, int(round(PLANTED_S * float(rt.fps)))))
+    return out
+
+
 def _ground_soles(body: BodyData, rt) -> None:
     """Raise or lower the root so that in contact frames the lowest sole vertex of the skinned mesh (not just the
-    ankle or toe joint: a tilted foot reaches below both) stands at y = 0; interpolated between contact frames."""
+    ankle or toe joint: a tilted foot reaches below both) stands at y = 0; interpolated between contact frames.
+    Contact frames: the retargeting's (the source's feet near its ground) and every frame with a planted foot (a
+    still foot bears weight: a squat's feet stay on the ground while the source's heels lift)."""
     idx = sole_index(body)
     F = rt.hips_offset.shape[0]
-    low = np.array([pose_vertices(body, rt, f, idx)[:, 1].min() for f in range(F)])
-    corr = np.where(rt.contact, -low, np.nan)
+    low = pose_vertices_all(body, rt, idx)[:, :, 1].min(1)
+    contact = np.asarray(rt.contact, bool) | _planted_frames(rt).any(1)
+    corr = np.where(contact, -low, np.nan)
     if np.isnan(corr).all():
         return
     f = np.arange(F)
@@ -404,3 +498,49 @@ def build_body_glb(path: Path, body: BodyData, look: Mapping, clips: Mapping[str
     parts, mats = body_parts(body, look)
     anims = [body_clip(name, asset, d, body, catalog_root)[0] for name, (asset, d) in clips.items()]
     return write_skinned_glb(Path(path), body_skeleton(body), parts, mats, anims, name="body")
+
+
+#: a foot slower than this (m/s) for at least PLANTED_S seconds is planted: it bears weight, so it must stand on
+#: something (the apex of a jump or of a step is slow for a moment only)
+PLANTED_SPEED_M_S = 0.25
+PLANTED_S = 0.2
+
+
+def _runs_at_least(mask: np.ndarray, n: int) -> np.ndarray:
+    """``mask`` (F,) bool kept only where it is True for at least ``n`` consecutive frames."""
+    out = np.zeros_like(mask)
+    start = None
+    for i, m in enumerate(list(mask) + [False]):
+        if m and start is None:
+            start = i
+        elif not m and start is not None:
+            if i - start >= n:
+                out[start:i] = True
+            start = None
+    return out
+
+
+def foot_support(body: BodyData, rt) -> dict:
+    """How a retargeted clip's feet meet flat ground at y = 0 (character space, metres), measured on the skinned
+    mesh: per frame and foot (left, right), ``sole_m`` (F, 2) the height of the foot's lowest vertex and ``planted``
+    (F, 2) whether the foot is still (its ankle moves slower than :data:`PLANTED_SPEED_M_S` for :data:`PLANTED_S`
+    or longer; a still foot bears weight). ``max_gap_m``: the highest planted sole (a planted foot above the ground
+    stands on a prop the flat ground does not have: a climbing frame, a seat, a step); ``max_airborne_s``: the
+    longest stretch with both soles more than 2 cm up (a jump's flight lasts well under half a second; hanging or
+    climbing lasts longer)."""
+    g, names = _groups(body)
+    F = rt.hips_offset.shape[0]
+    sole = np.zeros((F, 2))
+    for k, s in enumerate("LR"):
+        idx = np.flatnonzero(g == names.index(f"foot{s}"))
+        sole[:, k] = pose_vertices_all(body, rt, idx)[:, :, 1].min(1)
+    planted = _planted_frames(rt)
+    up = (sole > 0.02).all(1)
+    longest = 0
+    run = 0
+    for u in up:
+        run = run + 1 if u else 0
+        longest = max(longest, run)
+    return {"sole_m": sole, "planted": planted,
+            "max_gap_m": float(sole[planted].max()) if planted.any() else 0.0,
+            "max_airborne_s": longest / float(rt.fps)}

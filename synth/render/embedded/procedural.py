@@ -14,7 +14,8 @@ from panda3d.core import (Geom, GeomNode, GeomTriangles, GeomVertexData, GeomVer
                           Texture)
 from PIL import Image
 
-__all__ = ["mesh_node", "box", "cylinder", "sphere", "cone", "plane", "make_texture", "TEXTURES"]
+__all__ = ["mesh_node", "box", "cylinder", "sphere", "cone", "plane", "make_texture", "TEXTURES", "blob",
+           "blob_texture"]
 
 
 def mesh_node(name: str, pos: np.ndarray, nrm: np.ndarray, uv: np.ndarray, tris: np.ndarray) -> NodePath:
@@ -234,3 +235,45 @@ def texture_from_array(name: str, img: np.ndarray, srgb: bool = True, repeat: bo
 def make_texture(kind: str, seed: int = 0) -> Texture:
     """A procedural texture (cached per process)."""
     return texture_from_array(f"{kind}-{seed}", _tex_array(kind, seed))
+
+
+@lru_cache(maxsize=4)
+def blob_texture(size: int = 64) -> Texture:
+    """A soft round shadow (RGBA, black; alpha 1 at the centre falling smoothly to 0 at the edge: ``(1 - r^2)^2``
+    with r the distance to the centre in units of the radius), mipmapped and clamped."""
+    yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size * 2 - 1
+    r2 = np.clip(xx ** 2 + yy ** 2, 0, 1)
+    alpha = ((1 - r2) ** 2 * 255).astype(np.uint8)
+    img = np.zeros((size, size, 4), np.uint8)
+    img[..., 3] = alpha
+    tex = Texture("contact-blob")
+    tex.setup2dTexture(size, size, Texture.T_unsigned_byte, Texture.F_rgba)
+    tex.setRamImageAs(img.tobytes(), "RGBA")
+    tex.setMinfilter(SamplerState.FT_linear_mipmap_linear)
+    tex.setMagfilter(SamplerState.FT_linear)
+    tex.setWrapU(SamplerState.WM_clamp)
+    tex.setWrapV(SamplerState.WM_clamp)
+    return tex
+
+
+def blob(name: str, radius: float) -> NodePath:
+    """A horizontal unit decal (a square of side ``2 * radius`` metres centred on the origin, facing +Z) carrying
+    :func:`blob_texture`: unlit, unshaded, alpha-blended, no depth writes, drawn after the opaque scene and pulled
+    towards the camera by a depth offset (no z-fighting with the ground it lies on)."""
+    from panda3d.core import TransparencyAttrib
+
+    r = float(radius)
+    pos = np.array([[-r, -r, 0], [r, -r, 0], [r, r, 0], [-r, r, 0]], np.float32)
+    nrm = np.tile(np.array([[0, 0, 1]], np.float32), (4, 1))
+    uv = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
+    np_ = mesh_node(name, pos, nrm, uv, np.array([[0, 1, 2], [0, 2, 3]], np.uint32))
+    np_.setTexture(blob_texture(), 100)
+    np_.setTransparency(TransparencyAttrib.MAlpha, 100)
+    np_.setLightOff(100)
+    np_.setShaderOff(100)
+    np_.setMaterialOff(100)
+    np_.setDepthWrite(False, 100)
+    np_.setDepthOffset(2, 100)
+    np_.setBin("transparent", 10)
+    np_.setTwoSided(True)
+    return np_

@@ -23,7 +23,7 @@ import numpy as np
 from . import pbr_shaders
 from .ibl import EnvLight, env_light_from_map, procedural_interior, procedural_sky
 
-__all__ = ["QUALITIES", "SHADOW_CASTER_BIT", "PbrPipeline", "preset_env_light", "MATERIALS"]
+__all__ = ["QUALITIES", "SHADOW_CASTER_BIT", "PbrPipeline", "preset_env_light", "MATERIALS", "ContactShadow"]
 
 QUALITIES = ("draft", "standard")
 #: camera-mask bit of the shadow camera: nodes hidden from it cast no shadow (sky dome, room shells)
@@ -230,3 +230,68 @@ def hdri_env_light(path) -> EnvLight:
         light.exposure = float(np.clip(_reference_exposed_irradiance() / max(e, 1e-6), 0.02, 50.0))
         _HDRI_CACHE[key] = light
     return _HDRI_CACHE[key]
+
+
+class ContactShadow:
+    """Contact shadow / ambient occlusion under a character, in every environment and both qualities: soft dark
+    decals on the ground (:func:`.procedural.blob`), one under the body (radius ``BODY_RADIUS`` x the character's
+    height, centred between the feet) and one under each foot joint (radius ``FOOT_RADIUS`` x height). A decal
+    fades as what casts it rises: a foot's opacity falls linearly to 0 at ``FADE_M`` metres above its rest height,
+    the body's at ``BODY_FADE_M`` (jumps lift the shadow's darkness with the feet). Decals are hidden from the
+    shadow camera and write no depth, so depth maps and masks are unchanged.
+
+    Args:
+        scene: the scene root (Panda3D metres, Z up); the ground is the plane through the character's root.
+        char_root: the character's placement node (its Z is the ground height).
+        joints: name -> NodePath following each joint (``characters.expose_joints``); joints named like a foot,
+            toe or ankle cast the foot decals (none: one decal under the root).
+        height_m: the character's height (metres).
+    """
+
+    BODY_RADIUS = 0.3
+    FOOT_RADIUS = 0.09
+    BODY_OPACITY = 0.55
+    FOOT_OPACITY = 0.6
+    FADE_M = 0.3
+    BODY_FADE_M = 0.8
+
+    def __init__(self, scene, char_root, joints, height_m: float):
+        from panda3d.core import BitMask32
+
+        from .procedural import blob
+
+        self.scene = scene
+        self.char_root = char_root
+        self.ground_z = float(char_root.getZ(scene))
+        names = sorted(n for n in joints if any(k in n.lower() for k in ("foot", "toe", "ankle")))
+        self.feet = [joints[n] for n in names]
+        self.rest_h = [max(0.0, float(j.getZ(scene)) - self.ground_z) for j in self.feet]
+        self.root = scene.attachNewNode("contact-shadow")
+        self.root.hide(BitMask32.bit(SHADOW_CASTER_BIT))
+        self.body = blob("contact-body", self.BODY_RADIUS * height_m)
+        self.body.reparentTo(self.root)
+        self.foot_blobs = []
+        for _ in self.feet:
+            b = blob("contact-foot", self.FOOT_RADIUS * height_m)
+            b.reparentTo(self.root)
+            self.foot_blobs.append(b)
+        self.update()
+
+    def update(self) -> None:
+        """Move the decals under the current pose (call after posing the character)."""
+        z = self.ground_z + 0.002
+        if not self.feet:
+            p = self.char_root.getPos(self.scene)
+            self.body.setPos(p[0], p[1], z)
+            self.body.setColorScale(1, 1, 1, self.BODY_OPACITY)
+            return
+        pts = np.array([list(j.getPos(self.scene)) for j in self.feet])
+        lift = np.maximum(0.0, pts[:, 2] - self.ground_z - np.asarray(self.rest_h))
+        self.body.setPos(float(pts[:, 0].mean()), float(pts[:, 1].mean()), z)
+        self.body.setColorScale(1, 1, 1, self.BODY_OPACITY * float(np.clip(1 - lift.min() / self.BODY_FADE_M, 0, 1)))
+        for b, p, h in zip(self.foot_blobs, pts, lift):
+            b.setPos(float(p[0]), float(p[1]), z)
+            b.setColorScale(1, 1, 1, self.FOOT_OPACITY * float(np.clip(1 - h / self.FADE_M, 0, 1)))
+
+    def remove(self) -> None:
+        self.root.removeNode()

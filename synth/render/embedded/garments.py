@@ -1,0 +1,145 @@
+"""Garments as geometry for the ``anny:`` bodies: meshes of their own over the skin, skinned with the body's weights
+so they follow every motion.
+
+* **Shells** (tops, trousers, jeans, shorts; a dress's bodice): the body's own triangles of the garment's region
+  (:func:`synth.render.embedded.bodies.face_regions`), pushed out along the vertex normals by a thickness, with a hem
+  strip at every open edge (neckline, cuffs, waist, leg openings) folding back to the skin, so the garment shows its
+  thickness and no gap; the skin below stays (painted the garment's colour: nothing shows through where a joint
+  folds the shell into the body).
+* **Hanging tubes** (skirts, a dress's skirt): one tube around both legs from the waist to the hem (the outfit's leg
+  coverage), its radius per height and direction the body's widest point there plus ease, never narrowing downwards
+  (it hangs); skinned to the hips at the waist, blending towards each thigh (by side) at the hem.
+
+Character space: glTF's (metres, +Y up, facing +Z, left +X). Vertex arrays are float64 here; joints4 (N, 4) int,
+weights4 (N, 4) summing to 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict
+
+import numpy as np
+
+__all__ = ["Layer", "shell", "hanging_tube", "THICKNESS_M", "EASE_M"]
+
+#: shell thickness (metres) per garment slot: the offset from the skin along the normal
+THICKNESS_M: Dict[str, float] = {"top": 0.012, "bottom": 0.011}
+#: ease of a hanging tube over the body's widest point (metres)
+EASE_M = 0.025
+
+
+@dataclass
+class Layer:
+    """A skinned triangle mesh in the body's rest pose: ``vertices`` (N, 3), ``normals`` (N, 3), ``uv`` (N, 2),
+    ``joints4`` (N, 4) int, ``weights4`` (N, 4), ``faces`` (M, 3) int (counter-clockwise seen from outside; hems
+    and tubes carry both windings), ``region`` (the material index) and ``name``."""
+
+    name: str
+    region: int
+    vertices: np.ndarray
+    normals: np.ndarray
+    uv: np.ndarray
+    joints4: np.ndarray
+    weights4: np.ndarray
+    faces: np.ndarray
+
+
+def _both_sides(faces: np.ndarray) -> np.ndarray:
+    return np.concatenate([faces, faces[:, ::-1]])
+
+
+def shell(name: str, region: int, vertices, normals, uv, joints4, weights4, faces, thickness: float) -> Layer:
+    """The shell of the triangles ``faces`` (indices into the body's arrays): the used vertices pushed out by
+    ``thickness`` metres along ``normals``, plus a two-sided hem strip from every open edge back to 1 mm over the
+    skin. Skinning and texture coordinates are the body's."""
+    faces = np.asarray(faces, np.int64)
+    used, inv = np.unique(faces.reshape(-1), return_inverse=True)
+    f_out = inv.reshape(-1, 3)
+    n = np.asarray(normals, np.float64)[used]
+    v = np.asarray(vertices, np.float64)[used]
+    verts = [v + n * thickness]
+    # open edges: directed edges of the selection whose reverse is not in it
+    e = np.concatenate([f_out[:, [0, 1]], f_out[:, [1, 2]], f_out[:, [2, 0]]])
+    key = e[:, 0] * len(used) + e[:, 1]
+    rev = e[:, 1] * len(used) + e[:, 0]
+    open_e = e[~np.isin(key, rev)]
+    hem_faces = np.zeros((0, 3), np.int64)
+    src = np.arange(len(used))
+    if len(open_e):
+        ring = np.unique(open_e.reshape(-1))
+        inner = len(used) + np.searchsorted(ring, open_e)  # index of the inner copy of each edge vertex
+        verts.append(v[ring] + n[ring] * 0.001)
+        src = np.concatenate([src, ring])
+        a, b = open_e[:, 0], open_e[:, 1]
+        ia, ib = inner[:, 0], inner[:, 1]
+        hem_faces = _both_sides(np.concatenate([np.stack([a, ib, b], 1), np.stack([a, ia, ib], 1)]))
+    return Layer(name, region, np.concatenate(verts), n[src], np.asarray(uv, np.float64)[used][src],
+                 np.asarray(joints4)[used][src].astype(np.int64), np.asarray(weights4, np.float64)[used][src],
+                 np.concatenate([f_out, hem_faces]).astype(np.int64))
+
+
+def hanging_tube(name: str, region: int, body_vertices: np.ndarray, candidate: np.ndarray, hips: np.ndarray,
+                 waist_y: float, hem_y: float, bones: Dict[str, int], levels: int = 12, around: int = 48,
+                 flare: float = 0.12, body_joints4=None, body_weights4=None) -> Layer:
+    """A skirt: a tube around the body from ``waist_y`` down to ``hem_y`` (metres), centred on the hips' vertical
+    axis. Its radius in each of ``around`` directions and ``levels`` heights is the largest radius of the
+    ``candidate`` body vertices (bool (V,): torso and legs, not arms) within 3 cm of that height and 12 degrees of
+    that direction, plus :data:`EASE_M`, never smaller than the level above (it hangs) and widened towards the hem
+    by ``flare`` (fraction). Skinning: the weights of the nearest candidate body vertex (``body_joints4`` /
+    ``body_weights4``), so that the skirt rides the hips at the waist and lifts with a raised thigh at the hem (no
+    cloth simulation: a knee raised high still pushes through the front); without body weights, 55% on the thighs (``bones["LeftUpLeg"]`` /
+    ``bones["RightUpLeg"]``, by the side, +X is left) at the hem."""
+    v = np.asarray(body_vertices, np.float64)[candidate]
+    rel = v - hips
+    r_v = np.hypot(rel[:, 0], rel[:, 2])
+    th_v = np.arctan2(rel[:, 0], rel[:, 2])
+    ys = np.linspace(waist_y, hem_y, levels)
+    th = np.linspace(-np.pi, np.pi, around, endpoint=False)
+    R = np.zeros((levels, around))
+    for i, y in enumerate(ys):
+        band = np.abs(v[:, 1] - y) < 0.03
+        for k, t in enumerate(th):
+            d = np.abs((th_v[band] - t + np.pi) % (2 * np.pi) - np.pi) < np.radians(12)
+            R[i, k] = r_v[band][d].max() if d.any() else 0.0
+        if i and (R[i] == 0).any():
+            R[i] = np.where(R[i] == 0, R[i - 1], R[i])
+    R = np.maximum.accumulate(R + EASE_M, axis=0)
+    t_lvl = np.linspace(0, 1, levels)
+    R = R * (1 + flare * t_lvl[:, None] ** 2)
+    R = np.maximum(R, R.mean(1, keepdims=True) * 0.85)  # no pinched folds between the legs
+    x = hips[0] + R * np.sin(th)[None]
+    z = hips[2] + R * np.cos(th)[None]
+    y = np.repeat(ys[:, None], around, 1)
+    verts = np.stack([x, y, z], -1).reshape(-1, 3)
+    # faces between rings (closed around: the last column joins the first)
+    i, k = np.meshgrid(np.arange(levels - 1), np.arange(around), indexing="ij")
+    a = i * around + k
+    b = i * around + (k + 1) % around
+    c = (i + 1) * around + (k + 1) % around
+    d = (i + 1) * around + k
+    quads = np.stack([a, b, c, d], -1).reshape(-1, 4)
+    faces = np.concatenate([quads[:, [0, 2, 1]], quads[:, [0, 3, 2]]])  # outward (seen from outside: CCW)
+    faces = _both_sides(faces)
+    # normals: horizontal, outward
+    nrm = np.stack([np.sin(th)[None].repeat(levels, 0), np.zeros((levels, around)),
+                    np.cos(th)[None].repeat(levels, 0)], -1).reshape(-1, 3)
+    uv = np.stack([np.broadcast_to((th + np.pi) / (2 * np.pi), (levels, around)), y / 0.5], -1).reshape(-1, 2)
+    side = np.broadcast_to(np.sin(th)[None], (levels, around)).reshape(-1)  # +1 left, -1 right
+    t = np.broadcast_to(t_lvl[:, None], (levels, around)).reshape(-1)
+    j4 = np.zeros((len(verts), 4), np.int64)
+    w4 = np.zeros((len(verts), 4))
+    if body_joints4 is None:
+        legs = 0.55 * t
+        j4[:, 0], j4[:, 1], j4[:, 2] = bones["Hips"], bones["LeftUpLeg"], bones["RightUpLeg"]
+        w4[:, 0] = 1 - legs
+        w4[:, 1] = legs * (0.5 + 0.5 * side)
+        w4[:, 2] = legs * (0.5 - 0.5 * side)
+    else:
+        from scipy.spatial import cKDTree
+
+        idx = np.flatnonzero(candidate)
+        _, near = cKDTree(np.asarray(body_vertices, np.float64)[idx]).query(verts)
+        j4[:] = np.asarray(body_joints4)[idx[near]]
+        w4[:] = np.asarray(body_weights4, np.float64)[idx[near]]
+    return Layer(name, region, verts, nrm, uv, j4, w4, faces.astype(np.int64))
