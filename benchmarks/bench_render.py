@@ -72,7 +72,7 @@ def _rounds(stages: Dict[str, Callable[[], float]], images: int, repeat: int) ->
     return best
 
 
-def bare_loop(be, fm, frames: int) -> float:
+def bare_loop(be, poses, frames: int) -> float:
     """The floor of a backend's render loop: pose + ``renderFrame()`` + RAM read-back of the 10 colour buffers, no
     conversion, no capture objects. Returns the wall seconds."""
     engine = be.base.graphicsEngine
@@ -80,7 +80,7 @@ def bare_loop(be, fm, frames: int) -> float:
     t0 = time.perf_counter()
     for f in range(frames):
         be.character.actor.pose(name, f)
-        be._apply_poses(fm[:, f])
+        be._apply_poses(poses[f])  # Poses per frame, built before the loop (as the driver does)
         engine.renderFrame()
         for e in be.buffers:
             np.frombuffer(e["rgb_tex"].getRamImage(), np.uint8)
@@ -168,7 +168,7 @@ def main() -> None:
 
             images = args.frames * cfg.cameras_per_scene
             # the bare loop runs in the same interleaved rounds as the stages it is the floor of
-            res = _rounds({"bare": lambda: bare_loop(be, fm, args.frames), "render": render, "encode": encode,
+            res = _rounds({"bare": lambda: bare_loop(be, poses, args.frames), "render": render, "encode": encode,
                            "full": full}, images, args.repeat)
             frames.clear()
             (r_ips, r_cpu), (e_ips, e_cpu), (f_ips, f_cpu), (b_ips, b_cpu) = (res[k] for k in
