@@ -22,8 +22,17 @@ run = CliRunner().invoke
 RANK, ALPHA = 4, 8.0
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny matmuls: one thread beats two contending ones (restored afterwards)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, _one_thread):
     """A tiny LoRA trained for 3 steps on a 2-scene synth dataset (9 frames, 64x64), exported."""
     from synth.cli import app as synth_app
 
@@ -58,6 +67,23 @@ def _latents(pipe, cam_frames: int = 3):
     return pipe(video, "a person walks", cam, num_inference_steps=3, guidance_scale=3.0, output_type="latent").frames
 
 
+def _transformer(wd: Path):
+    """The exported transformer (step3.ckpt), as recam infer loads it."""
+    from recam.convert import official_from_config
+    from recam.model import ReCamMasterTransformer3DModel as M
+
+    cfg = M.load_config(str(wd / "tiny/transformer"), local_files_only=True)
+    return M.from_official(wd / "run/export/step3.ckpt", config=official_from_config(cfg)).eval()
+
+
+def _forward(transformer):
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(1, 16, 4, 8, 8, generator=g)
+    with torch.no_grad():
+        return transformer(x, torch.tensor([700.0]), torch.randn(1, 8, 32, generator=g),
+                           0.2 * torch.randn(1, 2, 12, generator=g)).sample
+
+
 def _merged_pipeline(wd: Path, lora_file: Path):
     """The exported model with W += (alpha / r) B A on every LoRA target, by hand (no peft)."""
     pipe = _pipeline(_settings(wd), torch.float32, lambda m: None)
@@ -72,6 +98,7 @@ def _merged_pipeline(wd: Path, lora_file: Path):
     return pipe
 
 
+@pytest.mark.slow  # the trained fixture renders, prepares and trains
 def test_exported_lora_is_peft_format_and_trained(trained):
     f = trained / "run/export/step3-lora/pytorch_lora_weights.safetensors"
     sd = load_file(str(f))
@@ -84,18 +111,20 @@ def test_exported_lora_is_peft_format_and_trained(trained):
     assert not any("lora" in k or "base_layer" in k for k in ckpt)  # the model without the LoRA
 
 
+@pytest.mark.slow  # the trained fixture renders, prepares and trains
 def test_infer_with_lora_equals_merged_weights(trained):
     lora = trained / "run/export/step3-lora"
     s = _settings(trained, [lora])
     pipe = _pipeline(s, torch.float32, lambda m: None)
+    plain = _latents(pipe)
     _fast_options(pipe, s, lambda m: None)  # what recam infer does with --lora
     with_lora = _latents(pipe)
     merged = _latents(_merged_pipeline(trained, lora / "pytorch_lora_weights.safetensors"))
-    plain = _latents(_pipeline(_settings(trained), torch.float32, lambda m: None))
     assert torch.allclose(with_lora, merged, atol=1e-5, rtol=0), float((with_lora - merged).abs().max())
     assert float((with_lora - plain).abs().max()) > 1e-3  # the LoRA matters (the comparison can fail)
 
 
+@pytest.mark.slow  # the trained fixture renders, prepares and trains
 def test_original_wan_key_layout_loads_the_same(trained, tmp_path):
     """Step-distilled Wan2.1 LoRAs ship original-Wan names (``diffusion_model.blocks.N.self_attn.q.lora_down``);
     diffusers converts them: the same weights in that layout give the same adapter output."""
@@ -109,19 +138,20 @@ def test_original_wan_key_layout_loads_the_same(trained, tmp_path):
         orig[f"{base}.lora_{'down' if kind.startswith('A') else 'up'}.weight"] = v
         orig[f"{base}.alpha"] = torch.tensor(ALPHA)
     save_file(orig, str(tmp_path / "wan_layout.safetensors"))
-    a = _pipeline(_settings(trained), torch.float32, lambda m: None)
-    load_loras(a.transformer, [LoraSpec(trained / "run/export/step3-lora")])
-    b = _pipeline(_settings(trained), torch.float32, lambda m: None)
-    load_loras(b.transformer, [LoraSpec(tmp_path / "wan_layout.safetensors")])
-    assert torch.allclose(_latents(a), _latents(b), atol=1e-5)
+    a, b = _transformer(trained), _transformer(trained)
+    load_loras(a, [LoraSpec(trained / "run/export/step3-lora")])
+    load_loras(b, [LoraSpec(tmp_path / "wan_layout.safetensors")])
+    assert torch.allclose(_forward(a), _forward(b), atol=1e-5)
 
 
+@pytest.mark.slow  # the trained fixture renders, prepares and trains
 def test_lora_scale_zero_is_the_plain_model(trained):
-    s = _settings(trained)
-    pipe = _pipeline(s, torch.float32, lambda m: None)
-    load_loras(pipe.transformer, [LoraSpec(trained / "run/export/step3-lora", 0.0)])
-    plain = _pipeline(s, torch.float32, lambda m: None)
-    assert torch.allclose(_latents(pipe), _latents(plain), atol=1e-6)
+    t = _transformer(trained)
+    plain = _forward(t)
+    load_loras(t, [LoraSpec(trained / "run/export/step3-lora", 0.0)])
+    assert torch.allclose(_forward(t), plain, atol=1e-6)
+    t.set_adapters(["lora0"], [1.0])
+    assert not torch.allclose(_forward(t), plain, atol=1e-4)
 
 
 @pytest.mark.slow
@@ -129,11 +159,11 @@ def test_cli_infer_with_lora_and_cache(trained, tmp_path):
     s = _settings(trained)
     r = run(app, ["infer", "--model-dir", str(s.model_dir), "--ckpt", str(s.ckpt), "--cam-type", "3", "--video",
                   str(s.video), "--prompt", "a person", "--num-frames", "9", "--height", "64", "--width", "64",
-                  "--steps", "3", "--device", "cpu", "--out", str(tmp_path / "res"),
+                  "--steps", "2", "--device", "cpu", "--out", str(tmp_path / "res"),
                   "--lora", f"{trained / 'run/export/step3-lora'}:0.5", "--cache", "fbc:0.2"])
     assert r.exit_code == 0, r.output
     assert "LoRA" in r.output and "cache: fbc:0.2" in r.output
-    assert (tmp_path / "res/cam_type3").glob("*.mp4")
+    assert len(list((tmp_path / "res/cam_type3").glob("*.mp4"))) == 2  # result + side by side
     r = run(app, ["infer", "--model-dir", str(s.model_dir), "--ckpt", str(s.ckpt), "--cam-type", "3", "--video",
                   str(s.video), "--prompt", "a person", "--num-frames", "9", "--height", "64", "--width", "64",
                   "--steps", "2", "--device", "cpu", "--out", str(tmp_path / "res2"), "--lora",
