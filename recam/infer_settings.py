@@ -122,8 +122,11 @@ class InferSettings(BaseModel):
         if spec.kind == "magcache" and not spec.calibrate and self.mag_ratios is None:
             raise ValueError("--cache magcache needs --mag-ratios FILE (this checkpoint's per-step ratios: run once "
                              "with --cache magcache:calibrate, which writes <out>/<trajectory>/mag_ratios.json)")
-        if spec.kind == "fastercache" and self.cp > 1:
-            raise ValueError("--cache fastercache cannot be combined with --cp-ulysses / --cp-ring")
+        if spec.kind != "none" and self.cp > 1:
+            # each rank would decide to skip blocks from its own shard of the tokens: ranks could disagree and
+            # wait on each other's collectives forever
+            raise ValueError(f"--cache {self.cache} cannot be combined with --cp-ulysses / --cp-ring (the ranks "
+                             f"could decide differently which blocks to skip)")
         for text in self.lora:
             parse_lora_spec(text)
         if self.cp_ring > 1 and self.attention_backend in (None, "native"):

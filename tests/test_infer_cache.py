@@ -150,7 +150,8 @@ def test_recorder_needs_magcache_hooks():
 
 @pytest.mark.parametrize("flags, match", [(["--cache", "teacache"], "unknown cache"),
                                           (["--cache", "magcache"], "--mag-ratios"),
-                                          (["--lora", "x.safetensors:inf"], "finite")])
+                                          (["--lora", "x.safetensors:inf"], "finite"),
+                                          (["--cache", "fbc", "--cp-ulysses", "2"], "ranks could decide")])
 def test_cli_refuses_bad_cache_flags_before_loading(tmp_path, flags, match):
     r = run(app, ["infer", "--model-dir", str(tmp_path), "--cam-type", "1", "--video", str(tmp_path / "v.mp4"),
                   "--prompt", "p", *flags])
