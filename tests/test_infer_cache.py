@@ -156,3 +156,17 @@ def test_cli_refuses_bad_cache_flags_before_loading(tmp_path, flags, match):
     r = run(app, ["infer", "--model-dir", str(tmp_path), "--cam-type", "1", "--video", str(tmp_path / "v.mp4"),
                   "--prompt", "p", *flags])
     assert r.exit_code == 2 and match in r.output, r.output
+
+
+def test_cache_composes_with_group_offload():
+    """``--offload group`` adds diffusers' group-offload hooks to the same blocks: the cached result is unchanged."""
+    outs = []
+    for offload in (False, True):
+        tr = tiny_transformer(0).eval()
+        enable_cache(tr, parse_cache_spec("fbc:0.3"), steps=STEPS)
+        if offload:
+            tr.enable_group_offload(onload_device=torch.device("cpu"), offload_device=torch.device("cpu"),
+                                    offload_type="block_level", num_blocks_per_group=1)
+        with torch.no_grad():
+            outs.append(denoise(tr, make_inference_scheduler(), num_inference_steps=STEPS, **_inputs()))
+    assert torch.allclose(outs[0], outs[1], atol=1e-6)
