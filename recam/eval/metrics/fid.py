@@ -146,7 +146,7 @@ class FID(Metric):
     help = "Fréchet Inception distance of all generated vs all true target frames"
     Options = FIDOptions
     needs = frozenset({"target", "weights"})
-    order = 85
+    order = 89  # before FVD (90): FVD stays the last per-run note
     per_run = True
     missing_note = ("FID not computed: give --fid-inception FILE --fid-trust-model-code (NVIDIA's TorchScript "
                     "inception-2015-12-05.pt); nothing is downloaded")

@@ -80,7 +80,7 @@ class MatchedPixels(Metric):
     columns = (Column("mat_pix", "SIFT inlier matches per frame pair (ratio 0.75, RANSAC F at 1 px)"),)
     Options = MatchedPixelsOptions
     needs = frozenset({"source"})
-    order = 40
+    order = 100
 
     def enabled(self, options: MatchedPixelsOptions) -> bool:
         return options.matpix
