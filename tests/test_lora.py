@@ -188,3 +188,21 @@ def test_bad_lora_files_are_named(tmp_path):
                                                ("C:/x/a.safetensors", "C:/x/a.safetensors", 1.0)])
 def test_parse_lora_spec(text, path, scale):
     assert parse_lora_spec(text) == LoraSpec(Path(path), scale)
+
+
+@pytest.mark.parametrize("overrides, match", [(["model.lora.targets=['blocks.(']"], "not a regular expression"),
+                                              (["model.lora.rank=0"], "rank"),
+                                              (["trainer.strategy=fsdp"], "not supported yet")])
+def test_lora_config_is_checked(overrides, match):
+    from synth.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        load_train_config(REPO / "configs/recam/tiny_cpu.yaml", ["model.lora.rank=4", *overrides])
+
+
+def test_lora_config_pattern_is_the_alternation_of_targets():
+    import re
+
+    cfg = load_train_config(REPO / "configs/recam/tiny_cpu.yaml", ["model.lora.rank=4"]).model.lora
+    assert re.fullmatch(cfg.pattern, "blocks.12.attn1.to_out.0") and not re.fullmatch(cfg.pattern,
+                                                                                      "blocks.1.attn2.to_q")
