@@ -9,6 +9,8 @@ What runs: :func:`recam.pipeline.denoise` (upstream's sampler: Euler on the shif
 ``recam infer`` runs it) on random latents, source latents, text embeddings (``--text-len`` tokens) and cameras,
 ``--latent FxHxW`` being one half (target or source) of the model input. For each ``--cache`` spelling: the time of
 the whole sampling loop (the best of ``--rounds``) and ``||x_cache - x_none|| / ||x_none||`` of the final latents.
+The feed-forward / self-attention columns are the share of
+those modules' calls that really ran (forward hooks on every block: what the cache skipped, free of timing noise).
 MagCache's ratios are calibrated first on the same model (``magcache:calibrate``, an uncached run); the uncached
 run is timed at the start and at the end (the spread says how noisy the machine was). Caches skip whole blocks or
 modules, so their speed-up grows with the share of time in the blocks: on the tiny model the per-step overhead
@@ -80,17 +82,35 @@ def sample(model, x, steps: int, guidance: float, device) -> tuple:
     return out.float().cpu(), time.perf_counter() - t0
 
 
+def _count_work(model) -> dict:
+    """Forward hooks counting the calls that really ran of every block's last feed-forward linear and
+    self-attention query projection (a block or module a cache skips never reaches them): the work done, free of
+    the machine's timing noise."""
+    counts = {"ffn": 0, "attn": 0}
+
+    def bump(key):
+        def hook(*_):
+            counts[key] += 1
+        return hook
+
+    for block in model.blocks:
+        block.ffn.net[-1].register_forward_hook(bump("ffn"))
+        block.attn1.to_q.register_forward_hook(bump("attn"))
+    return counts
+
+
 def run_cache(args, spec_text: str, x, ratios, dtype, device):
     from recam.caches import enable_cache, parse_cache_spec
 
-    best, out, recorder = float("inf"), None, None
+    best, out, recorder, counts = float("inf"), None, None, None
     for _ in range(args.rounds):
         model = build(args.preset, dtype, device)
         recorder = enable_cache(model, parse_cache_spec(spec_text), steps=args.steps, mag_ratios=ratios,
                                 cfg=args.guidance != 1)
+        counts = _count_work(model)
         out, dt = sample(model, x, args.steps, args.guidance, device)
         best = min(best, dt)
-    return out, best, (recorder.ratios if recorder is not None else None)
+    return out, best, (recorder.ratios if recorder is not None else None), counts
 
 
 def main() -> None:
@@ -117,23 +137,25 @@ def main() -> None:
     model = build(a.preset, dtype, device)
     x = inputs(model, latent, a.text_len, dtype, device)
     del model
-    ref, t_ref0, _ = run_cache(a, "none", x, None, dtype, device)
-    _, _, ratios = run_cache(a, "magcache:calibrate", x, None, dtype, device)
+    ref, t_ref0, _, ref_counts = run_cache(a, "none", x, None, dtype, device)
+    _, _, ratios, _ = run_cache(a, "magcache:calibrate", x, None, dtype, device)
     rows = []
     for spec in [c for c in a.caches.split(",") if c]:
-        out, dt, _ = run_cache(a, spec, x, ratios, dtype, device)
-        rows.append({"cache": spec, "seconds": dt, "rel_l2": float((out - ref).norm() / ref.norm())})
-    _, t_ref1, _ = run_cache(a, "none", x, None, dtype, device)
+        out, dt, _, counts = run_cache(a, spec, x, ratios, dtype, device)
+        rows.append({"cache": spec, "seconds": dt, "rel_l2": float((out - ref).norm() / ref.norm()),
+                     "ffn_share": counts["ffn"] / ref_counts["ffn"], "attn_share": counts["attn"] / ref_counts["attn"]})
+    _, t_ref1, _, _ = run_cache(a, "none", x, None, dtype, device)
     t_ref = min(t_ref0, t_ref1)
     print(f"preset {a.preset}, latent {a.latent} (x2: target + source), {a.steps} steps, CFG {a.guidance:g} "
           f"batched, {a.dtype} on {device} ({torch.get_num_threads()} threads); uncached {t_ref0:.2f} s / "
           f"{t_ref1:.2f} s (start / end)\n")
-    print("| cache | seconds | speed-up | rel. L2 of final latents |")
-    print("|---|---|---|---|")
-    print(f"| none | {t_ref:.2f} | 1.00x | 0 |")
+    print("| cache | seconds | speed-up | feed-forward run | self-attention run | rel. L2 of final latents |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| none | {t_ref:.2f} | 1.00x | 100% | 100% | 0 |")
     for r in rows:
         r["speedup"] = t_ref / r["seconds"]
-        print(f"| {r['cache']} | {r['seconds']:.2f} | {r['speedup']:.2f}x | {r['rel_l2']:.4f} |")
+        print(f"| {r['cache']} | {r['seconds']:.2f} | {r['speedup']:.2f}x | {100 * r['ffn_share']:.0f}% | "
+              f"{100 * r['attn_share']:.0f}% | {r['rel_l2']:.4f} |")
     if a.out:
         with open(a.out, "w") as f:
             json.dump({"args": vars(a), "none_seconds": [t_ref0, t_ref1], "mag_ratios": ratios, "rows": rows}, f,
