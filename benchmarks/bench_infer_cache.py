@@ -11,10 +11,11 @@ What runs: :func:`recam.pipeline.denoise` (upstream's sampler: Euler on the shif
 the whole sampling loop (the best of ``--rounds``) and ``||x_cache - x_none|| / ||x_none||`` of the final latents.
 The feed-forward / self-attention columns are the share of
 those modules' calls that really ran (forward hooks on every block: what the cache skipped, free of timing noise).
-MagCache's ratios are calibrated first on the same model (``magcache:calibrate``, an uncached run); after an untimed warm-up run, the uncached
-run is timed at the start and at the end (the spread says how noisy the machine was). Caches skip whole blocks or
+MagCache's ratios are calibrated first on the same model (``magcache:calibrate``, an uncached run); after an
+untimed warm-up run, the uncached run is timed at the start and at the end (the spread says how noisy the machine was). Caches skip whole blocks or
 modules, so their speed-up grows with the share of time in the blocks: on the tiny model the per-step overhead
-dominates. The weights are random (diffusers' init; camera modules small random, as if trained): how the error of a cache threshold translates to visible quality needs real weights, and
+dominates. The weights are random (diffusers' init; camera modules small random, as if trained): how the error
+of a cache threshold translates to visible quality needs real weights, and
 the default stays ``none`` until a GPU measurement with them says otherwise.
 
 Output: a Markdown table on stdout, and ``--out FILE.json`` with every number.
@@ -137,7 +138,7 @@ def main() -> None:
     model = build(a.preset, dtype, device)
     x = inputs(model, latent, a.text_len, dtype, device)
     del model
-    run_cache(a, "none", x, None, dtype, device)  # warm-up, untimed (first-call allocations made the first run ~2x slower)
+    run_cache(a, "none", x, None, dtype, device)  # untimed warm-up (first-call allocations: ~2x slower)
     ref, t_ref0, _, ref_counts = run_cache(a, "none", x, None, dtype, device)
     _, _, ratios, _ = run_cache(a, "magcache:calibrate", x, None, dtype, device)
     rows = []

@@ -405,7 +405,8 @@ def _fast_options(pipe, s: InferSettings, log: Callable[[str], None]):
     for name, lspec in zip(names, specs):
         log(f"LoRA {lspec.path} (scale {lspec.scale:g}) as adapter {name}")
     if spec.kind != "none":
-        log(f"cache: {spec.label} (approximate; docs/evaluation.md, Fast re-capture, gives its measured speed-up and error)")
+        log(f"cache: {spec.label} (approximate; docs/evaluation.md, Fast re-capture, gives its measured "
+            f"speed-up and error)")
     return recorder
 
 

@@ -72,8 +72,8 @@ class InferSettings(BaseModel):
     attention_backend: Optional[str] = Field(None, description="diffusers attention backend (e.g. native, flash, "
                                              "_native_cudnn).")
     cache: str = Field("none", description="Training-free cache (diffusers hooks): none | fbc[:threshold] | "
-                       "magcache[:threshold|:calibrate] | taylorseer[:interval] | fastercache. Approximate: docs/evaluation.md "
-                       "(Fast re-capture) gives speed-up vs error.")
+                       "magcache[:threshold|:calibrate] | taylorseer[:interval] | fastercache. Approximate: "
+                       "docs/evaluation.md (Fast re-capture) gives speed-up vs error.")
     mag_ratios: Optional[Path] = Field(None, description="MagCache's per-step ratios of this checkpoint (JSON "
                                        "written by --cache magcache:calibrate).")
     lora: List[str] = Field([], description="LoRA in diffusers/peft format (.safetensors or folder), PATH[:scale]; "

@@ -369,11 +369,13 @@ def _column_stats(rows: Sequence[Mapping[str, str]], name: str) -> Dict[str, Any
 
 #: ReCamMaster's Table 1: (group, header with the better direction, where the value is in summary.json)
 TABLE1 = (("Visual quality", "FID ↓", ("fid", "fid")), ("Visual quality", "FVD ↓", ("fvd", "fvd")),
-          ("Text / temporal", "CLIP-T ↑", ("metrics", "clip_t")), ("Text / temporal", "CLIP-F ↑", ("metrics", "clip_f")),
+          ("Text / temporal", "CLIP-T ↑", ("metrics", "clip_t")),
+          ("Text / temporal", "CLIP-F ↑", ("metrics", "clip_f")),
           ("Camera accuracy", "RotErr ↓", ("metrics", "rot_err_deg")),
           ("Camera accuracy", "TransErr ↓", ("metrics", "trans_err")),
           ("View synchronisation", "Mat.Pix. ↑", ("metrics", "mat_pix")),
-          ("View synchronisation", "FVD-V ↓", ("fvd", "fvd_v")), ("View synchronisation", "CLIP-V ↑", ("metrics", "clip_v")))
+          ("View synchronisation", "FVD-V ↓", ("fvd", "fvd_v")),
+          ("View synchronisation", "CLIP-V ↑", ("metrics", "clip_v")))
 
 
 def table1_values(summary: Mapping[str, Any]) -> Dict[str, Optional[float]]:

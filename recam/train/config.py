@@ -16,7 +16,8 @@ from synth.core.strict_numbers import Float, Int
 
 from ..data.config import DataConfig, DatasetEntry, _Strict, read_config_yaml  # noqa: F401 - data section: data layer
 
-__all__ = ["LoraTrainConfig", "LORA_DEFAULT_TARGETS", "TrainConfig", "load_train_config", "apply_overrides", "ConfigError", "UPSTREAM_TRAINABLE"]
+__all__ = ["LoraTrainConfig", "LORA_DEFAULT_TARGETS",
+           "TrainConfig", "load_train_config", "apply_overrides", "ConfigError", "UPSTREAM_TRAINABLE"]
 
 #: upstream trains the parameters whose names contain these (self-attention = diffusers' attn1)
 UPSTREAM_TRAINABLE = ["attn1", "cam_encoder", "projector"]

@@ -1,6 +1,6 @@
 """FVD and FVD-V: one number each per run, the Fréchet distance of I3D features of the generated videos vs the true
-target videos (FVD) and vs their source videos (FVD-V: SynCamMaster's view synchronisation, the generated view against
-the source view of the same scene and time; ReCamMaster's Table 1) of all scored pairs. One metric because both use
+target videos (FVD) and vs their source videos (FVD-V: SynCamMaster's view synchronisation, the generated view
+against the source view of the same scene and time; ReCamMaster's Table 1) of all scored pairs. One metric because both use
 the same I3D features of the generated videos and the one ``--fvd-i3d`` flag. The I3D weights are loaded by :func:`recam.eval.fvd.load_i3d` (a safetensors state dict
 into the project's :class:`recam.eval.i3d.InceptionI3d`; TorchScript only with ``--trust-model-code``; local only);
 per-pair features are cached in ``<out>/fvd_features/<pair_id>.npz`` with the file's SHA-256."""
