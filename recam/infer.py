@@ -308,9 +308,17 @@ def run(s: InferSettings, log: Callable[[str], None] = print) -> List[Path]:
     pipe = _pipeline(s, dt, log)
     if dev.type == "cpu":
         _warn_cpu_cost(s, pipe.transformer, len(loaded), log)
+    recorder = _fast_options(pipe, s, log)
     place_pipeline(pipe, dev, s.offload, vae_tiling=s.vae_tiling, compile=s.compile)
     written = run_inference(pipe, loaded, traj, out_dir, steps=s.steps, guidance=s.guidance, seed=s.seed, log=log,
                             write=rank == 0)
+    if recorder is not None and rank == 0:
+        from .caches import write_mag_ratios
+
+        path = write_mag_ratios(safe_join(out_dir, "mag_ratios.json", what="MagCache ratios"), recorder.ratios,
+                                s.steps)
+        log(f"MagCache ratios of this checkpoint ({len(recorder.ratios)} steps): {path} (use --cache magcache "
+            f"--mag-ratios {path})")
     if s.cp > 1:
         del pipe  # its device mesh holds the gloo/NCCL groups: free it before the group is destroyed
         _leave_context_parallel()
@@ -378,6 +386,28 @@ def _pipeline(s: InferSettings, dtype: torch.dtype, log: Callable[[str], None]):
         except (ValueError, RuntimeError) as e:
             raise UserError(str(e)) from None
     return pipe
+
+
+def _fast_options(pipe, s: InferSettings, log: Callable[[str], None]):
+    """``--lora`` (adapters loaded onto the transformer with their scales) and ``--cache`` (diffusers' hooks,
+    :mod:`recam.caches`). Returns the MagCache ratio recorder of ``--cache magcache:calibrate``, else None."""
+    from .caches import enable_cache, parse_cache_spec, read_mag_ratios
+    from .lora import load_loras, parse_lora_spec
+
+    specs = [parse_lora_spec(t) for t in s.lora]
+    spec = parse_cache_spec(s.cache)
+    try:
+        names = load_loras(pipe.transformer, specs)
+        ratios = read_mag_ratios(s.mag_ratios) if s.mag_ratios is not None and spec.kind == "magcache" else None
+        recorder = enable_cache(pipe.transformer, spec, steps=s.steps, mag_ratios=ratios, cfg=s.guidance != 1)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+    for name, lspec in zip(names, specs):
+        log(f"LoRA {lspec.path} (scale {lspec.scale:g}) as adapter {name}")
+    if spec.kind != "none":
+        log(f"cache: {spec.label} (approximate; docs/evaluation.md, Fast re-capture, gives its measured "
+            f"speed-up and error)")
+    return recorder
 
 
 def _warn_cpu_cost(s: InferSettings, transformer, videos: int, log: Callable[[str], None]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -71,6 +71,13 @@ class InferSettings(BaseModel):
     overwrite: bool = Field(False, description="Replace results of an earlier run.")
     attention_backend: Optional[str] = Field(None, description="diffusers attention backend (e.g. native, flash, "
                                              "_native_cudnn).")
+    cache: str = Field("none", description="Training-free cache (diffusers hooks): none | fbc[:threshold] | "
+                       "magcache[:threshold|:calibrate] | taylorseer[:interval] | fastercache. Approximate: "
+                       "docs/evaluation.md (Fast re-capture) gives speed-up vs error.")
+    mag_ratios: Optional[Path] = Field(None, description="MagCache's per-step ratios of this checkpoint (JSON "
+                                       "written by --cache magcache:calibrate).")
+    lora: List[str] = Field([], description="LoRA in diffusers/peft format (.safetensors or folder), PATH[:scale]; "
+                            "repeat for several (e.g. a step-distilled Wan2.1 LoRA with --steps 4 --guidance 1).")
 
     @model_validator(mode="before")
     @classmethod
@@ -108,6 +115,20 @@ class InferSettings(BaseModel):
         if self.cp > 1 and self.offload != "none":
             raise ValueError("--cp-ulysses / --cp-ring cannot be combined with --offload (each rank holds the whole "
                              "model)")
+        from .caches import parse_cache_spec
+        from .lora import parse_lora_spec
+
+        spec = parse_cache_spec(self.cache)
+        if spec.kind == "magcache" and not spec.calibrate and self.mag_ratios is None:
+            raise ValueError("--cache magcache needs --mag-ratios FILE (this checkpoint's per-step ratios: run once "
+                             "with --cache magcache:calibrate, which writes <out>/<trajectory>/mag_ratios.json)")
+        if spec.kind != "none" and self.cp > 1:
+            # each rank would decide to skip blocks from its own shard of the tokens: ranks could disagree and
+            # wait on each other's collectives forever
+            raise ValueError(f"--cache {self.cache} cannot be combined with --cp-ulysses / --cp-ring (the ranks "
+                             f"could decide differently which blocks to skip)")
+        for text in self.lora:
+            parse_lora_spec(text)
         if self.cp_ring > 1 and self.attention_backend in (None, "native"):
             raise ValueError("--cp-ring > 1 needs --attention-backend flash or _native_cudnn (ring attention needs "
                              "the log-sum-exp, which the native backend does not return)")

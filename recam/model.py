@@ -92,6 +92,19 @@ class ReCamMasterTransformerBlock(WanTransformerBlock):
         return (hidden_states.float() + ff_output.float() * c_gate_msa).type_as(hidden_states)
 
 
+def _register_block_for_cache_hooks() -> None:
+    """diffusers' cache hooks (FirstBlockCache, MagCache) look a block's output layout up by its exact class in
+    ``TransformerBlockRegistry``; ours returns the hidden states alone, like ``WanTransformerBlock``. Registered at
+    import so that ``enable_cache`` sees our blocks (without it: "Model class ... not registered")."""
+    from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
+
+    TransformerBlockRegistry.register(ReCamMasterTransformerBlock, TransformerBlockMetadata(
+        return_hidden_states_index=0, return_encoder_hidden_states_index=None))
+
+
+_register_block_for_cache_hooks()
+
+
 class TokenFrameIndex(nn.Module):
     """No parameters: ``(num_frames, tokens_per_frame, cam_frames, device)`` -> ``[1, F * h * w]`` int64, the camera
     frame of every token (``(token // tokens_per_frame) % cam_frames``: the target cameras tiled over the target

@@ -9,6 +9,7 @@ branch keeps the source latents and the cameras); decode the target half. Follow
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Union
@@ -52,23 +53,43 @@ def denoise(transformer, scheduler, latents: torch.Tensor, source: torch.Tensor,
     scheduler.set_timesteps(sigmas=inference_sigmas(num_inference_steps), device=latents.device)
     timesteps = scheduler.timesteps
     do_cfg = negative_context is not None and guidance_scale != 1.0
+    cached = getattr(transformer, "is_cache_enabled", False)
+    if cached and do_cfg and not cfg_batch and type(transformer._cache_config).__name__ == "FasterCacheConfig":
+        raise ValueError("FasterCache needs the CFG branches batched (cfg_batch=True)")
+    if cached:
+        transformer._reset_stateful_cache()  # a cache's state belongs to one sampling run
     for i, t in enumerate(progress(timesteps) if progress else timesteps):
         x = torch.cat([latents, source], dim=2)
         tt = t.expand(b).to(torch.float32)
         if do_cfg and cfg_batch:
-            v = transformer(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([context, negative_context]),
-                            torch.cat([cam_emb, cam_emb])).sample[:, :, :f_lat]
-            v_pos, v_neg = v.chunk(2)
+            # [negative | positive] along the batch, by keyword: the layout diffusers' cache hooks expect
+            # (FasterCache drops the unconditional first half on the steps it approximates)
+            with _cache_context(transformer, cached, "cond_uncond", i, num_inference_steps, t):
+                v = transformer(hidden_states=torch.cat([x, x]), timestep=torch.cat([tt, tt]),
+                                encoder_hidden_states=torch.cat([negative_context, context]),
+                                cam_emb=torch.cat([cam_emb, cam_emb])).sample[:, :, :f_lat]
+            v_neg, v_pos = v.chunk(2)
             v = v_neg + guidance_scale * (v_pos - v_neg)
         else:
-            v = transformer(x, tt, context, cam_emb).sample[:, :, :f_lat]
+            with _cache_context(transformer, cached, "cond", i, num_inference_steps, t):
+                v = transformer(x, tt, context, cam_emb).sample[:, :, :f_lat]
             if do_cfg:
-                v_neg = transformer(x, tt, negative_context, cam_emb).sample[:, :, :f_lat]
+                with _cache_context(transformer, cached, "uncond", i, num_inference_steps, t):
+                    v_neg = transformer(x, tt, negative_context, cam_emb).sample[:, :, :f_lat]
                 v = v_neg + guidance_scale * (v - v_neg)
         latents = scheduler.step(v, t, latents, return_dict=False)[0]
         if callback is not None:
             callback(i + 1, len(timesteps))
     return latents
+
+
+def _cache_context(transformer, cached: bool, name: str, step: int, steps: int, t: torch.Tensor):
+    """diffusers' cache context ``name`` of one denoiser call (its own cache state: ``cond_uncond`` for the batched
+    CFG branches, ``cond`` / ``uncond`` unbatched) when a cache is enabled on ``transformer``
+    (:mod:`recam.caches`); a no-op otherwise."""
+    if not cached:
+        return contextlib.nullcontext()
+    return transformer.cache_context(name, step_index=step, num_inference_steps=steps, timestep=float(t))
 
 
 @dataclass

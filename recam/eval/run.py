@@ -428,11 +428,46 @@ def _column_stats(rows: Sequence[Mapping[str, str]], name: str) -> Dict[str, Any
     return {"n": len(v), "mean": float(np.mean(v)) if v else None, "median": float(np.median(v)) if v else None}
 
 
+#: ReCamMaster's Table 1: (group, header with the better direction, where the value is in summary.json)
+TABLE1 = (("Visual quality", "FID ↓", ("fid", "fid")), ("Visual quality", "FVD ↓", ("fvd", "fvd")),
+          ("Text / temporal", "CLIP-T ↑", ("metrics", "clip_t")),
+          ("Text / temporal", "CLIP-F ↑", ("metrics", "clip_f")),
+          ("Camera accuracy", "RotErr ↓", ("metrics", "rot_err_deg")),
+          ("Camera accuracy", "TransErr ↓", ("metrics", "trans_err")),
+          ("View synchronisation", "Mat.Pix. ↑", ("metrics", "mat_pix")),
+          ("View synchronisation", "FVD-V ↓", ("fvd", "fvd_v")),
+          ("View synchronisation", "CLIP-V ↑", ("metrics", "clip_v")))
+
+
+def table1_values(summary: Mapping[str, Any]) -> Dict[str, Optional[float]]:
+    """ReCamMaster's Table 1 columns (header -> value, None when not computed) from a ``summary.json`` dict: the
+    per-run FID / FVD / FVD-V and the means over pairs of the per-pair columns."""
+    out: Dict[str, Optional[float]] = {}
+    for _, header, (key, field) in TABLE1:
+        rec = summary.get(key) or {}
+        v = rec.get(field) if key != "metrics" else (rec.get(field) or {}).get("mean")
+        out[header] = None if v is None else float(v)
+    return out
+
+
+def _table1_md(summary: Mapping[str, Any]) -> List[str]:
+    """ReCamMaster's Table 1 layout (groups, arrows for the better direction); "–" where a column was not
+    computed (the notes below say which flag computes it)."""
+    values = table1_values(summary)
+    groups = [g for g, _, _ in TABLE1]
+    return ["ReCamMaster Table 1 layout (means over the pairs; FID / FVD / FVD-V over the run; RotErr in degrees, "
+            "TransErr and Mat.Pix. as in results.csv's units):", "",
+            "| " + " | ".join(f"{g}: {h}" if g != (groups[i - 1] if i else None) else h
+                              for i, (g, h, _) in enumerate(TABLE1)) + " |",
+            "|" + "---:|" * len(TABLE1),
+            "| " + " | ".join("–" if v is None else f"{v:.4g}" for v in values.values()) + " |", ""]
+
+
 def _summary_md(summary: Mapping[str, Any], per_run: Sequence[Metric]) -> str:
     def f(x):
         return "" if x is None else f"{x:.4g}"
 
-    lines = ["| metric | pairs | mean | median |", "|---|---:|---:|---:|"]
+    lines = _table1_md(summary) + ["| metric | pairs | mean | median |", "|---|---:|---:|---:|"]
     lines += [f"| {k} | {m['n']} | {f(m['mean'])} | {f(m['median'])} |" for k, m in summary["metrics"].items()]
     for m in per_run:
         row = m.summary_row(summary[m.name]) if summary[m.name] else None

@@ -16,12 +16,47 @@ from synth.core.strict_numbers import Float, Int
 
 from ..data.config import DataConfig, DatasetEntry, _Strict, read_config_yaml  # noqa: F401 - data section: data layer
 
-__all__ = ["TrainConfig", "load_train_config", "apply_overrides", "ConfigError", "UPSTREAM_TRAINABLE"]
+__all__ = ["LoraTrainConfig", "LORA_DEFAULT_TARGETS",
+           "TrainConfig", "load_train_config", "apply_overrides", "ConfigError", "UPSTREAM_TRAINABLE"]
 
 #: upstream trains the parameters whose names contain these (self-attention = diffusers' attn1)
 UPSTREAM_TRAINABLE = ["attn1", "cam_encoder", "projector"]
 
 
+
+
+#: ``model.lora.targets`` default: the self-attention projections (what upstream fine-tunes fully)
+LORA_DEFAULT_TARGETS = [r"blocks\.\d+\.attn1\.(to_q|to_k|to_v|to_out\.0)"]
+
+
+class LoraTrainConfig(_Strict):
+    """``model.lora``: train a LoRA instead of the full weights of the target linears (peft, diffusers'
+    ``add_adapter``). ``rank`` r; ``alpha`` (the update is scaled by alpha / r); ``targets``: regular expressions
+    matched in full against module names (``blocks.3.attn1.to_q``); a module matching any is wrapped. The wrapped
+    base weights are frozen whatever ``model.trainable`` says; ``trainable`` still selects the other parameters
+    (the camera modules). Exports: ``stepN-lora/pytorch_lora_weights.safetensors`` (the LoRA alone, peft format,
+    ``recam infer --lora``) next to ``stepN.ckpt`` (the model without the LoRA)."""
+
+    rank: Int = Field(16, ge=1, le=1024)
+    alpha: Float = Field(16.0, gt=0)
+    targets: List[str] = Field(default_factory=lambda: list(LORA_DEFAULT_TARGETS), min_length=1)
+
+    @field_validator("targets")
+    @classmethod
+    def _regexes(cls, v):
+        import re
+
+        for t in v:
+            try:
+                re.compile(t)
+            except re.error as e:
+                raise ValueError(f"target {t!r} is not a regular expression ({e})") from None
+        return v
+
+    @property
+    def pattern(self) -> str:
+        """One regex: the alternation of ``targets`` (peft fullmatches it against every module name)."""
+        return "|".join(f"(?:{t})" for t in self.targets)
 
 
 class ModelConfig(_Strict):
@@ -37,6 +72,8 @@ class ModelConfig(_Strict):
     attention_backend: Optional[str] = None
     #: torch.compile each transformer block (diffusers' compile_repeated_blocks: one graph, reused per block)
     compile: bool = False
+    #: train a LoRA on ``lora.targets`` instead of their full weights (None: full fine-tuning, upstream)
+    lora: Optional[LoraTrainConfig] = None
 
     @field_validator("attention_backend")
     @classmethod
@@ -171,6 +208,10 @@ class TrainConfig(_Strict):
         if self.optim.ema.enabled and self.trainer.strategy == "deepspeed_stage_3":
             raise ValueError("optim.ema with trainer.strategy=deepspeed_stage_3 is not supported (partitioned "
                              "parameters); use fsdp (EMA sharded like the parameters) or deepspeed_stage_1/2")
+        if self.model.lora is not None and self.trainer.strategy in ("fsdp", "deepspeed_stage_3"):
+            raise ValueError(f"model.lora with trainer.strategy={self.trainer.strategy} is not supported yet (the "
+                             f"sharded export of peft-wrapped layers is untested); use ddp or deepspeed_stage_1/2 "
+                             f"(a LoRA's optimizer state is small)")
         cp = self.parallel
         if cp.degree > 1:
             world = self.trainer.devices * self.trainer.num_nodes

@@ -66,10 +66,15 @@ class ReCamMasterModule(L.LightningModule):
         self.cfg = cfg
         self.save_hyperparameters({"config": cfg.model_dump(mode="json")})
         self.transformer = load_transformer(cfg.model)
+        lora = cfg.model.lora
+        if lora is not None:
+            from ..lora import add_lora
+
+            add_lora(self.transformer, lora.rank, lora.alpha, [lora.pattern])
         self.transformer.requires_grad_(False)
         names = []
         for n, p in self.transformer.named_parameters():
-            if any(k in n for k in cfg.model.trainable):
+            if ".lora_" in n or (".base_layer." not in n and any(k in n for k in cfg.model.trainable)):
                 p.requires_grad_(True)
                 names.append(n)
         if not names:

@@ -7,6 +7,7 @@ Outputs under ``output.dir``::
                                         folders under fsdp (sharded, torch.distributed.checkpoint) and DeepSpeed
     export/stepN.ckpt                upstream format (full DiT state dict, original key names; EMA if enabled)
     export/stepN-diffusers/          diffusers format (save_pretrained)
+    export/stepN-lora/               with model.lora: the LoRA alone (peft format, recam infer --lora)
     tb/, csv/                        TensorBoard and CSV logs
     val/stepN/*.mp4                  sampled validation videos (source | generated)
 """
@@ -47,6 +48,11 @@ class ExportCallback(Callback):
         sd = module.export_state_dict()  # collective: every rank gathers (FSDP / ZeRO-3), rank 0 writes
         if not trainer.is_global_zero:
             return
+        if module.cfg.model.lora is not None:
+            from ..lora import save_lora, strip_lora_names
+
+            save_lora(self.out / f"step{step}-lora", sd, module.transformer.peft_config["default"].to_dict())
+            sd = strip_lora_names(sd)  # the exports below: the model without the LoRA (recam infer --lora adds it)
         if self.official:
             save_official(sd, self.out / f"step{step}.ckpt")
         if self.diffusers:

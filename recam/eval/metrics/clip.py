@@ -1,5 +1,7 @@
-"""CLIP-V (view synchronisation with the source) and CLIP-T (agreement with the prompt) of the generated video,
-from a local ``transformers`` CLIP folder only (nothing is downloaded)."""
+"""CLIP-V (view synchronisation with the source), CLIP-T (agreement with the prompt) and CLIP-F (consistency of
+consecutive frames) of the generated video, from a local ``transformers`` CLIP folder only (nothing is downloaded).
+The three share one model and one ``--clip-model`` flag, so they are one metric (ReCamMaster's Table 1 columns
+CLIP-V, CLIP-T, CLIP-F)."""
 
 from __future__ import annotations
 
@@ -58,6 +60,8 @@ def _scores(loaded, gen: np.ndarray, src: Optional[np.ndarray], prompt: Optional
 
     g = feats(gen)
     scores: Dict[str, float] = {}
+    if len(g) >= 2:
+        scores["clip_f"] = float(100 * (g[1:] * g[:-1]).sum(-1).mean())
     if src is not None:
         n = min(len(gen), len(src))
         scores["clip_v"] = float(100 * (g[:n] * feats(src[:n])).sum(-1).mean())
@@ -79,6 +83,8 @@ def clip_scores(gen: np.ndarray, src: Optional[np.ndarray], model_dir: Optional[
       SynCamMaster / ReCamMaster's CLIP-V); needs ``src``.
     * ``clip_t``: mean cosine similarity of the frames with ``prompt`` (only when the folder holds its tokenizer,
       ``tokenizer.json`` or ``vocab.json``).
+    * ``clip_f``: mean cosine similarity of consecutive frames of ``gen`` (temporal consistency, ReCamMaster's
+      CLIP-F); needs two frames.
 
     Frames ``(F, H, W, 3)`` uint8 are resized (shorter side) and centre-cropped to the model's image size and
     normalised with CLIP's mean / std.
@@ -98,9 +104,10 @@ class CLIPOptions(MetricOptions):
 class CLIP(Metric):
     name = "clip"
     label = "CLIP"
-    help = "CLIP-V (source / result frame similarity) and CLIP-T (frames / prompt), x100"
+    help = "CLIP-V (source / result frame similarity), CLIP-T (frames / prompt), CLIP-F (consecutive frames), x100"
     columns = (Column("clip_v", "x100 mean cosine similarity of source / result frames"),
-               Column("clip_t", "x100 mean cosine similarity of frames / prompt"))
+               Column("clip_t", "x100 mean cosine similarity of frames / prompt"),
+               Column("clip_f", "x100 mean cosine similarity of consecutive result frames"))
     Options = CLIPOptions
     needs = frozenset({"source", "weights"})
     order = 30

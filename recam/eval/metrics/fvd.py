@@ -1,5 +1,7 @@
-"""FVD: one number per run, the Fréchet distance of I3D features of the generated videos vs the true target
-videos of all scored pairs. The I3D weights are loaded by :func:`recam.eval.fvd.load_i3d` (a safetensors state dict
+"""FVD and FVD-V: one number each per run, the Fréchet distance of I3D features of the generated videos vs the true
+target videos (FVD) and vs their source videos (FVD-V: SynCamMaster's view synchronisation, the generated view
+against the source view of the same scene and time; ReCamMaster's Table 1) of all scored pairs. One metric because both use
+the same I3D features of the generated videos and the one ``--fvd-i3d`` flag. The I3D weights are loaded by :func:`recam.eval.fvd.load_i3d` (a safetensors state dict
 into the project's :class:`recam.eval.i3d.InceptionI3d`; TorchScript only with ``--trust-model-code``; local only);
 per-pair features are cached in ``<out>/fvd_features/<pair_id>.npz`` with the file's SHA-256."""
 
@@ -20,16 +22,27 @@ FVD_DIR = "fvd_features"
 
 def _pair_features(root: Path, pair, frames: int, gen_path: Path, model) -> Dict[str, np.ndarray]:
     from synth.core.layout import VIDEOS_DIR
-    from synth.core.video_io import read_video
+    from synth.core.video_io import VideoReadError, read_video
 
     from ...video import resize_center_crop
 
+    videos = Path(root) / "train" / pair.scene / VIDEOS_DIR
     gen, _ = read_video(gen_path, frames)
-    tgt, _ = read_video(root / "train" / pair.scene / VIDEOS_DIR / f"{pair.target}.mp4", frames)
+    tgt, _ = read_video(videos / f"{pair.target}.mp4", frames)
+    try:  # FVD-V (generated vs source): optional, the source may be absent (e.g. --videos of another model only)
+        src, _ = read_video(videos / f"{pair.source}.mp4", frames)
+    except (VideoReadError, OSError):
+        src = None
     n = min(len(gen), len(tgt), frames)
-    gen, tgt = gen[:n], resize_center_crop(tgt[:n], gen.shape[1], gen.shape[2])  # as scored per pair
-    f = model.features(np.stack([gen, tgt]))
-    return {"gen": f[0], "real": f[1], "frames": np.int64(n)}
+    if src is not None and len(src) < n:
+        src = None  # a shorter source: no FVD-V for this pair (FVD keeps its n frames)
+    h, w = gen.shape[1], gen.shape[2]
+    clips = [gen[:n], resize_center_crop(tgt[:n], h, w)]  # as scored per pair
+    if src is not None:
+        clips.append(resize_center_crop(src[:n], h, w))
+    f = model.features(np.stack(clips))
+    return {"gen": f[0], "real": f[1], "src": f[2] if src is not None else np.zeros(0, f.dtype),
+            "frames": np.int64(n)}
 
 
 def compute_fvd(root: Path, pairs: Sequence[Any], results: Mapping[str, Mapping[str, str]], out: Path, model,
@@ -60,7 +73,7 @@ def compute_fvd(root: Path, pairs: Sequence[Any], results: Mapping[str, Mapping[
         check_pair(p)
     cache = Path(out) / FVD_DIR
     cache.mkdir(parents=True, exist_ok=True)
-    gen, real, frames, skipped = [], [], set(), []
+    gen, real, src, frames, skipped = [], [], [], set(), []
     for i, pair in enumerate(pairs):
         row = results.get(pair.pair_id, {})
         if not row.get("frames"):
@@ -70,8 +83,9 @@ def compute_fvd(root: Path, pairs: Sequence[Any], results: Mapping[str, Mapping[
         feats = None
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
-                if str(z["i3d_sha256"]) == model.sha256 and int(z["frames"]) == int(row["frames"]):
-                    feats = {k: z[k] for k in ("gen", "real", "frames")}
+                if (str(z["i3d_sha256"]) == model.sha256 and int(z["frames"]) == int(row["frames"])
+                        and "src" in z.files):  # older caches lack the source features (FVD-V): recomputed
+                    feats = {k: z[k] for k in ("gen", "real", "src", "frames")}
         if feats is None:
             gen_path = (Path(videos_dir) if videos_dir is not None else Path(out) / "videos") / f"{pair.pair_id}.mp4"
             try:
@@ -84,6 +98,8 @@ def compute_fvd(root: Path, pairs: Sequence[Any], results: Mapping[str, Mapping[
             atomic_write_bytes(path, buf.getvalue())
         gen.append(feats["gen"])
         real.append(feats["real"])
+        if feats["src"].size:
+            src.append((feats["gen"], feats["src"]))
         frames.add(int(feats["frames"]))
         if on_fvd:
             on_fvd(i + 1, len(pairs))
@@ -93,8 +109,14 @@ def compute_fvd(root: Path, pairs: Sequence[Any], results: Mapping[str, Mapping[
             f"{model.path.name}): biased on few videos (the 400-d feature covariance of N videos has rank < N); "
             f"compare only runs with the same number of videos and frames" if n >= 2 else
             f"FVD not computed: {n} scored video(s), at least 2 are needed")
+    # FVD-V (SynCamMaster / ReCamMaster's view synchronisation): the same distance between the generated videos
+    # and their source videos (the other view of the same scene and time), over the pairs whose source was read
+    value_v = fvd_from_features(np.stack([g for g, _ in src]), np.stack([s for _, s in src])) if len(src) >= 2 \
+        else None
+    if value_v is not None:
+        note += f"; FVD-V over the {len(src)} pairs whose source video was read (generated vs source)"
     return {"fvd": value, "videos": n, "frames": sorted(frames), "i3d": str(model.path), "i3d_sha256": model.sha256,
-            "skipped": skipped, "note": note}
+            "fvd_v": value_v, "fvd_v_videos": len(src), "skipped": skipped, "note": note}
 
 
 class FVDOptions(MetricOptions):
