@@ -107,9 +107,16 @@ class PrepareReport:
 MAX_MASK_PIXELS = 8192 * 8192
 
 
-def dyn_mask_latent(path: Path, frames: np.ndarray, shape: Tuple[int, int, int]) -> np.ndarray:
+def dyn_mask_latent(path: Path, frames: np.ndarray, shape: Tuple[int, int, int],
+                    annotated: Optional[np.ndarray] = None) -> np.ndarray:
     """SpatialVID dynamic masks (``dyn_masks.npz``: per-frame CSR ``f_{i}_data/indices/indptr`` + ``shape``) at the
     latent frames, max-pooled to the latent grid ``(F_lat, h, w)``; frames without a mask count as static.
+
+    Upstream stores the masks by **annotated-frame index** (``dynamic_mask/inference_batch.py`` saves ``f_{i}`` in
+    the order of the annotated images; REFERENCE §4): ``annotated`` ``(N,)`` is ``indexes.txt``'s video frame of each
+    annotated frame ``i``, and video frame ``f`` reads the mask of the annotated frame nearest to it (exact when
+    ``f`` is annotated: with annotations every 6th frame, video frames 24 and 48 read ``f_4`` and ``f_8``).
+    ``annotated`` None: ``frames`` are annotated-frame indices already.
 
     Raises:
         DatasetFormatError: an unreadable or inconsistent file (named, with the member), a mask larger than
@@ -133,6 +140,8 @@ def dyn_mask_latent(path: Path, frames: np.ndarray, shape: Tuple[int, int, int])
                 raise ValueError(f"mask shape {h0}x{w0} outside 1..{MAX_MASK_PIXELS} pixels")
             for j, pos in enumerate(latent_frame_indices(len(frames))[:f_lat]):
                 f = int(frames[pos])
+                if annotated is not None:  # video frame -> the nearest annotated frame's index (indexes.txt)
+                    f = int(np.argmin(np.abs(np.asarray(annotated) - f)))
                 member = f"f_{f}_data"
                 if member not in z:
                     continue
@@ -448,7 +457,8 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
                     tensors["k_norm"] = torch.from_numpy(np.asarray(it.k_norm, np.float64))
                 if it.dyn_mask is not None:
                     try:
-                        mask = dyn_mask_latent(it.dyn_mask, it.frames, tuple(lat.shape[1:]))
+                        mask = dyn_mask_latent(it.dyn_mask, it.frames, tuple(lat.shape[1:]),
+                                               it.extra.get("annotated_frames"))
                     except DatasetFormatError as e:  # this clip is broken, not the run
                         report.problems.append(Problem(str(it.dyn_mask), str(e).split(": ", 1)[-1]))
                         if on_item:
