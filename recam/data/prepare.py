@@ -28,8 +28,9 @@ from synth.core.video_io import VideoReadError
 
 from ..video import RESIZE_MODES
 from .cache import item_path, read_meta, write_item, write_manifest
-from .clips import load_frames
+from .clips import load_frames, load_frames_sized
 from .formats import Problem, VideoItem, enumerate_items
+from .formats.base import clip_intrinsics
 
 __all__ = ["PrepareSettings", "PrepareReport", "CacheSettingsError", "prepare_dataset", "load_frames",
            "dyn_mask_latent", "CACHE_DTYPES", "VAE_DTYPES", "dist_env", "merge_shard_reports", "launch_local",
@@ -310,10 +311,14 @@ class ClipFrames(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         it = self.items[i]
         try:
-            return i, torch.from_numpy(load_frames(it, self.height, self.width, self.resize)), None
+            frames, size = load_frames_sized(it, self.height, self.width, self.resize)
+            k = None  # the clip's intrinsics (F, 4) after resize + centre crop, from the source frame's
+            if it.intrinsics is not None and size is not None:
+                k = clip_intrinsics(it.intrinsics, size, (self.width, self.height))
+            return i, torch.from_numpy(frames), None, k
         except VideoReadError as e:  # "<file>: <reason>"
             head, _, reason = str(e).partition(": ")
-            return i, None, Problem(head if reason else it.source, reason or str(e))
+            return i, None, Problem(head if reason else it.source, reason or str(e)), None
 
 
 def _identity(x):
@@ -453,8 +458,10 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
                 tensors = {"latents": lat.to(dt).cpu(), "context": emb[j, :lengths[j]].to(dt).cpu(),
                            "c2w": torch.from_numpy(it.c2w.astype(np.float64)),
                            "frames": torch.from_numpy(np.asarray(it.frames, np.int64))}
-                if it.k_norm is not None:
-                    tensors["k_norm"] = torch.from_numpy(np.asarray(it.k_norm, np.float64))
+                k = clip_k.pop(it.key, None)
+                if k is not None:  # normalised to the clip (resize + centre crop), per frame and its first frame
+                    tensors["intrinsics"] = torch.from_numpy(np.asarray(k, np.float64))
+                    tensors["k_norm"] = tensors["intrinsics"][0].clone()
                 if it.dyn_mask is not None:
                     try:
                         mask = dyn_mask_latent(it.dyn_mask, it.frames, tuple(lat.shape[1:]),
@@ -480,7 +487,8 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
                     progress.update("written")
 
         pending: List[Tuple[VideoItem, torch.Tensor]] = []
-        for i, frames, problem in stream:  # workers decode the next clips while this process encodes
+        clip_k: Dict[str, np.ndarray] = {}
+        for i, frames, problem, k in stream:  # workers decode the next clips while this process encodes
             if problem is not None:
                 report.problems.append(problem)
                 if on_item:
@@ -488,6 +496,8 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
                 if progress:
                     progress.update("problem")
                 continue
+            if k is not None:
+                clip_k[todo[i].key] = k
             pending.append((todo[i], frames))
             if len(pending) >= batch_text:
                 flush(pending)
