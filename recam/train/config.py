@@ -37,6 +37,10 @@ class ModelConfig(_Strict):
     attention_backend: Optional[str] = None
     #: torch.compile each transformer block (diffusers' compile_repeated_blocks: one graph, reused per block)
     compile: bool = False
+    #: the optional intrinsics condition (issue 24): zero-initialised ``cam_intrinsics_encoder`` per block fed the
+    #: target-to-source focal ratios and principal-point offsets (``cam_intr`` of pairs whose cache holds
+    #: intrinsics); trained with the camera modules. An upstream checkpoint is exact with it on (ratios 1).
+    intrinsics: bool = False
 
     @field_validator("attention_backend")
     @classmethod

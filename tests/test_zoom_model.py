@@ -1,0 +1,107 @@
+"""The optional intrinsics condition of the camera encoder (issue 24): golden parity unchanged with the option on,
+exact whatever its weights when target and source share the lens, the condition matters once trained, and a tiny
+training step on zoom data moves its weights off zero."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from recam.cameras import TrajectoryError, intrinsics_condition, zoom_intrinsics
+from recam.model import ReCamMasterTransformer3DModel as Model
+from recam.scheduler import TrainingSchedule, flow_matching_loss
+
+
+def rel_l2(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.fixture(scope="module")
+def official(golden):
+    meta = json.loads((golden / "meta.json").read_text())
+    return Model.from_official(golden / "dit_official.ckpt", config=meta["dit_config"]), meta
+
+
+def test_golden_parity_with_the_option_on(official, golden):
+    model, meta = official
+    inp = load_file(golden / "dit_inputs.safetensors")
+    exp = load_file(golden / "dit_expected.safetensors")
+    x = torch.cat([inp["x_target"], inp["x_source"]], dim=2)
+    with torch.no_grad():
+        off = model(x, inp["timestep"], inp["context"], inp["cam_emb"]).sample
+        model.enable_intrinsics_condition()
+        assert model.has_intrinsics_condition and all(float(p.abs().max()) == 0 for p in model.intrinsics_parameters())
+        same_lens = torch.from_numpy(intrinsics_condition(np.tile([0.9, 0.9, 0.5, 0.5], (inp["cam_emb"].shape[1], 1)),
+                                                          np.tile([0.9, 0.9, 0.5, 0.5], (inp["cam_emb"].shape[1], 1))))
+        zeros = same_lens[None].expand(inp["cam_emb"].shape[0], -1, -1)
+        # bias-free: equal lenses are exact whatever the weights (zero-initialised ones included, checked above)
+        for p in model.intrinsics_parameters():
+            p.normal_(0, 0.5)
+        on = model(x, inp["timestep"], inp["context"], inp["cam_emb"], cam_intrinsics=zeros).sample
+        assert torch.equal(on, off)  # bit-identical
+        assert rel_l2(on, exp["out_full"]) <= 1e-5
+        assert rel_l2(on[:, :, :meta["target_frames"]], exp["out_target"]) <= 1e-5
+        # (that a zoom changes the output: the training step below, whose loss has a gradient on these weights)
+        for p in model.intrinsics_parameters():
+            p.zero_()
+        with pytest.raises(ValueError, match="cam_intrinsics must be"):
+            model(x, inp["timestep"], inp["context"], inp["cam_emb"], cam_intrinsics=zeros[:, :1])
+
+
+def test_state_dict_keeps_the_intrinsics_weights(tmp_path):
+    from recam.tiny import tiny_transformer
+
+    m = tiny_transformer(seed=1)
+    base = set(m.state_dict())
+    m.enable_intrinsics_condition()
+    extra = set(m.state_dict()) - base
+    assert extra and all("cam_intrinsics_encoder.weight" in k for k in extra)
+    assert len(extra) == len(m.blocks)
+    for p in m.intrinsics_parameters():
+        torch.nn.init.normal_(p)
+    other = tiny_transformer(seed=1).enable_intrinsics_condition()
+    other.load_state_dict(m.state_dict(), strict=True)  # a checkpoint of the option loads into the option
+    assert all(torch.equal(a, b) for a, b in zip(m.intrinsics_parameters(), other.intrinsics_parameters()))
+    with pytest.raises(RuntimeError, match="cam_intrinsics_encoder"):  # and is refused without it, not dropped
+        tiny_transformer(seed=1).load_state_dict(m.state_dict(), strict=True)
+
+
+def test_tiny_training_step_on_zoom_data_moves_the_intrinsics_weights():
+    from recam.tiny import tiny_transformer
+
+    torch.manual_seed(0)
+    m = tiny_transformer(seed=2).enable_intrinsics_condition()
+    m.requires_grad_(False)
+    params = list(m.intrinsics_parameters())
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.0)
+    cfg = m.config
+    f_lat = 3
+    lat = torch.randn(1, cfg.in_channels, 2 * f_lat, 4, 4)
+    noise = torch.randn_like(lat)
+    ctx = torch.randn(1, 8, cfg.text_dim)
+    cam = torch.zeros(1, f_lat, 12)
+    cam[..., [0, 5, 10]] = 1.0
+    k_src = np.tile([0.9, 0.9, 0.5, 0.5], (f_lat, 1))
+    k_tgt = k_src * np.array([[1.0], [1.5], [2.0]]) ** np.array([1, 1, 0, 0])  # a zoom in along the clip
+    intr = torch.from_numpy(intrinsics_condition(k_tgt, k_src))[None]
+    assert intr[0, 0].abs().max() == 0 and intr[0, 2, 0] == pytest.approx(np.log(2.0))
+    sched = TrainingSchedule.create()
+    loss = flow_matching_loss(m, lat, noise, torch.tensor([300]), sched, ctx, cam, f_lat, cam_intrinsics=intr)
+    loss.backward()
+    opt.step()
+    moved = max(float(p.abs().max()) for p in params)
+    assert moved > 1e-4
+
+
+def test_zoom_spec():
+    r = zoom_intrinsics("1.0:2.0", 5)
+    assert r[0] == 1.0 and r[-1] == pytest.approx(2.0) and np.allclose(r[1:] / r[:-1], 2 ** 0.25)
+    for bad in ("2", "a:b", "0:2", "1:20"):
+        with pytest.raises(TrajectoryError, match="--zoom"):
+            zoom_intrinsics(bad, 5)
