@@ -68,6 +68,17 @@ def test_state_dict_keeps_the_intrinsics_weights(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(m.intrinsics_parameters(), other.intrinsics_parameters()))
     with pytest.raises(RuntimeError, match="cam_intrinsics_encoder"):  # and is refused without it, not dropped
         tiny_transformer(seed=1).load_state_dict(m.state_dict(), strict=True)
+    # export in upstream's container keeps them, and loading it turns the option on; without it, nothing changes
+    from recam.convert import official_from_config, save_official
+
+    cfg = official_from_config(dict(m.config))
+    back = Model.from_official(save_official(m, tmp_path / "with.ckpt"), config=cfg)
+    assert back.has_intrinsics_condition
+    assert all(torch.equal(a, b) for a, b in zip(m.intrinsics_parameters(), back.intrinsics_parameters()))
+    plain = tiny_transformer(seed=1)
+    ref = torch.load(save_official(plain, tmp_path / "plain.ckpt"), weights_only=True)
+    assert not any("intrinsics" in k for k in ref)
+    assert not Model.from_official(tmp_path / "plain.ckpt", config=cfg).has_intrinsics_condition
 
 
 def test_tiny_training_step_on_zoom_data_moves_the_intrinsics_weights():
