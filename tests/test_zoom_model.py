@@ -116,3 +116,39 @@ def test_zoom_spec():
     for bad in ("2", "a:b", "0:2", "1:20"):
         with pytest.raises(TrajectoryError, match="--zoom"):
             zoom_intrinsics(bad, 5)
+
+
+@pytest.mark.slow
+def test_infer_zoom_end_to_end(tmp_path, example):
+    """``recam infer --zoom 1.0:2.0``: refused (exit 2) with weights that lack the condition; with an exported
+    checkpoint that has it, the run's result differs from the same run without --zoom (the ratios reach the model)."""
+    from typer.testing import CliRunner
+
+    from recam.cli import app
+    from recam.convert import official_from_config, save_official
+    from recam.tiny import tiny_transformer
+    from synth.core.video_io import read_video
+
+    run = CliRunner().invoke
+    tiny = tmp_path / "model"
+    assert run(app, ["init-tiny", str(tiny)]).exit_code == 0
+    base = ["infer", "--model_dir", str(tiny), "--cam_type", "1", "--video", str(example / "videos/7.mp4"),
+            "--prompt", "a man", "--num_frames", "9", "--height", "32", "--width", "48", "--steps", "1",
+            "--guidance", "1", "--device", "cpu"]
+    r = run(app, base + ["--ckpt", str(tiny / "recammaster_tiny.ckpt"), "--zoom", "1.0:2.0", "--out",
+                         str(tmp_path / "no")])
+    assert r.exit_code == 2 and "no intrinsics condition" in " ".join(r.output.split())
+    r = run(app, base + ["--zoom", "1:99", "--out", str(tmp_path / "bad")])
+    assert r.exit_code == 2 and "--zoom" in r.output
+    cfg = official_from_config(dict(tiny_transformer().config))
+    m = Model.from_official(tiny / "recammaster_tiny.ckpt", config=cfg).enable_intrinsics_condition()
+    with torch.no_grad():
+        for p in m.intrinsics_parameters():
+            p.normal_(0, 1.0)
+    ckpt = save_official(m, tmp_path / "zoom.ckpt")
+    outs = []
+    for extra, out in (([], "plain"), (["--zoom", "1.0:2.0"], "zoom")):
+        r = run(app, base + ["--ckpt", str(ckpt), "--out", str(tmp_path / out)] + extra)
+        assert r.exit_code == 0, r.output
+        outs.append(read_video(next((tmp_path / out).rglob("7.mp4")), 9)[0].astype(float))
+    assert np.abs(outs[0] - outs[1]).mean() > 0.5
