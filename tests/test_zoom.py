@@ -131,7 +131,7 @@ def _ctx(lens_focal, frames=21, start=(3.0, -1.0, 1.6), a=None):
                          lens_focal_mm=lens_focal)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2 ** 31), lens=st.sampled_from([18.0, 24.0, 35.0, 50.0]),
        a=st.sampled_from([None, 2.0, -3.0]))
 def test_family_invariants(seed, lens, a):
@@ -192,7 +192,7 @@ def test_dolly_zoom_keeps_the_rendered_character_size(tmp_path):
     cfg.write_text(yaml.safe_dump(data))
     out = tmp_path / "ds"
     r = run(app, ["render", "--config", str(cfg), "--scenes", "1", "--seed", "3", "--width", "160", "--height", "160",
-                  "--frames", "9", "--masks", "--out", str(out)])
+                  "--frames", "9", "--masks", "--joints", "--out", str(out)])
     assert r.exit_code == 0, r.output
     r = run(app, ["validate", str(out)])
     assert r.exit_code == 0, r.output
@@ -204,6 +204,22 @@ def test_dolly_zoom_keeps_the_rendered_character_size(tmp_path):
         rows = np.flatnonzero(mask.any(1))
         return rows[-1] - rows[0] + 1
 
+    # known points: the character's joints, projected with the written per-frame K, land on its rendered mask
+    from scipy.ndimage import binary_dilation
+
+    from synth.core.multicam_format import load_camera_extrinsics
+    from synth.core.projection import project_points
+
+    c2w, joints = load_camera_extrinsics(scene / "cameras/camera_extrinsics.json"), np.load(scene / "joints/joints.npz")
+    for i, cam in enumerate(spec.camera_names()):
+        hits = total = 0
+        for k in range(9):
+            uv, _ = project_points(intr.K[i, k], c2w[cam][k], joints["positions_cm"][k] / 100)
+            m = binary_dilation(np.array(Image.open(scene / "masks" / cam / f"{k:05d}.png")) > 0)
+            for (u, v), ok in zip(uv, joints["visible"][i, k]):
+                if ok and 0 <= u < 160 and 0 <= v < 160:
+                    total, hits = total + 1, hits + bool(m[int(v), int(u)])
+        assert total > 100 and hits / total >= 0.95, (cam, hits, total)
     for i, cam in enumerate(spec.camera_names()):
         f = intr.focal_mm[i]
         assert max(f[-1] / f[0], f[0] / f[-1]) >= 1.3
