@@ -37,7 +37,7 @@ from synth.core.yaml_safe import load_yaml
 __all__ = ["load_camera_extrinsics", "relative_cam_emb", "relative_poses", "PRESET_NAMES", "preset_trajectory",
            "trajectory_from_moves", "load_trajectory", "inference_cam_emb", "latent_frame_indices",
            "TrajectoryError", "resample_trajectory", "MAX_TRANSLATION_M", "MAX_MOVE_DEG", "intrinsics_condition",
-           "zoom_intrinsics"]
+           "zoom_intrinsics", "trajectory_zoom"]
 
 PRESET_NAMES = {1: "Pan Right", 2: "Pan Left", 3: "Tilt Up", 4: "Tilt Down", 5: "Zoom In", 6: "Zoom Out",
                 7: "Translate Up (with rotation)", 8: "Translate Down (with rotation)",
@@ -364,3 +364,34 @@ def zoom_intrinsics(spec: str, num_frames: int) -> np.ndarray:
         raise TrajectoryError(f"--zoom: {spec!r}; the ratios must be within [0.1, 10]")
     u = np.linspace(0.0, 1.0, num_frames) if num_frames > 1 else np.zeros(1)
     return a * (b / a) ** u
+
+
+def trajectory_zoom(spec: Union[int, str, Path], num_frames: int, camera: Optional[str] = None
+                    ) -> Optional[np.ndarray]:
+    """The focal-length change of a ``--trajectory`` ``camera_extrinsics.json`` whose folder also holds
+    ``camera_intrinsics.json`` (a ``synth`` zoom scene): ``(num_frames,)`` float64 focal length of ``camera`` (the
+    first one when None, as :func:`load_trajectory`) relative to its first frame, resampled over the whole
+    trajectory like the poses. None for any other trajectory, or a camera whose focal length does not change.
+
+    Raises:
+        TrajectoryError: an unreadable intrinsics file or one without the camera (names the file).
+    """
+    from synth.core.intrinsics_file import read_camera_intrinsics
+    from synth.core.layout import CAMERA_INTRINSICS_JSON
+    from synth.core.multicam_format import DatasetFormatError
+
+    if isinstance(spec, int) or Path(spec).suffix != ".json":
+        return None
+    path = Path(spec).parent / CAMERA_INTRINSICS_JSON.name
+    if not path.is_file():
+        return None
+    try:
+        intr = read_camera_intrinsics(path)
+    except DatasetFormatError as e:
+        raise TrajectoryError(str(e)) from None
+    cam = camera if camera is not None else intr.cameras[0]
+    if cam not in intr.cameras:
+        raise TrajectoryError(f"{path}: no camera {cam!r}; it has {intr.cameras}")
+    f = intr.focal_mm[intr.cameras.index(cam)]
+    f = np.interp(np.linspace(0.0, len(f) - 1.0, num_frames), np.arange(len(f)), f)
+    return None if np.allclose(f, f[0]) else f / f[0]

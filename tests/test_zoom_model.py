@@ -152,3 +152,19 @@ def test_infer_zoom_end_to_end(tmp_path, example):
         assert r.exit_code == 0, r.output
         outs.append(read_video(next((tmp_path / out).rglob("7.mp4")), 9)[0].astype(float))
     assert np.abs(outs[0] - outs[1]).mean() > 0.5
+
+
+def test_trajectory_json_zoom_from_its_intrinsics_file(tmp_path):
+    from recam.cameras import trajectory_zoom
+    from synth.core.multicam_format import write_camera_intrinsics
+
+    f = 24.0 * 2.0 ** np.linspace(0, 1, 81)
+    write_camera_intrinsics(tmp_path / "camera_intrinsics.json", {"cam01": f, "cam02": np.full(81, 35.0)}, 23.76,
+                            64, 64)
+    traj = tmp_path / "camera_extrinsics.json"
+    r = trajectory_zoom(traj, 9, "cam01")
+    assert r[0] == 1.0 and r[-1] == pytest.approx(2.0, rel=1e-6) and np.all(np.diff(r) > 0)
+    assert trajectory_zoom(traj, 9, "cam02") is None and trajectory_zoom(3, 9) is None
+    assert trajectory_zoom(tmp_path / "orbit.yaml", 9) is None
+    with pytest.raises(TrajectoryError, match="no camera 'cam07'"):
+        trajectory_zoom(traj, 9, "cam07")
