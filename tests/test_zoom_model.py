@@ -168,3 +168,13 @@ def test_trajectory_json_zoom_from_its_intrinsics_file(tmp_path):
     assert trajectory_zoom(tmp_path / "orbit.yaml", 9) is None
     with pytest.raises(TrajectoryError, match="no camera 'cam07'"):
         trajectory_zoom(traj, 9, "cam07")
+
+
+def test_collate_fills_the_intrinsics_condition():
+    from recam.train.datamodule import collate
+
+    a = {"sample_id": "a", "cam_emb": torch.zeros(3, 12), "cam_intr": torch.ones(3, 4)}
+    b = {"sample_id": "b", "cam_emb": torch.zeros(3, 12)}
+    for batch in (collate([a, b]), collate([b, a])):
+        assert batch["cam_intr"].shape == (2, 3, 4) and batch["cam_intr"].sum() == 12
+    assert "cam_intr" not in collate([b, b])
