@@ -51,7 +51,8 @@ def expected_focal_lengths(spec: SceneSpec, names: Sequence[str], frames: int) -
         except (KeyError, TypeError, ValueError):
             continue
         if f is not None:
-            out[i], _ = np.asarray(f, np.float64), zooming.append(n)
+            out[i] = np.asarray(f, np.float64)
+            zooming.append(n)
     return out, zooming
 
 
