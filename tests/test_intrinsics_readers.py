@@ -148,7 +148,7 @@ def test_dl3dv_resolution_folders(tmp_path):
 
 def test_dl3dv_distortion_undistorted_or_refused(tmp_path):
     """(c) a dot drawn where OpenCV's model puts a 3D point comes back, after undistortion, to where the pinhole K
-    projects it; a distortion beyond --dl3dv-max-distortion is refused."""
+    projects it; a distortion beyond --dl3dv-distortion is refused."""
     root = tmp_path / "dl"
     make_dl3dv(root)
     tf = root / "s1" / "transforms.json"
@@ -166,7 +166,7 @@ def test_dl3dv_distortion_undistorted_or_refused(tmp_path):
     img[int(vd) - 1:int(vd) + 2, int(ud) - 1:int(ud) + 2] = 255
     for f in sorted((root / "s1" / "images").iterdir()):
         Image.fromarray(img).save(f)
-    items, problems = enumerate_items("dl3dv", root, 3, dl3dv_max_distortion=0.2)
+    items, problems = enumerate_items("dl3dv", root, 3, dl3dv_distortion=0.2)
     it = next(i for i in items if i.key == "s1")
     assert np.allclose(it.extra["distortion"], [-0.3, 0.05, 0.001, -0.002])
     frames, size = load_frames_sized(it, H, W)
@@ -179,4 +179,4 @@ def test_dl3dv_distortion_undistorted_or_refused(tmp_path):
     assert np.hypot(ud - (fx * x + cx), vd - (fy * y + cy)) > 2.5  # the distortion moved it visibly
     items, problems = enumerate_items("dl3dv", root, 3)  # default bound: 5% of the width
     assert "s1" not in [i.key for i in items]
-    assert any(p.path == str(tf) and "--dl3dv-max-distortion" in p.message for p in problems)
+    assert any(p.path == str(tf) and "--dl3dv-distortion" in p.message for p in problems)

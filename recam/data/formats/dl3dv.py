@@ -10,7 +10,7 @@ from the resolution folder): the folder named in ``transforms.json`` when it hol
 
 Distortion: frames are undistorted with OpenCV's model (``cv2.undistort`` with the same ``K``, before upstream's
 resize + crop; :func:`recam.data.clips.load_frames`), so the clip is pinhole with the stated intrinsics. Clips whose
-distortion moves a point of the image border by more than ``--dl3dv-max-distortion`` of the image width (default
+distortion moves a point of the image border by more than ``--dl3dv-distortion`` of the image width (default
 5%) are refused: undistorting them into the same ``K`` would leave large empty borders.
 """
 
@@ -71,7 +71,7 @@ def _image_files(scene: Path, rels, frames, folder: Optional[str]):
 
 
 def read(root: Path, num_frames: int, stride: int, dl3dv_images: Optional[str] = None,
-         dl3dv_max_distortion: float = 0.05) -> Tuple[List[VideoItem], List[Problem]]:
+         dl3dv_distortion: float = 0.05) -> Tuple[List[VideoItem], List[Problem]]:
     if dl3dv_images is not None and (Path(dl3dv_images).name != dl3dv_images or dl3dv_images in ("", ".", "..")):
         raise ValueError(f"--dl3dv-images: {dl3dv_images!r}; expected a folder name inside each scene, e.g. images_4")
     items, problems = [], []
@@ -143,10 +143,10 @@ def read(root: Path, num_frames: int, stride: int, dl3dv_images: Optional[str] =
                                                  "undistort"))
                 continue
             shift = distortion_shift(k_norm, dist, h / w)
-            if shift > dl3dv_max_distortion:
+            if shift > dl3dv_distortion:
                 problems.append(Problem(str(tf), f"distortion k1 k2 p1 p2 = {dist.tolist()} moves the image border by "
                                                  f"{100 * shift:.1f}% of the width; at most "
-                                                 f"{100 * dl3dv_max_distortion:g}% (--dl3dv-max-distortion) is "
+                                                 f"{100 * dl3dv_distortion:g}% (--dl3dv-distortion) is "
                                                  f"undistorted"))
                 continue
             extra = {"distortion": dist}  # recam.data.clips.load_frames undistorts (cv2, same K)
@@ -156,12 +156,12 @@ def read(root: Path, num_frames: int, stride: int, dl3dv_images: Optional[str] =
 
 
 class Dl3dvOptions(KindOptions):
-    """DL3DV's reader options (``recam prepare --dl3dv-images --dl3dv-max-distortion``)."""
+    """DL3DV's reader options (``recam prepare --dl3dv-images --dl3dv-distortion``)."""
 
     dl3dv_images: Optional[str] = Field(None, description="DL3DV image folder inside each scene (e.g. images_4); "
                                                           "default: the one transforms.json names, else images_4, "
                                                           "images_8, images_2.")
-    dl3dv_max_distortion: float = Field(0.05, gt=0, le=1, description="DL3DV: refuse clips whose k1 k2 p1 p2 move "
+    dl3dv_distortion: float = Field(0.05, gt=0, le=1, description="DL3DV: refuse clips whose k1 k2 p1 p2 move "
                                                                       "the image border by more than this fraction "
                                                                       "of the width.")
 
