@@ -36,7 +36,8 @@ from synth.core.yaml_safe import load_yaml
 
 __all__ = ["load_camera_extrinsics", "relative_cam_emb", "relative_poses", "PRESET_NAMES", "preset_trajectory",
            "trajectory_from_moves", "load_trajectory", "inference_cam_emb", "latent_frame_indices",
-           "TrajectoryError", "resample_trajectory", "MAX_TRANSLATION_M", "MAX_MOVE_DEG"]
+           "TrajectoryError", "resample_trajectory", "MAX_TRANSLATION_M", "MAX_MOVE_DEG", "intrinsics_condition",
+           "zoom_intrinsics", "trajectory_zoom"]
 
 PRESET_NAMES = {1: "Pan Right", 2: "Pan Left", 3: "Tilt Up", 4: "Tilt Down", 5: "Zoom In", 6: "Zoom Out",
                 7: "Translate Up (with rotation)", 8: "Translate Down (with rotation)",
@@ -327,3 +328,70 @@ def inference_cam_emb(c2ws: np.ndarray) -> np.ndarray:
     c2ws = np.asarray(c2ws)
     idx = latent_frame_indices(len(c2ws))
     return relative_cam_emb(c2ws[0], c2ws[idx])
+
+
+def intrinsics_condition(target_k: np.ndarray, source_k: np.ndarray) -> np.ndarray:
+    """The optional intrinsics condition of the camera encoder (``model.intrinsics``; issue 24): ``(F, 4)`` float32
+    ``[log(fx_t / fx_s), log(fy_t / fy_s), cx_t - cx_s, cy_t - cy_s]`` per frame, from normalised intrinsics
+    ``[fx/W, fy/H, cx/W, cy/H]`` ``(F, 4)`` of the target and the source (clip frames; each target frame against the
+    source frame of the same time). Zero when the target has the source's lens: the model is then exactly
+    upstream's. A zoom-in by 2x gives ``log 2`` in the first two columns.
+
+    Raises:
+        ValueError: shapes differ or a focal length is not positive and finite.
+    """
+    t, s = np.asarray(target_k, np.float64), np.asarray(source_k, np.float64)
+    if t.shape != s.shape or t.shape[-1:] != (4,):
+        raise ValueError(f"target and source intrinsics must both be (F, 4), got {t.shape} and {s.shape}")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(s)) and np.all(t[..., :2] > 0) and np.all(s[..., :2] > 0)):
+        raise ValueError("intrinsics must be finite with positive focal lengths")
+    return np.concatenate([np.log(t[..., :2] / s[..., :2]), t[..., 2:] - s[..., 2:]], -1).astype(np.float32)
+
+
+def zoom_intrinsics(spec: str, num_frames: int) -> np.ndarray:
+    """``--zoom A:B``: the target's focal length relative to the source's, from ``A`` at the first frame to ``B``
+    at the last, geometrically (a constant zoom rate): ``(num_frames,)`` float64 ratios ``A (B / A)^(i / (F - 1))``.
+
+    Raises:
+        TrajectoryError: not two positive numbers ``A:B`` within [0.1, 10].
+    """
+    try:
+        a, b = (float(v) for v in str(spec).split(":"))
+    except ValueError:
+        raise TrajectoryError(f"--zoom: {spec!r}; expected START:END focal ratios, e.g. 1.0:2.0 (zoom in 2x)") \
+            from None
+    if not (0.1 <= a <= 10 and 0.1 <= b <= 10):
+        raise TrajectoryError(f"--zoom: {spec!r}; the ratios must be within [0.1, 10]")
+    u = np.linspace(0.0, 1.0, num_frames) if num_frames > 1 else np.zeros(1)
+    return a * (b / a) ** u
+
+
+def trajectory_zoom(spec: Union[int, str, Path], num_frames: int, camera: Optional[str] = None
+                    ) -> Optional[np.ndarray]:
+    """The focal-length change of a ``--trajectory`` ``camera_extrinsics.json`` whose folder also holds
+    ``camera_intrinsics.json`` (a ``synth`` zoom scene): ``(num_frames,)`` float64 focal length of ``camera`` (the
+    first one when None, as :func:`load_trajectory`) relative to its first frame, resampled over the whole
+    trajectory like the poses. None for any other trajectory, or a camera whose focal length does not change.
+
+    Raises:
+        TrajectoryError: an unreadable intrinsics file or one without the camera (names the file).
+    """
+    from synth.core.intrinsics_file import read_camera_intrinsics
+    from synth.core.layout import CAMERA_INTRINSICS_JSON
+    from synth.core.multicam_format import DatasetFormatError
+
+    if isinstance(spec, int) or Path(spec).suffix != ".json":
+        return None
+    path = Path(spec).parent / CAMERA_INTRINSICS_JSON.name
+    if not path.is_file():
+        return None
+    try:
+        intr = read_camera_intrinsics(path)
+    except DatasetFormatError as e:
+        raise TrajectoryError(str(e)) from None
+    cam = camera if camera is not None else intr.cameras[0]
+    if cam not in intr.cameras:
+        raise TrajectoryError(f"{path}: no camera {cam!r}; it has {intr.cameras}")
+    f = intr.focal_mm[intr.cameras.index(cam)]
+    f = np.interp(np.linspace(0.0, len(f) - 1.0, num_frames), np.arange(len(f)), f)
+    return None if np.allclose(f, f[0]) else f / f[0]

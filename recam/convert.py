@@ -57,6 +57,7 @@ _BLOCK_MODULES = {
     "norm3": "norm2",
     "ffn.0": "ffn.net.0.proj", "ffn.2": "ffn.net.2",
     "cam_encoder": "cam_encoder", "projector": "projector",
+    "cam_intrinsics_encoder": "cam_intrinsics_encoder",  # the optional intrinsics condition (model.intrinsics)
 }
 _BLOCK_PARAMS = {"modulation": "scale_shift_table"}
 _CAMERA = ("cam_encoder", "projector")
@@ -218,6 +219,8 @@ def load_official(cls, path, config=None, torch_dtype=None, strict_camera=True):
     dcfg = config_from_official(upstream_cfg)
     with init_empty_weights():
         model = cls.from_config(dcfg)
+        if any("cam_intrinsics_encoder" in k for k in sd):  # trained with model.intrinsics (issue 24): keep them
+            model.enable_intrinsics_condition()
     expected = model.state_dict()
     missing = sorted(set(expected) - set(sd))
     unexpected = sorted(set(sd) - set(expected))

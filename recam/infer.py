@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from synth.core.run_errors import UserError
 from synth.core.signals import sigterm_as_interrupt
 from synth.core.video_io import read_video, write_video
 
-from .cameras import inference_cam_emb
+from .cameras import inference_cam_emb, latent_frame_indices, zoom_intrinsics
 from .devices import resolve_device_dtype  # also recam.infer.resolve_device_dtype, as before
 from .infer_settings import (CPU_FLOPS, MAX_FRAMES, MAX_GUIDANCE, MAX_SIDE, MAX_STEPS, OFFLOAD_MODES, InferSettings,
                              estimate_flops)
@@ -210,25 +210,31 @@ def place_pipeline(pipe, device: torch.device, offload: str = "none", vae_tiling
 
 
 def run_inference(pipe, loaded: List[LoadedJob], trajectory: np.ndarray, out_dir: Path, *, steps: int,
-                  guidance: float, seed: int, log: Callable[[str], None] = print, write: bool = True) -> List[Path]:
+                  guidance: float, seed: int, log: Callable[[str], None] = print, write: bool = True,
+                  zoom: Optional[np.ndarray] = None) -> List[Path]:
     """Run ``pipe`` on each loaded job with the target ``trajectory`` ``(num_frames, 4, 4)``; writes the result and
     a side-by-side (source | result) video at the source frame rate; returns the result paths. ``write=False``
     (the other ranks of a context-parallel group) runs the pipeline but writes nothing. Each result is written
     with its side-by-side or not at all (:func:`write_result_pair`), also when SIGTERM stops the run."""
     out_dir = Path(out_dir)
     cam = torch.from_numpy(inference_cam_emb(trajectory))
+    intr = None
+    if zoom is not None:  # (num_frames,) target focal / source focal (--zoom, or the trajectory's intrinsics file)
+        r = np.asarray(zoom, np.float64)[latent_frame_indices(len(trajectory))]
+        intr = torch.from_numpy(np.stack([np.log(r), np.log(r), 0 * r, 0 * r], -1).astype(np.float32))
     with sigterm_as_interrupt():  # SIGTERM (a time limit) like Ctrl-C: the pair being written is removed
         return _run_inference(pipe, loaded, cam, out_dir, steps=steps, guidance=guidance, seed=seed, log=log,
-                              write=write)
+                              write=write, intr=intr)
 
 
 def _run_inference(pipe, loaded: List[LoadedJob], cam: torch.Tensor, out_dir: Path, *, steps: int, guidance: float,
-                   seed: int, log: Callable[[str], None], write: bool) -> List[Path]:
+                   seed: int, log: Callable[[str], None], write: bool, intr=None) -> List[Path]:
     written = []
+    extra = {} if intr is None else {"cam_intrinsics": intr}
     for item in loaded:
         t0 = time.perf_counter()
         result = pipe(frames_to_tensor(item.frames)[None], item.job.prompt, cam, num_inference_steps=steps,
-                      guidance_scale=guidance, seed=seed).frames[0]
+                      guidance_scale=guidance, seed=seed, **extra).frames[0]
         path = output_paths(item.job, out_dir)[0]
         if write:
             write_result_pair(out_dir, item.job.name, result, np.concatenate([item.frames, result], axis=2),
@@ -288,10 +294,12 @@ def run(s: InferSettings, log: Callable[[str], None] = print) -> List[Path]:
     """
     from synth.core.video_io import VideoReadError
 
-    from .cameras import PRESET_NAMES, TrajectoryError, load_trajectory
+    from .cameras import PRESET_NAMES, TrajectoryError, load_trajectory, trajectory_zoom
 
     try:
         traj = load_trajectory(s.cam_type if s.cam_type is not None else s.trajectory, s.num_frames, s.camera)
+        zoom = zoom_intrinsics(s.zoom, s.num_frames) if s.zoom else \
+            trajectory_zoom(s.trajectory, s.num_frames, s.camera) if s.trajectory else None
         out_dir = s.out / output_dir_name(s.cam_type, s.trajectory, s.camera)
         jobs = unique_job_names(jobs_from_dataset(s.dataset_path) if s.dataset_path else
                                 [InferJob(s.video.stem, s.video, s.prompt)])
@@ -306,12 +314,19 @@ def run(s: InferSettings, log: Callable[[str], None] = print) -> List[Path]:
     if s.cam_type is not None:
         log(f"trajectory {s.cam_type}: {PRESET_NAMES[s.cam_type]}")
     pipe = _pipeline(s, dt, log)
+    if zoom is not None and not pipe.transformer.has_intrinsics_condition:
+        if s.zoom is not None:
+            raise UserError(f"--zoom {s.zoom}: the weights ({s.ckpt or 'none: base Wan2.1'}) have no intrinsics "
+                            f"condition; train with model.intrinsics: true (its checkpoints and exports keep it)")
+        log("[yellow]warning:[/yellow] the trajectory's focal-length changes (camera_intrinsics.json) are ignored: "
+            "the weights have no intrinsics condition")
+        zoom = None
     if dev.type == "cpu":
         _warn_cpu_cost(s, pipe.transformer, len(loaded), log)
     recorder = _fast_options(pipe, s, log)
     place_pipeline(pipe, dev, s.offload, vae_tiling=s.vae_tiling, compile=s.compile)
     written = run_inference(pipe, loaded, traj, out_dir, steps=s.steps, guidance=s.guidance, seed=s.seed, log=log,
-                            write=rank == 0)
+                            write=rank == 0, zoom=zoom)
     if recorder is not None and rank == 0:
         from .caches import write_mag_ratios
 

@@ -44,6 +44,8 @@ class InferSettings(BaseModel):
     cam_type: Optional[int] = Field(None, ge=1, le=10, description="Preset trajectory 1..10.")
     trajectory: Optional[Path] = Field(None, description="camera_extrinsics.json or moves YAML.")
     camera: Optional[str] = Field(None, description="Camera of a multi-camera --trajectory JSON.")
+    zoom: Optional[str] = Field(None, description="Focal-length change START:END over the video relative to the "
+                                "source (1.0:2.0 zooms in 2x); needs weights trained with model.intrinsics.")
     dataset_path: Optional[Path] = Field(None, description="Folder with metadata.csv + videos/.")
     video: Optional[Path] = Field(None, description="One source video (with --prompt).")
     prompt: Optional[str] = Field(None, description="Caption of --video.")
@@ -90,6 +92,14 @@ class InferSettings(BaseModel):
     def _flags_agree(self) -> "InferSettings":
         if (self.cam_type is None) == (self.trajectory is None):
             raise ValueError("give exactly one of --cam-type 1..10 or --trajectory FILE")
+        if self.zoom is not None:  # the same check as recam.cameras.zoom_intrinsics, without importing it
+            try:
+                ratios = [float(v) for v in self.zoom.split(":")]
+            except ValueError:
+                ratios = []
+            if len(ratios) != 2 or not all(0.1 <= r <= 10 for r in ratios):
+                raise ValueError(f"--zoom {self.zoom!r}: expected START:END focal ratios within [0.1, 10], "
+                                 f"e.g. 1.0:2.0")
         if (self.dataset_path is None) == (self.video is None):
             raise ValueError("give exactly one of --dataset-path DIR or --video FILE (with --prompt)")
         if self.video is not None and not self.prompt:

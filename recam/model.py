@@ -35,10 +35,13 @@ from diffusers.models._modeling_parallel import ContextParallelInput
 from diffusers.models.transformers.transformer_wan import WanTransformer3DModel, WanTransformerBlock
 
 __all__ = ["ReCamMasterTransformer3DModel", "ReCamMasterTransformerBlock", "TokenFrameIndex",
-           "sinusoidal_timestep_embedding", "CAM_EMB_DIM"]
+           "sinusoidal_timestep_embedding", "CAM_EMB_DIM", "CAM_INTR_DIM"]
 
 #: per-frame camera embedding size: the top 3x4 of a relative c2w, row-major
 CAM_EMB_DIM = 12
+#: per-frame intrinsics condition size (optional, issue 24): ``[log(fx_t/fx_s), log(fy_t/fy_s), cx_t - cx_s,
+#: cy_t - cy_s]`` of normalised intrinsics (:func:`recam.cameras.intrinsics_condition`)
+CAM_INTR_DIM = 4
 
 
 def sinusoidal_timestep_embedding(timestep: torch.Tensor, dim: int) -> torch.Tensor:
@@ -67,14 +70,29 @@ class ReCamMasterTransformerBlock(WanTransformerBlock):
         self.projector.weight.copy_(torch.eye(self.projector.weight.shape[0], dtype=self.projector.weight.dtype))
         self.projector.bias.zero_()
 
+    def add_intrinsics_encoder(self, dim: int) -> None:
+        """The optional intrinsics condition (issue 24): ``cam_intrinsics_encoder = Linear(4, dim, bias=False)``,
+        zero-initialised, added to ``cam_encoder``'s output. Without a bias, intrinsics equal to the source's (ratios
+        1, offsets 0: an input of zeros) add exactly zero whatever its weights, so the block is then exactly the
+        upstream block."""
+        self.cam_intrinsics_encoder = nn.Linear(CAM_INTR_DIM, dim, bias=False).to(self.cam_encoder.weight)
+        with torch.no_grad():
+            self.cam_intrinsics_encoder.weight.zero_()
+
     def forward(self, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor, temb: torch.Tensor,
-                rotary_emb, cam_emb: torch.Tensor, frame_index: torch.Tensor) -> torch.Tensor:
+                rotary_emb, cam_emb: torch.Tensor, frame_index: torch.Tensor,
+                cam_intrinsics: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Args as ``WanTransformerBlock.forward`` plus ``cam_emb`` ``[B, F_cam, 12]`` (model dtype) and
         ``frame_index`` ``[1, L]`` int64: the camera frame of each token of ``hidden_states`` (``[B, L, dim]``; under
-        context parallelism, this rank's tokens)."""
+        context parallelism, this rank's tokens); ``cam_intrinsics`` ``[B, F_cam, 4]`` the optional intrinsics
+        condition (used only when :meth:`add_intrinsics_encoder` was called)."""
         # cam_encoder per latent frame, broadcast to the tokens here (inside the checkpointed region: ReCamMaster's
         # [B, L, dim] camera tensor is recomputed in backward instead of kept)
-        cam_hidden = self.cam_encoder(cam_emb.to(self.cam_encoder.weight.dtype))[:, frame_index[0]]
+        cam_frames = self.cam_encoder(cam_emb.to(self.cam_encoder.weight.dtype))
+        enc = getattr(self, "cam_intrinsics_encoder", None)
+        if enc is not None and cam_intrinsics is not None:
+            cam_frames = cam_frames + enc(cam_intrinsics.to(enc.weight.dtype))
+        cam_hidden = cam_frames[:, frame_index[0]]
         shift_msa, scale_msa, gate_msa, c_shift_msa, c_scale_msa, c_gate_msa = (
             self.scale_shift_table + temb.float()).chunk(6, dim=1)
         # 1. Self-attention, with the camera added to its input and projected output (ReCamMaster)
@@ -197,8 +215,34 @@ class ReCamMasterTransformer3DModel(WanTransformer3DModel):
         return mesh
 
     # ------------------------------------------------------------------------------------------------------------
+    def enable_intrinsics_condition(self) -> "ReCamMasterTransformer3DModel":
+        """Add the optional intrinsics condition (``model.intrinsics: true``; issue 24) to every block: a
+        zero-initialised, bias-free ``cam_intrinsics_encoder`` fed the target-to-source focal ratios and
+        principal-point offsets (``cam_intrinsics`` of :meth:`forward`). Call after loading an upstream checkpoint
+        (its outputs are then bit-identical with ``cam_intrinsics`` None or all zeros) and before loading a
+        checkpoint that holds these weights. Idempotent; returns the model."""
+        dim = self.config.num_attention_heads * self.config.attention_head_dim
+        for block in self.blocks:
+            if getattr(block, "cam_intrinsics_encoder", None) is None:
+                block.add_intrinsics_encoder(dim)
+        return self
+
+    @property
+    def has_intrinsics_condition(self) -> bool:
+        """True once :meth:`enable_intrinsics_condition` was called."""
+        return getattr(self.blocks[0], "cam_intrinsics_encoder", None) is not None
+
+    def intrinsics_parameters(self):
+        """The intrinsics condition's weights (empty unless enabled)."""
+        for block in self.blocks:
+            enc = getattr(block, "cam_intrinsics_encoder", None)
+            if enc is not None:
+                yield from enc.parameters()
+
     def camera_parameters(self):
-        """Parameters of the modules ReCamMaster adds (``cam_encoder``, ``projector``)."""
+        """Parameters of the modules ReCamMaster adds (``cam_encoder``, ``projector``, and the optional
+        ``cam_intrinsics_encoder``)."""
+        yield from self.intrinsics_parameters()
         for block in self.blocks:
             yield from block.cam_encoder.parameters()
             yield from block.projector.parameters()
@@ -206,7 +250,8 @@ class ReCamMasterTransformer3DModel(WanTransformer3DModel):
 
     def forward(self, hidden_states: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
                 cam_emb: torch.Tensor, encoder_hidden_states_image: Optional[torch.Tensor] = None,
-                return_dict: bool = True, attention_kwargs: Optional[Dict[str, Any]] = None):
+                return_dict: bool = True, attention_kwargs: Optional[Dict[str, Any]] = None,
+                cam_intrinsics: Optional[torch.Tensor] = None):
         """Denoise ``[target | source]`` latents under a target camera trajectory (see class docstring).
 
         Raises:
@@ -218,6 +263,9 @@ class ReCamMasterTransformer3DModel(WanTransformer3DModel):
         if cam_emb.ndim != 3 or cam_emb.shape[-1] != CAM_EMB_DIM or cam_emb.shape[0] != hidden_states.shape[0]:
             raise ValueError(f"cam_emb must be [B, F_tgt, 12] with B = {hidden_states.shape[0]}, "
                              f"got {tuple(cam_emb.shape)}")
+        if cam_intrinsics is not None and tuple(cam_intrinsics.shape) != (*cam_emb.shape[:2], CAM_INTR_DIM):
+            raise ValueError(f"cam_intrinsics must be [B, F_tgt, {CAM_INTR_DIM}] like cam_emb "
+                             f"{tuple(cam_emb.shape[:2])}, got {tuple(cam_intrinsics.shape)}")
         batch_size, _, num_frames, height, width = hidden_states.shape
         p_t, p_h, p_w = self.config.patch_size
         ppf, pph, ppw = num_frames // p_t, height // p_h, width // p_w
@@ -232,6 +280,8 @@ class ReCamMasterTransformer3DModel(WanTransformer3DModel):
         hidden_states = hidden_states.to(dtype)
         encoder_hidden_states = encoder_hidden_states.to(dtype)
         cam_emb = cam_emb.to(dtype)
+        if cam_intrinsics is not None:
+            cam_intrinsics = cam_intrinsics.to(dtype)
         if encoder_hidden_states_image is not None:
             encoder_hidden_states_image = encoder_hidden_states_image.to(dtype)
 
@@ -254,10 +304,11 @@ class ReCamMasterTransformer3DModel(WanTransformer3DModel):
         for block in self.blocks:
             if checkpointing:
                 hidden_states = self._gradient_checkpointing_func(block, hidden_states, encoder_hidden_states,
-                                                                  timestep_proj, rotary_emb, cam_emb, frame_index)
+                                                                  timestep_proj, rotary_emb, cam_emb, frame_index,
+                                                                  cam_intrinsics)
             else:
                 hidden_states = block(hidden_states, encoder_hidden_states, timestep_proj, rotary_emb, cam_emb,
-                                      frame_index)
+                                      frame_index, cam_intrinsics)
 
         shift, scale = (self.scale_shift_table.to(temb.device) + temb.unsqueeze(1)).chunk(2, dim=1)
         hidden_states = (self.norm_out(hidden_states.float()) * (1 + scale) + shift).type_as(hidden_states)

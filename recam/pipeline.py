@@ -37,14 +37,15 @@ DEFAULT_NEGATIVE_PROMPT = ("色调艳丽，过曝，静态，细节模糊不清�
 def denoise(transformer, scheduler, latents: torch.Tensor, source: torch.Tensor, context: torch.Tensor,
             negative_context: Optional[torch.Tensor], cam_emb: torch.Tensor, num_inference_steps: int = 50,
             guidance_scale: float = 5.0, cfg_batch: bool = True,
-            callback: Optional[Callable[[int, int], None]] = None, progress: Optional[Callable] = None) -> torch.Tensor:
+            callback: Optional[Callable[[int, int], None]] = None, progress: Optional[Callable] = None,
+            cam_intrinsics: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Upstream's sampling loop: Euler steps on the shift-5 flow-matching schedule with the model input
     ``[latents | source]`` (frame axis), CFG on the text only (the negative branch keeps source and cameras).
 
     Args:
         latents: ``[B, 16, F, h, w]`` initial noise; source: the clean source latents (same shape).
         context / negative_context: ``[B, L, D]`` text embeddings (negative None = no CFG).
-        cam_emb: ``[B, F, 12]``.
+        cam_emb: ``[B, F, 12]``; cam_intrinsics: ``[B, F, 4]`` the optional intrinsics condition (zoom), or None.
 
     Returns the denoised target latents.
     """
@@ -58,6 +59,8 @@ def denoise(transformer, scheduler, latents: torch.Tensor, source: torch.Tensor,
         raise ValueError("FasterCache needs the CFG branches batched (cfg_batch=True)")
     if cached:
         transformer._reset_stateful_cache()  # a cache's state belongs to one sampling run
+    ki = {} if cam_intrinsics is None else {"cam_intrinsics": cam_intrinsics}
+    ki2 = {} if cam_intrinsics is None else {"cam_intrinsics": torch.cat([cam_intrinsics, cam_intrinsics])}
     for i, t in enumerate(progress(timesteps) if progress else timesteps):
         x = torch.cat([latents, source], dim=2)
         tt = t.expand(b).to(torch.float32)
@@ -67,15 +70,15 @@ def denoise(transformer, scheduler, latents: torch.Tensor, source: torch.Tensor,
             with _cache_context(transformer, cached, "cond_uncond", i, num_inference_steps, t):
                 v = transformer(hidden_states=torch.cat([x, x]), timestep=torch.cat([tt, tt]),
                                 encoder_hidden_states=torch.cat([negative_context, context]),
-                                cam_emb=torch.cat([cam_emb, cam_emb])).sample[:, :, :f_lat]
+                                cam_emb=torch.cat([cam_emb, cam_emb]), **ki2).sample[:, :, :f_lat]
             v_neg, v_pos = v.chunk(2)
             v = v_neg + guidance_scale * (v_pos - v_neg)
         else:
             with _cache_context(transformer, cached, "cond", i, num_inference_steps, t):
-                v = transformer(x, tt, context, cam_emb).sample[:, :, :f_lat]
+                v = transformer(x, tt, context, cam_emb, **ki).sample[:, :, :f_lat]
             if do_cfg:
                 with _cache_context(transformer, cached, "uncond", i, num_inference_steps, t):
-                    v_neg = transformer(x, tt, negative_context, cam_emb).sample[:, :, :f_lat]
+                    v_neg = transformer(x, tt, negative_context, cam_emb, **ki).sample[:, :, :f_lat]
                 v = v_neg + guidance_scale * (v - v_neg)
         latents = scheduler.step(v, t, latents, return_dict=False)[0]
         if callback is not None:
@@ -176,8 +179,8 @@ class ReCamMasterPipeline(DiffusionPipeline):
                  max_sequence_length: int = 512, output_type: str = "np", cfg_batch: bool = True,
                  callback: Optional[Callable[[int, int], None]] = None,
                  prompt_embeds: Optional[torch.Tensor] = None, negative_prompt_embeds: Optional[torch.Tensor] = None,
-                 source_latents: Optional[torch.Tensor] = None, latents: Optional[torch.Tensor] = None
-                 ) -> ReCamMasterPipelineOutput:
+                 source_latents: Optional[torch.Tensor] = None, latents: Optional[torch.Tensor] = None,
+                 cam_intrinsics: Optional[torch.Tensor] = None) -> ReCamMasterPipelineOutput:
         """Re-capture ``video`` (or precomputed ``source_latents``) along the target camera trajectory ``cam_emb``.
 
         Args:
@@ -255,9 +258,21 @@ class ReCamMasterPipeline(DiffusionPipeline):
             raise ValueError(f"latents must have the source latents' shape {tuple(source.shape)}, got "
                              f"{tuple(latents.shape)}")
         latents = latents.to(device, dtype)
+        if cam_intrinsics is not None:  # a focal-length change (recam.cameras.intrinsics_condition), [B or 1, F_lat, 4]
+            if not getattr(self.transformer, "has_intrinsics_condition", False):
+                raise ValueError("cam_intrinsics (a zoom) needs a transformer trained with the intrinsics condition "
+                                 "(model.intrinsics: true); this one has none")
+            if cam_intrinsics.ndim == 2:
+                cam_intrinsics = cam_intrinsics[None]
+            cam_intrinsics = cam_intrinsics.expand(cam_emb.shape[0], -1, -1)
+            if tuple(cam_intrinsics.shape) != (*cam_emb.shape[:2], 4):
+                raise ValueError(f"cam_intrinsics must be [{cam_emb.shape[0]}, {cam_emb.shape[1]}, 4], got "
+                                 f"{tuple(cam_intrinsics.shape)}")
+            cam_intrinsics = cam_intrinsics.to(device, dtype)
         latents = denoise(self.transformer, self.scheduler, latents, source, prompt_embeds,
                           negative_prompt_embeds if do_cfg else None, cam_emb.to(device, dtype), num_inference_steps,
-                          guidance_scale, cfg_batch, callback, progress=self.progress_bar)
+                          guidance_scale, cfg_batch, callback, progress=self.progress_bar,
+                          cam_intrinsics=cam_intrinsics)
         self.maybe_free_model_hooks()
         if output_type == "latent":
             return ReCamMasterPipelineOutput(frames=latents)

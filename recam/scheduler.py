@@ -64,7 +64,7 @@ class TrainingSchedule:
 def flow_matching_loss(model, latents: torch.Tensor, noise: torch.Tensor, timestep_index: torch.Tensor,
                        schedule: TrainingSchedule, context: torch.Tensor, cam_emb: torch.Tensor,
                        num_target_frames: int, condition: torch.Tensor | None = None,
-                       reduce: bool = True) -> torch.Tensor:
+                       reduce: bool = True, cam_intrinsics: torch.Tensor | None = None) -> torch.Tensor:
     """Upstream ReCamMaster training loss (``train_recammaster.py``).
 
     ``x_t = (1 - sigma) x0 + sigma eps`` on the target frames; the source half of the model input is the clean
@@ -78,6 +78,7 @@ def flow_matching_loss(model, latents: torch.Tensor, noise: torch.Tensor, timest
         context: ``[B, L, text_dim]``; cam_emb: ``[B, F_tgt, 12]``.
         condition: ``[B, C, F_src, H, W]`` replacing the clean source half, or None.
         reduce: mean over the batch (else per-sample ``[B]``).
+        cam_intrinsics: ``[B, F_tgt, 4]`` the optional intrinsics condition (passed to the model only when given).
     """
     b = latents.shape[0]
     f = num_target_frames
@@ -87,7 +88,8 @@ def flow_matching_loss(model, latents: torch.Tensor, noise: torch.Tensor, timest
     cond = latents[:, :, f:] if condition is None else condition.to(latents.dtype)
     x = torch.cat([noisy, cond], dim=2)
     timestep = schedule.timesteps.to(latents.device)[timestep_index].to(torch.float32)
-    pred = model(x, timestep, context, cam_emb).sample
+    extra = {} if cam_intrinsics is None else {"cam_intrinsics": cam_intrinsics}
+    pred = model(x, timestep, context, cam_emb, **extra).sample
     target = noise[:, :, :f] - latents[:, :, :f]
     per_sample = F.mse_loss(pred[:, :, :f].float(), target.float(), reduction="none").flatten(1).mean(1)
     loss = per_sample * schedule.weights.to(latents.device)[timestep_index].float()

@@ -24,9 +24,12 @@ from synth.families import (FamilyBlock, FamilyContext, TrajectoryFamily, Unknow
 from synth.families.base import Range, check_range, round_json, sentence
 
 run = CliRunner().invoke
+REPO = Path(__file__).resolve().parents[1]
 
 #: the built-in families (the modules of :mod:`synth.families`), in draw order, read from the registry
-BUILTIN = [n for n, f in families().items() if type(f).__module__.startswith("synth.families.")]
+#: the zooming families live in the zoom recipe (configs/synth/multicamvideo_zoom.yaml), not in MultiCamVideo's
+ZOOM = ["zoom", "dolly_zoom"]
+BUILTIN = [n for n, f in families().items() if type(f).__module__.startswith("synth.families.") and n not in ZOOM]
 
 
 # --- the toy family: everything a new family needs, in one class ------------------------------------------------
@@ -43,7 +46,7 @@ class DollyZoomConfig(FamilyBlock):
 class DollyZoom(TrajectoryFamily):
     """Move along the start's optical axis (in or out) by a fraction of the distance to the character."""
 
-    name = "dolly_zoom"
+    name = "toy_dolly"
     Config = DollyZoomConfig
 
     def sample(self, block, ctx: FamilyContext, rng):
@@ -77,14 +80,15 @@ def _config(tmp_path: Path, mutate) -> Path:
 
 
 def test_builtin_families_registered(tmp_path):
-    assert len(BUILTIN) >= 6 and "dolly_zoom" not in BUILTIN
+    assert len(BUILTIN) >= 6 and "toy_dolly" not in BUILTIN
     assert list(load_config().trajectories) == BUILTIN
+    assert list(load_config(REPO / "configs/synth/multicamvideo_zoom.yaml").trajectories) == BUILTIN + ZOOM
     # the draw order is the families', not the YAML's (the digest ignores key order, so must the scenes)
     p = tmp_path / "sorted.yaml"
     p.write_text(yaml.safe_dump(yaml.safe_load(default_config_path().read_text()), sort_keys=True))
     assert list(load_config(p).trajectories) == list(load_config().trajectories)
     assert config_digest(load_config(p)) == config_digest(load_config())
-    assert {*BUILTIN, "dolly_zoom"} <= set(families())
+    assert {*BUILTIN, *ZOOM, "toy_dolly"} <= set(families())
     with pytest.raises(UnknownFamilyError, match="unknown trajectory family 'warp'; registered: .*pan"):
         get_family("warp")
     with pytest.raises(ValueError, match="Python identifier"):
@@ -99,19 +103,19 @@ def test_builtin_families_registered(tmp_path):
 
 def test_new_family_is_one_class_and_a_yaml_block(tmp_path):
     cfg = _config(tmp_path, lambda d: d["trajectories"].update(
-        dolly_zoom={"weight": 2.0, "distance_fraction": [0.1, 0.4]}))
+        toy_dolly={"weight": 2.0, "distance_fraction": [0.1, 0.4]}))
     out = tmp_path / "ds"
     r = run(app, ["plan", "--scenes", "3", "--seed", "2", "--out", str(out), "--config", str(cfg)])
     assert r.exit_code == 0, r.output
-    block = load_config(cfg).trajectories.dolly_zoom
-    fam = get_family("dolly_zoom")
+    block = load_config(cfg).trajectories.toy_dolly
+    fam = get_family("toy_dolly")
     seen = 0
     for scene in sorted(out.glob("train/*/scene*")):
         spec = read_scene_spec(scene)
         c2w = load_camera_extrinsics(scene / CAMERA_JSON)
         torso = np.asarray(spec.aim_point_cm) / 100
         for cam in spec.cameras:
-            if cam.family != "dolly_zoom":
+            if cam.family != "toy_dolly":
                 continue
             seen += 1
             p = cam.params
@@ -135,8 +139,8 @@ def test_new_family_is_one_class_and_a_yaml_block(tmp_path):
     r = run(app, ["stats", str(out), "--strict", "--json", str(tmp_path / "st.json")])
     assert r.exit_code == 0, r.output
     st = json.loads((tmp_path / "st.json").read_text())
-    assert st["categorical"]["trajectory"]["dolly_zoom"] == seen
-    assert st["expected_fractions"]["trajectory"]["dolly_zoom"] == pytest.approx(2.0 / 3.0)
+    assert st["categorical"]["trajectory"]["toy_dolly"] == seen
+    assert st["expected_fractions"]["trajectory"]["toy_dolly"] == pytest.approx(2.0 / 3.0)
     assert sum(st["categorical"]["dolly direction"].values()) == seen
     num = st["numeric"]["dolly distance / distance-to-character"]
     assert num["n"] == seen and num["expected"] == [0.1, 0.4] and num["out_of_range"] == 0

@@ -30,13 +30,15 @@ OPTS = ValidateOptions(videos=False)
 #: the validator's message of each rule the sampler rejects with (what it names of the config)
 KEYWORD = {"pitch": "(constraints.max_abs_pitch_deg)", "walls": "constraints.wall_margin_m",
            "min_height": "constraints.min_camera_height_m", "ceiling": "constraints.ceiling_margin_m",
-           "clearance": "m from the character; expected >", "start_pitch": "(start.max_abs_pitch_deg)"}
+           "clearance": "m from the character; expected >", "start_pitch": "(start.max_abs_pitch_deg)",
+           "dolly_zoom_size": "(trajectories.dolly_zoom.size_tolerance)"}
 
 
 def test_registry_order_stages_and_lookup():
     names = [r.name for r in R.rules()]
     assert len(names) == len(set(names)) >= 20
-    assert {r.name for r in R.rules("trajectory")} == {"pitch", "walls", "min_height", "ceiling", "clearance"}
+    assert {r.name for r in R.rules("trajectory")} == {"pitch", "walls", "min_height", "ceiling", "clearance",
+                                                       "dolly_zoom_size"}
     assert [r.name for r in R.rules("start")] == ["start_pitch"]
     assert set(KEYWORD) == {r.name for r in R.rules() if r.stage}
     assert all(r.summary for r in R.rules() if r.stage)  # the sampler's reason

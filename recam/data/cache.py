@@ -9,7 +9,9 @@ latents         [16, F_lat, h, w]      normalised Wan VAE latents (``cache_dtype
 context         [L, D]                 UMT5 embeddings of the caption, true length only (padded on load)
 c2w             [F, 4, 4] float64      OpenCV c2w at the window frames (metres when ``metric_scale`` set)
 frames          [F] int64              source frame indices
-k_norm          [4] float64            [fx/W, fy/H, cx/W, cy/H] (optional)
+k_norm          [4] float64            [fx/W, fy/H, cx/W, cy/H] of the clip's first frame, after upstream's resize
+                                       + centre crop (optional)
+intrinsics      [F, 4] float64         the same per clip frame (optional; zoom clips change them)
 dyn_mask        [F_lat, h, w] uint8    SpatialVID dynamic-object mask at latent resolution (optional)
 ==============  =====================  =================================================================
 

@@ -17,6 +17,9 @@ latents            [16, 2 F_lat, h, w]             (cache) target then source la
                                                    by default: half the inter-process traffic; the trainer casts)
 context            [512, D]                        (cache) UMT5 embeddings of the target caption, zero-padded
 dyn_mask           [F_lat, h, w] float32           (cache, SpatialVID) 1 on dynamic objects, else 0 (optional)
+cam_intr           [F_lat, 4] float32              (pairs whose cache holds ``intrinsics``) the target-to-source
+                                                   intrinsics condition (``recam.cameras.intrinsics_condition``):
+                                                   zero for equal lenses; used with ``model.intrinsics: true``
 video              [2, 3, F, H, W] uint8           (raw) target and source frames (0..255; the trainer maps them
                                                    to [-1, 1] on its device: 4x less to move between processes)
 prompt             str                             (raw) the target caption
@@ -43,7 +46,7 @@ from torch.utils.data import Dataset
 from synth.core.rigid import relative_cam_emb
 from synth.core.video_io import VideoReadError
 
-from ..cameras import latent_frame_indices
+from ..cameras import intrinsics_condition, latent_frame_indices
 from ..encoders import pad_context
 from .cache import iter_items, load_item, read_meta
 from .clips import load_frames
@@ -116,7 +119,8 @@ class CacheSource:
         except Exception as e:  # safetensors raises several types for damaged files
             raise SampleError(str(self.paths[key]), f"unreadable cache file ({type(e).__name__}: {e})") from None
         return {"latents": d["latents"], "context": pad_context(d["context"]),
-                "c2w": d["c2w"].numpy(), "dyn_mask": d.get("dyn_mask")}
+                "c2w": d["c2w"].numpy(), "dyn_mask": d.get("dyn_mask"),
+                "intrinsics": d["intrinsics"].numpy() if "intrinsics" in d else None}
 
 
 class RawSource:
@@ -226,6 +230,9 @@ class MultiCamPairDataset(_Base):
                "kind": self.source.kind, "task": "v2v", "cam_emb": torch.from_numpy(cam),
                "source_keep": torch.ones(len(self.lat_idx), dtype=torch.bool),
                "metric": bool(self.source.info[tgt_key].metric)}
+        if tgt.get("intrinsics") is not None and cond.get("intrinsics") is not None:  # clip-normalised, per frame
+            out["cam_intr"] = torch.from_numpy(intrinsics_condition(tgt["intrinsics"][self.lat_idx],
+                                                                    cond["intrinsics"][self.lat_idx]))
         if "latents" in tgt:
             out["latents"] = torch.cat([tgt["latents"], cond["latents"]], dim=1)
             out["context"] = tgt["context"]

@@ -28,8 +28,9 @@ from synth.core.video_io import VideoReadError
 
 from ..video import RESIZE_MODES
 from .cache import item_path, read_meta, write_item, write_manifest
-from .clips import load_frames
+from .clips import load_frames, load_frames_sized
 from .formats import Problem, VideoItem, enumerate_items
+from .formats.base import clip_intrinsics
 
 __all__ = ["PrepareSettings", "PrepareReport", "CacheSettingsError", "prepare_dataset", "load_frames",
            "dyn_mask_latent", "CACHE_DTYPES", "VAE_DTYPES", "dist_env", "merge_shard_reports", "launch_local", "launch_engine",
@@ -107,9 +108,16 @@ class PrepareReport:
 MAX_MASK_PIXELS = 8192 * 8192
 
 
-def dyn_mask_latent(path: Path, frames: np.ndarray, shape: Tuple[int, int, int]) -> np.ndarray:
+def dyn_mask_latent(path: Path, frames: np.ndarray, shape: Tuple[int, int, int],
+                    annotated: Optional[np.ndarray] = None) -> np.ndarray:
     """SpatialVID dynamic masks (``dyn_masks.npz``: per-frame CSR ``f_{i}_data/indices/indptr`` + ``shape``) at the
     latent frames, max-pooled to the latent grid ``(F_lat, h, w)``; frames without a mask count as static.
+
+    Upstream stores the masks by **annotated-frame index** (``dynamic_mask/inference_batch.py`` saves ``f_{i}`` in
+    the order of the annotated images; REFERENCE §4): ``annotated`` ``(N,)`` is ``indexes.txt``'s video frame of each
+    annotated frame ``i``, and video frame ``f`` reads the mask of the annotated frame nearest to it (exact when
+    ``f`` is annotated: with annotations every 6th frame, video frames 24 and 48 read ``f_4`` and ``f_8``).
+    ``annotated`` None: ``frames`` are annotated-frame indices already.
 
     Raises:
         DatasetFormatError: an unreadable or inconsistent file (named, with the member), a mask larger than
@@ -133,6 +141,8 @@ def dyn_mask_latent(path: Path, frames: np.ndarray, shape: Tuple[int, int, int])
                 raise ValueError(f"mask shape {h0}x{w0} outside 1..{MAX_MASK_PIXELS} pixels")
             for j, pos in enumerate(latent_frame_indices(len(frames))[:f_lat]):
                 f = int(frames[pos])
+                if annotated is not None:  # video frame -> the nearest annotated frame's index (indexes.txt)
+                    f = int(np.argmin(np.abs(np.asarray(annotated) - f)))
                 member = f"f_{f}_data"
                 if member not in z:
                     continue
@@ -301,10 +311,14 @@ class ClipFrames(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         it = self.items[i]
         try:
-            return i, torch.from_numpy(load_frames(it, self.height, self.width, self.resize)), None
+            frames, size = load_frames_sized(it, self.height, self.width, self.resize)
+            k = None  # the clip's intrinsics (F, 4) after resize + centre crop, from the source frame's
+            if it.intrinsics is not None and size is not None:
+                k = clip_intrinsics(it.intrinsics, size, (self.width, self.height))
+            return i, torch.from_numpy(frames), None, k
         except VideoReadError as e:  # "<file>: <reason>"
             head, _, reason = str(e).partition(": ")
-            return i, None, Problem(head if reason else it.source, reason or str(e))
+            return i, None, Problem(head if reason else it.source, reason or str(e)), None
 
 
 def _identity(x):
@@ -444,11 +458,14 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
                 tensors = {"latents": lat.to(dt).cpu(), "context": emb[j, :lengths[j]].to(dt).cpu(),
                            "c2w": torch.from_numpy(it.c2w.astype(np.float64)),
                            "frames": torch.from_numpy(np.asarray(it.frames, np.int64))}
-                if it.k_norm is not None:
-                    tensors["k_norm"] = torch.from_numpy(np.asarray(it.k_norm, np.float64))
+                k = clip_k.pop(it.key, None)
+                if k is not None:  # normalised to the clip (resize + centre crop), per frame and its first frame
+                    tensors["intrinsics"] = torch.from_numpy(np.asarray(k, np.float64))
+                    tensors["k_norm"] = tensors["intrinsics"][0].clone()
                 if it.dyn_mask is not None:
                     try:
-                        mask = dyn_mask_latent(it.dyn_mask, it.frames, tuple(lat.shape[1:]))
+                        mask = dyn_mask_latent(it.dyn_mask, it.frames, tuple(lat.shape[1:]),
+                                               it.extra.get("annotated_frames"))
                     except DatasetFormatError as e:  # this clip is broken, not the run
                         report.problems.append(Problem(str(it.dyn_mask), str(e).split(": ", 1)[-1]))
                         if on_item:
@@ -470,7 +487,8 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
                     progress.update("written")
 
         pending: List[Tuple[VideoItem, torch.Tensor]] = []
-        for i, frames, problem in stream:  # workers decode the next clips while this process encodes
+        clip_k: Dict[str, np.ndarray] = {}
+        for i, frames, problem, k in stream:  # workers decode the next clips while this process encodes
             if problem is not None:
                 report.problems.append(problem)
                 if on_item:
@@ -478,6 +496,8 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
                 if progress:
                     progress.update("problem")
                 continue
+            if k is not None:
+                clip_k[todo[i].key] = k
             pending.append((todo[i], frames))
             if len(pending) >= batch_text:
                 flush(pending)

@@ -74,6 +74,10 @@ class ModelConfig(_Strict):
     compile: bool = False
     #: train a LoRA on ``lora.targets`` instead of their full weights (None: full fine-tuning, upstream)
     lora: Optional[LoraTrainConfig] = None
+    #: the optional intrinsics condition (issue 24): zero-initialised ``cam_intrinsics_encoder`` per block fed the
+    #: target-to-source focal ratios and principal-point offsets (``cam_intr`` of pairs whose cache holds
+    #: intrinsics); trained with the camera modules. An upstream checkpoint is exact with it on (ratios 1).
+    intrinsics: bool = False
 
     @field_validator("attention_backend")
     @classmethod

@@ -24,7 +24,12 @@ log = logging.getLogger(__name__)
 
 
 def collate(samples):
-    """Stack tensors, keep strings/bools as lists (``sample_id``, ``task``, ``prompt``, ``kind``, ``metric``)."""
+    """Stack tensors, keep strings/bools as lists (``sample_id``, ``task``, ``prompt``, ``kind``, ``metric``). The
+    optional intrinsics condition ``cam_intr`` is zero (the source's lens) for samples without it (single-view
+    clips, data without intrinsics) when others of the batch have it."""
+    if any("cam_intr" in s for s in samples):
+        ref = next(s["cam_intr"] for s in samples if "cam_intr" in s)
+        samples = [s if "cam_intr" in s else {**s, "cam_intr": torch.zeros_like(ref)} for s in samples]
     out = {}
     for k in samples[0]:
         vals = [s[k] for s in samples]

@@ -71,10 +71,13 @@ class ReCamMasterModule(L.LightningModule):
             from ..lora import add_lora
 
             add_lora(self.transformer, lora.rank, lora.alpha, [lora.pattern])
+        if cfg.model.intrinsics:  # zero-initialised: the loaded model's outputs are unchanged until it trains
+            self.transformer.enable_intrinsics_condition()
         self.transformer.requires_grad_(False)
         names = []
+        keys = list(cfg.model.trainable) + (["cam_intrinsics_encoder"] if cfg.model.intrinsics else [])
         for n, p in self.transformer.named_parameters():
-            if ".lora_" in n or (".base_layer." not in n and any(k in n for k in cfg.model.trainable)):
+            if ".lora_" in n or (".base_layer." not in n and any(k in n for k in keys)):
                 p.requires_grad_(True)
                 names.append(n)
         if not names:
@@ -284,8 +287,10 @@ class ReCamMasterModule(L.LightningModule):
         if drop.any():
             empty = self.empty_context.to(dev, ctx.dtype) if self.empty_context.numel() else torch.zeros_like(ctx[0])
             ctx = torch.where(drop.view(b, 1, 1), empty.expand_as(ctx), ctx)
+        intr = batch.get("cam_intr") if self.cfg.model.intrinsics else None
         loss = flow_matching_loss(self.transformer, lat, noise, t_idx, self.schedule, ctx,
-                                  batch["cam_emb"].to(dev, lat.dtype), f, condition=cond, reduce=False)
+                                  batch["cam_emb"].to(dev, lat.dtype), f, condition=cond, reduce=False,
+                                  cam_intrinsics=None if intr is None else intr.to(dev, lat.dtype))
         if not torch.isfinite(loss).all():
             bad = [sid for sid, ok in zip(batch["sample_id"], torch.isfinite(loss).tolist()) if not ok]
             raise NonFiniteLossError(f"non-finite loss at step {step} for samples {bad} (timestep indices "

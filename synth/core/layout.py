@@ -8,6 +8,7 @@
     <root>/train/f{focal}_aperture{aperture}/scene{N}/    TRAIN_DIR / lens_dir_name / scene_dir_name
         videos/camNN.mp4                                  VIDEOS_DIR / camera_name
         cameras/camera_extrinsics.json                    CAMERA_JSON
+        cameras/camera_intrinsics.json                    CAMERA_INTRINSICS_JSON (ours): per-frame K, zoom scenes only
         scene.json                                        SCENE_JSON (ours)
     <root>/val/10basic_trajectories/                      VAL_BASIC (upstream's reference trajectories)
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Sequence, Tuple
 
 __all__ = ["CAMERA_JSON", "SCENE_JSON", "VIDEOS_DIR", "METADATA_CSV", "RUN_MANIFEST", "PARTIAL_DIR", "TRAIN_DIR",
-           "VAL_BASIC", "camera_name", "camera_names", "lens_dir_name", "parse_lens_dir_name", "scene_dir_name",
+           "VAL_BASIC", "CAMERA_INTRINSICS_JSON", "camera_name", "camera_names", "lens_dir_name", "parse_lens_dir_name", "scene_dir_name",
            "scene_relpath", "scene_index_from_dir", "video_relpath", "CAMERA_RE", "SCENE_RE"]
 
 METADATA_CSV = "metadata.csv"
@@ -28,6 +29,7 @@ PARTIAL_DIR = ".partial"
 TRAIN_DIR = "train"
 VAL_BASIC = Path("val") / "10basic_trajectories"
 CAMERA_JSON = Path("cameras") / "camera_extrinsics.json"
+CAMERA_INTRINSICS_JSON = Path("cameras") / "camera_intrinsics.json"
 SCENE_JSON = "scene.json"
 VIDEOS_DIR = "videos"
 CAMERA_RE = re.compile(r"^cam(\d+)$")

@@ -21,7 +21,8 @@ import numpy as np
 from .atomic import atomic_write_text
 from .fmatrix_text import FMatrixParseError, format_fmatrix, parse_fmatrix, parse_fmatrix_strict
 from .unreal import fmatrix_to_c2w
-from .layout import CAMERA_JSON, CAMERA_RE, SCENE_JSON, SCENE_RE, TRAIN_DIR
+from .intrinsics import intrinsics_from_focals
+from .layout import CAMERA_INTRINSICS_JSON, CAMERA_JSON, CAMERA_RE, SCENE_JSON, SCENE_RE, TRAIN_DIR
 from .scene_spec import SceneSpec, SceneSpecError
 
 _FRAME_RE = re.compile(r"^frame(\d+)$")
@@ -58,6 +59,8 @@ __all__ = [
     "loads_json_strict",
     "write_camera_extrinsics",
     "read_camera_fmatrices",
+    "write_camera_intrinsics",
+    "INTRINSICS_FORMAT",
     "read_camera_array",
     "load_camera_extrinsics",
     "MetadataRow",
@@ -359,6 +362,44 @@ def iter_scene_dirs(root: Path | str, split: str = TRAIN_DIR) -> Iterator[Path]:
 
 
 # ------------------------------------------------------------------------------------------------------------------
+# camera_intrinsics.json (ours; read by synth.core.intrinsics_file)
+# ------------------------------------------------------------------------------------------------------------------
+
+#: ``format`` of ``cameras/camera_intrinsics.json`` (docs/dataset.md)
+INTRINSICS_FORMAT = "synth-camera-intrinsics"
+
+
+def write_camera_intrinsics(path: Path, focal_mm: Mapping[str, np.ndarray], sensor_mm: float, width: int,
+                            height: int) -> None:
+    """Write ``cameras/camera_intrinsics.json`` atomically: per frame and camera the focal length (mm) and
+    ``fx, fy, cx, cy`` in pixels (``synth.core.intrinsics`` convention: continuous pixels, ``cx = W/2``), frame-major
+    like ``camera_extrinsics.json``::
+
+        {"format": "synth-camera-intrinsics", "version": 1, "width": W, "height": H, "sensor_mm": 23.76,
+         "frame0": {"cam01": {"focal_length_mm": 24.0, "fx": 1292.93, "fy": 1292.93, "cx": 640.0, "cy": 640.0}, ...},
+         ...}
+
+    Args:
+        focal_mm: camera name -> ``(F,)`` focal length per frame, mm (the same F for every camera).
+
+    Raises:
+        ValueError: cameras with different frame counts, or non-positive / non-finite values.
+    """
+    f = {n: np.asarray(v, np.float64).reshape(-1) for n, v in focal_mm.items()}
+    counts = {len(v) for v in f.values()}
+    if len(counts) != 1:
+        raise ValueError(f"{path}: all cameras need the same number of frames, got {sorted(counts)}")
+    K = {n: intrinsics_from_focals(v, sensor_mm, width, height) for n, v in f.items()}
+    data: Dict[str, object] = {"format": INTRINSICS_FORMAT, "version": 1, "width": int(width), "height": int(height),
+                               "sensor_mm": float(sensor_mm)}
+    for i in range(counts.pop()):
+        data[f"frame{i}"] = {n: {"focal_length_mm": round(float(f[n][i]), 6), "fx": round(float(K[n][i, 0, 0]), 6),
+                                 "fy": round(float(K[n][i, 1, 1]), 6), "cx": float(K[n][i, 0, 2]),
+                                 "cy": float(K[n][i, 1, 2])} for n in f}
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+# ------------------------------------------------------------------------------------------------------------------
 # scene.json (ours) and the files of a planned scene.
 # ------------------------------------------------------------------------------------------------------------------
 
@@ -386,10 +427,15 @@ def read_scene_spec(scene_dir: Path | str) -> SceneSpec:
 
 
 def write_scene_files(scene_dir: Path | str, spec: SceneSpec) -> None:
-    """Write a scene's ``cameras/camera_extrinsics.json`` (the quantised poses renderers draw) and ``scene.json``,
-    each atomically."""
+    """Write a scene's ``cameras/camera_extrinsics.json`` (the quantised poses renderers draw), for a scene whose
+    cameras zoom ``cameras/camera_intrinsics.json`` (per-frame focal lengths), and ``scene.json``, each atomically.
+    A scene with the fixed lens writes no intrinsics file (upstream's layout, unchanged)."""
     scene_dir = Path(scene_dir)
     write_camera_extrinsics(scene_dir / CAMERA_JSON, spec.camera_fmatrices())
+    if spec.zooms:
+        write_camera_intrinsics(scene_dir / CAMERA_INTRINSICS_JSON, dict(zip(spec.camera_names(),
+                                                                              spec.focal_lengths_mm())),
+                                spec.lens.sensor_mm, spec.video.width, spec.video.height)
     atomic_write_text(scene_dir / SCENE_JSON, json.dumps(spec.to_json(), indent=1) + "\n")
 
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 import numpy as np
 
 from .fmatrix_text import format_fmatrix
-from .intrinsics import intrinsics_from_lens
+from .intrinsics import intrinsics_from_focals, intrinsics_from_lens
 from .poses import Poses
 from .unreal import unreal_pose_to_fmatrix
 from .layout import scene_relpath
@@ -123,6 +123,9 @@ class CameraSpec:
             does not hold per-frame poses: ``camera_extrinsics.json`` does).
         rotator_deg: ``(F, 3)`` Unreal rotator ``[pitch, yaw, roll]`` per frame (None likewise).
         caption: one sentence describing the camera motion.
+        focal_mm: ``(F,)`` float64 focal length per frame in mm for a camera that zooms (families ``zoom``,
+            ``dolly_zoom``), None for the scene's fixed lens. Written to ``cameras/camera_intrinsics.json``, not to
+            ``scene.json`` (whose ``params`` hold what the family recomputes it from).
     """
 
     name: str
@@ -132,6 +135,7 @@ class CameraSpec:
     location_cm: Optional[np.ndarray] = None
     rotator_deg: Optional[np.ndarray] = None
     caption: str = ""
+    focal_mm: Optional[np.ndarray] = None
 
     def fmatrix_strings(self) -> List[str]:
         """``FMatrix::ToString()`` per frame, as written to ``camera_extrinsics.json``."""
@@ -193,9 +197,25 @@ class SceneSpec:
         return scene_relpath(self.index, self.lens.focal_length_mm, self.lens.aperture_f)
 
     def intrinsics(self) -> np.ndarray:
-        """``(3, 3)`` K of every camera of the scene (same lens and size)."""
+        """``(3, 3)`` K of the scene's lens (every camera without per-frame focal lengths)."""
         return intrinsics_from_lens(self.lens.focal_length_mm, self.lens.sensor_mm, self.video.width,
                                     self.video.height)
+
+    @property
+    def zooms(self) -> bool:
+        """True when a camera has per-frame focal lengths (the scene writes ``cameras/camera_intrinsics.json``)."""
+        return any(c.focal_mm is not None for c in self.cameras)
+
+    def focal_lengths_mm(self) -> np.ndarray:
+        """``(C, F)`` float64 focal length (mm) of every camera and frame: its ``focal_mm``, else the lens's."""
+        n = self.video.frames
+        return np.stack([np.full(n, self.lens.focal_length_mm, np.float64) if c.focal_mm is None
+                         else np.asarray(c.focal_mm, np.float64) for c in self.cameras])
+
+    def camera_intrinsics(self) -> np.ndarray:
+        """``(C, F, 3, 3)`` float64 K in pixels (``synth.core.intrinsics`` convention) of every camera and frame."""
+        return intrinsics_from_focals(self.focal_lengths_mm(), self.lens.sensor_mm, self.video.width,
+                                      self.video.height)
 
     def animation_time_s(self, frame: int) -> float:
         """Animation clock at a frame: ``animation_start_s + frame / fps`` (all cameras share it)."""

@@ -6,12 +6,13 @@ Checks, each reported with the file and the field:
   completeness (frames x cameras), the exact ``FMatrix::ToString()`` grammar of every matrix string (commas, tabs,
   double spaces are rejected: upstream's ``parse_matrix`` cannot read them), poses (finite, orthonormal,
   right-handed rows in Unreal's world, FMatrix padding), ``metadata.csv`` (UTF-8, references), and, where videos
-  exist, their frame count, fps, size and readability; with ``decode=True`` every frame of every video is decoded
+  exist, their frame count, fps, size and readability; ``cameras/camera_intrinsics.json`` of zooming cameras
+  (:mod:`synth.dataset.intrinsics_check`); with ``decode=True`` every frame of every video is decoded
   and corrupt frames are reported.
 * **recipe** (our datasets, which carry ``scene.json``): every rule of the configured recipe from the written
   cameras and ``scene.json``: hemisphere radius, start distance (``start.min_distance_m`` .. radius, > clearance,
   above the ground), start aimed at the torso within ``start.aim_jitter_deg``, start and per-frame pitch limits,
-  free space, floor and ceiling margins, clearance from the character on every frame,
+  free space, floor and ceiling margins, clearance from the character on every frame, the dolly-zoom size rule,
   family parameters (through the trajectory-family registry), speed profile, lens preset and video settings. The
   recipe is the config stored in the dataset's ``synth_run.json`` (its digest is checked) or the default config.
   The rules are those the sampler rejects with (:mod:`synth.scenes.rules`), here with the written precision's slack.
@@ -43,6 +44,7 @@ from ..core.video_check import decode_video_problems
 from ..core.video_io import VideoReadError, probe_video
 from ..scenes.rules import RuleContext, check as check_rules
 from ..scenes.rules.family_params import family_checker, family_problems
+from .intrinsics_check import intrinsics_problems
 
 __all__ = ["Problem", "ValidateOptions", "Recipe", "load_recipe", "validate_dataset", "validate_scene",
            "family_problems", "OFFICIAL"]
@@ -151,7 +153,7 @@ def _pose_problems(path: str, names: Sequence[str], m: np.ndarray) -> Iterator[P
 
 
 def _recipe_problems(scene_dir: Path, spec: SceneSpec, names: Sequence[str], m: np.ndarray, recipe: Recipe,
-                     checker) -> Iterator[Problem]:
+                     checker, focal_mm: Optional[np.ndarray] = None) -> Iterator[Problem]:
     """Every rule of the recipe (:mod:`synth.scenes.rules`), from ``scene.json`` and the written poses ``m``
     ``(C, F, 4, 4)`` FMatrix rows (Unreal cm); cameras with non-finite poses are left to the pose checks."""
     paths = {"scene": str(scene_dir / SCENE_JSON), "cameras": str(scene_dir / CAMERA_JSON)}
@@ -163,7 +165,7 @@ def _recipe_problems(scene_dir: Path, spec: SceneSpec, names: Sequence[str], m: 
         loc_m=np.where(fin[..., None], m[..., 3, :3], 0.0) / CM_PER_M,
         rot_deg=axes_to_rotator(np.where(fin[..., None, None], m, np.eye(4))),
         radius_m=spec.hemisphere_radius_m, names=list(names), valid=fin.all(-1), spec=spec, digest=recipe.digest,
-        source=recipe.source, checker=checker, tol=TOL, roll_tol=ROLL_TOL)
+        source=recipe.source, checker=checker, tol=TOL, roll_tol=ROLL_TOL, focal_mm=focal_mm)
     for v in check_rules(ctx):
         yield Problem(paths[v.file], v.message)
 
@@ -279,8 +281,10 @@ def validate_scene(scene_dir: Path, check_videos: bool = True, official_ok: bool
         problems.append(Problem(str(scene_dir / SCENE_JSON), f"cameras: {list(spec.camera_names())} differ from the "
                                                              f"camera JSON's {names}"))
     problems += list(_pose_problems(p, names, m))
+    intr_problems, focal_mm = intrinsics_problems(scene_dir, spec, names, m.shape[1])  # camera_intrinsics.json
+    problems += intr_problems
     if spec is not None and recipe is not None:
-        problems += list(_recipe_problems(scene_dir, spec, names, m, recipe, _checker or _family_checker()))
+        problems += list(_recipe_problems(scene_dir, spec, names, m, recipe, _checker or _family_checker(), focal_mm))
     vdir = scene_dir / VIDEOS_DIR
     if opts.videos and vdir.exists():
         problems += list(_video_problems(vdir, names, exp, opts))

@@ -23,6 +23,7 @@ row per camera, written atomically after each camera, so an interrupted run resu
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -36,8 +37,9 @@ import numpy as np
 
 from ..core.atomic import atomic_write_text
 from ..core.intrinsics import intrinsics_from_lens
+from ..core.intrinsics_file import read_camera_intrinsics
 from ..core.units import SENSOR_MM
-from ..core.layout import CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, parse_lens_dir_name
+from ..core.layout import CAMERA_INTRINSICS_JSON, CAMERA_JSON, SCENE_JSON, VIDEOS_DIR, parse_lens_dir_name
 from ..core.multicam_format import DatasetFormatError, iter_scene_dirs, load_camera_extrinsics, read_scene_spec
 from ..core.poses import Poses
 from ..core.scene_spec import SceneSpec
@@ -176,9 +178,36 @@ def _lens_mm(scene_dir: Path, spec: Optional[SceneSpec]) -> Tuple[float, float]:
 def camera_K(scene_dir: Path, spec: Optional[SceneSpec], camera: str, frame: int, width: int,
              height: int) -> np.ndarray:
     """The ONE place verify gets a camera's intrinsics: ``(3, 3)`` K in pixels of a ``width`` x ``height`` video at
-    ``frame`` (today: the scene's lens, the same for every camera and frame; per-frame intrinsics of zoom cameras
-    plug in here)."""
-    return intrinsics_from_lens(*_lens_mm(scene_dir, spec), width, height)
+    ``frame``: the per-frame K of ``cameras/camera_intrinsics.json`` where the scene has one (zoom / dolly-zoom
+    cameras; rescaled from the file's ``width x height`` to the video's), else the scene's lens (the same for every
+    camera and frame).
+
+    Raises:
+        DatasetFormatError: a malformed intrinsics file, a camera or frame missing from it (names file and field).
+    """
+    path = Path(scene_dir) / CAMERA_INTRINSICS_JSON
+    try:
+        stamp = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        stamp = None
+    intr = None if stamp is None else _read_intrinsics(str(path), stamp)
+    if intr is None:
+        return intrinsics_from_lens(*_lens_mm(scene_dir, spec), width, height)
+    if camera not in intr.cameras:
+        raise DatasetFormatError(f"{Path(scene_dir) / CAMERA_INTRINSICS_JSON}: camera {camera!r} missing "
+                                 f"(cameras: {intr.cameras})")
+    Ks = intr.camera(camera)
+    if not 0 <= frame < len(Ks):
+        raise DatasetFormatError(f"{Path(scene_dir) / CAMERA_INTRINSICS_JSON}: {camera} has {len(Ks)} frames, "
+                                 f"frame {frame} asked for")
+    return np.diag([width / intr.width, height / intr.height, 1.0]) @ Ks[frame]
+
+
+@functools.lru_cache(maxsize=16)
+def _read_intrinsics(path: str, mtime_ns: int):
+    """A parsed ``camera_intrinsics.json``, cached by path and modification time (K is asked per camera and frame;
+    a rewritten file is read again)."""
+    return read_camera_intrinsics(path)
 
 
 def _angles_deg(r_a: np.ndarray, r_b: np.ndarray) -> np.ndarray:

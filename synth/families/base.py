@@ -66,6 +66,8 @@ class FamilyContext:
         char_base_m: ``(3,)`` the character's feet (its vertical axis passes through it), metres.
         u: ``(F,)`` progress per frame in [0, 1] (the camera's speed profile).
         distance_to_character_m: ``|start - torso|`` in metres.
+        lens_focal_mm: the scene's lens focal length (mm): where a zooming family's focal length starts (0: not
+            given, e.g. a family test without a lens).
     """
 
     start_loc_m: np.ndarray
@@ -75,6 +77,7 @@ class FamilyContext:
     char_base_m: np.ndarray
     u: np.ndarray
     distance_to_character_m: float
+    lens_focal_mm: float = 0.0
 
 
 class TrajectoryFamily:
@@ -102,6 +105,12 @@ class TrajectoryFamily:
     def caption(self, params: Dict[str, Any], speed_phrase: str) -> str:
         """One sentence describing the motion, e.g. ``"The camera pans left by 30 degrees at a constant speed."``"""
         raise NotImplementedError
+
+    def focal_lengths(self, params: Dict[str, Any], u: np.ndarray) -> Optional[np.ndarray]:
+        """``(F,)`` float64 focal length per frame (mm) of a camera that zooms, recomputed from its ``scene.json``
+        ``params`` and its progress ``u`` (the sampler calls it, ``synth validate`` compares it with
+        ``cameras/camera_intrinsics.json``); None (the default): the scene's fixed lens."""
+        return None
 
     #: parameter key in ``scene.json`` -> the ``block`` range it was drawn from (checked by :meth:`check`)
     ranged_params: ClassVar[Dict[str, str]] = {}

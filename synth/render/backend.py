@@ -88,6 +88,18 @@ class RendererBackend(ABC):
     def set_lens(self, lens: Lens, width: int, height: int) -> None:
         """Set every camera's lens (focal length and sensor width give the horizontal FOV) and image size."""
 
+    def set_focal_lengths(self, focal_mm: Sequence[float]) -> None:
+        """Set each camera's focal length (mm; one per camera, on the lens's sensor and image size) for the next
+        capture: a zooming camera's focal length of the current frame (``cameras/camera_intrinsics.json``). Called
+        after :meth:`set_lens`, before every capture of a scene with a zooming camera; :meth:`set_lens` resets every
+        camera to the lens.
+
+        Raises:
+            RenderError: the backend cannot change focal lengths per camera (the default).
+        """
+        raise RenderError(f"the {self.name} backend cannot change the focal length per camera and frame (zoom, "
+                          f"dolly_zoom); use the embedded or unreal backend")
+
     @abstractmethod
     def set_camera_poses(self, poses: Poses) -> None:
         """Set all cameras' poses for the next capture: one :class:`synth.core.poses.Poses` frame per camera

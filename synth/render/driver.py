@@ -118,7 +118,9 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
     fm = np.stack([c.fmatrices() for c in plan.cameras])  # (C, F, 4, 4) exactly as written
     poses = [Poses.from_fmatrix(fm[:, f], where=f"scene {plan.index} frame {f}") for f in range(fm.shape[1])]
     write_scene_files(scene_dir, plan)
-    writer = SceneWriter(scene_dir, plan.camera_names(), fm, plan.intrinsics(), plan.video.fps, plan.video.width,
+    focal = plan.focal_lengths_mm() if plan.zooms else None  # (C, F) mm of a scene with a zooming camera
+    writer = SceneWriter(scene_dir, plan.camera_names(), fm, plan.intrinsics() if focal is None else
+                         plan.camera_intrinsics(), plan.video.fps, plan.video.width,
                          plan.video.height, plan.video.frames, spec)
     request = CaptureRequest(depth=spec.depth or spec.joints, mask=spec.masks)
     q: "queue.Queue" = queue.Queue(maxsize=max(1, queue_frames))
@@ -144,6 +146,8 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
         for _ in range(warmup):
             backend.set_animation_time(plan.animation_time_s(0))
             backend.set_camera_poses(poses[0])
+            if focal is not None:
+                backend.set_focal_lengths(focal[:, 0])
             backend.capture(request)
         t_loop, c_loop = time.perf_counter(), time.process_time()
         for f in range(plan.video.frames):
@@ -152,6 +156,8 @@ def render_scene(backend: RendererBackend, plan: SceneSpec, catalog: Catalog, sc
             t0 = time.perf_counter()
             backend.set_animation_time(plan.animation_time_s(f))
             backend.set_camera_poses(poses[f])
+            if focal is not None:  # the focal lengths camera_intrinsics.json states for this frame
+                backend.set_focal_lengths(focal[:, f])
             caps = backend.capture(request)
             joints = backend.joint_positions_cm() if spec.joints else None
             stats.render_s += time.perf_counter() - t0

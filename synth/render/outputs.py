@@ -102,7 +102,8 @@ class SceneWriter:
         scene_dir: the scene's staging folder.
         cameras: camera names in capture order.
         fmatrices: ``(C, F, 4, 4)`` the written poses (for joint projection).
-        K: ``(3, 3)`` intrinsics.
+        K: ``(3, 3)`` intrinsics of every camera and frame, or ``(C, F, 3, 3)`` per camera and frame (zooming
+            cameras, ``SceneSpec.camera_intrinsics``).
         fps, width, height, frames: video settings.
         spec: requested outputs.
     """
@@ -189,7 +190,8 @@ class SceneWriter:
                 self._encode(f, cam, cap)
             if self.spec.joints and joints is not None:
                 names, pos_cm = joints
-                uv, z = project_points(self.K, self.c2w[ci, f], pos_cm / CM_PER_M)
+                K = self.K if np.ndim(self.K) == 2 else self.K[ci, f]
+                uv, z = project_points(K, self.c2w[ci, f], pos_cm / CM_PER_M)
                 inframe = (z > 0) & np.all((uv >= 0) & (uv < [w, h]), axis=1)
                 vis = inframe.copy()
                 if cap.depth_m is not None:

@@ -112,21 +112,27 @@ def lens_for_index(cfg: SynthConfig, index: int) -> Lens:
 
 
 def _rule_context(cfg: SynthConfig, env: Environment, char_base_m: np.ndarray, char_height_m: float,
-                  loc_m: np.ndarray, rot_deg: np.ndarray) -> RuleContext:
-    """The rules' view of one camera: ``loc_m`` / ``rot_deg`` ``(F, 3)`` become ``(1, F, 3)``; no slack."""
+                  loc_m: np.ndarray, rot_deg: np.ndarray, family: Optional[str] = None,
+                  focal_mm: Optional[np.ndarray] = None) -> RuleContext:
+    """The rules' view of one camera: ``loc_m`` / ``rot_deg`` ``(F, 3)`` become ``(1, F, 3)``, ``focal_mm``
+    ``(F,)`` (None: the scene's fixed lens) ``(1, F)``; no slack."""
     return RuleContext(cfg=cfg, free_lo_m=np.asarray(env.free_space_cm.min) / CM_PER_M,
                        free_hi_m=np.asarray(env.free_space_cm.max) / CM_PER_M, char_base_m=char_base_m,
                        char_height_m=char_height_m, loc_m=np.asarray(loc_m, float)[None],
-                       rot_deg=np.asarray(rot_deg, float)[None])
+                       rot_deg=np.asarray(rot_deg, float)[None], families=None if family is None else [family],
+                       focal_mm=None if focal_mm is None else np.asarray(focal_mm, float)[None])
 
 
 def constraint_violation(cfg: SynthConfig, env: Environment, char_base_m: np.ndarray, char_height_m: float,
-                         loc_m: np.ndarray, rot_deg: np.ndarray, stage: str = "trajectory") -> Optional[str]:
+                         loc_m: np.ndarray, rot_deg: np.ndarray, stage: str = "trajectory",
+                         family: Optional[str] = None, focal_mm: Optional[np.ndarray] = None) -> Optional[str]:
     """The sampler's short reason (a rule's ``summary``) for the first rule of ``stage`` (:mod:`synth.scenes.rules`)
     that a trajectory ``(F, 3)`` metres / ``(F, 3)`` Unreal rotators (deg) breaks on any frame, or None.
 
-    ``stage="start"`` checks the start pose alone (``F = 1``), before the family is drawn."""
-    found = check_rules(_rule_context(cfg, env, char_base_m, char_height_m, loc_m, rot_deg), stage, first_only=True)
+    ``stage="start"`` checks the start pose alone (``F = 1``), before the family is drawn. ``family`` and
+    ``focal_mm`` ``(F,)`` (mm, a zooming camera) feed the rules about zooms (``dolly_zoom_size``)."""
+    found = check_rules(_rule_context(cfg, env, char_base_m, char_height_m, loc_m, rot_deg, family, focal_mm), stage,
+                        first_only=True)
     return None if not found else get_rule(found[0].rule).summary
 
 
@@ -157,12 +163,13 @@ def _sample_speed(cfg: SynthConfig, rng: np.random.Generator) -> SpeedProfile:
 
 
 def _sample_family(cfg: SynthConfig, family: str, rng: np.random.Generator, loc: np.ndarray, rot: np.ndarray,
-                   offset: np.ndarray, torso_m: np.ndarray, char_base_m: np.ndarray, u: np.ndarray):
+                   offset: np.ndarray, torso_m: np.ndarray, char_base_m: np.ndarray, u: np.ndarray,
+                   lens_focal_mm: float = 0.0):
     """Draw a family's parameters (its module in :mod:`synth.families`) and evaluate its poses; the parameters get
     the start pose and the distance to the character appended. Returns (params, loc_m (F,3), rot_deg (F,3))."""
     d0 = float(np.linalg.norm(loc - torso_m))
     ctx = FamilyContext(start_loc_m=loc, start_rot_deg=rot, aim_offset_deg=offset, torso_m=torso_m,
-                        char_base_m=char_base_m, u=u, distance_to_character_m=d0)
+                        char_base_m=char_base_m, u=u, distance_to_character_m=d0, lens_focal_mm=lens_focal_mm)
     params, loc_f, rot_f = get_family(family).sample(cfg.trajectories[family], ctx, rng)
     params = {**params, "distance_to_character_m": round_json(d0),
               "start": {"location_cm": round_json(loc * CM_PER_M, 4), "rotator_deg": rot.tolist(),
@@ -178,32 +185,35 @@ def _sample_camera(cfg: SynthConfig, env: Environment, seed: int, index: int, ca
     speed = _sample_speed(cfg, rng)
     u = speed_progress(cfg.video.frames, speed.profile, speed.a)
     last = "no attempt"
-    lens, framing_tries, best = lens_for_index(cfg, index), 0, (-1.0, None, None, None)  # framing (synth/scenes/framing.py)
+    lens, framing_tries, best = lens_for_index(cfg, index), 0, (-1.0, None, None, None, None)  # framing (synth/scenes/framing.py)
     for _ in range(cfg.constraints.max_tries):
         loc, rot, offset = _sample_start(cfg, rng, char_base_m, radius, torso_m)
         start_reason = constraint_violation(cfg, env, char_base_m, char_height, loc[None], rot[None], "start")
         if start_reason is not None:
             last = start_reason
             continue
-        params, loc_f, rot_f = _sample_family(cfg, family, rng, loc, rot, offset, torso_m, char_base_m, u)
-        reason = constraint_violation(cfg, env, char_base_m, char_height, loc_f, rot_f)
+        params, loc_f, rot_f = _sample_family(cfg, family, rng, loc, rot, offset, torso_m, char_base_m, u,
+                                              lens.focal_length_mm)
+        focal = get_family(family).focal_lengths(params, u)  # (F,) mm of a zooming camera, else None
+        reason = constraint_violation(cfg, env, char_base_m, char_height, loc_f, rot_f, family=family, focal_mm=focal)
         # --- framing (synth/scenes/framing.py): constant roll + full-body start; the best try if none frames the body ---
         if reason is None:
             rot_f, frac = apply_recipe(cfg.framing, rng, loc_f, rot_f, char_base_m, char_height,
                                        lens.focal_length_mm, lens.sensor_mm, cfg.video.width, cfg.video.height)
             if cfg.framing.full_body and frac < 1.0:
-                best = max(best, (frac, params, loc_f, rot_f), key=lambda b: b[0])
+                best = max(best, (frac, params, loc_f, rot_f, focal), key=lambda b: b[0])
                 framing_tries += 1
                 if framing_tries <= cfg.framing.max_retries and _ < cfg.constraints.max_tries - 1:
                     last = "does not frame the whole character"
                     continue
-                frac, params, loc_f, rot_f = best
+                frac, params, loc_f, rot_f, focal = best
         elif best[1] is not None and _ == cfg.constraints.max_tries - 1:
-            reason, (frac, params, loc_f, rot_f) = None, best
+            reason, (frac, params, loc_f, rot_f, focal) = None, best
         if reason is None:
             name = camera_name(cam)
             return CameraSpec(name=name, family=family, params=params, speed=speed, location_cm=loc_f * CM_PER_M,
-                              rotator_deg=rot_f, caption=camera_caption(family, params, speed.to_json()))
+                              rotator_deg=rot_f, caption=camera_caption(family, params, speed.to_json()),
+                              focal_mm=focal)
         last = reason
     raise SamplingError(
         f"scene {index} cam{cam:02d}: no '{family}' trajectory satisfied the rules in {cfg.constraints.max_tries} "

@@ -24,7 +24,7 @@ from synth.core.poses import Poses
 from synth.core.multicam_format import DatasetFormatError
 from synth.core.problems import Problem
 
-__all__ = ["VideoItem", "Problem", "DatasetKind", "KindOptions", "register_kind", "get_kind", "kinds", "SCALE_FILE", "IMAGE_EXT",
+__all__ = ["clip_intrinsics", "VideoItem", "Problem", "DatasetKind", "KindOptions", "register_kind", "get_kind", "kinds", "SCALE_FILE", "IMAGE_EXT",
            "read_scale_file", "safe_join", "window", "pose_problem", "UnknownKindError"]
 
 SCALE_FILE = "metric_scale.json"
@@ -43,7 +43,11 @@ class VideoItem:
         poses: :class:`synth.core.poses.Poses` at ``frames`` (OpenCV c2w, right-handed world); translations in metres
             when ``metric_scale`` is set (already applied), else in the dataset's relative unit.
         metric_scale: factor applied to reach metres (1.0 for MultiCamVideo), or None (relative scale).
-        k_norm: ``(4,)`` normalised intrinsics ``[fx/W, fy/H, cx/W, cy/H]`` (None if unknown).
+        k_norm: ``(4,)`` normalised intrinsics ``[fx/W, fy/H, cx/W, cy/H]`` of the window's first frame, in the
+            source frame's ``W x H`` (None if unknown).
+        intrinsics: ``(F, 4)`` the same per window frame (a zoom changes them; None if unknown). Both are of the
+            *source* frame; :func:`clip_intrinsics` gives them for the clip after upstream's resize + centre crop
+            (what ``recam prepare`` caches).
         group, camera: scene and camera (MultiCamVideo pairs); group = key for single-view kinds.
         expected_video_frames: the number of frames the video must have (pose count), checked when decoding.
         dyn_mask: SpatialVID ``dyn_masks.npz`` path, or None.
@@ -64,6 +68,13 @@ class VideoItem:
     dyn_mask: Optional[Path] = None
     extra: Dict = field(default_factory=dict)
     scale_file: Optional[Path] = None
+    intrinsics: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        if self.intrinsics is None and self.k_norm is not None and np.asarray(self.k_norm).shape == (4,):
+            self.intrinsics = np.repeat(np.asarray(self.k_norm, np.float64)[None], len(self.frames), 0)
+        if self.intrinsics is not None and self.k_norm is None:
+            self.k_norm = np.asarray(self.intrinsics, np.float64)[0]
 
     @property
     def c2w(self) -> np.ndarray:
@@ -225,3 +236,21 @@ def pose_problem(poses: np.ndarray, frames: Sequence[int], field_name: str, hand
     if msg.startswith("non-finite"):
         return f"{field_name}: non-finite pose ({msg})"
     return f"{field_name}: invalid pose ({msg})"
+
+
+def clip_intrinsics(k_norm, source_size: Tuple[int, int], clip_size: Tuple[int, int]) -> np.ndarray:
+    """Normalised intrinsics ``(..., 4)`` ``[fx/W, fy/H, cx/W, cy/H]`` of a source frame of ``source_size = (W, H)``
+    pixels (upright) -> the same of the clip frame after upstream's resize + centre crop to
+    ``clip_size = (width, height)`` (``recam.video.crop_plan``; ``synth.core.intrinsics.resize_crop_intrinsics``).
+
+    A centre crop that changes the aspect ratio changes ``fx/W`` or ``fy/H`` (e.g. a 16:9 frame cropped to a square:
+    ``fx/W`` grows by 16/9); a plain resize changes nothing. float64.
+    """
+    from synth.core.intrinsics import normalize_intrinsics, resize_crop_intrinsics
+
+    k = np.asarray(k_norm, np.float64)
+    (w, h), (tw, th) = source_size, clip_size
+    K = np.zeros(k.shape[:-1] + (3, 3))
+    K[..., 0, 0], K[..., 1, 1], K[..., 0, 2], K[..., 1, 2], K[..., 2, 2] = \
+        k[..., 0] * w, k[..., 1] * h, k[..., 2] * w, k[..., 3] * h, 1.0
+    return normalize_intrinsics(resize_crop_intrinsics(K, (w, h), (tw, th)), (tw, th))

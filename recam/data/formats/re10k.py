@@ -1,5 +1,5 @@
 """RealEstate10K (REFERENCE §3): ``poses/<clip>.txt`` (line 1 URL; per frame ``timestamp fx fy cx cy 0 0`` + a
-row-major 3x4 w2c, OpenCV, normalised intrinsics) with ``videos/<clip>.mp4`` or a frame folder
+row-major 3x4 w2c, OpenCV, normalised intrinsics per frame: ``VideoItem.intrinsics``) with ``videos/<clip>.mp4`` or a frame folder
 ``frames/<clip>/``. Relative scale unless ``<clip>.scale.json`` (``recam align``) is present."""
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
         if scale is not None:
             poses = poses.scaled(scale)
         items.append(VideoItem("re10k", txt.stem, src, frames, "", poses, scale, rows[frames[0], 1:5], txt.stem,
+                               intrinsics=rows[frames, 1:5].copy(),
                                expected_video_frames=len(rows), extra={"url": lines[0].strip()},
                                scale_file=scale_file))
     return items, problems

@@ -1,7 +1,14 @@
 """SpatialVID(-HQ) (NJU-3DV/SpatialVID, REFERENCE §3): ``annotations/group_XXXX/<id>/{poses.npy (N, 7) w2c
 [t, q_xyzw] OpenCV at a ~5 fps subset, intrinsics.npy (N, 4), indexes.txt, caption.json, dyn_masks.npz}`` and
 ``videos/group_XXXX/<id>.mp4``. Poses are interpolated to video frames (SE(3)); not metric unless a
-``metric_scale.json`` (``recam align``) sits beside the annotations."""
+``metric_scale.json`` (``recam align``) sits beside the annotations.
+
+``indexes.txt`` maps annotated frame ``i`` (the row of ``poses.npy`` / ``intrinsics.npy`` and the mask ``f_{i}`` of
+``dyn_masks.npz``) to its video frame (2nd token; maintainers, issue #19). The dataset card's tree does not list it;
+without it nothing says which video frame an annotation belongs to, so such a clip is **refused** with a problem
+naming the file (never guessed as "every frame" or "uniform"). Intrinsics (``[fx/W, fy/H, cx/W, cy/H]``) are
+interpolated linearly to every window frame (held at the ends).
+"""
 
 from __future__ import annotations
 
@@ -76,6 +83,10 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
         try:
             poses = _numeric_npy(clip / "poses.npy")
             intr = _numeric_npy(clip / "intrinsics.npy")
+            if not (clip / "indexes.txt").is_file():
+                raise DatasetFormatError(f"{clip / 'indexes.txt'}: missing; it maps each annotated frame (poses.npy "
+                                         f"rows, dyn_masks f_<i>) to its video frame, so the clip cannot be placed "
+                                         f"on the video and is skipped")
             idx_lines = [ln.split() for ln in (clip / "indexes.txt").read_text().splitlines() if ln.strip()]
             idx = np.array([int(t[1]) if len(t) > 1 else int(t[0]) for t in idx_lines])
             caption = _caption(clip)
@@ -119,13 +130,13 @@ def read(root: Path, num_frames: int, stride: int) -> Tuple[List[VideoItem], Lis
         poses = Poses.from_c2w(c2w, str(clip / "poses.npy"))
         if scale is not None:
             poses = poses.scaled(scale)
-        k = intr[np.searchsorted(idx, frames[0], side="right") - 1]
+        k = np.stack([np.interp(frames, idx, intr[:, c]) for c in range(4)], -1)  # (F, 4) per window frame
         dyn = clip / "dyn_masks.npz"
         bad_mask = _mask_file_problem(dyn) if dyn.exists() else None
         if bad_mask:
             problems.append(Problem(str(dyn), bad_mask))
             continue
-        items.append(VideoItem("spatialvid", key, video, frames, caption, poses, scale, np.asarray(k, float), key,
+        items.append(VideoItem("spatialvid", key, video, frames, caption, poses, scale, k[0], key, intrinsics=k,
                                dyn_mask=dyn if dyn.exists() else None, extra={"annotated_frames": idx},
                                scale_file=clip / SCALE_FILE))
     return items, problems

@@ -179,6 +179,8 @@ class EmbeddedBackend(RendererBackend):
                 entry["rgb_cam"].node().setLens(self.lens)
                 if "mask_cam" in entry:
                     entry["mask_cam"].node().setLens(self.lens)
+            if getattr(self, "_focals", None) is not None:
+                self.set_focal_lengths(self._focals)
         if getattr(self, "_poses", None) is not None:
             self._apply_poses(self._poses)
 
@@ -325,12 +327,33 @@ class EmbeddedBackend(RendererBackend):
         pl.setFocalLength(lens.focal_length_mm)
         pl.setNearFar(NEAR_M, FAR_M)
         self.lens = pl
+        self._focals = None
         if self.size != (width, height) or not self.buffers:
             self._make_buffers(width, height, self._mask_enabled)
         for entry in self.buffers:
+            entry.pop("lens", None)  # every camera back on the shared lens
             entry["rgb_cam"].node().setLens(pl)
             if "mask_cam" in entry:
                 entry["mask_cam"].node().setLens(pl)
+
+    def set_focal_lengths(self, focal_mm: Sequence[float]) -> None:
+        """Per-camera focal lengths (mm) on the lens's film (sensor width x the image's aspect): each camera gets
+        its own copy of the lens (its RGB and mask passes share it), so K is ``intrinsics_from_lens`` of its focal
+        length."""
+        if self.lens is None or not self.buffers:
+            raise RenderError("set_lens must come before set_focal_lengths")
+        focal = [float(f) for f in focal_mm]
+        if len(focal) != len(self.buffers) or not all(np.isfinite(f) and f > 0 for f in focal):
+            raise ValueError(f"expected {len(self.buffers)} positive focal lengths (mm), got {focal}")
+        self._focals = focal
+        for entry, f in zip(self.buffers, focal):
+            lens = entry.get("lens")
+            if lens is None:
+                lens = entry["lens"] = self.lens.makeCopy()
+                entry["rgb_cam"].node().setLens(lens)
+                if "mask_cam" in entry:
+                    entry["mask_cam"].node().setLens(lens)
+            lens.setFocalLength(f)
 
     def enable_masks(self, enabled: bool) -> None:
         """Create (or drop) the mask pass; lens and camera poses carry over."""

@@ -276,6 +276,22 @@ class UnrealBackend(RendererBackend):
         for k in range(0, len(cmds), MAX_REQUESTS_PER_TICK - 2):
             self._batch(cmds[k:k + MAX_REQUESTS_PER_TICK - 2])
         self.size = (width, height)
+        self._lens = lens  # set_focal_lengths keeps its sensor and aperture
+
+    def set_focal_lengths(self, focal_mm: Sequence[float]) -> None:
+        """Per-camera focal lengths (mm) of the current frame: the lens command (and the FOV UnrealCV's capture
+        uses) per camera, sent before the frame's capture batch."""
+        lens = getattr(self, "_lens", None)
+        if lens is None or self.size is None:
+            raise RenderError("set_lens must come before set_focal_lengths")
+        sensor_h = lens.sensor_mm * self.size[1] / self.size[0]
+        cmds = []
+        for cid, f in zip(self.camera_ids, focal_mm, strict=True):
+            cmds += [f"vset /camera/{cid}/fov {fmt_float(float(horizontal_fov_deg(f, lens.sensor_mm)))}",
+                     f"vset /synth/camera/{cid}/lens {fmt_float(float(f))} {fmt_float(lens.sensor_mm)} "
+                     f"{fmt_float(sensor_h)} {fmt_float(lens.aperture_f)}"]
+        for k in range(0, len(cmds), MAX_REQUESTS_PER_TICK - 2):
+            self._batch(cmds[k:k + MAX_REQUESTS_PER_TICK - 2])
 
     def set_camera_poses(self, poses: Poses) -> None:
         self._check_camera_poses(poses)

@@ -72,6 +72,9 @@ class RuleContext:
         checker: ``check(name, params, cfg) -> list[str] | None``, the family check (None: the registry's).
         tol: slack (metres, degrees) of the comparisons: 0 in the sampler, the written precision in validate.
         roll_tol: slack of the roll rules (degrees).
+        families: the ``C`` cameras' trajectory families (None: from ``spec``, else unknown).
+        focal_mm: ``(C, F)`` float64 focal length per camera and frame, mm (``synth validate``: from
+            ``cameras/camera_intrinsics.json``, else the scene's lens; None: the rules that need it are skipped).
     """
 
     cfg: Any
@@ -91,6 +94,8 @@ class RuleContext:
     checker: Any = None
     tol: float = 0.0
     roll_tol: float = 0.0
+    families: Optional[Sequence[str]] = None
+    focal_mm: Optional[np.ndarray] = None
     _cache: Dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -107,6 +112,15 @@ class RuleContext:
         if self.valid is None:
             return list(range(self.cameras))
         return [int(i) for i in np.flatnonzero(self.valid)]
+
+    def family(self, i: int) -> Optional[str]:
+        """Trajectory family of camera row ``i`` (``families``, else ``scene.json``), None if unknown."""
+        if self.families is not None:
+            return self.families[i]
+        if self.spec is not None:
+            specs = {c.name: c.family for c in self.spec.cameras}
+            return specs.get(self.name(i))
+        return None
 
     def torso(self) -> np.ndarray:
         """``(3,)`` the aim point, metres (see ``torso_m``)."""
