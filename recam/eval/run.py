@@ -166,9 +166,11 @@ def _read_results(path: Path) -> Dict[str, Dict[str, str]]:
         return {r["pair_id"]: r for r in csv.DictReader(f) if r.get("pair_id")}
 
 
-def _check_run_files(out: Path, settings: EvalSettings, pairs: Sequence[Pair], active: Sequence[ActiveMetric]) -> None:
-    """Write or check ``eval_run.json`` and ``pairs.csv``: the settings must match, and a per-pair metric that ran
-    before must run with the same options (its column would mix two versions); newly enabled metrics are added.
+def _check_run_files(out: Path, settings: EvalSettings, pairs: Optional[Sequence[Pair]],
+                     active: Sequence[ActiveMetric]) -> None:
+    """Write or check ``eval_run.json`` and ``pairs.csv`` (not with ``pairs`` None): the settings must match, and a
+    per-pair metric that ran before must run with the same options (its column would mix two versions); newly
+    enabled metrics are added.
 
     Raises:
         ValueError: other settings, other metric options or other pairs than the run in ``out``.
@@ -189,12 +191,13 @@ def _check_run_files(out: Path, settings: EvalSettings, pairs: Sequence[Pair], a
             raise ValueError(f"{out} holds an evaluation run whose metric {a.metric.name!r} ran with "
                              f"{ran[a.metric.name]}, not {rec}; use another --out")
         ran[a.metric.name] = rec
-    pairs_path = out / "pairs.csv"
-    if pairs_path.is_file() and [p.pair_id for p in read_pairs(pairs_path)] != [p.pair_id for p in pairs]:
+    pairs_path = out / "pairs.csv"  # not with pairs None (--protocol: results.csv lists the (video, preset) pairs)
+    if (pairs is not None and pairs_path.is_file()
+            and [p.pair_id for p in read_pairs(pairs_path)] != [p.pair_id for p in pairs]):
         raise ValueError(f"{pairs_path}: holds other pairs than this run's; use another --out (or --pairs "
                          f"{pairs_path})")
     atomic_write_text(manifest, json.dumps({**mine, "metrics": ran}, indent=1) + "\n")
-    if not pairs_path.is_file():
+    if pairs is not None and not pairs_path.is_file():
         write_pairs(pairs_path, pairs)
 
 
@@ -467,7 +470,8 @@ def _summary_md(summary: Mapping[str, Any], per_run: Sequence[Metric]) -> str:
     def f(x):
         return "" if x is None else f"{x:.4g}"
 
-    lines = _table1_md(summary) + ["| metric | pairs | mean | median |", "|---|---:|---:|---:|"]
+    head = [f"Protocol: {summary['protocol']}", ""] if summary.get("protocol") else []
+    lines = head + _table1_md(summary) + ["| metric | pairs | mean | median |", "|---|---:|---:|---:|"]
     lines += [f"| {k} | {m['n']} | {f(m['mean'])} | {f(m['median'])} |" for k, m in summary["metrics"].items()]
     for m in per_run:
         row = m.summary_row(summary[m.name]) if summary[m.name] else None
@@ -480,8 +484,9 @@ def _summary_md(summary: Mapping[str, Any], per_run: Sequence[Metric]) -> str:
 
 
 def write_summary(out: Path, rows: Sequence[Dict[str, str]], notes: Sequence[str] = (),
-                  **run_records: Optional[Dict[str, Any]]) -> dict:
-    """``summary.json`` and ``summary.md`` (the same as a Markdown table).
+                  protocol: Optional[str] = None, **run_records: Optional[Dict[str, Any]]) -> dict:
+    """``summary.json`` and ``summary.md`` (the same as a Markdown table); ``protocol``: the evaluation set-up's
+    description (``--protocol``), the ``protocol`` key of ``summary.json`` and the first line of ``summary.md``.
 
     ``summary.json``: ``pairs``, ``pose_status`` counts, ``metrics`` (n / mean / median over the pairs that have it,
     for each summarised column of the registered metrics), one key per per-run metric (its record, e.g.
@@ -499,9 +504,33 @@ def write_summary(out: Path, rows: Sequence[Dict[str, str]], notes: Sequence[str
                "notes": list(notes) + [records[m.name]["note"] if records[m.name] else m.missing_note
                                        for m in per_run],
                "units": {c.name: c.unit for c in columns}}
+    if protocol is not None:
+        summary["protocol"] = protocol
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     atomic_write_text(out / "summary.md", _summary_md(summary, per_run))
     return summary
+
+
+def load_pipeline(settings):
+    """The ReCamMaster pipeline of ``--model-dir`` / ``--ckpt`` on ``--device`` in ``--dtype`` (built once per run).
+
+    Raises:
+        ValueError: the model folder, checkpoint, device or dtype cannot be used (the message says which).
+    """
+    from synth.core.progress import console
+
+    from ..infer import resolve_device_dtype
+    from ..pipeline import ReCamMasterPipeline
+
+    try:
+        dev, dt = resolve_device_dtype(settings.device, settings.dtype)
+        pipe = ReCamMasterPipeline.from_wan(settings.model_dir, settings.ckpt, torch_dtype=dt)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        raise ValueError(str(e)) from None
+    if settings.ckpt is None:
+        console.print("[yellow]warning:[/yellow] no --ckpt: camera modules untrained")
+    pipe.to(dev)
+    return pipe
 
 
 def _generator(settings) -> Callable[[np.ndarray, str, np.ndarray], np.ndarray]:
@@ -512,20 +541,9 @@ def _generator(settings) -> Callable[[np.ndarray, str, np.ndarray], np.ndarray]:
     """
     import torch
 
-    from synth.core.progress import console
-
-    from ..infer import resolve_device_dtype
-    from ..pipeline import ReCamMasterPipeline
     from ..video import frames_to_tensor
 
-    try:
-        dev, dt = resolve_device_dtype(settings.device, settings.dtype)
-        pipe = ReCamMasterPipeline.from_wan(settings.model_dir, settings.ckpt, torch_dtype=dt)
-    except (FileNotFoundError, ValueError, OSError) as e:
-        raise ValueError(str(e)) from None
-    if settings.ckpt is None:
-        console.print("[yellow]warning:[/yellow] no --ckpt: camera modules untrained")
-    pipe.to(dev)
+    pipe = load_pipeline(settings)
 
     def generate(frames, prompt, cam_emb):
         return pipe(frames_to_tensor(frames)[None], prompt, torch.from_numpy(cam_emb).float(),
@@ -551,6 +569,10 @@ def run(settings) -> List[Dict[str, str]]:
     """
     from synth.core.progress import console, job_progress
 
+    if settings.protocol == "recammaster":  # source videos x preset trajectories (recam.eval.protocol)
+        from .protocol import run_protocol
+
+        return run_protocol(settings)
     active = prepare_metrics(settings.metrics, settings.device)
     plist = read_pairs(settings.pairs) if settings.pairs is not None else sample_pairs(
         settings.dataset, settings.num_pairs, settings.seed)

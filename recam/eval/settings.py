@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -21,6 +21,8 @@ __all__ = ["EvalRunSettings", "EvalSettingsError"]
 
 _DTYPES = ("auto", "bf16", "fp16", "fp32")
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+_PROTOCOLS = ("none", "recammaster")
+_ALL_PRESETS = ",".join(str(k) for k in range(1, 11))
 
 
 class EvalSettingsError(ValueError):
@@ -32,7 +34,12 @@ class EvalRunSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dataset: Path = option(..., flag="--dataset", help="Multi-camera dataset (synth output or MultiCamVideo).")
+    dataset: Path = option(..., flag="--dataset", help="Multi-camera dataset (synth output or MultiCamVideo); "
+                           "with --protocol recammaster: a folder of source videos.")
+    protocol: str = option("none", flag="--protocol", help="none (pairs of a multi-camera dataset) | recammaster "
+                           "(ReCamMaster's set-up: every source video of --dataset x the preset trajectories).")
+    cam_types: str = option(_ALL_PRESETS, help="--protocol recammaster: the preset trajectories (recam infer "
+                            "--cam_type), comma-separated.")
     out: Path = option(Path("eval"), flag="--out", help="Output folder (resumable).")
     model_dir: Optional[Path] = option(None, help="Wan2.1 diffusers folder: re-capture with ReCamMaster.")
     ckpt: Optional[Path] = option(None, flag="--ckpt", help="ReCamMaster weights (with --model-dir).")
@@ -66,6 +73,15 @@ class EvalRunSettings(BaseModel):
             problems.append("--videos needs --pairs FILE (pairs.csv naming the <pair_id>.mp4 files)")
         if self.videos is not None and not self.videos.is_dir():
             problems.append(f"--videos {self.videos}: not a folder")
+        if self.protocol not in _PROTOCOLS:
+            problems.append(f"--protocol must be one of {', '.join(_PROTOCOLS)}; got {self.protocol!r}")
+        try:
+            self.preset_list()
+        except ValueError as e:
+            problems.append(str(e))
+        if self.protocol == "recammaster" and (self.model_dir is None or self.pairs is not None):
+            problems.append("--protocol recammaster re-captures the videos of --dataset: it needs --model-dir and "
+                            "takes no --videos / --pairs")
         if (self.num_frames - 1) % 4 or self.num_frames < 1 or self.height % 16 or self.width % 16:
             problems.append(f"--num-frames must be 4k + 1 and --height/--width multiples of 16; got "
                             f"{self.num_frames}, {self.height}x{self.width}")
@@ -78,6 +94,21 @@ class EvalRunSettings(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def preset_list(self) -> Tuple[int, ...]:
+        """``--cam-types`` as sorted distinct preset numbers (``recam infer --cam_type``, 1..10).
+
+        Raises:
+            ValueError: not comma-separated integers in 1..10 (names the flag).
+        """
+        try:
+            ks = sorted({int(t) for t in self.cam_types.split(",") if t.strip()})
+        except ValueError:
+            ks = []
+        if not ks or not all(1 <= k <= 10 for k in ks):
+            raise ValueError(f"--cam-types must be comma-separated preset numbers 1..10 (recam infer --cam_type); "
+                             f"got {self.cam_types!r}")
+        return tuple(ks)
 
     @classmethod
     def from_flags(cls, flags: Mapping[str, Any]) -> "EvalRunSettings":
@@ -101,6 +132,8 @@ class EvalRunSettings(BaseModel):
 
         src = (f"videos:{self.videos.resolve()}" if self.videos is not None else
                f"model:{self.model_dir.resolve()}|{self.ckpt}")
+        if self.protocol != "none":  # a protocol run never resumes into a pairs run (nor the other way)
+            src += f"|protocol:{self.protocol}"
         return EvalSettings(num_frames=self.num_frames, height=self.height, width=self.width, steps=self.steps,
                             guidance=self.guidance, seed=self.seed, pose_stride=self.pose_stride,
                             pose_max_size=self.pose_max_size, pose_mapper=self.mapper, source=src)

@@ -87,8 +87,10 @@ class PairContext:
         scene_dir: the pair's scene folder (``<dataset>/train/<lens>/scene<N>``).
         out: the run's output folder (metrics may write per-pair files there, e.g. ``plots/``).
         generated: ``(n, h, w, 3)`` uint8, the generated video (its first ``n`` frames).
-        target: ``(n, h, w, 3)`` uint8, the true target video resized and centre-cropped to the generated size.
-        target_c2w: ``(n, 4, 4)`` float64, the target camera's OpenCV camera-to-world poses in metres.
+        target: ``(n, h, w, 3)`` uint8, the true target video resized and centre-cropped to the generated size;
+            None in ``--protocol recammaster`` (no target view: metrics with ``"target"`` in ``needs`` do not run).
+        target_c2w: ``(n, 4, 4)`` float64, the target camera's OpenCV camera-to-world poses in metres (the
+            requested preset's in ``--protocol recammaster``).
         K: ``(3, 3)`` float64 pinhole intrinsics (pixels) of the generated / resized target frames.
         fps: frame rate of the target video.
         pose_options: :class:`synth.core.pose_estimation.PoseOptions` of the run (stride, size, mapper).
@@ -102,7 +104,7 @@ class PairContext:
     scene_dir: Path
     out: Path
     generated: np.ndarray
-    target: np.ndarray
+    target: Optional[np.ndarray]
     target_c2w: np.ndarray
     K: np.ndarray
     fps: float
@@ -205,7 +207,7 @@ class Metric:
 
 
 _REGISTRY: Dict[str, Metric] = {}
-_SUMMARY_KEYS = ("pairs", "pose_status", "metrics", "notes", "units")  # summary.json's own keys
+_SUMMARY_KEYS = ("pairs", "pose_status", "metrics", "notes", "units", "protocol")  # summary.json's own keys
 M = TypeVar("M", bound=type)
 
 
