@@ -26,6 +26,11 @@ def _video(path, seed: int, n: int = 9, size: int = 64) -> None:
     write_video(path, np.stack([big[:, 2 * i:2 * i + size] for i in range(n)]), 8.0)
 
 
+class MeanColourInception(torch.nn.Module):  # the FID TorchScript call contract (recam.eval.metrics.fid)
+    def forward(self, x: torch.Tensor, return_features: bool = True) -> torch.Tensor:
+        return x.float().mean(dim=(2, 3))
+
+
 class MeanColourI3D(torch.nn.Module):  # the I3D TorchScript call contract (recam.eval.fvd)
     def forward(self, x: torch.Tensor, rescale: bool = True, resize: bool = True,
                 return_features: bool = False) -> torch.Tensor:
@@ -60,10 +65,12 @@ def test_protocol_end_to_end_with_the_tiny_model(tmp_path):
     _video(src / "alpha.mp4", 0)  # one video x two presets: small (the loop over videos is the same)
     assert run(app, ["init-tiny", str(model)]).exit_code == 0
     torch.jit.script(MeanColourI3D()).save(str(tmp_path / "i3d.pt"))
+    torch.jit.script(MeanColourInception()).save(str(tmp_path / "inception.pt"))
     args = ["eval", "--protocol", "recammaster", "--dataset", str(src), "--model-dir", str(model), "--ckpt",
-            str(model / "recammaster_tiny.ckpt"), "--cam-types", "1,3", "--steps", "2", "--num-frames", "9",
+            str(model / "recammaster_tiny.ckpt"), "--cam-types", "1,3", "--steps", "2", "--num-frames", "5",
             "--height", "64", "--width", "64", "--pose-stride", "2", "--matpix", "--fvd-i3d",
-            str(tmp_path / "i3d.pt"), "--trust-model-code", "--out", str(out)]
+            str(tmp_path / "i3d.pt"), "--trust-model-code", "--fid-inception", str(tmp_path / "inception.pt"),
+            "--fid-trust-model-code", "--out", str(out)]
     r = run(app, args)
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(open(out / "results.csv")))
@@ -74,12 +81,13 @@ def test_protocol_end_to_end_with_the_tiny_model(tmp_path):
                 assert (out / "videos" / f"cam_type{k}" / f).is_file()
             assert (out / "plots" / f"{name}_cam_type{k}.png").is_file()
     for row in rows:
-        assert row["frames"] == "9" and row["target"] in ("cam_type1", "cam_type3") and row["mat_pix"] != ""
+        assert row["frames"] == "5" and row["target"] in ("cam_type1", "cam_type3") and row["mat_pix"] != ""
         assert row["psnr"] == row["ssim"] == ""  # no true target view: not computed, never faked
         assert row["pose_status"] in ("ok", "partial", "rotation_only", "static", "not_estimable")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["pairs"] == 2 and "recammaster" in summary["protocol"] and "1,3" in summary["protocol"]
     assert summary["fvd"]["fvd"] is None and summary["fvd"]["fvd_v_videos"] == 2 and summary["fvd"]["fvd_v"] >= 0
+    assert summary["fid"]["frames"] == 10 and summary["fid"]["fid"] >= 0 and "source frames" in summary["fid"]["note"]
     md = (out / "summary.md").read_text()
     assert md.startswith("Protocol: ReCamMaster") and "FVD-V ↓" in md and "Mat.Pix. ↑" in md
     assert "not applicable to this protocol" in md and "PSNR" in md.split("not applicable")[1]

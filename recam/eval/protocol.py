@@ -9,9 +9,10 @@ preprocessing, camera embedding and atomic result + side-by-side writing), then 
 * camera accuracy (RotErr / TransErr / CamMC, given-pose residuals) against the preset's poses, with intrinsics of
   an assumed :data:`ASSUMED_FOCAL_MM` mm lens on the project's sensor (a folder of videos has no calibration);
 * view synchronisation against the source video (Mat.Pix., CLIP-V; FVD-V over the run), text / temporal
-  (CLIP-T with a prompt, CLIP-F) of the result alone;
-* metrics that need a true target view (PSNR, SSIM, LPIPS, the reference camera floor; FID and FVD against target
-  views) are not applicable: there is none, and the summary says so instead of filling them.
+  (CLIP-T with a prompt, CLIP-F) of the result alone; FID of the result frames against the source frames (the only
+  real frames of the set-up);
+* metrics that need a true target view (PSNR, SSIM, LPIPS, the reference camera floor) are not applicable: there is
+  none, and the summary says so instead of filling them. FVD stays empty: against the source set it is FVD-V.
 
 Outputs in ``--out``: ``videos/cam_type<N>/<name>.mp4`` and ``<name>_side_by_side.mp4`` (``recam infer``'s layout),
 ``results.csv`` (one row per (video, preset): ``pair_id`` ``<name>_cam_type<N>``, ``source`` the video's name,
@@ -134,38 +135,69 @@ def _pair_row(job, k: int, old: Optional[Dict[str, str]], out: Path, settings, g
     return {key: _fmt(v) for key, v in row.items()}
 
 
-def _fvd_v(rows: Sequence[Dict[str, str]], out: Path, jobs, settings, state) -> Dict[str, Any]:
-    """The FVD metric's ``summary.json`` record in this protocol: FVD-V (I3D features of every scored result vs its
-    source video, the FVD metric's weights); FVD itself needs true target videos (None, with the note)."""
+def _run_records(rows: Sequence[Dict[str, str]], out: Path, jobs, settings, fid, fvd) -> Dict[str, Any]:
+    """The per-run records (``summary.json`` ``fid`` / ``fvd``) in this protocol, from every scored result and its
+    source video (features of a source computed once per video):
+
+    * ``fid``: FID of all result frames vs all source frames (the only real frames of the set-up), with ``fid``'s
+      Inception (``fid``: its state, or None when off);
+    * ``fvd``: FVD-V, I3D features of each result vs its source video (``fvd``: the FVD metric's state, or None).
+      FVD itself is None: against the source set it is the same number as FVD-V (reported once, as FVD-V).
+    """
     from synth.core.video_io import read_video
 
     from ..infer import load_jobs, output_paths
-    from .fvd import fvd_from_features
+    from .fvd import feature_stats, frechet_distance, fvd_from_features
 
     by_name = {j.name: j for j in jobs}
-    gen, src, skipped = [], [], []
-    for r in rows:
+    feats: Dict[str, list] = {"fid_gen": [], "fid_src": [], "fvd_gen": [], "fvd_src": []}
+    skipped: List[str] = []
+    src_cache: Dict[str, Dict[str, np.ndarray]] = {}
+    for r in rows if (fid or fvd) else ():
         if not r.get("frames"):
             skipped.append(r["pair_id"])
             continue
         job, n = by_name[r["source"]], int(r["frames"])
         try:
             g = read_video(output_paths(job, safe_join(out, "videos", r["target"], what="preset folder"))[0], n)[0]
-            s = load_jobs([job], num_frames=settings.num_frames, height=settings.height,
-                          width=settings.width)[0].frames[:n]
+            if job.name not in src_cache:
+                s = load_jobs([job], num_frames=settings.num_frames, height=settings.height,
+                              width=settings.width)[0].frames
+                src_cache[job.name] = {"frames": s}
         except (ValueError, OSError) as e:
             skipped.append(f"{r['pair_id']} ({type(e).__name__}: {e})")
             continue
-        f = state.features(np.stack([g[:n], s]))
-        gen.append(f[0])
-        src.append(f[1])
-    value = fvd_from_features(np.stack(gen), np.stack(src)) if len(gen) >= 2 else None
-    note = (f"FVD-V over {len(gen)} results vs their source videos (I3D {state.path.name}); biased on few videos"
-            if value is not None else f"FVD-V not computed: {len(gen)} scored video(s), at least 2 are needed")
-    return {"fvd": None, "fvd_v": value, "fvd_v_videos": len(gen), "videos": len(gen), "i3d": str(state.path),
-            "i3d_sha256": state.sha256, "skipped": skipped,
-            "note": note + "; FVD (and FID) not applicable: they compare with true target views, which this "
-                           "protocol has none of"}
+        n = min(n, len(g), len(src_cache[job.name]["frames"]))
+        c = src_cache[job.name]
+        if fid:
+            c.setdefault("fid", fid.features(c["frames"][:n]))
+            feats["fid_gen"].append(fid.features(g[:n]))
+            feats["fid_src"].append(c["fid"])
+        if fvd:
+            c.setdefault("fvd", fvd.features(c["frames"][None, :n])[0])
+            feats["fvd_gen"].append(fvd.features(g[None, :n])[0])
+            feats["fvd_src"].append(c["fvd"])
+    records: Dict[str, Any] = {}
+    gen_f = np.concatenate(feats["fid_gen"]) if feats["fid_gen"] else np.zeros((0, 1))
+    fid_v = (frechet_distance(*feature_stats(gen_f), *feature_stats(np.concatenate(feats["fid_src"])))
+             if len(gen_f) >= 2 else None)
+    records["fid"] = {"fid": fid_v, "frames": len(gen_f), "videos": len(feats["fid_gen"]),
+                      "inception": str(fid.path), "inception_sha256": fid.sha256, "skipped": skipped,
+                      "note": (f"FID over {len(gen_f)} result frames vs the source frames of the same pairs "
+                               f"(no true target frames in this protocol; Inception {fid.path.name})"
+                               if fid_v is not None else "FID not computed: fewer than 2 scored frames")} if fid \
+        else {"note": "FID not computed: give --fid-inception FILE --fid-trust-model-code (vs the source frames)"}
+    m = len(feats["fvd_gen"])
+    fvd_v = fvd_from_features(np.stack(feats["fvd_gen"]), np.stack(feats["fvd_src"])) if m >= 2 else None
+    fvd_note = ("FVD not applicable: with no true target videos its only reference is the source set, where it is "
+                "FVD-V")
+    records["fvd"] = {"fvd": None, "fvd_v": fvd_v, "fvd_v_videos": m, "videos": m, "i3d": str(fvd.path),
+                      "i3d_sha256": fvd.sha256, "skipped": skipped,
+                      "note": (f"FVD-V over {m} results vs their source videos (I3D {fvd.path.name}); biased on few "
+                               f"videos" if fvd_v is not None else f"FVD-V not computed: {m} scored video(s), at "
+                               f"least 2 are needed") + "; " + fvd_note} if fvd \
+        else {"note": "FVD-V not computed: give --fvd-i3d PATH (local I3D weights); " + fvd_note}
+    return records
 
 
 def run_protocol(settings) -> List[Dict[str, str]]:
@@ -194,10 +226,11 @@ def run_protocol(settings) -> List[Dict[str, str]]:
     presets = settings.preset_list()
     active = prepare_metrics(settings.metrics, settings.device)
     todo = [a for a in active if not a.metric.per_run and "target" not in a.metric.needs]
-    fvd = next((a for a in active if a.metric.name == "fvd" and a.ready), None)
+    fvd = next((a for a in active if a.metric.name == "fvd" and a.ready), None)  # FVD-V (vs the sources)
+    fid = next((a for a in active if a.metric.name == "fid" and a.ready), None)  # vs the source frames
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_run_files(out, settings.recorded(), None, todo + ([fvd] if fvd else []))
+    _check_run_files(out, settings.recorded(), None, todo + [a for a in (fid, fvd) if a])
     opts = PoseOptions(stride=settings.pose_stride, max_size=settings.pose_max_size, mapper=settings.mapper)
     results_path = out / "results.csv"
     results = _read_results(results_path)
@@ -241,13 +274,11 @@ def run_protocol(settings) -> List[Dict[str, str]]:
                                   f"{format_eta(el / done * left)}")
     rows = [results[f"{j.name}_cam_type{k}"] for j in jobs for k in presets]
     skip = ", ".join(not_applicable())
-    notes.append(f"not applicable to this protocol (no true target view): {skip}; Table 1's FID and FVD columns "
-                 f"stay empty. Camera accuracy is against the preset's poses (intrinsics of an assumed "
-                 f"{ASSUMED_FOCAL_MM:g} mm lens); FVD-V, CLIP-V and Mat.Pix. against the source video.")
-    records: Dict[str, Any] = {"fid": {"note": "FID not applicable to --protocol recammaster: it compares with true "
-                                               "target frames"}}
-    records["fvd"] = (_fvd_v(rows, out, jobs, settings, fvd.state) if fvd else
-                      {"note": "FVD-V not computed: give --fvd-i3d PATH (local I3D weights); FVD not applicable"})
+    notes.append(f"not applicable to this protocol (no true target view): {skip} against target views; Table 1's "
+                 f"FVD column stays empty (against the sources it is FVD-V), FID is against the source frames. "
+                 f"Camera accuracy is against the preset's poses (intrinsics of an assumed {ASSUMED_FOCAL_MM:g} mm "
+                 f"lens); FVD-V, CLIP-V and Mat.Pix. against the source video.")
+    records = _run_records(rows, out, jobs, settings, fid.state if fid else None, fvd.state if fvd else None)
     write_summary(out, rows, notes, protocol=PROTOCOL.format(presets=",".join(map(str, presets))), **records)
     console.print((out / "summary.md").read_text())
     console.print(f"{len(rows)} (video, preset) pairs in {time.perf_counter() - t0:.1f} s; results in "
