@@ -168,16 +168,18 @@ def train(
 
 def eval_cmd(**flags) -> None:
     """Score re-capture on (source, target) camera pairs: PSNR/SSIM, RotErr/TransErr/CamMC, and LPIPS/CLIP/FVD
-    with local weights.
+    with local weights; --protocol recammaster: every video of a folder x the preset trajectories.
 
     Flags: recam.eval.settings and each metric of recam.eval.metrics (recam.eval.flags)."""
     from synth.core.multicam_format import DatasetFormatError
 
+    from .eval.protocol import run_protocol
     from .eval.run import run as run_eval
     from .eval.settings import EvalRunSettings
 
     try:
-        run_eval(EvalRunSettings.from_flags(flags))
+        settings = EvalRunSettings.from_flags(flags)
+        (run_protocol if settings.protocol == "recammaster" else run_eval)(settings)
     except (ValueError, DatasetFormatError) as e:  # settings, metric weights, pairs, a resume into another run
         _fail(str(e))
 

@@ -569,10 +569,6 @@ def run(settings) -> List[Dict[str, str]]:
     """
     from synth.core.progress import console, job_progress
 
-    if settings.protocol == "recammaster":  # source videos x preset trajectories (recam.eval.protocol)
-        from .protocol import run_protocol
-
-        return run_protocol(settings)
     active = prepare_metrics(settings.metrics, settings.device)
     plist = read_pairs(settings.pairs) if settings.pairs is not None else sample_pairs(
         settings.dataset, settings.num_pairs, settings.seed)
