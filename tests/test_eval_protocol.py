@@ -9,6 +9,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from recam.cli import app
@@ -47,6 +49,21 @@ def test_protocol_flags_are_checked(tmp_path):
             EvalRunSettings.from_flags({**base, **bad})
     # a protocol run records it: it never resumes into a pairs run of the same folder
     assert EvalRunSettings.from_flags(base).recorded().source.endswith("|protocol:recammaster")
+
+
+@given(st.sets(st.integers(1, 10), min_size=1), st.sampled_from([",", ", ", " ,"]), st.booleans())
+@settings(max_examples=30, deadline=None)
+def test_cam_types_parse_to_the_sorted_distinct_presets(ks, sep, repeat):
+    text = sep.join(str(k) for k in sorted(ks, reverse=repeat) + (sorted(ks)[:1] if repeat else []))
+    s = EvalRunSettings.from_flags(dict(dataset=".", model_dir=".", protocol="recammaster", cam_types=text))
+    assert s.preset_list() == tuple(sorted(ks))
+
+
+def test_protocol_refuses_workers(tmp_path):
+    _video(tmp_path / "a.mp4", 0)
+    r = run(app, ["eval", "--protocol", "recammaster", "--dataset", str(tmp_path), "--model-dir", str(tmp_path),
+                  "--workers", "2", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "--workers" in r.output and "Traceback" not in r.output, r.output
 
 
 def test_protocol_bad_folder_exits_2_naming_it(tmp_path):

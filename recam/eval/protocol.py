@@ -222,6 +222,10 @@ def run_protocol(settings) -> List[Dict[str, str]]:
     from .run import _check_run_files, _missing, _read_results, _write_results, load_pipeline, prepare_metrics, \
         write_summary
 
+    if settings.engine.resolved(settings.workers) != "local":
+        raise ValueError(f"--protocol recammaster runs in this process (one pipeline for the run): --workers / "
+                         f"--engine are not supported with it; got --engine "
+                         f"{settings.engine.resolved(settings.workers)} --workers {settings.workers}")
     jobs = source_jobs(settings.dataset)
     presets = settings.preset_list()
     active = prepare_metrics(settings.metrics, settings.device)
