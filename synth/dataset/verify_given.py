@@ -11,6 +11,12 @@ the geometry the files state (:mod:`synth.core.given_pose`):
   than ``min_front_frac`` of those with parallax triangulate in front of both cameras. A camera with
   ``bad_pairs`` or more bad pairs is flagged ``frames`` (catches reversed frames, a mirrored yaw, a rotated frame,
   a wrong focal length on rotating cameras, a trajectory from another camera or scene).
+* **parallax-bounded rotation** (within a camera, every pair, all matches: the character is not cut out): the median
+  rotation-transfer residual may not exceed ``coarse_factor`` x the parallax ``f |t| / Z`` of the written
+  translation at the character's distance ``Z`` + the character's own image motion (``char_step_m`` per frame) +
+  ``coarse_px``; such a pair is bad too (:func:`_coarse_bad`), and ``bad_pairs`` of them flag ``frames`` on their
+  own (a frame turned about the vertical axis of a sideways camera, where Sampson is blind, or of a camera whose view
+  the character fills, where the box leaves no matches).
 * **across cameras** (synchronised rendering: one instant is one rigid scene): SIFT matches between every two cameras
   at ``instants`` frames, kept where RANSAC finds *some* two-view geometry, tested with the Sampson distance
   (``cross_px``) and cheirality of the written relative pose at that instant; two cameras are compared where at
@@ -68,11 +74,9 @@ class GivenPoseThresholds:
     char_box_m: float = 0.75
     distance_ratio: float = 1.25
     max_size: int = 512
-    instant_min_bad: int = 3
     coarse_factor: float = 3.0
     coarse_px: float = 8.0
     char_step_m: float = 0.1
-    instant_frac: float = 0.75
 
 
 @dataclass
@@ -368,7 +372,6 @@ def _cross(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) 
     """Cross-camera agreement at the shared instants (see the module docstring); adds ``cross``."""
     t0 = time.perf_counter()
     per_pair: Dict[Tuple[str, str], List[bool]] = {}
-    per_instant: Dict[Tuple[str, str, int], bool] = {}
     for (a, b, k), (xa, xb) in sorted(m.cross.items()):
         if k >= len(c2w[a]) or k >= len(c2w[b]):
             continue
@@ -380,20 +383,6 @@ def _cross(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) 
             bad = bool(_bad(sd, th.min_inlier_frac, 0.0, th.min_cross_matches))
         if bad is not None:
             per_pair.setdefault((a, b), []).append(bool(bad))
-            per_instant[(a, b, k)] = bool(bad)
-    # one instant: a single frame's pose (a rotated frame) shows at the instant it was written, against every other
-    # camera at once; a camera that disagrees with at least min_cross_disagree cameras and with more than
-    # instant_frac of those it was compared with at one instant is flagged (one wrong pose disagrees with all)
-    at: Dict[Tuple[str, int], List[bool]] = {}
-    for (a, b, k), v in per_instant.items():
-        at.setdefault((a, k), []).append(v)
-        at.setdefault((b, k), []).append(v)
-    for (c, k), v in sorted(at.items()):
-        if sum(v) >= max(th.min_cross_disagree, th.instant_min_bad) and sum(v) > th.instant_frac * len(v):
-            if "instant" not in res[c].reasons:
-                res[c].reasons.append("instant")
-            res[c].message = (res[c].message + "; " if res[c].message else "") + \
-                f"frame {k}: disagrees with {sum(v)} of {len(v)} cameras"
     # a camera pair is judged on >= 2 instants (one instant's matches may all be one repetitive texture's false
     # matches, which some epipolar geometry explains) and is bad when most of its instants are
     verdicts: Dict[str, List[Tuple[str, bool]]] = {c: [] for c in cameras}
