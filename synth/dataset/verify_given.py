@@ -11,6 +11,12 @@ the geometry the files state (:mod:`synth.core.given_pose`):
   than ``min_front_frac`` of those with parallax triangulate in front of both cameras. A camera with
   ``bad_pairs`` or more bad pairs is flagged ``frames`` (catches reversed frames, a mirrored yaw, a rotated frame,
   a wrong focal length on rotating cameras, a trajectory from another camera or scene).
+* **parallax-bounded rotation** (within a camera, every pair, all matches: the character is not cut out): the median
+  rotation-transfer residual may not exceed ``coarse_factor`` x the parallax ``f |t| / Z`` of the written
+  translation at the character's distance ``Z`` + the character's own image motion (``char_step_m`` per frame) +
+  ``coarse_px``; such a pair is bad too (:func:`_coarse_bad`), and ``bad_pairs`` of them flag ``frames`` on their
+  own (a frame turned about the vertical axis of a sideways camera, where Sampson is blind, or of a camera whose view
+  the character fills, where the box leaves no matches).
 * **across cameras** (synchronised rendering: one instant is one rigid scene): SIFT matches between every two cameras
   at ``instants`` frames, kept where RANSAC finds *some* two-view geometry, tested with the Sampson distance
   (``cross_px``) and cheirality of the written relative pose at that instant; two cameras are compared where at
@@ -41,7 +47,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..core.given_pose import gray, match_sift, pair_stats, sift_features, track_klt
+from ..core.given_pose import (gray, match_sift, pair_stats, parallax_bound_px, relative_pose, rotation_transfer_px,
+                               sift_features, track_klt)
 
 __all__ = ["GivenPoseThresholds", "GivenPoseResult", "SceneMeasurements", "measure_scene", "judge_scene", "check_scene"]
 
@@ -67,6 +74,9 @@ class GivenPoseThresholds:
     char_box_m: float = 0.75
     distance_ratio: float = 1.25
     max_size: int = 512
+    coarse_factor: float = 3.0
+    coarse_px: float = 8.0
+    char_step_m: float = 0.1
 
 
 @dataclass
@@ -83,6 +93,7 @@ class GivenPoseResult:
     cross_pairs: int = 0
     cross_bad: int = 0
     cross_with: str = ""
+    coarse_bad: int = 0
     depth_pairs: int = 0
     depth_bad: int = 0
     depth_median_px: float = math.nan
@@ -100,6 +111,23 @@ def _bad(s, frac_min: float, front_min: float, n_min: int) -> Optional[bool]:
     if s.n < n_min:
         return None
     return s.inlier_frac < frac_min or (s.front_n >= n_min and s.front_frac < front_min)
+
+
+def _coarse_bad(K_a: np.ndarray, K_b: np.ndarray, c2w_a: np.ndarray, c2w_b: np.ndarray, x_a: np.ndarray,
+                x_b: np.ndarray, dist_m: float, th: "GivenPoseThresholds", frames: int = 1) -> bool:
+    """Whether the *median* rotation-transfer residual of all matches of a pair (the moving character included: no
+    box is cut out, so a camera filled by the character is still tested) exceeds ``coarse_factor`` times the
+    parallax ``f |t| / Z`` that the written translation gives a point at the character's distance ``dist_m``, plus
+    the image motion ``f char_step_m frames / dist_m`` of the character itself over the pair's ``frames`` frames,
+    plus ``coarse_px``: a depth-free, parallax-bounded rotation test of translating pairs (a wrong rotation of one frame
+    moves the matches *along* a sideways camera's epipolar lines, where Sampson cannot see it, by ``f tan(err)``:
+    110 px for 10 deg at fx = 630 px). False when fewer than ``min_matches`` matches."""
+    if len(x_a) < th.min_matches:
+        return False
+    R, t = relative_pose(c2w_a, c2w_b)
+    med = float(np.median(rotation_transfer_px(K_a, K_b, R, x_a, x_b)))
+    char_px = K_a[0, 0] * th.char_step_m * abs(frames) / max(dist_m, 1e-9)
+    return med > th.coarse_factor * parallax_bound_px(K_a, t, dist_m) + char_px + th.coarse_px
 
 
 def _small_gray(rgb: np.ndarray, max_size: int) -> Tuple[List[np.ndarray], np.ndarray]:
@@ -284,15 +312,19 @@ def judge_scene(m: SceneMeasurements, c2w: Dict[str, np.ndarray], K: Callable[[s
         for (i, j), (xa, xb) in sorted(m.tracks[cam].items()):
             if j >= len(P):
                 continue
+            dist = float(np.linalg.norm(P[i][:3, 3] - target_m)) if target_m is not None else 5.0
+            coarse = _coarse_bad(K(cam, i), K(cam, j), P[i], P[j], xa, xb, dist, th, j - i)
+            if coarse:
+                r.coarse_bad += 1
             if character is not None:
                 keep = ~(_in_box(xa, K(cam, i), P[i], character, th.char_box_m)
                          | _in_box(xb, K(cam, j), P[j], character, th.char_box_m))
                 xa, xb = xa[keep], xb[keep]
-            dist = float(np.linalg.norm(P[i][:3, 3] - target_m)) if target_m is not None else 5.0
             s = pair_stats(K(cam, i), K(cam, j), P[i], P[j], xa, xb, th.match_px, dist, th.max_parallax_px)
             bad = _bad(s, th.min_inlier_frac, th.min_front_frac, th.min_matches)
             if bad is None:
                 continue
+            bad = bad or coarse
             r.pairs += 1
             r.bad_pairs += int(bad)
             meds.append(s.median_px)
@@ -311,7 +343,7 @@ def judge_scene(m: SceneMeasurements, c2w: Dict[str, np.ndarray], K: Callable[[s
         r.worst_median_px = max(meds) if meds else math.nan
         r.min_inlier_frac = min(inls) if inls else math.nan
         r.min_front_frac = min(fronts) if fronts else math.nan
-        if r.bad_pairs >= th.bad_pairs:
+        if r.bad_pairs >= th.bad_pairs or r.coarse_bad >= th.bad_pairs:
             r.reasons.append("frames")
         if r.depth_bad >= th.bad_pairs:
             r.reasons.append("depth")
