@@ -222,7 +222,7 @@ class EmbeddedBackend(RendererBackend):
 
     # ---------------------------------------------------------------------------------------------- scene
     def load_environment(self, env: Environment, lighting: str) -> None:
-        from .environments import BUILDERS, apply_lighting, build_environment
+        from .environments import BUILDERS, PROJECTED_GROUND, apply_lighting, build_environment, projection_centre
 
         if self.pbr is not None:
             self.pbr.release()
@@ -261,6 +261,9 @@ class EmbeddedBackend(RendererBackend):
 
                 light = hdri if hdri is not None else preset_env_light(lighting, env.kind, env.id)
                 self.pbr.setup_scene(self.scene, light, sky=sky, casters_only=[] if env.kind == "indoor" else None)
+                ground = self.scene.find(PROJECTED_GROUND)
+                if hdri is not None and not ground.isEmpty() and env.params.get("ground_projection", True):
+                    self.pbr.project_ground(ground, projection_centre(lo, hi, env.params))
         except (ValueError, OSError) as e:  # includes HDRIError (names the file)
             raise AssetError(f"environment {env.id!r}: {e}") from None
 
