@@ -263,7 +263,8 @@ PROJECTION_HEIGHT_M = 1.7
 def _hdri_ground(root, lo, hi, rng, params):
     """An image-lit scene's ground: a 200 m plane of ``params.ground`` (a procedural surface kind); the HDRI is
     the sky dome and the light (see ``apply_lighting`` / ``shading.hdri_env_light``). In ``standard`` the plane
-    shows the HDRI ground-projected (``shading.PbrPipeline.project_ground``) with the surface kind as near detail;
+    shows the HDRI ground-projected (``shading.PbrPipeline.project_ground``) with the surface kind as near detail
+    (``params.ground_projection: false`` turns it off; ``params.projection_height_m`` sets the centre's height);
     ``draft`` shows the surface kind."""
     kind = params.get("ground", "grass")
     _tex(plane("ground", lo[:2] - 100, hi[:2] + 100, 0.0, uv_scale=0.5), kind).reparentTo(root)
