@@ -19,7 +19,8 @@ from synth.scenes.catalog import load_catalog
 
 _PAT = {"striped": "stripes", "checked": "checks", "polka-dot": "dots"}
 _CAPTION = re.compile(
-    r"^an? (?P<person>.+?)(?: with (?P<hair>short|long) (?P<hair_colour>[a-z ]+) hair,)? in an? "
+    r"^an? (?P<person>.+?)(?: with (?:(?P<hair>short|long|curly) (?P<hair_colour>[a-z ]+) hair|(?P<tied_colour>[a-z ]+) "
+    r"hair in a (?P<tied>ponytail|bun)),)? in an? "
     r"(?:(?P<pattern>striped|checked|polka-dot) )?(?:(?P<dress_colour>[a-z]+) dress|(?P<top_colour>[a-z]+) "
     r"(?P<top>t-shirt|long-sleeved shirt|sweater|tank top), (?:an? )?(?P<bottom_colour>[a-z]+) "
     r"(?P<bottom>trousers|jeans|shorts|skirt)) and (?P<shoes>[a-z]+) shoes$")
@@ -67,15 +68,17 @@ def _check_caption_against_render(body, look, caption):
     # hair: bald <=> no hair geometry; long hair reaches lower on the head than short hair
     head_top = body.vertices[:, 1].max()
     c = body.vertices[body.faces].mean(1)
-    if m["hair"] is None:
+    style, colour = (m["hair"], m["hair_colour"]) if m["hair"] else (m["tied"], m["tied_colour"])
+    if style is None:
         assert "bald" in m["person"] and "hair" not in drawn
     else:
         assert "hair" in drawn and not re.search(r"\bbald\b", m["person"])
+        assert outfit(look).hair.style == style
         low = head_top - c[reg == B.HAIR, 1].min()
         neck = head_top - body.joints[body.bone_names.index("Neck"), 1]
-        assert (low > 0.75 * neck) == (m["hair"] == "long"), (m["hair"], low, neck)
+        assert (low > 0.75 * neck) == (style == "long"), (style, low, neck)
         hair_rgb = np.asarray(mat["hair"].base_color[:3])
-        assert np.allclose(hair_rgb, B._linear(HAIR_COLOURS[m["hair_colour"]])[:3], atol=0.02)
+        assert np.allclose(hair_rgb, B._linear(HAIR_COLOURS[colour])[:3], atol=0.02)
     # shoes
     assert np.allclose(mat["shoes"].base_color[:3], B._linear(SHOE_COLOURS[m["shoes"]])[:3], atol=0.02)
     # top: sleeves as the style word says, texture of the named colour and pattern
@@ -103,7 +106,7 @@ def _check_caption_against_render(body, look, caption):
     # garments are meshes of their own: a shell for the top; a hanging tube for a skirt or a dress, else a shell
     layers = {lay.name for lay in B.garment_layers(body, look, reg)}
     expected = {"top", "skirt"} if bottom in ("skirt", "dress") else {"top", "bottom"}
-    assert layers == expected | ({"hair"} if m["hair"] else set()), (caption, layers)
+    assert layers == expected | ({"hair"} if style else set()), (caption, layers)
     for side in ("Left", "Right"):
         thigh = _limb_fraction(body, reg, side, "leg", (0.1, 0.3), B.BOTTOM)
         shin = _limb_fraction(body, reg, side, "leg", (0.65, 0.9), B.BOTTOM)
@@ -126,7 +129,8 @@ def test_every_caption_of_the_bank_names_what_is_drawn(body):
         o = outfit(b["look"])
         seen |= {o.top.style, o.bottom.style, o.hair.style if o.hair else "bald"}
     # the bank exercises every style the captions can name
-    assert {"t-shirt", "tank top", "sweater", "trousers", "shorts", "skirt", "dress", "bald", "long"} <= seen
+    assert {"t-shirt", "tank top", "sweater", "trousers", "shorts", "skirt", "dress", "bald", "long", "short",
+            "ponytail", "bun", "curly"} <= seen
 
 
 def test_installed_catalog_captions_come_from_the_look():

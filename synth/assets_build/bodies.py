@@ -101,7 +101,8 @@ def sample_body(seed: int, index: int) -> dict:
     bottom = str(rng.choice(bottoms))
     top_colour = str(rng.choice(list(COLOURS)))
     bottom_colour = top_colour if bottom == "dress" else str(rng.choice(list(BOTTOM_COLOURS)))
-    hair_style = str(rng.choice(["long", "long", "short"] if female else ["short", "short", "short", "bald"]))
+    # as many choices as before the hair cards (the draws after this one are unchanged)
+    hair_style = str(rng.choice(["long", "ponytail", "bun"] if female else ["short", "curly", "short", "bald"]))
     hair = "grey" if ph["age"] > 0.88 else str(rng.choice([h for h in HAIR_COLOURS if h != "grey"]))
     look = {"skin": _r(np.clip(np.asarray(SKIN_TONES[int(rng.integers(len(SKIN_TONES)))])
                                * rng.uniform(0.96, 1.04), 0, 1)),

@@ -22,8 +22,9 @@ TOP_SLEEVE = {"t-shirt": 0.38, "long-sleeved shirt": 0.97, "sweater": 1.0, "tank
 BOTTOM_LEG = {"trousers": 1.0, "jeans": 1.0, "shorts": 0.42, "skirt": 0.5, "dress": 0.55}
 #: bottoms drawn as one hanging tube around both legs (not a sleeve per leg)
 HANGING = frozenset({"skirt", "dress"})
-#: hair styles and whether the hair reaches below the ears
-HAIR_STYLES = {"bald": None, "short": False, "long": True}
+#: hair styles and whether the hair over the scalp reaches below the ears (a ponytail's or bun's hair is combed up
+#: to the tie: its tail is a card bundle of its own)
+HAIR_STYLES = {"bald": None, "short": False, "long": True, "ponytail": False, "bun": False, "curly": False}
 PATTERN_WORDS = {"plain": "", "stripes": "striped", "checks": "checked", "dots": "polka-dot"}
 
 
@@ -93,9 +94,14 @@ def _a(phrase: str) -> str:
 
 def outfit_phrase(look: Mapping) -> str:
     """Caption words of an outfit: ``"with short brown hair, in a checked green t-shirt, denim jeans and black
-    shoes"`` (bald: ``"in ..."`` only; a dress: ``"in a striped yellow dress and white shoes"``)."""
+    shoes"`` (bald: ``"in ..."`` only; a dress: ``"in a striped yellow dress and white shoes"``; tied hair: ``"with
+    brown hair in a ponytail, in ..."``)."""
     o = outfit(look)
-    hair = f"with {o.hair.style} {o.hair.colour} hair, " if o.hair is not None else ""
+    hair = ""
+    if o.hair is not None and o.hair.style in ("ponytail", "bun"):
+        hair = f"with {o.hair.colour} hair in a {o.hair.style}, "
+    elif o.hair is not None:
+        hair = f"with {o.hair.style} {o.hair.colour} hair, "
     pat = PATTERN_WORDS[o.top.pattern]
     pat = pat + " " if pat else ""
     if o.dress:

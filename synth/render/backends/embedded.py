@@ -16,6 +16,9 @@ class EmbeddedOptions(BackendOptions):
     quality: Literal["standard", "draft"] = option(
         "standard", help="Look: standard (PBR materials, image-based lighting, one shadowed sun) or draft "
                          "(fixed-function, faster).")
+    anisotropy: int = option(1, help="Anisotropic texture filtering degree (1 = off, up to 16): sharper ground "
+                                     "textures at grazing angles; nearly free on a GPU, 2-5x slower frames on "
+                                     "Mesa's llvmpipe.", ge=1, le=16)
     gpu: Optional[int] = option(None, help="Render on this NVIDIA GPU (CUDA index among CUDA_VISIBLE_DEVICES) "
                                            "through its EGL device; default: CUDA_VISIBLE_DEVICES' first GPU "
                                            "when NVIDIA EGL is there, else EGL's default (Mesa).", ge=0)
@@ -41,7 +44,8 @@ class EmbeddedEntry(BackendEntry):
         """The look (``quality``) changes the images; MSAA only smooths edges and is not recorded (as before)."""
         return {"quality": options.quality}
 
-    def create(self, catalog, num_cameras: int, msaa: int = 0, quality: str = "standard", gpu: Optional[int] = None):
+    def create(self, catalog, num_cameras: int, msaa: int = 0, quality: str = "standard", gpu: Optional[int] = None,
+               anisotropy: int = 1):
         from ..embedded.backend import EmbeddedBackend
 
-        return EmbeddedBackend(catalog, num_cameras, msaa=msaa, quality=quality, gpu=gpu)
+        return EmbeddedBackend(catalog, num_cameras, msaa=msaa, quality=quality, gpu=gpu, anisotropy=anisotropy)

@@ -23,7 +23,7 @@ from typing import Dict, List, Mapping, Tuple
 
 import numpy as np
 
-from ...scenes.outfit import outfit
+from ...scenes.outfit import HAIR_STYLES, outfit
 from ..backend import AssetError
 from .bvh import Roles
 from .gltf_io import AnimationClip, Joint, Material, MeshPart, write_skinned_glb
@@ -121,7 +121,7 @@ def body_skeleton(body: BodyData) -> List[Joint]:
 
 SKIN, TOP, BOTTOM, SHOES, HAIR, SCLERA, IRIS, MOUTH = range(8)
 #: hair volume over the scalp per style (metres)
-HAIR_THICKNESS_M = {"short": 0.012, "long": 0.02}
+HAIR_THICKNESS_M = {"short": 0.012, "long": 0.02, "ponytail": 0.01, "bun": 0.01, "curly": 0.016}
 #: a hanging skirt's lining: the fraction of its length (from the hips) that the legs' bottom-coloured region covers
 LINING = 0.7
 
@@ -205,7 +205,7 @@ def face_regions(body: BodyData, look: Mapping) -> np.ndarray:
     hair = outfit(look).hair
     reg[head] = SKIN
     if hair is not None:
-        back = 0.2 if hair.style == "short" else -0.3
+        back = -0.3 if HAIR_STYLES[hair.style] else 0.2  # hair reaching below the ears covers the nape
         level = back + (0.8 - back) * _smoothstep(-0.25, 0.45, z_rel)
         reg[head & (y_rel > level)] = HAIR
     reg[np.char.startswith(part, "eye_back")] = SCLERA
@@ -294,7 +294,9 @@ def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=Non
     """The garments of a look as their own skinned meshes (:mod:`.garments`): a shell over the top's region and,
     for trousers, jeans and shorts, over the bottom's; a hanging tube for a skirt or a dress's skirt; a shell of
     :data:`HAIR_THICKNESS_M` over the scalp unless bald."""
-    from .garments import THICKNESS_M, hanging_tube, shell
+    import zlib
+
+    from .garments import THICKNESS_M, Layer, hair_cards, hanging_tube, shell
 
     reg = face_regions(body, look) if reg is None else reg
     normals = vertex_normals(body.vertices.astype(np.float64), body.faces) if normals is None else normals
@@ -314,8 +316,17 @@ def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=Non
                                    body_joints4=body.joints4, body_weights4=body.weights4))
     else:
         layers.append(shell("bottom", BOTTOM, *args, body.faces[reg == BOTTOM], THICKNESS_M["bottom"]))
-    if o.hair is not None:  # volume over the scalp, skinned to the head (no hair cards yet)
-        layers.append(shell("hair", HAIR, *args, body.faces[reg == HAIR], HAIR_THICKNESS_M[o.hair.style]))
+    if o.hair is not None and (reg == HAIR).any():  # a thin shell over the scalp (no skin between cards) + cards
+        base = shell("hair", HAIR, *args, body.faces[reg == HAIR], HAIR_THICKNESS_M[o.hair.style])
+        J, B = body.joints, {n: i for i, n in enumerate(body.bone_names)}
+        head = np.array(body.part_names)[body.face_part] == "head"
+        neck_y = float(J[B["Neck"], 1])
+        cards = hair_cards(o.hair.style, HAIR, body.vertices[np.unique(body.faces[reg == HAIR])],
+                           body.vertices[np.unique(body.faces[head])], {k: B[k] for k in ("Head", "Neck", "Spine1")},
+                           neck_y, neck_y - 0.12, seed=zlib.crc32(o.hair.style.encode()))
+        layers.append(Layer("hair", HAIR, *(np.concatenate([getattr(base, a), getattr(cards, a)])
+                                            for a in ("vertices", "normals", "uv", "joints4", "weights4")),
+                            np.concatenate([base.faces, cards.faces + len(base.vertices)])))
     return [lay for lay in layers if len(lay.faces)]
 
 

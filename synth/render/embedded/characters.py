@@ -118,7 +118,7 @@ def _anny_body(character: Character, animations: List[Animation], catalog) -> Pa
 
 
 #: bump when the body GLB recipe changes (cached GLBs of an older recipe are not reused)
-_BODY_FORMAT = 3  # 2: garments as meshes of their own, planted feet grounded; 3: hair volume
+_BODY_FORMAT = 4  # 2: garments as meshes of their own, planted feet grounded; 3: hair volume; 4: hair cards
 
 
 def _bam_of(glb: Path) -> Path:

@@ -15,7 +15,8 @@ from panda3d.core import AmbientLight, DirectionalLight, NodePath, PointLight, V
 
 from .procedural import box, cone, cylinder, make_texture, plane, sphere, texture_from_array
 
-__all__ = ["BUILDERS", "build_environment", "apply_lighting", "LIGHTING_PRESETS"]
+__all__ = ["BUILDERS", "build_environment", "apply_lighting", "LIGHTING_PRESETS", "PROJECTED_GROUND",
+           "projection_centre"]
 
 
 def srgb_to_linear(c) -> np.ndarray:
@@ -253,11 +254,27 @@ def _courtyard(root, lo, hi, rng, params):
         _tex(sphere("plant", (x, y, 0.8), 0.35), "leaves").reparentTo(root)
 
 
+#: name of the node holding an image-lit scene's ground (``standard`` projects the HDRI onto it)
+PROJECTED_GROUND = "projected-ground"
+#: height (metres) above the floor of the ground projection's centre: the height HDRIs are shot from
+PROJECTION_HEIGHT_M = 1.7
+
+
 def _hdri_ground(root, lo, hi, rng, params):
     """An image-lit scene's ground: a 200 m plane of ``params.ground`` (a procedural surface kind); the HDRI is
-    the sky dome and the light (see ``apply_lighting`` / ``shading.hdri_env_light``)."""
+    the sky dome and the light (see ``apply_lighting`` / ``shading.hdri_env_light``). In ``standard`` the plane
+    shows the HDRI ground-projected (``shading.PbrPipeline.project_ground``) with the surface kind as near detail
+    (``params.ground_projection: false`` turns it off; ``params.projection_height_m`` sets the centre's height);
+    ``draft`` shows the surface kind."""
     kind = params.get("ground", "grass")
     _tex(plane("ground", lo[:2] - 100, hi[:2] + 100, 0.0, uv_scale=0.5), kind).reparentTo(root)
+
+
+def projection_centre(free_lo: np.ndarray, free_hi: np.ndarray, params: dict) -> np.ndarray:
+    """Centre ``(3,)`` (Panda3D metres, Z up, floor at z = 0) of an image-lit scene's ground projection: the free
+    space's centre, ``params.projection_height_m`` (default :data:`PROJECTION_HEIGHT_M`) above the floor."""
+    h = float(params.get("projection_height_m", PROJECTION_HEIGHT_M))
+    return np.array([(free_lo[0] + free_hi[0]) / 2, (free_lo[1] + free_hi[1]) / 2, h])
 
 
 def _panda_env(root, lo, hi, rng, params, loader=None):
@@ -294,6 +311,8 @@ def build_environment(root: NodePath, builder: str, kind: str, free_lo: np.ndarr
     try:
         if builder == "panda_env":
             _panda_env(static, free_lo, free_hi, rng, params, loader)
+        elif builder == "hdri_ground":  # its own node, not flattened: standard gives it the projection shader
+            _hdri_ground(root.attachNewNode(PROJECTED_GROUND), free_lo, free_hi, rng, params)
         else:
             BUILDERS[builder](static, free_lo, free_hi, rng, params)
     finally:

@@ -21,7 +21,7 @@ from typing import Dict
 
 import numpy as np
 
-__all__ = ["Layer", "shell", "hanging_tube", "THICKNESS_M", "EASE_M"]
+__all__ = ["Layer", "shell", "hanging_tube", "hair_cards", "HAIR_CARDS", "THICKNESS_M", "EASE_M"]
 
 #: shell thickness (metres) per garment slot: the offset from the skin along the normal
 THICKNESS_M: Dict[str, float] = {"top": 0.012, "bottom": 0.011}
@@ -143,3 +143,124 @@ def hanging_tube(name: str, region: int, body_vertices: np.ndarray, candidate: n
         j4[:] = np.asarray(body_joints4)[idx[near]]
         w4[:] = np.asarray(body_weights4, np.float64)[idx[near]]
     return Layer(name, region, verts, nrm, uv, j4, w4, faces.astype(np.int64))
+
+
+#: hair-card styles (the outfit record's hair styles other than ``bald``): strand length over the scalp (metres),
+#: card width (metres), lift off the scalp (metres), curl amplitude (metres), cards per style
+HAIR_CARDS = {"short": (0.07, 0.014, 0.004, 0.0, 220), "long": (0.16, 0.018, 0.006, 0.0, 260),
+              "ponytail": (0.12, 0.014, 0.004, 0.0, 200), "bun": (0.12, 0.014, 0.004, 0.0, 200),
+              "curly": (0.06, 0.012, 0.012, 0.008, 320)}
+
+
+def _ribbon(path: np.ndarray, up: np.ndarray, width: float):
+    """A card along ``path`` (K, 3): two vertices per point, ``width`` across (tapering to 30% at the tip), lying
+    in the surface whose normals are ``up`` (K, 3). Returns vertices (2K, 3), normals (2K, 3), uv (2K, 2), faces."""
+    k = len(path)
+    t = np.gradient(path, axis=0)
+    t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-9)
+    side = np.cross(t, up)
+    side /= np.maximum(np.linalg.norm(side, axis=1, keepdims=True), 1e-9)
+    w = width * (1 - 0.7 * np.linspace(0, 1, k))[:, None] / 2
+    verts = np.concatenate([path - side * w, path + side * w])
+    nrm = np.concatenate([up, up])
+    s = np.linspace(0, 1, k)
+    uv = np.concatenate([np.stack([np.zeros(k), s], 1), np.stack([np.ones(k), s], 1)])
+    i = np.arange(k - 1)
+    faces = np.concatenate([np.stack([i, i + 1, k + i + 1], 1), np.stack([i, k + i + 1, k + i], 1)])
+    return verts, nrm, uv, faces
+
+
+def hair_cards(style: str, region: int, scalp_vertices: np.ndarray, head_vertices: np.ndarray, bones: Dict[str, int],
+               neck_y: float, shoulder_y: float, seed: int = 0) -> Layer:
+    """Hair as geometry: two-sided tapered cards (strips) rooted on the scalp and combed over it, per ``style``
+    (:data:`HAIR_CARDS`): ``short`` lies back over the head; ``long`` falls over the head's sides and back and
+    hangs straight down to ``shoulder_y``; ``ponytail`` and ``bun`` comb back to a tie point at the back of the
+    head, from which a tail hangs (ponytail) or around which a ball of cards sits (bun); ``curly`` is short,
+    lifted and coiled.
+
+    Args:
+        region: the material index of the cards (the body's hair).
+        scalp_vertices: (S, 3) the roots' candidates (the body's hair region), character space (metres, +Y up,
+            facing +Z).
+        head_vertices: (H, 3) the head's vertices: its centre and size (the cards are sized to the head).
+        bones: ``Head``, ``Neck`` and ``Spine1`` bone indices: cards are skinned to the head; the part of long
+            hair and of a ponytail below ``neck_y`` blends towards the chest so it rests on the shoulders.
+        seed: the roots' random draw (the same body and style give the same cards).
+    """
+    if style not in HAIR_CARDS:
+        raise ValueError(f"hair style {style!r} has no cards; expected one of {sorted(HAIR_CARDS)}")
+    length, width, lift, curl, n = HAIR_CARDS[style]
+    rng = np.random.default_rng(seed)
+    hv = np.asarray(head_vertices, np.float64)
+    lo, hi = hv.min(0), hv.max(0)
+    centre = (lo + hi) / 2
+    size = float(hi[1] - lo[1])  # head height: lengths scale with it (reference 0.24 m)
+    scale = size / 0.24
+    roots = np.asarray(scalp_vertices, np.float64)
+    roots = roots[rng.choice(len(roots), size=min(n, len(roots)), replace=len(roots) < n)]
+    tie = np.array([centre[0], centre[1] + 0.05 * size, lo[2] - 0.01])  # back of the head
+    steps = 10
+    V, N, U, F, Y = [], [], [], [], []
+    for r in roots:
+        p = r.copy()
+        path, ups = [], []
+        radius = np.linalg.norm(r - centre) + lift
+        for k in range(steps + 1):
+            nrm = (p - centre) / max(np.linalg.norm(p - centre), 1e-9)
+            hanging = style in ("long",) and p[1] < centre[1] - 0.1 * size
+            q = p + nrm * (curl * np.sin(k * 1.7 + r[0] * 97) if curl else 0.0)
+            path.append(q)
+            ups.append(nrm if not hanging else np.array([nrm[0], 0.0, nrm[2]]) / max(np.hypot(nrm[0], nrm[2]), 1e-9))
+            if style in ("ponytail", "bun"):
+                flow = tie - p
+            elif style == "long":  # parted back over the crown, then down the sides and the back
+                flow = np.array([0.0, -1.0, -0.25]) if r[2] < centre[2] - 0.1 * size else np.array([0.0, -0.3, -1.0])
+            else:  # short, curly: back and a little down
+                flow = np.array([0.0, -0.35, -1.0])
+            flow = flow - nrm * (flow @ nrm)  # along the scalp
+            flow /= max(np.linalg.norm(flow), 1e-9)
+            flow += rng.normal(0, 0.15, 3)
+            step = length * scale / steps * (1.6 if style == "long" else 1.0)
+            if hanging:
+                p = p + np.array([0.0, -1.0, 0.0]) * step
+            else:
+                p = p + flow * step
+                p = centre + (p - centre) / np.linalg.norm(p - centre) * radius  # stay on the lifted scalp
+            if style == "long" and p[1] < shoulder_y:
+                break
+        v, nn, uv, f = _ribbon(np.array(path), np.array(ups), width * scale)
+        F.append(f + sum(len(x) for x in V))
+        V.append(v), N.append(nn), U.append(uv)
+    extra = []
+    if style == "ponytail":  # a tail: cards from the tie point down the back
+        for _ in range(40):
+            a = rng.uniform(0, 2 * np.pi)
+            off = np.array([np.cos(a), 0.0, np.sin(a)]) * rng.uniform(0.005, 0.02) * scale
+            path = np.array([tie + off + np.array([0.0, -t * 0.26 * scale, -0.03 * np.sin(np.pi * t) * scale])
+                             for t in np.linspace(0, 1, 10)])
+            up = np.tile([0.0, 0.0, -1.0], (10, 1))
+            extra.append(_ribbon(path, up, width * 1.2 * scale))
+    elif style == "bun":  # a ball of cards around the tie point
+        c = tie + np.array([0.0, 0.02, -0.035]) * scale
+        for _ in range(60):
+            a0, b0 = rng.uniform(0, 2 * np.pi), rng.uniform(-1, 1)
+            d0 = np.array([np.sqrt(1 - b0 * b0) * np.cos(a0), b0, np.sqrt(1 - b0 * b0) * np.sin(a0)])
+            axis = rng.normal(size=3)
+            axis -= d0 * (axis @ d0)
+            axis /= np.linalg.norm(axis)
+            ang = np.linspace(0, 1.4, 8)
+            dirs = d0[None] * np.cos(ang)[:, None] + axis[None] * np.sin(ang)[:, None]
+            extra.append(_ribbon(c + dirs * 0.05 * scale, dirs, width * 1.3 * scale))
+    for v, nn, uv, f in extra:
+        F.append(f + sum(len(x) for x in V))
+        V.append(v), N.append(nn), U.append(uv)
+    verts = np.concatenate(V)
+    faces = _both_sides(np.concatenate(F))
+    j4 = np.zeros((len(verts), 4), np.int64)
+    w4 = np.zeros((len(verts), 4))
+    below = np.clip((neck_y - verts[:, 1]) / max(neck_y - shoulder_y, 1e-6), 0, 1)  # 0 above the neck, 1 at shoulders
+    j4[:, 0], j4[:, 1], j4[:, 2] = bones["Head"], bones["Neck"], bones["Spine1"]
+    w4[:, 0] = 1 - below
+    w4[:, 1] = below * 0.3
+    w4[:, 2] = below * 0.7
+    return Layer("hair", region, verts, np.concatenate(N), np.concatenate(U), j4, w4, faces.astype(np.int64))

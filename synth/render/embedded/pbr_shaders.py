@@ -230,3 +230,59 @@ void main() {
     o_color = vec4(tonemap(textureLod(env_map, equirect_uv(normalize(v_dir)), 0.0).rgb), 1.0);
 }
 """
+
+# Ground-projected environment (image-lit scenes): the floor samples the HDRI as three.js's GroundedSkybox and
+# Blender's ground projection do. The map is taken as seen from ``proj_centre`` (world metres: the free space's
+# centre at ``proj_height`` above the floor, the height the HDRI was shot from); a floor point p shows the map's
+# radiance in the direction normalize(p - proj_centre). Far points approach the horizontal, so at the horizon the
+# floor shows exactly the sky dome's horizon row: no seam. The map's radiance is the floor's *lit, unshadowed*
+# look: it is scaled by (E_sky + E_sun * shadow) / (E_sky + E_sun) (irradiances on an upward surface), so the sun's
+# cast shadow still darkens it. The floor's procedural texture adds detail only near the camera (luminance ratio
+# to its own 1x1 mip, faded out by ``detail_fade_m``): the map itself is too coarse there.
+GROUND_FRAG = """#version 330
+uniform struct p3d_LightSourceParameters {
+    vec4 color;
+    vec4 position;
+    sampler2DShadow shadowMap;
+    mat4 shadowViewMatrix;
+} p3d_LightSource[1];
+uniform mat4 p3d_ViewMatrixInverse;
+uniform sampler2D p3d_Texture0;
+uniform vec3 sh_coeffs[9];
+uniform float shadow_bias;
+uniform vec3 proj_centre;
+uniform float detail_fade_m;
+""" + _COMMON + """
+in vec3 v_view_position;
+in vec4 v_shadow_pos;
+in vec2 v_texcoord;
+out vec4 o_color;
+
+float shadow_factor() {
+    vec3 p = v_shadow_pos.xyz / v_shadow_pos.w;
+    if (p.x <= 0.0 || p.x >= 1.0 || p.y <= 0.0 || p.y >= 1.0) return 1.0;
+    p.z -= shadow_bias;
+    return texture(p3d_LightSource[0].shadowMap, p);
+}
+
+void main() {
+    vec3 world = (p3d_ViewMatrixInverse * vec4(v_view_position, 1.0)).xyz;
+    vec3 d = normalize(world - proj_centre);
+    vec2 uv = equirect_uv(d);
+    // derivatives without the jump where the longitude wraps (else one line of the coarsest mip)
+    vec2 dx = dFdx(uv), dy = dFdy(uv);
+    dx.x -= round(dx.x);
+    dy.x -= round(dy.x);
+    vec3 radiance = textureGrad(env_map, uv, dx, dy).rgb;
+    // irradiance on an upward surface: SH at +z, sun at its elevation
+    vec3 e_sky = max(sh_coeffs[0] * 0.282095 + sh_coeffs[2] * 0.488603 + sh_coeffs[6] * 0.630784, 0.0);
+    vec3 l = normalize(mat3(p3d_ViewMatrixInverse) * p3d_LightSource[0].position.xyz);
+    vec3 e_sun = p3d_LightSource[0].color.rgb * max(l.z, 0.0);
+    vec3 shade = (e_sky + e_sun * shadow_factor()) / max(e_sky + e_sun, vec3(1e-6));
+    vec3 tex = texture(p3d_Texture0, v_texcoord).rgb;
+    vec3 mean = textureLod(p3d_Texture0, v_texcoord, 16.0).rgb;
+    float detail = dot(tex, vec3(0.2126, 0.7152, 0.0722)) / max(dot(mean, vec3(0.2126, 0.7152, 0.0722)), 1e-4);
+    float near = clamp(1.0 - length(world.xy - proj_centre.xy) / detail_fade_m, 0.0, 1.0);
+    o_color = vec4(tonemap(radiance * shade * mix(1.0, detail, 0.6 * near)), 1.0);
+}
+"""

@@ -118,6 +118,7 @@ class PbrPipeline:
         self.shader = Shader.make(Shader.SL_GLSL, pbr_shaders.PBR_VERT, pbr_shaders.PBR_FRAG)
         self.sky_shader = Shader.make(Shader.SL_GLSL, pbr_shaders.SKY_VERT, pbr_shaders.SKY_FRAG)
         self.shadow_shader = Shader.make(Shader.SL_GLSL, pbr_shaders.SHADOW_VERT, pbr_shaders.SHADOW_FRAG)
+        self.ground_shader = Shader.make(Shader.SL_GLSL, pbr_shaders.PBR_VERT, pbr_shaders.GROUND_FRAG)
         world.setShader(self.shader)
         default = Material("default")
         default.setBaseColor((1, 1, 1, 1))
@@ -172,6 +173,17 @@ class PbrPipeline:
             scene.hide(BitMask32.bit(SHADOW_CASTER_BIT))
             for n in casters_only:
                 n.showThrough(BitMask32.bit(SHADOW_CASTER_BIT))
+
+    def project_ground(self, ground, centre: Sequence[float], detail_fade_m: float = 12.0) -> None:
+        """Show the scene's environment map ground-projected on ``ground`` (an image-lit scene's floor plane at
+        world z = 0; call after :meth:`setup_scene`): a floor point p takes the map's radiance in direction
+        ``normalize(p - centre)`` (``centre``: (3,) Panda3D world metres, Z up, the projection centre at the
+        capture height above the floor), as three.js's GroundedSkybox and Blender do, so the floor continues the
+        sky at the horizon; the sun's shadow still darkens it (:data:`.pbr_shaders.GROUND_FRAG`). The floor's own
+        texture adds luminance detail within ``detail_fade_m`` metres of the centre."""
+        ground.setShader(self.ground_shader, 10)
+        ground.setShaderInput("proj_centre", tuple(float(v) for v in centre))
+        ground.setShaderInput("detail_fade_m", float(detail_fade_m))
 
     def release(self) -> None:
         """Drop the scene's sun and its shadow buffer (Panda3D keeps a caster's buffer until it stops casting)."""
