@@ -430,11 +430,14 @@ def prepare_dataset(kind: str, root: Path, model_dir: Path, cache: Path, setting
         progress.done["skipped"] = report.skipped
     empty_path = cache / "empty_context.safetensors"
     dt = CACHE_DTYPES[settings.cache_dtype]
-    if todo:  # workers start decoding now, while the models load (forked before any model is in memory)
+    if todo:  # workers start decoding now, while the models load
+        # Spawned, not forked: a fork copies whatever locks this process's threads hold at that instant (Mesa's
+        # llvmpipe, OpenCV, Ray, OpenMP pools of an earlier job in the same process), and a worker can wait on
+        # one forever: seen as a hung `recam prepare` inside the test suite after rendering tests had run.
         stream = iter(torch.utils.data.DataLoader(
             ClipFrames(todo, settings.height, settings.width, settings.resize), batch_size=None, shuffle=False,
             num_workers=workers, prefetch_factor=prefetch if workers else None, collate_fn=_identity,
-            pin_memory=str(device).startswith("cuda")))
+            pin_memory=str(device).startswith("cuda"), multiprocessing_context="spawn" if workers else None))
     if todo or not empty_path.exists():
         tok = AutoTokenizer.from_pretrained(str(model_dir / "tokenizer"), local_files_only=True)
         te = UMT5EncoderModel.from_pretrained(str(model_dir / "text_encoder"), local_files_only=True).to(device).eval()
