@@ -265,7 +265,7 @@ def test_zoom_cameras_pass_verify_with_their_intrinsics_and_fail_without(tmp_pat
                   "--width", "320", "--height", "192", "--out", str(out)])
     assert r.exit_code == 0, r.output
     spec = read_scene_spec(next(out.glob("train/*/scene0")))
-    zooms = [c.name for c in spec.cameras if c.family == "zoom"]
+    zooms = [c.name for c in spec.cameras if c.family in ("zoom", "dolly_zoom")]  # focal changes per frame
     assert zooms, "seed 0's scene 0 must hold a zoom camera for this test"
     r = run(app, ["verify", str(out), "--out", str(tmp_path / "v1")])
     assert r.exit_code == 0, r.output
