@@ -304,35 +304,37 @@ float shadow_factor() {
 void main() {
     vec3 world = (p3d_ViewMatrixInverse * vec4(v_view_position, 1.0)).xyz;
     vec3 eye = p3d_ViewMatrixInverse[3].xyz;
-    vec3 d = dome_dir(eye, normalize(world - eye));
+    // the floor is below the eye: dome_dir is the direction to the ray's hit (no hand-over to the sky's rays)
+    vec3 hit = dome_hit(eye, normalize(world - eye));
+    vec3 d = normalize(hit);
     vec2 uv = equirect_uv(d);
     // derivatives without the jump where the longitude wraps (else one line of the coarsest mip)
     vec2 dx = dFdx(uv), dy = dFdy(uv);
     dx.x -= round(dx.x);
     dy.x -= round(dy.x);
-    vec3 radiance = textureGrad(env_map, uv, dx, dy).rgb;
     // --- ground-projected dome: matched ground beyond the smear radius (issue 23 look-2) -----------------------
     // On the flat floor r metres from the centre the map is stretched r / h times more radially than across (h:
     // the centre's height), so anything the HDRI shows there that is not flat ground becomes a radial streak. Past
     // a stretch of 3 the floor fades into a matched ground material: the map blurred isotropically *on the floor*
     // (mip level log2(stretch)) gives the local colour, the floor's procedural texture the detail (two scales,
     // the second rotated, so its tiling does not show). The dome's wall (beyond the floor disc) takes the floor
-    // edge's stretch.
+    // edge's stretch. Each look-up runs only where its weight is not 0 (llvmpipe skips whole blocks).
     float h = max(proj_centre.z, 0.1);
-    vec3 hit = dome_hit(eye, normalize(world - eye));
-    float z_hit = hit.z + proj_centre.z;
     float r_floor = sqrt(max(dome_r(eye) * dome_r(eye) - h * h, 0.0));
-    float stretch = (z_hit < 1e-3 ? length(hit.xy) : r_floor) / h;
-    vec2 texels = vec2(textureSize(env_map, 0));
-    float lod_hw = 0.5 * log2(max(max(dot(dx * texels, dx * texels), dot(dy * texels, dy * texels)), 1e-8));
-    // the blur never reaches above the horizon (else the sky bleeds into the far ground as a bright band): its
-    // width (2^lod texels of PI / rows radians) stays below the angle under the horizon, which falls to 0 where
-    // the wall meets the sky, so ground and sky still meet sharp and continuous
-    float below = max(-d.z, 0.0) * texels.y / PI;
-    float lod = min(log2(max(stretch, 1.0)), log2(max(below, 1e-6)));
-    vec3 blurred = textureLod(env_map, uv, max(lod_hw, lod)).rgb;
+    float stretch = (hit.z + proj_centre.z < 1e-3 ? length(hit.xy) : r_floor) / h;
     float matched = ground_match * smoothstep(3.0, 6.0, stretch);
-    radiance = mix(radiance, blurred, matched);
+    vec3 radiance = vec3(0.0);
+    if (matched < 1.0) radiance = textureGrad(env_map, uv, dx, dy).rgb * (1.0 - matched);
+    if (matched > 0.0) {
+        vec2 texels = vec2(textureSize(env_map, 0));
+        float lod_hw = 0.5 * log2(max(max(dot(dx * texels, dx * texels), dot(dy * texels, dy * texels)), 1e-8));
+        // the blur never reaches above the horizon (else the sky bleeds into the far ground as a bright band):
+        // its width (2^lod texels of PI / rows radians) stays below the angle under the horizon, which falls to 0
+        // where the wall meets the sky, so ground and sky still meet sharp and continuous
+        float below = max(-d.z, 0.0) * texels.y / PI;
+        float lod = min(log2(max(stretch, 1.0)), log2(max(below, 1e-6)));
+        radiance += textureLod(env_map, uv, max(lod_hw, lod)).rgb * matched;
+    }
     // --- end ground-projected dome ------------------------------------------------------------------------------
     // irradiance on an upward surface: SH at +z, sun at its elevation
     vec3 e_sky = max(sh_coeffs[0] * 0.282095 + sh_coeffs[2] * 0.488603 + sh_coeffs[6] * 0.630784, 0.0);
@@ -341,12 +343,15 @@ void main() {
     vec3 shade = (e_sky + e_sun * shadow_factor()) / max(e_sky + e_sun, vec3(1e-6));
     vec3 tex = texture(p3d_Texture0, v_texcoord).rgb;
     vec3 mean = textureLod(p3d_Texture0, v_texcoord, 16.0).rgb;
-    float detail = dot(tex, vec3(0.2126, 0.7152, 0.0722)) / max(dot(mean, vec3(0.2126, 0.7152, 0.0722)), 1e-4);
+    float mean_l = max(dot(mean, vec3(0.2126, 0.7152, 0.0722)), 1e-4);
+    float detail = dot(tex, vec3(0.2126, 0.7152, 0.0722)) / mean_l;
     // a second, rotated and scaled sample of the same texture, blurred (mip 3) so it adds no lines of its own, only
-    // slow brightness variation (dome block: hides the tiling of the matched ground)
-    vec2 uv2 = mat2(0.8, -0.6, 0.6, 0.8) * v_texcoord * 0.37 + vec2(0.31, 0.17);
-    float detail2 = dot(textureLod(p3d_Texture0, uv2, 3.0).rgb, vec3(0.2126, 0.7152, 0.0722))
-        / max(dot(textureLod(p3d_Texture0, uv2, 16.0).rgb, vec3(0.2126, 0.7152, 0.0722)), 1e-4);
+    // slow brightness variation (dome block: hides the tiling of the matched ground; the 1x1 mip is the same)
+    float detail2 = 1.0;
+    if (matched > 0.0) {
+        vec2 uv2 = mat2(0.8, -0.6, 0.6, 0.8) * v_texcoord * 0.37 + vec2(0.31, 0.17);
+        detail2 = dot(textureLod(p3d_Texture0, uv2, 3.0).rgb, vec3(0.2126, 0.7152, 0.0722)) / mean_l;
+    }
     float near = clamp(1.0 - length(world.xy - proj_centre.xy) / detail_fade_m, 0.0, 1.0);
     float amount = max(0.6 * near, 0.7 * matched);
     o_color = vec4(tonemap(radiance * shade * mix(1.0, detail * mix(1.0, detail2, matched), amount)), 1.0);
