@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synth.render.embedded.environments import PROJECTION_HEIGHT_M, PROJECTION_RADIUS_M, projection_radius
+from synth.render.embedded.environments import (PROJECTION_HEIGHT_M, PROJECTION_RADIUS_M, ground_match,
+                                                projection_radius)
 
 
 def test_projection_radius_default_and_override():
@@ -31,6 +32,12 @@ def test_projection_radius_rejects_bad_values(bad):
 def test_projection_radius_must_exceed_the_projection_height():
     with pytest.raises(ValueError, match="above the projection height"):
         projection_radius({"projection_radius_m": 3.0, "projection_height_m": 4.0})
+
+
+def test_ground_match_param():
+    assert ground_match({}) is True and ground_match({"ground_match": False}) is False
+    with pytest.raises(ValueError, match="params.ground_match: expected true or false"):
+        ground_match({"ground_match": "no"})
 
 
 @pytest.mark.slow

@@ -231,8 +231,8 @@ class EmbeddedBackend(RendererBackend):
 
     # ---------------------------------------------------------------------------------------------- scene
     def load_environment(self, env: Environment, lighting: str) -> None:
-        from .environments import (BUILDERS, PROJECTED_GROUND, apply_lighting, build_environment, projection_centre,
-                                   projection_radius)
+        from .environments import (BUILDERS, PROJECTED_GROUND, apply_lighting, build_environment, ground_match,
+                                   projection_centre, projection_radius)
 
         if self.pbr is not None:
             self.pbr.release()
@@ -276,7 +276,7 @@ class EmbeddedBackend(RendererBackend):
                 if hdri is not None and not ground.isEmpty() and env.params.get("ground_projection", True):
                     self.pbr.project_ground(ground, projection_centre(lo, hi, env.params), sky=sky,
                                             dome_radius_m=projection_radius(env.params),
-                                            match=bool(env.params.get("ground_match", True)))
+                                            match=ground_match(env.params))
         except (ValueError, OSError) as e:  # includes HDRIError (names the file)
             raise AssetError(f"environment {env.id!r}: {e}") from None
 

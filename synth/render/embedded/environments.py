@@ -16,7 +16,7 @@ from panda3d.core import AmbientLight, DirectionalLight, NodePath, PointLight, V
 from .procedural import box, cone, cylinder, make_texture, plane, sphere, texture_from_array
 
 __all__ = ["BUILDERS", "build_environment", "apply_lighting", "LIGHTING_PRESETS", "PROJECTED_GROUND",
-           "projection_centre", "projection_radius"]
+           "projection_centre", "projection_radius", "ground_match"]
 
 
 def srgb_to_linear(c) -> np.ndarray:
@@ -297,6 +297,18 @@ def projection_radius(params: dict) -> float:
         raise ValueError(f"params.projection_radius_m: expected a number of metres above the projection height "
                          f"({h} m), got {r!r}")
     return float(r)
+
+
+def ground_match(params: dict) -> bool:
+    """Whether an image-lit scene's far floor fades into the matched ground (``params.ground_match``, default true).
+
+    Raises:
+        ValueError: the param is not a boolean.
+    """
+    v = params.get("ground_match", True)
+    if not isinstance(v, bool):
+        raise ValueError(f"params.ground_match: expected true or false, got {v!r}")
+    return v
 
 
 def _panda_env(root, lo, hi, rng, params, loader=None):
