@@ -28,7 +28,8 @@ from ..backend import AssetError
 from .bvh import Roles
 from .gltf_io import AnimationClip, Joint, Material, MeshPart, write_skinned_glb
 
-__all__ = ["BodyData", "load_body", "body_skeleton", "body_parts", "body_materials", "garment_layers", "garment_field", "shell_level", "body_clip", "build_body_glb", "pose_vertices",
+__all__ = ["BodyData", "load_body", "body_skeleton", "body_parts", "body_materials", "garment_layers",
+           "garment_field", "shell_level", "body_clip", "build_body_glb", "pose_vertices",
            "ANNY_TO_HUMANOID", "BODY_ROLES", "CLIP_FPS"]
 
 CLIP_FPS = 30.0
