@@ -231,7 +231,8 @@ class EmbeddedBackend(RendererBackend):
 
     # ---------------------------------------------------------------------------------------------- scene
     def load_environment(self, env: Environment, lighting: str) -> None:
-        from .environments import BUILDERS, PROJECTED_GROUND, apply_lighting, build_environment, projection_centre
+        from .environments import (BUILDERS, PROJECTED_GROUND, apply_lighting, build_environment, ground_match,
+                                   projection_centre, projection_radius)
 
         if self.pbr is not None:
             self.pbr.release()
@@ -273,7 +274,9 @@ class EmbeddedBackend(RendererBackend):
                 self.pbr.setup_scene(self.scene, light, sky=sky, casters_only=[] if env.kind == "indoor" else None)
                 ground = self.scene.find(PROJECTED_GROUND)
                 if hdri is not None and not ground.isEmpty() and env.params.get("ground_projection", True):
-                    self.pbr.project_ground(ground, projection_centre(lo, hi, env.params))
+                    self.pbr.project_ground(ground, projection_centre(lo, hi, env.params), sky=sky,
+                                            dome_radius_m=projection_radius(env.params),
+                                            match=ground_match(env.params))
         except (ValueError, OSError) as e:  # includes HDRIError (names the file)
             raise AssetError(f"environment {env.id!r}: {e}") from None
 

@@ -28,7 +28,8 @@ from ..backend import AssetError
 from .bvh import Roles
 from .gltf_io import AnimationClip, Joint, Material, MeshPart, write_skinned_glb
 
-__all__ = ["BodyData", "load_body", "body_skeleton", "body_parts", "body_materials", "garment_layers", "body_clip", "build_body_glb", "pose_vertices",
+__all__ = ["BodyData", "load_body", "body_skeleton", "body_parts", "body_materials", "garment_layers",
+           "garment_field", "shell_level", "body_clip", "build_body_glb", "pose_vertices",
            "ANNY_TO_HUMANOID", "BODY_ROLES", "CLIP_FPS"]
 
 CLIP_FPS = 30.0
@@ -183,6 +184,66 @@ def vertex_regions(body: BodyData, look: Mapping) -> np.ndarray:
     return region
 
 
+def _group_weights(body: BodyData) -> Tuple[np.ndarray, List[str]]:
+    """(V, G) share of each body group (torso, head, arms, legs, feet: :func:`_groups`) in a vertex's skinning
+    weights (rows sum to 1): a smooth partition of unity over the skin."""
+    g, names = _groups(body)
+    gid = np.zeros(len(body.bone_names), int)
+    groups = {"torso": ["Hips", "LowerBack", "Spine", "Spine1", "LeftShoulder", "RightShoulder", "LHipJoint",
+                        "RHipJoint"], "head": ["Neck", "Neck1", "Head"]}
+    for side, s in (("Left", "L"), ("Right", "R")):
+        groups[f"arm{s}"] = [f"{side}Arm", f"{side}ForeArm", f"{side}Hand", f"{s}Thumb", f"{side}FingerBase",
+                             f"{side}HandFinger1"]
+        groups[f"leg{s}"] = [f"{side}UpLeg", f"{side}Leg"]
+        groups[f"foot{s}"] = [f"{side}Foot", f"{side}ToeBase"]
+    for gi, bones in enumerate(groups.values()):
+        for b in bones:
+            if b in body.bone_names:
+                gid[body.bone(b)] = gi
+    acc = np.zeros((len(body.vertices), len(names)))
+    for i in range(4):
+        np.add.at(acc, (np.arange(len(acc)), gid[body.joints4[:, i].astype(int)]), body.weights4[:, i])
+    return acc / np.maximum(acc.sum(1, keepdims=True), 1e-12), names
+
+
+def garment_field(body: BodyData, look: Mapping, region: int) -> np.ndarray:
+    """Smooth signed coverage field (V,) float64 (metres; > 0 inside) of the ``TOP`` or ``BOTTOM`` garment.
+
+    The regions of :func:`vertex_regions` compare one group's field per vertex (the torso's height against the
+    waist and the collar, a limb's length along its axis against the sleeve or leg length); their contours meet
+    at group seams, and a selection of whole triangles is a sawtooth. Here every group's field is evaluated at
+    every vertex and blended with the vertex's share of each group in its skinning weights
+    (:func:`_group_weights`), so the field, and its level sets (the garment's neckline, waist, cuffs and hems:
+    :func:`.garments.clip_to_level_set`), are smooth across the body.
+    """
+    v, J = body.vertices.astype(np.float64), body.joints.astype(np.float64)
+    B = {n: i for i, n in enumerate(body.bone_names)}
+    w, names = _group_weights(body)
+    o = outfit(look)
+    y = v[:, 1]
+    waist_y = J[B["Spine"], 1]
+    collar_y = J[B["Neck"], 1] - 0.02
+    fields = {}
+    for side, s in (("Left", "L"), ("Right", "R")):
+        a0, a1 = J[B[f"{side}Arm"]], J[B[f"{side}Hand"]]
+        l0, l1 = J[B[f"{side}UpLeg"]], J[B[f"{side}Foot"]]
+        if region == TOP:
+            fields[f"arm{s}"] = (o.top.coverage - _limb_t(v, a0, a1)) * np.linalg.norm(a1 - a0)
+            fields[f"leg{s}"] = fields[f"foot{s}"] = y - waist_y
+        else:
+            leg = o.bottom.coverage * (LINING if o.bottom.hanging else 1.0)
+            fields[f"leg{s}"] = fields[f"foot{s}"] = (leg - _limb_t(v, l0, l1)) * np.linalg.norm(l1 - l0)
+            fields[f"arm{s}"] = np.full(len(v), -0.3)  # never the bottom's, wherever the hands hang
+    if region == TOP:
+        fields["torso"] = np.minimum(y - waist_y, collar_y - y)
+        fields["head"] = collar_y - y
+    elif region == BOTTOM:
+        fields["torso"] = fields["head"] = waist_y - y
+    else:
+        raise ValueError(f"garment_field: region {region} is neither TOP ({TOP}) nor BOTTOM ({BOTTOM})")
+    return sum(w[:, i] * fields[n] for i, n in enumerate(names))
+
+
 def face_regions(body: BodyData, look: Mapping) -> np.ndarray:
     """Region of every triangle (T,): body-part segmentation first (head: skin or hair; hands skin; feet shoes;
     eyes; mouth), clothing regions (majority of the corners) for the rest of the body."""
@@ -290,6 +351,27 @@ def _seam_split(vertices, normals, uv, joints4, weights4, faces, material: int) 
                     weights4=np.asarray(weights4, np.float32)[src])
 
 
+def shell_level(field: np.ndarray, faces: np.ndarray, painted: np.ndarray) -> float:
+    """The level (<= 0) at which to cut a garment's shell from its smooth ``field`` (V,) so that it covers every
+    ``painted`` face (bool over ``faces`` (T, 3)): the skin under the garment painted its colour by
+    :func:`face_regions` (a sawtooth of whole triangles) stays under the shell, 2 mm to spare."""
+    if not painted.any():
+        return 0.0
+    return float(min(0.0, field[faces[painted]].min()) - 0.002)
+
+
+def _clean_shell(name: str, region: int, body: BodyData, look: Mapping, reg: np.ndarray, args):
+    """A garment shell whose openings follow a smooth level set of :func:`garment_field` (no sawtooth), over the
+    body's skin (anny's ``body`` part: not the head, hands or feet) and covering the faces painted ``region``."""
+    from .garments import THICKNESS_M, clip_to_level_set, shell
+
+    field = garment_field(body, look, region)
+    skin = np.array(body.part_names)[body.face_part] == "body"
+    level = shell_level(field, body.faces, (reg == region) & skin)
+    clipped = clip_to_level_set(field, *args, body.faces[skin], level)
+    return shell(name, region, *clipped[:5], clipped[5], THICKNESS_M[name])
+
+
 def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=None) -> list:
     """The garments of a look as their own skinned meshes (:mod:`.garments`): a shell over the top's region and,
     for trousers, jeans and shorts, over the bottom's; a hanging tube for a skirt or a dress's skirt; a shell of
@@ -303,7 +385,7 @@ def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=Non
     uv = fabric_uv(body) if uv is None else uv
     o = outfit(look)
     args = (body.vertices, normals, uv, body.joints4, body.weights4)
-    layers = [shell("top", TOP, *args, body.faces[reg == TOP], THICKNESS_M["top"])]
+    layers = [_clean_shell("top", TOP, body, look, reg, args)]
     if o.bottom.hanging:
         g, names = _groups(body)
         J, B = body.joints, {n: i for i, n in enumerate(body.bone_names)}
@@ -315,7 +397,7 @@ def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=Non
                                    float(hem), {k: B[k] for k in ("Hips", "LeftUpLeg", "RightUpLeg")},
                                    body_joints4=body.joints4, body_weights4=body.weights4))
     else:
-        layers.append(shell("bottom", BOTTOM, *args, body.faces[reg == BOTTOM], THICKNESS_M["bottom"]))
+        layers.append(_clean_shell("bottom", BOTTOM, body, look, reg, args))
     if o.hair is not None and (reg == HAIR).any():  # a thin shell over the scalp (no skin between cards) + cards
         base = shell("hair", HAIR, *args, body.faces[reg == HAIR], HAIR_THICKNESS_M[o.hair.style])
         J, B = body.joints, {n: i for i, n in enumerate(body.bone_names)}

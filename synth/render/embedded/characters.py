@@ -118,7 +118,8 @@ def _anny_body(character: Character, animations: List[Animation], catalog) -> Pa
 
 
 #: bump when the body GLB recipe changes (cached GLBs of an older recipe are not reused)
-_BODY_FORMAT = 4  # 2: garments as meshes of their own, planted feet grounded; 3: hair volume; 4: hair cards
+_BODY_FORMAT = 5  # 2: garments as meshes of their own, planted feet grounded; 3: hair volume; 4: hair cards;
+#   5: garment openings cut along smooth level sets
 
 
 def _bam_of(glb: Path) -> Path:

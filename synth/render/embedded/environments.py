@@ -16,7 +16,7 @@ from panda3d.core import AmbientLight, DirectionalLight, NodePath, PointLight, V
 from .procedural import box, cone, cylinder, make_texture, plane, sphere, texture_from_array
 
 __all__ = ["BUILDERS", "build_environment", "apply_lighting", "LIGHTING_PRESETS", "PROJECTED_GROUND",
-           "projection_centre"]
+           "projection_centre", "projection_radius", "ground_match"]
 
 
 def srgb_to_linear(c) -> np.ndarray:
@@ -264,7 +264,9 @@ def _hdri_ground(root, lo, hi, rng, params):
     """An image-lit scene's ground: a 200 m plane of ``params.ground`` (a procedural surface kind); the HDRI is
     the sky dome and the light (see ``apply_lighting`` / ``shading.hdri_env_light``). In ``standard`` the plane
     shows the HDRI ground-projected (``shading.PbrPipeline.project_ground``) with the surface kind as near detail
-    (``params.ground_projection: false`` turns it off; ``params.projection_height_m`` sets the centre's height);
+    (``params.ground_projection: false`` turns it off; ``params.projection_height_m`` sets the centre's height,
+    ``params.projection_radius_m`` the dome's radius; ``params.ground_match: false`` turns off the matched ground
+    that replaces the smeared far floor);
     ``draft`` shows the surface kind."""
     kind = params.get("ground", "grass")
     _tex(plane("ground", lo[:2] - 100, hi[:2] + 100, 0.0, uv_scale=0.5), kind).reparentTo(root)
@@ -275,6 +277,38 @@ def projection_centre(free_lo: np.ndarray, free_hi: np.ndarray, params: dict) ->
     space's centre, ``params.projection_height_m`` (default :data:`PROJECTION_HEIGHT_M`) above the floor."""
     h = float(params.get("projection_height_m", PROJECTION_HEIGHT_M))
     return np.array([(free_lo[0] + free_hi[0]) / 2, (free_lo[1] + free_hi[1]) / 2, h])
+
+
+#: radius (metres) of the dome the HDRI is projected onto (its flat bottom is the floor): far enough that the
+#: cameras stay inside with room to spare, near enough that the HDRI's horizon band lands on its wall
+PROJECTION_RADIUS_M = 50.0
+
+
+def projection_radius(params: dict) -> float:
+    """Radius (metres) of an image-lit scene's projection dome: ``params.projection_radius_m`` (default
+    :data:`PROJECTION_RADIUS_M`; a huge value gives the flat-floor projection alone).
+
+    Raises:
+        ValueError: the param is not a number above the projection height.
+    """
+    r = params.get("projection_radius_m", PROJECTION_RADIUS_M)
+    h = float(params.get("projection_height_m", PROJECTION_HEIGHT_M))
+    if isinstance(r, bool) or not isinstance(r, (int, float)) or not np.isfinite(r) or r <= h:
+        raise ValueError(f"params.projection_radius_m: expected a number of metres above the projection height "
+                         f"({h} m), got {r!r}")
+    return float(r)
+
+
+def ground_match(params: dict) -> bool:
+    """Whether an image-lit scene's far floor fades into the matched ground (``params.ground_match``, default true).
+
+    Raises:
+        ValueError: the param is not a boolean.
+    """
+    v = params.get("ground_match", True)
+    if not isinstance(v, bool):
+        raise ValueError(f"params.ground_match: expected true or false, got {v!r}")
+    return v
 
 
 def _panda_env(root, lo, hi, rng, params, loader=None):

@@ -21,7 +21,7 @@ from typing import Dict
 
 import numpy as np
 
-__all__ = ["Layer", "shell", "hanging_tube", "hair_cards", "HAIR_CARDS", "THICKNESS_M", "EASE_M"]
+__all__ = ["Layer", "shell", "clip_to_level_set", "hanging_tube", "hair_cards", "HAIR_CARDS", "THICKNESS_M", "EASE_M"]
 
 #: shell thickness (metres) per garment slot: the offset from the skin along the normal
 THICKNESS_M: Dict[str, float] = {"top": 0.012, "bottom": 0.011}
@@ -47,6 +47,72 @@ class Layer:
 
 def _both_sides(faces: np.ndarray) -> np.ndarray:
     return np.concatenate([faces, faces[:, ::-1]])
+
+
+def _odd_first(tri: np.ndarray, odd: np.ndarray) -> np.ndarray:
+    """Triangles (M, 3) rotated cyclically (windings kept) so that the corner flagged in ``odd`` (M, 3) is first."""
+    idx = (np.argmax(odd, 1)[:, None] + np.arange(3)[None]) % 3
+    return np.take_along_axis(tri, idx, 1)
+
+
+def clip_to_level_set(field, vertices, normals, uv, joints4, weights4, faces, level: float = 0.0):
+    """Cut a triangle mesh along the level set ``field == level`` and keep the part where ``field >= level``
+    (marching triangles): a triangle with corners on both sides is split where the field, linear over it, crosses
+    ``level``, so the kept part ends along a smooth iso-line instead of a sawtooth of whole triangles.
+
+    Args:
+        field: (V,) float per vertex (a smooth signed coverage field; metres).
+        vertices, normals: (V, 3); uv: (V, 2) (u wraps at 1: an edge crossing the seam interpolates the short way);
+            joints4 (V, 4) int and weights4 (V, 4) skinning.
+        faces: (M, 3) int candidate triangles (counter-clockwise; the windings are kept).
+    Returns:
+        ``(vertices, normals, uv, joints4, weights4, faces)``: the input arrays with one new vertex per cut edge
+        appended (shared by the two triangles of the edge: the cut is watertight; skinning weights interpolated
+        over the union of both corners' joints, the 4 largest kept, renormalised) and the kept faces.
+    """
+    f = np.asarray(faces, np.int64).reshape(-1, 3)
+    phi = np.asarray(field, np.float64) - level
+    V = len(phi)
+    inside = phi[f] >= 0
+    k = inside.sum(1)
+    keep = f[k == 3]
+    one, two = f[k == 1], f[k == 2]
+    # rotate so that the odd corner (the one inside / the one outside) comes first: cyclic order, windings kept
+    one = _odd_first(one, inside[k == 1])
+    two = _odd_first(two, ~inside[k == 2])
+    edges = np.concatenate([one[:, [0, 1]], one[:, [0, 2]], two[:, [0, 1]], two[:, [0, 2]]])
+    lo, hi = edges.min(1), edges.max(1)
+    ukey, inv = np.unique(lo * V + hi, return_inverse=True)
+    a, b = ukey // V, ukey % V
+    t = (phi[a] / np.where(phi[a] - phi[b] == 0, 1e-12, phi[a] - phi[b]))[:, None]  # field 0 at a + t (b - a)
+    t = np.clip(t, 0.0, 1.0)
+    verts = np.asarray(vertices, np.float64)
+    nrm = np.asarray(normals, np.float64)
+    tex = np.asarray(uv, np.float64)
+    new_v = verts[a] + t * (verts[b] - verts[a])
+    new_n = nrm[a] + t * (nrm[b] - nrm[a])
+    new_n /= np.maximum(np.linalg.norm(new_n, axis=1, keepdims=True), 1e-12)
+    du = tex[b, 0] - tex[a, 0]
+    du -= np.round(du)  # the u seam: the short way round
+    new_uv = np.stack([(tex[a, 0] + t[:, 0] * du) % 1.0, tex[a, 1] + t[:, 0] * (tex[b, 1] - tex[a, 1])], 1)
+    j4, w4 = np.asarray(joints4, np.int64), np.asarray(weights4, np.float64)
+    nj = max(int(j4.max()) + 1, 4)
+    dense = np.zeros((len(a), nj))
+    rows = np.arange(len(a))[:, None]
+    np.add.at(dense, (np.repeat(rows, 4, 1), j4[a]), (1 - t) * w4[a])
+    np.add.at(dense, (np.repeat(rows, 4, 1), j4[b]), t * w4[b])
+    new_j = np.argsort(-dense, 1)[:, :4]
+    new_w = np.take_along_axis(dense, new_j, 1)
+    new_w /= np.maximum(new_w.sum(1, keepdims=True), 1e-12)
+    n1 = len(one)
+    c = V + inv
+    ab1, ac1 = c[:n1], c[n1:2 * n1]
+    ab2, ac2 = c[2 * n1:2 * n1 + len(two)], c[2 * n1 + len(two):]
+    # one corner in (a in; b, c out): (a, ab, ac); two in (a out; b, c in): (b, c, ac), (b, ac, ab)
+    tris = [keep, np.stack([one[:, 0], ab1, ac1], 1),
+            np.stack([two[:, 1], two[:, 2], ac2], 1), np.stack([two[:, 1], ac2, ab2], 1)]
+    return (np.concatenate([verts, new_v]), np.concatenate([nrm, new_n]), np.concatenate([tex, new_uv]),
+            np.concatenate([j4, new_j]), np.concatenate([w4, new_w]), np.concatenate(tris).astype(np.int64))
 
 
 def shell(name: str, region: int, vertices, normals, uv, joints4, weights4, faces, thickness: float) -> Layer:

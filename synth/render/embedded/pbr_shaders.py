@@ -222,14 +222,50 @@ void main() {
 }
 """
 
+# --- ground-projected dome (issue 23 look-2: grounds without smears or seams) -------------------------------------
+# The map is projected onto a grounded dome, as three.js's GroundedSkybox does: a sphere of ``dome_radius`` metres
+# around ``proj_centre`` (the projection centre, the HDRI's capture height above the floor) whose bottom is the flat
+# floor at world z = 0. A view ray from the eye shows the map's radiance in the direction from the centre to where
+# the ray leaves the dome. Near the centre that is the flat-floor projection; the band just below the horizon (the
+# boats, poles and building bases the HDRI shows there) lands on the dome's wall instead of being stretched over tens
+# of metres of floor into radial smears. The sky and the floor use the same mapping, so where they meet (and where
+# a building's base meets the floor) they continue each other for every camera, not only for one at the centre.
+# High in the sky the mapping hands over to the plain view ray (the map at infinity).
+# The eye must be inside the dome: the radius grows to 1.5x the eye's distance (+2 m) when it is not.
+# ``dome_radius <= 0``: no dome (the sky shows the map along the view ray; other look-ups unchanged).
+_DOME = """
+uniform vec3 proj_centre;           // world metres
+uniform float dome_radius;          // metres; <= 0: no dome
+float dome_r(vec3 eye) {            // the dome's radius for this eye (metres)
+    return max(dome_radius, 1.5 * length(eye - proj_centre) + 2.0);
+}
+vec3 dome_hit(vec3 eye, vec3 v) {   // v: unit view ray (world); where it leaves the dome, relative to the centre
+    vec3 o = eye - proj_centre;
+    float r = dome_r(eye);
+    float b = dot(o, v);
+    float t = -b + sqrt(max(b * b - (dot(o, o) - r * r), 0.0));   // far root: where the ray leaves the sphere
+    if (v.z < 0.0) t = min(t, -eye.z / v.z);                        // the flat floor at world z = 0 comes first
+    return o + t * v;
+}
+vec3 dome_dir(vec3 eye, vec3 v) {   // the unit map direction the ray shows
+    if (dome_radius <= 0.0) return v;
+    // above the horizon the dome hands over to the map at infinity by 20 degrees of elevation (a function of the
+    // ray alone, so still continuous), so the sun disc and the clouds stay where the sun light's direction is
+    return normalize(mix(normalize(dome_hit(eye, v)), v, smoothstep(0.0, 0.34, v.z)));
+}
+"""
+
 SKY_FRAG = """#version 330
-""" + _COMMON + """
+uniform mat4 p3d_ViewMatrixInverse;
+""" + _COMMON + _DOME + """
 in vec3 v_dir;
 out vec4 o_color;
 void main() {
-    o_color = vec4(tonemap(textureLod(env_map, equirect_uv(normalize(v_dir)), 0.0).rgb), 1.0);
+    vec3 d = dome_dir(p3d_ViewMatrixInverse[3].xyz, normalize(v_dir));
+    o_color = vec4(tonemap(textureLod(env_map, equirect_uv(d), 0.0).rgb), 1.0);
 }
 """
+# --- end ground-projected dome ----------------------------------------------------------------------------------
 
 # Ground-projected environment (image-lit scenes): the floor samples the HDRI as three.js's GroundedSkybox and
 # Blender's ground projection do. The map is taken as seen from ``proj_centre`` (world metres: the free space's
@@ -250,9 +286,9 @@ uniform mat4 p3d_ViewMatrixInverse;
 uniform sampler2D p3d_Texture0;
 uniform vec3 sh_coeffs[9];
 uniform float shadow_bias;
-uniform vec3 proj_centre;
 uniform float detail_fade_m;
-""" + _COMMON + """
+uniform float ground_match;         // 1: matched ground beyond the smear radius (dome block), 0: off
+""" + _COMMON + _DOME + """
 in vec3 v_view_position;
 in vec4 v_shadow_pos;
 in vec2 v_texcoord;
@@ -267,13 +303,39 @@ float shadow_factor() {
 
 void main() {
     vec3 world = (p3d_ViewMatrixInverse * vec4(v_view_position, 1.0)).xyz;
-    vec3 d = normalize(world - proj_centre);
+    vec3 eye = p3d_ViewMatrixInverse[3].xyz;
+    // the floor is below the eye: dome_dir is the direction to the ray's hit (no hand-over to the sky's rays)
+    vec3 hit = dome_hit(eye, normalize(world - eye));
+    vec3 d = normalize(hit);
     vec2 uv = equirect_uv(d);
     // derivatives without the jump where the longitude wraps (else one line of the coarsest mip)
     vec2 dx = dFdx(uv), dy = dFdy(uv);
     dx.x -= round(dx.x);
     dy.x -= round(dy.x);
-    vec3 radiance = textureGrad(env_map, uv, dx, dy).rgb;
+    // --- ground-projected dome: matched ground beyond the smear radius (issue 23 look-2) -----------------------
+    // On the flat floor r metres from the centre the map is stretched r / h times more radially than across (h:
+    // the centre's height), so anything the HDRI shows there that is not flat ground becomes a radial streak. Past
+    // a stretch of 3 the floor fades into a matched ground material: the map blurred isotropically *on the floor*
+    // (mip level log2(stretch)) gives the local colour, the floor's procedural texture the detail (two scales,
+    // the second rotated, so its tiling does not show). The dome's wall (beyond the floor disc) takes the floor
+    // edge's stretch. Each look-up runs only where its weight is not 0 (llvmpipe skips whole blocks).
+    float h = max(proj_centre.z, 0.1);
+    float r_floor = sqrt(max(dome_r(eye) * dome_r(eye) - h * h, 0.0));
+    float stretch = (hit.z + proj_centre.z < 1e-3 ? length(hit.xy) : r_floor) / h;
+    float matched = ground_match * smoothstep(3.0, 6.0, stretch);
+    vec3 radiance = vec3(0.0);
+    if (matched < 1.0) radiance = textureGrad(env_map, uv, dx, dy).rgb * (1.0 - matched);
+    if (matched > 0.0) {
+        vec2 texels = vec2(textureSize(env_map, 0));
+        float lod_hw = 0.5 * log2(max(max(dot(dx * texels, dx * texels), dot(dy * texels, dy * texels)), 1e-8));
+        // the blur never reaches above the horizon (else the sky bleeds into the far ground as a bright band):
+        // its width (2^lod texels of PI / rows radians) stays below the angle under the horizon, which falls to 0
+        // where the wall meets the sky, so ground and sky still meet sharp and continuous
+        float below = max(-d.z, 0.0) * texels.y / PI;
+        float lod = min(log2(max(stretch, 1.0)), log2(max(below, 1e-6)));
+        radiance += textureLod(env_map, uv, max(lod_hw, lod)).rgb * matched;
+    }
+    // --- end ground-projected dome ------------------------------------------------------------------------------
     // irradiance on an upward surface: SH at +z, sun at its elevation
     vec3 e_sky = max(sh_coeffs[0] * 0.282095 + sh_coeffs[2] * 0.488603 + sh_coeffs[6] * 0.630784, 0.0);
     vec3 l = normalize(mat3(p3d_ViewMatrixInverse) * p3d_LightSource[0].position.xyz);
@@ -281,8 +343,17 @@ void main() {
     vec3 shade = (e_sky + e_sun * shadow_factor()) / max(e_sky + e_sun, vec3(1e-6));
     vec3 tex = texture(p3d_Texture0, v_texcoord).rgb;
     vec3 mean = textureLod(p3d_Texture0, v_texcoord, 16.0).rgb;
-    float detail = dot(tex, vec3(0.2126, 0.7152, 0.0722)) / max(dot(mean, vec3(0.2126, 0.7152, 0.0722)), 1e-4);
+    float mean_l = max(dot(mean, vec3(0.2126, 0.7152, 0.0722)), 1e-4);
+    float detail = dot(tex, vec3(0.2126, 0.7152, 0.0722)) / mean_l;
+    // a second, rotated and scaled sample of the same texture, blurred (mip 3) so it adds no lines of its own, only
+    // slow brightness variation (dome block: hides the tiling of the matched ground; the 1x1 mip is the same)
+    float detail2 = 1.0;
+    if (matched > 0.0) {
+        vec2 uv2 = mat2(0.8, -0.6, 0.6, 0.8) * v_texcoord * 0.37 + vec2(0.31, 0.17);
+        detail2 = dot(textureLod(p3d_Texture0, uv2, 3.0).rgb, vec3(0.2126, 0.7152, 0.0722)) / mean_l;
+    }
     float near = clamp(1.0 - length(world.xy - proj_centre.xy) / detail_fade_m, 0.0, 1.0);
-    o_color = vec4(tonemap(radiance * shade * mix(1.0, detail, 0.6 * near)), 1.0);
+    float amount = max(0.6 * near, 0.7 * matched);
+    o_color = vec4(tonemap(radiance * shade * mix(1.0, detail * mix(1.0, detail2, matched), amount)), 1.0);
 }
 """

@@ -168,22 +168,37 @@ class PbrPipeline:
         self.focus((0.0, 0.0, 0.0))
         if sky is not None:
             sky.setShader(self.sky_shader, 10)
+            # no ground-projected dome unless project_ground says so (the sky shows the map along the view ray)
+            sky.setShaderInput("proj_centre", (0.0, 0.0, 0.0))
+            sky.setShaderInput("dome_radius", 0.0)
             sky.hide(BitMask32.bit(SHADOW_CASTER_BIT))
         if casters_only is not None:
             scene.hide(BitMask32.bit(SHADOW_CASTER_BIT))
             for n in casters_only:
                 n.showThrough(BitMask32.bit(SHADOW_CASTER_BIT))
 
-    def project_ground(self, ground, centre: Sequence[float], detail_fade_m: float = 12.0) -> None:
+    def project_ground(self, ground, centre: Sequence[float], detail_fade_m: float = 12.0, sky=None,
+                       dome_radius_m: float = 1.0e6, match: bool = True) -> None:
         """Show the scene's environment map ground-projected on ``ground`` (an image-lit scene's floor plane at
-        world z = 0; call after :meth:`setup_scene`): a floor point p takes the map's radiance in direction
-        ``normalize(p - centre)`` (``centre``: (3,) Panda3D world metres, Z up, the projection centre at the
-        capture height above the floor), as three.js's GroundedSkybox and Blender do, so the floor continues the
-        sky at the horizon; the sun's shadow still darkens it (:data:`.pbr_shaders.GROUND_FRAG`). The floor's own
-        texture adds luminance detail within ``detail_fade_m`` metres of the centre."""
+        world z = 0; call after :meth:`setup_scene`), as three.js's GroundedSkybox does: the map is projected from
+        ``centre`` ((3,) Panda3D world metres, Z up, the projection centre at the capture height above the floor)
+        onto a dome of ``dome_radius_m`` metres whose bottom is the flat floor; a view ray shows the map's radiance
+        in the direction from ``centre`` to where it leaves the dome (:data:`.pbr_shaders._DOME`). Within the
+        floor disc that is ``normalize(p - centre)`` for a floor point p; the band just below the horizon lands on
+        the dome's wall instead of smearing radially over the far floor. ``sky`` (the sky dome node) takes the same
+        mapping, so sky and floor continue each other for every camera; without it a huge radius is the flat
+        floor projection alone. The sun's shadow still darkens the floor (:data:`.pbr_shaders.GROUND_FRAG`); its
+        own texture adds luminance detail within ``detail_fade_m`` metres of the centre. ``match``: where the map
+        is stretched over 3x radially (past ~5 m from the centre), fade into a matched ground: the map blurred
+        isotropically on the floor for the colour, the floor's texture for the detail (no radial smears)."""
+        centre = tuple(float(v) for v in centre)
         ground.setShader(self.ground_shader, 10)
-        ground.setShaderInput("proj_centre", tuple(float(v) for v in centre))
         ground.setShaderInput("detail_fade_m", float(detail_fade_m))
+        ground.setShaderInput("ground_match", 1.0 if match else 0.0)
+        for node in (ground, sky):
+            if node is not None:
+                node.setShaderInput("proj_centre", centre)
+                node.setShaderInput("dome_radius", float(dome_radius_m))
 
     def release(self) -> None:
         """Drop the scene's sun and its shadow buffer (Panda3D keeps a caster's buffer until it stops casting)."""
