@@ -17,7 +17,8 @@ from typing import Tuple
 import numpy as np
 
 __all__ = ["EnvLight", "direction_to_pixel", "pixel_directions", "sh9_irradiance", "sh9_eval", "sun_from_map",
-           "procedural_sky", "procedural_interior", "load_hdri", "HDRIError", "env_light_from_map"]
+           "procedural_sky", "procedural_interior", "load_hdri", "HDRIError", "env_light_from_map",
+           "repair_channel_dropouts"]
 
 
 class HDRIError(ValueError):
@@ -180,4 +181,46 @@ def load_hdri(path: Path) -> np.ndarray:
         raise HDRIError(f"HDRI {path}: expected an equirectangular 2:1 image, got {img.shape[:2]} (H, W)")
     if not np.isfinite(img).all():
         img = np.nan_to_num(img, nan=0.0, posinf=6.0e4, neginf=0.0)
-    return np.maximum(img[..., :3], 0.0).astype(np.float32)
+    return repair_channel_dropouts(np.maximum(img[..., :3], 0.0).astype(np.float32))
+
+
+#: a pixel is a channel dropout when its brightest channel exceeds this radiance and its darkest is below
+#: ``DROPOUT_RATIO`` of it: no natural light source is that saturated (a low sun through haze is ~(1, 0.5, 0.2))
+DROPOUT_MIN_RADIANCE = 100.0
+DROPOUT_RATIO = 1e-3
+
+
+def repair_channel_dropouts(img: np.ndarray, ring_px: int = 3) -> np.ndarray:
+    """Give the sun's core back the colour of its corona where the file lost channels there.
+
+    Some shipped HDRIs (the 512x256 Poly Haven skies of ``@pmndrs/assets``: ``park``, ``sunrise``) store the sun's
+    core as one channel only, e.g. ``(0, 0, 11800)``: two channels were lost in the conversion (half floats overflow
+    at 65504), the disc around it is warm white. Left alone, the sun drawn in the sky and the directional light
+    taken from it (:func:`env_light_from_map`) come out pure blue. A *dropout* pixel (brightest channel
+    > :data:`DROPOUT_MIN_RADIANCE`, darkest < :data:`DROPOUT_RATIO` x brightest) keeps its brightest channel's value
+    and takes the chromaticity (colour normalised to a maximum of 1) of the intact pixels within ``ring_px`` of the
+    dropouts (wrapping around in longitude); white where there are none.
+
+    Args:
+        img: ``(H, W, 3)`` float32 linear radiance, equirectangular (see the module docstring).
+    Returns:
+        the repaired map (a copy when anything changed, else ``img`` itself).
+    """
+    from scipy.ndimage import binary_dilation
+
+    hi, lo = img.max(-1), img.min(-1)
+    bad = (hi > DROPOUT_MIN_RADIANCE) & (lo < DROPOUT_RATIO * hi)
+    if not bad.any():
+        return img
+    w = img.shape[1]
+    wrapped = np.concatenate([bad[:, -ring_px:], bad, bad[:, :ring_px]], 1)  # longitude wraps around
+    near = binary_dilation(wrapped, iterations=ring_px)[:, ring_px:ring_px + w] & ~bad
+    intact = near & (lo >= DROPOUT_RATIO * hi) & (hi > 0)
+    if intact.any():
+        rgb = img[intact].astype(np.float64).sum(0)
+        chroma = rgb / rgb.max()
+    else:
+        chroma = np.ones(3)
+    out = img.copy()
+    out[bad] = (hi[bad, None] * chroma[None]).astype(np.float32)
+    return out
