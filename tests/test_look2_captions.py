@@ -191,9 +191,12 @@ def test_garments_and_hair_are_assets_of_their_own(tmp_path):
     expected = set()
     for cid, look in looks.items():
         o = outfit(look)
-        for kind, style in (("garment", o.top.style), ("garment", o.bottom.style),
-                            ("hair", o.hair.style if o.hair else "bald")):
+        for kind, style in (("garment", o.top.style), ("garment", o.bottom.style), ("garment", "shoes"),
+                            ("hair", o.hair.style if o.hair else "bald"), ("hair", "eyebrows")):
             expected.add(f"{kind}:{style}")
             assert cid in entries[f"{kind}:{style}"]["characters"]
     assert set(entries) == expected and "garment:skirt" in expected and "garment:dress" in expected
     assert all(e["licence"] and e["source"] and e["origin"] for e in entries.values())
+    # shoes and eyebrows are worn by every dressed body and say how they are made
+    assert set(entries["garment:shoes"]["characters"]) == set(looks) == set(entries["hair:eyebrows"]["characters"])
+    assert "sole" in entries["garment:shoes"]["origin"] and "brow" in entries["hair:eyebrows"]["origin"]

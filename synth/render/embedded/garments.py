@@ -397,11 +397,15 @@ def eyebrow_cards(region: int, head_vertices: np.ndarray, head_normals: np.ndarr
                  _both_sides(np.concatenate(F)).astype(np.int64))
 
 
-def _toe_box(p: np.ndarray, s: np.ndarray, start: float = 0.5, full: float = 0.68) -> np.ndarray:
+def _toe_box(p: np.ndarray, s: np.ndarray, faces: np.ndarray = None, start: float = 0.5, full: float = 0.68,
+             relax: int = 12) -> np.ndarray:
     """The front of a foot (``s``: 0 heel .. 1 toes' end) wrapped in a toe box: every vertex with ``s`` > ``start``
     moves along its direction from the front's centroid onto the convex hull of the front's vertices (the gaps
     between the toes fill, the toes' tips join in one rounded cap), blended in up to ``full`` (the heel and the
-    midfoot keep the foot's shape). ``p`` (N, 3) metres; returns the moved copy."""
+    midfoot keep the foot's shape). With ``faces`` (indices into ``p``), the moved front is then relaxed ``relax``
+    times (each vertex halfway to its neighbours' mean: the vertices of the gaps between the toes crowd onto the
+    same part of the hull and fold the surface) and pushed back out to the hull where that pulled it inside.
+    ``p`` (N, 3) metres; returns the moved copy."""
     from scipy.spatial import ConvexHull
 
     front = s > start
@@ -420,6 +424,24 @@ def _toe_box(p: np.ndarray, s: np.ndarray, start: float = 0.5, full: float = 0.6
     b = b * b * (3 - 2 * b)
     q = p.copy()
     q[front] = pts + (hull - pts) * b[:, None]
+    if faces is not None and relax:
+        e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+        e = np.unique(np.sort(e, 1), axis=0)
+        deg = np.bincount(e.reshape(-1), minlength=len(p)).astype(float)
+        move = front.copy()
+        move[front] = b > 0.99  # the blend zone stays put: it joins the midfoot
+        for _ in range(relax):
+            acc = np.zeros_like(q)
+            np.add.at(acc, e[:, 0], q[e[:, 1]])
+            np.add.at(acc, e[:, 1], q[e[:, 0]])
+            mean = acc / np.maximum(deg, 1)[:, None]
+            q[move] = 0.5 * q[move] + 0.5 * mean[move]
+        d = q[front] - c
+        r = np.linalg.norm(d, axis=1)
+        d = d / np.maximum(r, 1e-12)[:, None]
+        nd = d @ eq[:, :3].T
+        t = np.where(nd > 1e-9, -(c @ eq[:, :3].T + eq[:, 3])[None] / np.where(nd > 1e-9, nd, 1.0), np.inf).min(1)
+        q[front] = c + d * np.maximum(r, np.where(b > 0.99, t, r))[:, None]
     return q
 
 
@@ -445,7 +467,7 @@ def shoe(region: int, vertices, normals, uv, joints4, weights4, faces, toe_dir) 
     fwd /= np.linalg.norm(fwd)
     s = (p - p.mean(0)) @ fwd
     s = (s - s.min()) / max(np.ptp(s), 1e-9)  # 0 at the heel, 1 at the toes' end
-    p = _toe_box(p, s)
+    p = _toe_box(p, s, np.searchsorted(used, faces))
     full = v.copy()
     full[used] = p
     nn = _normals(full, faces)[used]  # the toe box's own
