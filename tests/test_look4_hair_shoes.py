@@ -4,8 +4,8 @@
   the shoe's surface at every foot vertex), a sole under it, skinned like the foot.
 * Eyebrows: two strips of strand cards per body (bald ones too), over each eye, on the skin, rigid on the head.
 * Hair strands: alpha-cut cards; rendered (standard look, small frames) they put hair-coloured pixels on the top of
-  the head for every style, none for the bald head (whose hair-coloured pixels are its eyebrows', lower down); the mask pass cuts
-  out what the colour pass does (a mask pixel never shows the bare background in the colour frame).
+  the head for every style, none for the bald head (whose hair-coloured pixels are its eyebrows', lower down); the
+  mask pass cuts out what the colour pass does (a mask pixel never shows the bare background in the colour frame).
 """
 
 from __future__ import annotations

@@ -258,8 +258,10 @@ def _linear(c) -> Tuple[float, float, float, float]:
 
 
 def body_materials(look: Mapping) -> List[Material]:
-    """Materials of a clothed body, indexed by region (:data:`SKIN` ... :data:`HAIR_STRANDS`): colours from ``params.look``
-    (sRGB, converted to linear), fabric patterns from the outfit record (:func:`synth.scenes.outfit.outfit`)."""
+    """Materials of a clothed body, indexed by region (:data:`SKIN` ... :data:`HAIR_STRANDS`): colours from
+    ``params.look`` (sRGB, converted to linear), fabric patterns from the outfit record
+    (:func:`synth.scenes.outfit.outfit`); the strands' colour is ``hair`` (the record's ``hair_name``), the opaque
+    scalp under them :data:`UNDER_HAIR` of it."""
     from .garments import STRAND_CUTOFF, strand_png
     from .humanoid import _pattern_png
 
@@ -333,12 +335,10 @@ def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=Non
     part = np.array(body.part_names)[body.face_part]
     head_idx = np.unique(body.faces[part == "head"])
     if o.hair is not None and (reg == HAIR).any():  # a thin opaque shell over the scalp (no skin between cards)
-        scalp = shell("scalp", HAIR, *args, body.faces[reg == HAIR], HAIR_THICKNESS_M[o.hair.style])
-        layers.append(scalp)
+        layers.append(shell("scalp", HAIR, *args, body.faces[_scalp_inner(body, reg)], HAIR_THICKNESS_M[o.hair.style]))
         neck_y = float(J[B["Neck"], 1])
         scalp_idx = np.unique(body.faces[reg == HAIR])
-        rim = np.unique(body.faces[(reg != HAIR) & (part == "head")])  # head vertices shared with the scalp's edge
-        rim = np.intersect1d(rim, scalp_idx)
+        rim = _hairline(body, reg)
         layers.append(hair_cards(o.hair.style, HAIR_STRANDS, body.vertices[scalp_idx],
                                  body.vertices[head_idx], {k: B[k] for k in ("Head", "Neck", "Spine1")},
                                  neck_y, neck_y - 0.12, seed=zlib.crc32(o.hair.style.encode()),
@@ -376,6 +376,28 @@ def shoe_soles(body: BodyData):
     return tuple(np.concatenate([getattr(s, a) for s in shoes]) for a in ("vertices", "joints4", "weights4"))
 
 
+#: the opaque scalp (paint and shell) stops this far (metres) inside the hair region's edge: its triangles' staircase
+#: edge is hidden under the fringe cards, whose strand tips make the hairline on the skin
+HAIRLINE_M = 0.012
+
+
+def _hairline(body: BodyData, reg: np.ndarray) -> np.ndarray:
+    """Indices of the vertices on the edge of the hair region (shared by hair and other head triangles)."""
+    part = np.array(body.part_names)[body.face_part]
+    return np.intersect1d(np.unique(body.faces[reg == HAIR]), np.unique(body.faces[(reg != HAIR) & (part == "head")]))
+
+
+def _scalp_inner(body: BodyData, reg: np.ndarray) -> np.ndarray:
+    """(T,) bool: hair triangles all of whose corners are over :data:`HAIRLINE_M` from the hairline."""
+    from scipy.spatial import cKDTree
+
+    rim = _hairline(body, reg)
+    if not len(rim):
+        return reg == HAIR
+    d, _ = cKDTree(body.vertices[rim].astype(np.float64)).query(body.vertices.astype(np.float64))
+    return (reg == HAIR) & (d[body.faces] > HAIRLINE_M).all(1)
+
+
 def body_parts(body: BodyData, look: Mapping) -> Tuple[List[MeshPart], List[Material]]:
     """Mesh parts (skin and painted regions one per material, then each garment of :func:`garment_layers`; all
     smooth-skinned) and materials of a clothed body."""
@@ -384,8 +406,10 @@ def body_parts(body: BodyData, look: Mapping) -> Tuple[List[MeshPart], List[Mate
     normals = vertex_normals(body.vertices.astype(np.float64), body.faces)
     uv = fabric_uv(body)
     parts = []
+    paint = reg.copy()
+    paint[(reg == HAIR) & ~_scalp_inner(body, reg)] = SKIN  # the hairline is the fringe cards' tips on the skin
     for mi in range(len(mats)):
-        faces = body.faces[reg == mi]
+        faces = body.faces[paint == mi]
         if len(faces):
             parts.append(_seam_split(body.vertices, normals, uv, body.joints4, body.weights4, faces, mi))
     for lay in garment_layers(body, look, reg, normals, uv):
@@ -527,7 +551,8 @@ def _planted_frames(rt) -> np.ndarray:
 
 def _ground_soles(body: BodyData, rt) -> None:
     """Raise or lower the root so that in contact frames the lowest vertex of the skinned shoes (not just the
-    ankle or toe joint: a tilted foot reaches below both; the shoes' soles are below the bare foot) stands at y = 0; interpolated between contact frames.
+    ankle or toe joint: a tilted foot reaches below both; the shoes' soles are below the bare foot) stands at
+    y = 0; interpolated between contact frames.
     Contact frames: the retargeting's (the source's feet near its ground) and every frame with a planted foot (a
     still foot bears weight: a squat's feet stay on the ground while the source's heels lift)."""
     F = rt.hips_offset.shape[0]

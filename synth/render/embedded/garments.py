@@ -244,13 +244,13 @@ def hair_cards(style: str, region: int, scalp_vertices: np.ndarray, head_vertice
         rim = np.asarray(hairline, np.float64)
         from scipy.spatial import cKDTree
 
-        rim = rim[rng.choice(len(rim), size=min(len(rim), 90), replace=False)]
+        rim = rim[rng.choice(len(rim), size=min(len(rim), 240), replace=False)]
         inside = roots.mean(0)
         skin = cKDTree(hv)
         t = np.linspace(-0.025, 0.006, 7)
-        # over the scalp shell inside the edge, down to 2 mm over the skin at the tip: the fringe follows the skin
-        # (the forehead is not the scalp's sphere)
-        off = np.interp(t, [-0.025, -0.01, 0.0, 0.006], [lift, 0.0065, 0.0058, 0.002])[:, None] * scale
+        # over the scalp shell (which stops 12 mm inside the edge), down to 1.5 mm over the skin at the tip: the
+        # fringe follows the skin (the forehead is not the scalp's sphere)
+        off = np.interp(t, [-0.025, -0.014, -0.008, 0.0, 0.006], [lift, 0.006, 0.003, 0.0022, 0.0015])[:, None] * scale
         for r in rim:
             nrm = (r - centre) / max(np.linalg.norm(r - centre), 1e-9)
             out = r - inside
@@ -261,7 +261,7 @@ def hair_cards(style: str, region: int, scalp_vertices: np.ndarray, head_vertice
             ups = d / np.linalg.norm(d, axis=1, keepdims=True)
             _, near = skin.query(pts)
             pts = centre + ups * (np.linalg.norm(hv[near] - centre, axis=1, keepdims=True) + off)
-            extra.append(_ribbon(pts, ups, width * scale))
+            extra.append(_ribbon(pts, ups, 1.4 * width * scale))
     if style == "ponytail":  # a tail: cards from the tie point down the back
         for _ in range(40):
             a = rng.uniform(0, 2 * np.pi)
@@ -300,8 +300,7 @@ def hair_cards(style: str, region: int, scalp_vertices: np.ndarray, head_vertice
 # Hair strands texture, eyebrows, shoes
 # ------------------------------------------------------------------------------------------------------------------
 
-#: alpha below which a hair card's pixel is cut out (glTF ``alphaCutoff``; the shaders' discard threshold)
-STRAND_CUTOFF = 0.5
+from .pbr_shaders import STRAND_CUTOFF  # noqa: E402  (the shaders' discard threshold; glTF alphaCutoff)
 
 
 def strand_texture(width: int = 128, height: int = 256, strands: int = 44, seed: int = 7) -> np.ndarray:

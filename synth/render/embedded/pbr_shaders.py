@@ -298,7 +298,8 @@ void main() {
 # strand axis), taken from screen-space derivatives (CPU skinning moves the vertices; no tangent attribute needed).
 # ------------------------------------------------------------------------------------------------------------------
 
-from .garments import STRAND_CUTOFF  # noqa: E402  (the strand material's glTF alphaCutoff)
+#: alpha below which a hair card's pixel is cut out (the strand material's glTF ``alphaCutoff`` too)
+STRAND_CUTOFF = 0.5
 
 _STRAND_ALPHA = """
 const float strand_cutoff = %r;
@@ -398,9 +399,9 @@ void main() {
 }
 """
 
-# The mask and shadow passes of cut-out geometry: what the colour pass discards is discarded there too (an untextured
-# surface samples Panda3D's white default texture, an opaque one alpha 1: both kept). The mask pass draws the character white; the shadow pass writes
-# depth only.
+# The mask and shadow passes of cut-out geometry: what the colour pass discards is discarded there too (an
+# untextured surface samples Panda3D's white default texture, an opaque one alpha 1: both kept). The mask pass draws
+# the character white; the shadow pass writes depth only.
 CUTOUT_VERT = """#version 330
 uniform mat4 p3d_ModelViewProjectionMatrix;
 uniform mat4 p3d_TextureMatrix;
