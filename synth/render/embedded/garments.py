@@ -9,6 +9,11 @@ so they follow every motion.
 * **Hanging tubes** (skirts, a dress's skirt): one tube around both legs from the waist to the hem (the outfit's leg
   coverage), its radius per height and direction the body's widest point there plus ease, never narrowing downwards
   (it hangs); skinned to the hips at the waist, blending towards each thigh (by side) at the hem.
+* **Hair cards** (:func:`hair_cards`) and **eyebrows** (:func:`eyebrow_cards`): two-sided strips with a strand
+  texture made here (:func:`strand_texture`: thin wavy strands, alpha fading at the tips and sides), alpha-cut at
+  :data:`STRAND_CUTOFF` and shaded with an anisotropic highlight along the strands (the renderer's hair shader).
+* **Shoes** (:func:`shoe`): a closed shell over each foot with a flat sole :data:`SOLE_M` under it, a convex toe box
+  and a padded collar at the ankle, skinned like the foot; the clips stand on the shoes' soles.
 
 Character space: glTF's (metres, +Y up, facing +Z, left +X). Vertex arrays are float64 here; joints4 (N, 4) int,
 weights4 (N, 4) summing to 1.
