@@ -114,8 +114,26 @@ def test_strand_texture_cuts_cards_into_strands():
 SIZE = 160
 
 
+def _strand_shaders(actor) -> set:
+    """The shaders on the geoms of ``actor`` whose material is the hair strands' (None: no shader of their own)."""
+    from panda3d.core import MaterialAttrib, ShaderAttrib
+
+    out = set()
+    for np_ in actor.findAllMatches("**/+GeomNode"):
+        gn = np_.node()
+        for i in range(gn.getNumGeoms()):
+            st = gn.getGeomState(i)
+            ma = st.getAttrib(MaterialAttrib)
+            if ma is not None and ma.getMaterial() is not None and ma.getMaterial().getName() == "hair_strands":
+                sa = st.getAttrib(ShaderAttrib)
+                out.add(sa.getShader() if sa is not None else None)
+    return out
+
+
 @pytest.mark.slow
-def test_hair_pixels_above_the_head_and_masks_cut_as_the_colour_pass():
+@pytest.mark.parametrize("quality,styles", [("standard", ("bald", "short", "long", "ponytail", "bun", "curly")),
+                                            ("draft", ("bald", "long", "bun"))])
+def test_hair_pixels_above_the_head_and_masks_cut_as_the_colour_pass(quality, styles):
     from synth.core.poses import Poses
     from synth.core.scene_spec import Lens
     from synth.core.unreal import look_at_rotator
@@ -129,7 +147,7 @@ def test_hair_pixels_above_the_head_and_masks_cut_as_the_colour_pass():
         pytest.skip("no bank bodies in the installed catalog (run scripts/setup.sh)")
     idle = cat.animation("idle")
     cat = cat.model_copy(update={"animations": [idle]})  # one clip: the body GLBs build in seconds
-    be = EmbeddedBackend(cat, 2, quality="standard")
+    be = EmbeddedBackend(cat, 2, quality=quality)
     be.load_environment(cat.environment("hdri_park"), cat.environment("hdri_park").lighting[0])
     hz = char.height_m * 100 * 0.93
     eyes = np.array([[50.0, 15.0, hz + 10], [-45.0, -20.0, hz + 10]])  # in front (it faces +X) and behind
@@ -143,12 +161,15 @@ def test_hair_pixels_above_the_head_and_masks_cut_as_the_colour_pass():
         be.contact.root.hide()
         background = [c.rgb.astype(int) for c in be.capture()]
         tops = None
-        for style in ("bald", "short", "long", "ponytail", "bun", "curly"):
+        for style in styles:
             # magenta hair: nothing else in the frame has that colour
             look = {**char.params["look"], "hair_style": style, "hair": (0.85, 0.1, 0.85)}
             be.spawn_character(char.model_copy(update={"params": {**char.params, "look": look}}), [0.0, 0.0, 0.0], 0.0)
             be.set_animation(idle)
             be.set_animation_time(0.5)
+            # standard: the strands (hair and eyebrows) have the hair shader; draft: the fixed-function alpha test
+            want = {be.pbr.hair_shader} if quality == "standard" else {None}
+            assert _strand_shaders(be.character.actor) == want, style
             caps = be.capture(CaptureRequest(mask=True))
             rows = [np.flatnonzero(c.mask.any(1)) for c in caps]
             if style == "bald":
