@@ -77,8 +77,13 @@ def _check_caption_against_render(body, look, caption):
         low = head_top - c[reg == B.HAIR, 1].min()
         neck = head_top - body.joints[body.bone_names.index("Neck"), 1]
         assert (low > 0.75 * neck) == (style == "long"), (style, low, neck)
-        hair_rgb = np.asarray(mat["hair"].base_color[:3])
+        # the strands (cards) carry the named colour; the opaque scalp under them is the same colour darkened
+        hair_rgb = np.asarray(mat[B.HAIR_STRANDS_MATERIAL].base_color[:3])
         assert np.allclose(hair_rgb, B._linear(HAIR_COLOURS[colour])[:3], atol=0.02)
+        under = np.asarray(mat["hair"].base_color[:3])
+        assert np.allclose(under, B._linear(np.asarray(HAIR_COLOURS[colour]) * B.UNDER_HAIR)[:3], atol=0.02)
+    # eyebrows (bald heads too) are strands of the hair's colour
+    assert mat[B.HAIR_STRANDS_MATERIAL].alpha_cutoff is not None
     # shoes
     assert np.allclose(mat["shoes"].base_color[:3], B._linear(SHOE_COLOURS[m["shoes"]])[:3], atol=0.02)
     # top: sleeves as the style word says, texture of the named colour and pattern
@@ -106,7 +111,7 @@ def _check_caption_against_render(body, look, caption):
     # garments are meshes of their own: a shell for the top; a hanging tube for a skirt or a dress, else a shell
     layers = {lay.name for lay in B.garment_layers(body, look, reg)}
     expected = {"top", "skirt"} if bottom in ("skirt", "dress") else {"top", "bottom"}
-    assert layers == expected | ({"hair"} if style else set()), (caption, layers)
+    assert layers == expected | ({"hair", "scalp"} if style else set()) | {"eyebrows", "shoes"}, (caption, layers)
     for side in ("Left", "Right"):
         thigh = _limb_fraction(body, reg, side, "leg", (0.1, 0.3), B.BOTTOM)
         shin = _limb_fraction(body, reg, side, "leg", (0.65, 0.9), B.BOTTOM)
@@ -186,9 +191,12 @@ def test_garments_and_hair_are_assets_of_their_own(tmp_path):
     expected = set()
     for cid, look in looks.items():
         o = outfit(look)
-        for kind, style in (("garment", o.top.style), ("garment", o.bottom.style),
-                            ("hair", o.hair.style if o.hair else "bald")):
+        for kind, style in (("garment", o.top.style), ("garment", o.bottom.style), ("garment", "shoes"),
+                            ("hair", o.hair.style if o.hair else "bald"), ("hair", "eyebrows")):
             expected.add(f"{kind}:{style}")
             assert cid in entries[f"{kind}:{style}"]["characters"]
     assert set(entries) == expected and "garment:skirt" in expected and "garment:dress" in expected
     assert all(e["licence"] and e["source"] and e["origin"] for e in entries.values())
+    # shoes and eyebrows are worn by every dressed body and say how they are made
+    assert set(entries["garment:shoes"]["characters"]) == set(looks) == set(entries["hair:eyebrows"]["characters"])
+    assert "sole" in entries["garment:shoes"]["origin"] and "brow" in entries["hair:eyebrows"]["origin"]

@@ -97,7 +97,8 @@ def test_garments_cover_their_skin_in_every_motion(body):
                     _node("covered", _to_panda(skin[k]), body.faces[covered], (1, 0, 1)).reparentTo(root)
                     _node("other", _to_panda(skin[k]), body.faces[~covered], (0, 0, 1)).reparentTo(root)
                     for lay, p in zip(layers, posed):
-                        rgb = (0, 0, 1) if lay.name == "hair" else (0, 1, 0)  # hair is not a garment here
+                        # hair, eyebrows and shoes are not garments here (they cover no top/bottom skin)
+                        rgb = (0, 0, 1) if lay.name in ("hair", "scalp", "eyebrows", "shoes") else (0, 1, 0)
                         _node(lay.name, _to_panda(p[k]), lay.faces, rgb).reparentTo(root)
                     for ci, cap in enumerate(be.capture()):
                         px = cap.rgb.astype(int)

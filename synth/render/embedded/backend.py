@@ -117,7 +117,7 @@ class EmbeddedBackend(RendererBackend):
     # ---------------------------------------------------------------------------------------------- buffers
     def _make_buffers(self, width: int, height: int, masks: bool) -> None:
         from panda3d.core import (Camera, ColorAttrib, FrameBufferProperties, GraphicsOutput, GraphicsPipe,
-                                  LightAttrib, RenderState, ShaderAttrib, Texture, TextureAttrib,
+                                  LightAttrib, RenderState, ShaderAttrib, Texture,
                                   WindowProperties)
 
         self._release_buffers()
@@ -127,8 +127,15 @@ class EmbeddedBackend(RendererBackend):
         # Environment: flat black but textures kept, so alpha-tested cards (foliage) cut out as in the RGB pass.
         flat_black = RenderState.make(ColorAttrib.makeFlat((0, 0, 0, 1)), LightAttrib.makeAllOff(),
                                       ShaderAttrib.makeOff(), 1000)
-        flat_white = RenderState.make(ColorAttrib.makeFlat((1, 1, 1, 1)), TextureAttrib.makeAllOff(),
-                                      LightAttrib.makeAllOff(), ShaderAttrib.makeOff(), 1000)
+        # Character: white, cut out where its colour pass cuts out (hair strands; the standard look's hair shader
+        # scales the alpha with the mip level, the draft look's fixed-function alpha test does not)
+        from panda3d.core import Shader
+
+        from .pbr_shaders import CUTOUT_VERT, cutout_frag
+
+        cutout = Shader.make(Shader.SL_GLSL, CUTOUT_VERT, cutout_frag(mip_scaled=self.quality == "standard"))
+        flat_white = RenderState.make(ColorAttrib.makeFlat((1, 1, 1, 1)), LightAttrib.makeAllOff(),
+                                      ShaderAttrib.make(cutout), 1000)
         from panda3d.core import ColorWriteAttrib
 
         unseen = RenderState.make(ColorWriteAttrib.make(ColorWriteAttrib.COff), 1000)  # contact shadows
@@ -300,10 +307,12 @@ class EmbeddedBackend(RendererBackend):
             mark_textures_srgb(actor)
         actor.reparentTo(self.char_root)
         actor.setScale(loaded.scale)
-        lo, _ = actor.getTightBounds(self.char_root)
-        actor.setZ(actor.getZ() - float(lo[2]))  # feet on the ground
+        if not character.asset.startswith("anny:"):  # a body's clips put its shoes' soles on the ground already
+            lo, _ = actor.getTightBounds(self.char_root)
+            actor.setZ(actor.getZ() - float(lo[2]))  # feet on the ground
         actor.setTag(_MASK_TAG, "character")
         if self.pbr is not None:
+            self.pbr.dress_strands(actor)
             self.pbr.add_caster(self.char_root)
             self.pbr.focus(coords.unreal_cm_to_panda(location_cm))
         self.character = loaded

@@ -10,8 +10,9 @@ linear-blend skinning with anny's weights (4 largest per vertex) reproduces the 
 * the built-in clips (``builtin:<clip>``): the procedural humanoid's motion (:mod:`.humanoid`) retargeted the same
   way, so every body plays every motion of the catalog.
 
-Clothing is material on the body (no cloth simulation): a top (sleeve length), a bottom (trousers, shorts, skirt,
-dress: leg length), shoes, painted hair (short, long or none), from the catalog entry's ``params.look``; regions
+Clothing is painted on the body and drawn as meshes over it (:func:`garment_layers`; no cloth simulation): a top
+(sleeve length), a bottom (trousers, shorts, skirt, dress: leg length), shoes, hair cards and eyebrows, from the
+catalog entry's ``params.look``; regions
 follow the skinning (which bone moves a vertex) and anny's body-part segmentation (head, hands, feet, eyes, mouth).
 Fabric textures use cylindrical coordinates around the torso and each limb.
 """
@@ -29,7 +30,7 @@ from .bvh import Roles
 from .gltf_io import AnimationClip, Joint, Material, MeshPart, write_skinned_glb
 
 __all__ = ["BodyData", "load_body", "body_skeleton", "body_parts", "body_materials", "garment_layers",
-           "garment_field", "shell_level", "body_clip", "build_body_glb", "pose_vertices",
+           "garment_field", "shell_level", "shoe_layers", "shoe_soles", "body_clip", "build_body_glb", "pose_vertices",
            "ANNY_TO_HUMANOID", "BODY_ROLES", "CLIP_FPS"]
 
 CLIP_FPS = 30.0
@@ -120,9 +121,14 @@ def body_skeleton(body: BodyData) -> List[Joint]:
 # Clothing regions, normals and fabric coordinates
 # ------------------------------------------------------------------------------------------------------------------
 
-SKIN, TOP, BOTTOM, SHOES, HAIR, SCLERA, IRIS, MOUTH = range(8)
-#: hair volume over the scalp per style (metres)
-HAIR_THICKNESS_M = {"short": 0.012, "long": 0.02, "ponytail": 0.01, "bun": 0.01, "curly": 0.016}
+SKIN, TOP, BOTTOM, SHOES, HAIR, SCLERA, IRIS, MOUTH, HAIR_STRANDS = range(9)
+#: the material of hair cards and eyebrows (alpha-cut strand texture, anisotropic highlight); HAIR is the opaque
+#: scalp paint and the shell over it (no alpha: nothing shows through the head)
+HAIR_STRANDS_MATERIAL = "hair_strands"
+#: the opaque shell over the scalp per style (metres), under the strand cards (lifted further)
+HAIR_THICKNESS_M = {"short": 0.005, "long": 0.006, "ponytail": 0.005, "bun": 0.005, "curly": 0.007}
+#: the opaque scalp paint and shell under the strand cards: the hair colour darkened (the cards' self-shadowing)
+UNDER_HAIR = 0.7
 #: a hanging skirt's lining: the fraction of its length (from the hips) that the legs' bottom-coloured region covers
 LINING = 0.7
 
@@ -313,8 +319,11 @@ def _linear(c) -> Tuple[float, float, float, float]:
 
 
 def body_materials(look: Mapping) -> List[Material]:
-    """Materials of a clothed body, indexed by region (:data:`SKIN` ... :data:`MOUTH`): colours from ``params.look``
-    (sRGB, converted to linear), fabric patterns from the outfit record (:func:`synth.scenes.outfit.outfit`)."""
+    """Materials of a clothed body, indexed by region (:data:`SKIN` ... :data:`HAIR_STRANDS`): colours from
+    ``params.look`` (sRGB, converted to linear), fabric patterns from the outfit record
+    (:func:`synth.scenes.outfit.outfit`); the strands' colour is ``hair`` (the record's ``hair_name``), the opaque
+    scalp under them :data:`UNDER_HAIR` of it."""
+    from .garments import STRAND_CUTOFF, strand_png
     from .humanoid import _pattern_png
 
     rough = float(look.get("roughness", 0.85))
@@ -326,18 +335,22 @@ def body_materials(look: Mapping) -> List[Material]:
                                                                       look.get("bottom", (0.2, 0.2, 0.25))),
                      roughness=rough),
             Material("shoes", _linear(look.get("shoes", (0.08, 0.08, 0.08))), roughness=0.45),
-            Material("hair", _linear(look.get("hair", (0.1, 0.07, 0.05))), roughness=0.75),
+            Material("hair", _linear(np.asarray(look.get("hair", (0.1, 0.07, 0.05)), float) * UNDER_HAIR),
+                     roughness=0.95),
             Material("sclera", _linear((0.86, 0.84, 0.8)), roughness=0.2),
             Material("iris", _linear((0.18, 0.12, 0.07)), roughness=0.2),
-            Material("mouth", _linear((0.32, 0.12, 0.12)), roughness=0.6)]
+            Material("mouth", _linear((0.32, 0.12, 0.12)), roughness=0.6),
+            Material(HAIR_STRANDS_MATERIAL, _linear(look.get("hair", (0.1, 0.07, 0.05))), texture_png=strand_png(),
+                     roughness=0.55, alpha_cutoff=STRAND_CUTOFF)]
     return mats
 
 
 def _seam_split(vertices, normals, uv, joints4, weights4, faces, material: int) -> MeshPart:
     """One skinned mesh part of ``faces`` (indices into the vertex arrays); faces across the u seam of the fabric
-    coordinates get u + 1 on their low corners (duplicated vertices; textures repeat)."""
+    coordinates get u + 1 on their low corners (duplicated vertices; textures repeat). Strand cards
+    (:data:`HAIR_STRANDS`) have no seam: their u runs 0 -> 1 across each card."""
     fu = uv[faces, 0]
-    wrap = (fu.max(1) - fu.min(1)) > 0.5
+    wrap = ((fu.max(1) - fu.min(1)) > 0.5) & (material != HAIR_STRANDS)
     shift = wrap[:, None] & (fu < 0.5)
     V = len(vertices)
     key = faces + V * shift
@@ -374,11 +387,13 @@ def _clean_shell(name: str, region: int, body: BodyData, look: Mapping, reg: np.
 
 def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=None) -> list:
     """The garments of a look as their own skinned meshes (:mod:`.garments`): a shell over the top's region and,
-    for trousers, jeans and shorts, over the bottom's; a hanging tube for a skirt or a dress's skirt; a shell of
-    :data:`HAIR_THICKNESS_M` over the scalp unless bald."""
+    for trousers, jeans and shorts, over the bottom's; a hanging tube for a skirt or a dress's skirt; unless bald,
+    an opaque shell of :data:`HAIR_THICKNESS_M` over the scalp (``scalp``) and the style's strand cards (``hair``,
+    material :data:`HAIR_STRANDS`); eyebrows (``eyebrows``, strand cards, bald bodies too); a shoe per foot
+    (``shoes``, :func:`shoe_layers`)."""
     import zlib
 
-    from .garments import THICKNESS_M, Layer, hair_cards, hanging_tube, shell
+    from .garments import THICKNESS_M, eyebrow_cards, hair_cards, hanging_tube, shell
 
     reg = face_regions(body, look) if reg is None else reg
     normals = vertex_normals(body.vertices.astype(np.float64), body.faces) if normals is None else normals
@@ -398,18 +413,71 @@ def garment_layers(body: BodyData, look: Mapping, reg=None, normals=None, uv=Non
                                    body_joints4=body.joints4, body_weights4=body.weights4))
     else:
         layers.append(_clean_shell("bottom", BOTTOM, body, look, reg, args))
-    if o.hair is not None and (reg == HAIR).any():  # a thin shell over the scalp (no skin between cards) + cards
-        base = shell("hair", HAIR, *args, body.faces[reg == HAIR], HAIR_THICKNESS_M[o.hair.style])
-        J, B = body.joints, {n: i for i, n in enumerate(body.bone_names)}
-        head = np.array(body.part_names)[body.face_part] == "head"
+    J, B = body.joints, {n: i for i, n in enumerate(body.bone_names)}
+    part = np.array(body.part_names)[body.face_part]
+    head_idx = np.unique(body.faces[part == "head"])
+    if o.hair is not None and (reg == HAIR).any():  # a thin opaque shell over the scalp (no skin between cards)
+        layers.append(shell("scalp", HAIR, *args, body.faces[_scalp_inner(body, reg)], HAIR_THICKNESS_M[o.hair.style]))
         neck_y = float(J[B["Neck"], 1])
-        cards = hair_cards(o.hair.style, HAIR, body.vertices[np.unique(body.faces[reg == HAIR])],
-                           body.vertices[np.unique(body.faces[head])], {k: B[k] for k in ("Head", "Neck", "Spine1")},
-                           neck_y, neck_y - 0.12, seed=zlib.crc32(o.hair.style.encode()))
-        layers.append(Layer("hair", HAIR, *(np.concatenate([getattr(base, a), getattr(cards, a)])
-                                            for a in ("vertices", "normals", "uv", "joints4", "weights4")),
-                            np.concatenate([base.faces, cards.faces + len(base.vertices)])))
+        scalp_idx = np.unique(body.faces[reg == HAIR])
+        rim = _hairline(body, reg)
+        layers.append(hair_cards(o.hair.style, HAIR_STRANDS, body.vertices[scalp_idx],
+                                 body.vertices[head_idx], {k: B[k] for k in ("Head", "Neck", "Spine1")},
+                                 neck_y, neck_y - 0.12, seed=zlib.crc32(o.hair.style.encode()),
+                                 hairline=body.vertices[rim]))
+    eyes = np.stack([[body.vertices[np.unique(body.faces[part == f"eye_front.{s}"])].min(0),
+                      body.vertices[np.unique(body.faces[part == f"eye_front.{s}"])].max(0)] for s in "LR"])
+    layers.append(eyebrow_cards(HAIR_STRANDS, body.vertices[head_idx], normals[head_idx], eyes, B["Head"]))
+    layers.extend(shoe_layers(body, normals, uv))
     return [lay for lay in layers if len(lay.faces)]
+
+
+def shoe_layers(body: BodyData, normals=None, uv=None) -> list:
+    """The two shoes (:func:`.garments.shoe`, left then right) of the body, from its ``foot.L`` / ``foot.R``
+    segmentation parts; every look wears them (colour: the look's ``shoes``). Cached on ``body`` (they depend on
+    its shape only)."""
+    from .garments import shoe
+
+    if getattr(body, "_shoes", None) is None:
+        normals = vertex_normals(body.vertices.astype(np.float64), body.faces) if normals is None else normals
+        uv = fabric_uv(body) if uv is None else uv
+        part = np.array(body.part_names)[body.face_part]
+        out = []
+        for side, s in (("Left", "L"), ("Right", "R")):
+            toe = body.joints[body.bone(f"{side}ToeBase")] - body.joints[body.bone(f"{side}Foot")]
+            out.append(shoe(SHOES, body.vertices, normals, uv, body.joints4, body.weights4,
+                            body.faces[part == f"foot.{s}"], toe))
+        body._shoes = out
+    return body._shoes
+
+
+def shoe_soles(body: BodyData):
+    """The shoes' vertices and skinning as ``(points (N, 3), joints4 (N, 4), weights4 (N, 4))``, character space:
+    what stands on the ground (the shoes' soles are :data:`.garments.SOLE_M` below the bare feet)."""
+    shoes = shoe_layers(body)
+    return tuple(np.concatenate([getattr(s, a) for s in shoes]) for a in ("vertices", "joints4", "weights4"))
+
+
+#: the opaque scalp (paint and shell) stops this far (metres) inside the hair region's edge: its triangles' staircase
+#: edge is hidden under the fringe cards, whose strand tips make the hairline on the skin
+HAIRLINE_M = 0.012
+
+
+def _hairline(body: BodyData, reg: np.ndarray) -> np.ndarray:
+    """Indices of the vertices on the edge of the hair region (shared by hair and other head triangles)."""
+    part = np.array(body.part_names)[body.face_part]
+    return np.intersect1d(np.unique(body.faces[reg == HAIR]), np.unique(body.faces[(reg != HAIR) & (part == "head")]))
+
+
+def _scalp_inner(body: BodyData, reg: np.ndarray) -> np.ndarray:
+    """(T,) bool: hair triangles all of whose corners are over :data:`HAIRLINE_M` from the hairline."""
+    from scipy.spatial import cKDTree
+
+    rim = _hairline(body, reg)
+    if not len(rim):
+        return reg == HAIR
+    d, _ = cKDTree(body.vertices[rim].astype(np.float64)).query(body.vertices.astype(np.float64))
+    return (reg == HAIR) & (d[body.faces] > HAIRLINE_M).all(1)
 
 
 def body_parts(body: BodyData, look: Mapping) -> Tuple[List[MeshPart], List[Material]]:
@@ -420,8 +488,10 @@ def body_parts(body: BodyData, look: Mapping) -> Tuple[List[MeshPart], List[Mate
     normals = vertex_normals(body.vertices.astype(np.float64), body.faces)
     uv = fabric_uv(body)
     parts = []
+    paint = reg.copy()
+    paint[(reg == HAIR) & ~_scalp_inner(body, reg)] = SKIN  # the hairline is the fringe cards' tips on the skin
     for mi in range(len(mats)):
-        faces = body.faces[reg == mi]
+        faces = body.faces[paint == mi]
         if len(faces):
             parts.append(_seam_split(body.vertices, normals, uv, body.joints4, body.weights4, faces, mi))
     for lay in garment_layers(body, look, reg, normals, uv):
@@ -562,13 +632,13 @@ def _planted_frames(rt) -> np.ndarray:
 
 
 def _ground_soles(body: BodyData, rt) -> None:
-    """Raise or lower the root so that in contact frames the lowest sole vertex of the skinned mesh (not just the
-    ankle or toe joint: a tilted foot reaches below both) stands at y = 0; interpolated between contact frames.
+    """Raise or lower the root so that in contact frames the lowest vertex of the skinned shoes (not just the
+    ankle or toe joint: a tilted foot reaches below both; the shoes' soles are below the bare foot) stands at
+    y = 0; interpolated between contact frames.
     Contact frames: the retargeting's (the source's feet near its ground) and every frame with a planted foot (a
     still foot bears weight: a squat's feet stay on the ground while the source's heels lift)."""
-    idx = sole_index(body)
     F = rt.hips_offset.shape[0]
-    low = pose_vertices_all(body, rt, idx)[:, :, 1].min(1)
+    low = skin_points(body, rt, *shoe_soles(body))[:, :, 1].min(1)
     contact = np.asarray(rt.contact, bool) | _planted_frames(rt).any(1)
     corr = np.where(contact, -low, np.nan)
     if np.isnan(corr).all():
@@ -615,18 +685,16 @@ def _runs_at_least(mask: np.ndarray, n: int) -> np.ndarray:
 
 def foot_support(body: BodyData, rt) -> dict:
     """How a retargeted clip's feet meet flat ground at y = 0 (character space, metres), measured on the skinned
-    mesh: per frame and foot (left, right), ``sole_m`` (F, 2) the height of the foot's lowest vertex and ``planted``
+    mesh: per frame and foot (left, right), ``sole_m`` (F, 2) the height of the shoe's lowest vertex and ``planted``
     (F, 2) whether the foot is still (its ankle moves slower than :data:`PLANTED_SPEED_M_S` for :data:`PLANTED_S`
     or longer; a still foot bears weight). ``max_gap_m``: the highest planted sole (a planted foot above the ground
     stands on a prop the flat ground does not have: a climbing frame, a seat, a step); ``max_airborne_s``: the
     longest stretch with both soles more than 2 cm up (a jump's flight lasts well under half a second; hanging or
     climbing lasts longer)."""
-    g, names = _groups(body)
     F = rt.hips_offset.shape[0]
     sole = np.zeros((F, 2))
-    for k, s in enumerate("LR"):
-        idx = np.flatnonzero(g == names.index(f"foot{s}"))
-        sole[:, k] = pose_vertices_all(body, rt, idx)[:, :, 1].min(1)
+    for k, lay in enumerate(shoe_layers(body)):  # what meets the ground is the shoe's sole
+        sole[:, k] = skin_points(body, rt, lay.vertices, lay.joints4, lay.weights4)[:, :, 1].min(1)
     planted = _planted_frames(rt)
     up = (sole > 0.02).all(1)
     longest = 0

@@ -118,8 +118,9 @@ def _anny_body(character: Character, animations: List[Animation], catalog) -> Pa
 
 
 #: bump when the body GLB recipe changes (cached GLBs of an older recipe are not reused)
-_BODY_FORMAT = 5  # 2: garments as meshes of their own, planted feet grounded; 3: hair volume; 4: hair cards;
-#   5: garment openings cut along smooth level sets
+_BODY_FORMAT = 6  # 2: garments as meshes of their own, planted feet grounded; 3: hair volume; 4: hair cards;
+#   5: garment openings cut along smooth level sets; 6: strand-textured hair cards, eyebrows, shoe meshes (clips
+#   grounded on the shoes' soles)
 
 
 def _bam_of(glb: Path) -> Path:
@@ -200,7 +201,8 @@ def load_character(catalog: Catalog, character: Character, animations: List[Anim
         raise AssetError(f"character {character.id!r}: animations {missing} could not be bound "
                          f"(the model has {sorted(actor.getAnimNames())})")
     lo, hi = actor.getTightBounds()
-    height = float(hi[2] - lo[2])
+    # a generated body's ground is its model's z = 0 (its clips stand the shoes' soles there, below the bare feet)
+    height = float(hi[2] - (0.0 if asset.startswith("anny:") else lo[2]))
     if not height > 0:
         raise AssetError(f"character {character.id!r}: model has zero height")
     scale = character.height_m / height

@@ -9,6 +9,11 @@ so they follow every motion.
 * **Hanging tubes** (skirts, a dress's skirt): one tube around both legs from the waist to the hem (the outfit's leg
   coverage), its radius per height and direction the body's widest point there plus ease, never narrowing downwards
   (it hangs); skinned to the hips at the waist, blending towards each thigh (by side) at the hem.
+* **Hair cards** (:func:`hair_cards`) and **eyebrows** (:func:`eyebrow_cards`): two-sided strips with a strand
+  texture made here (:func:`strand_texture`: thin wavy strands, alpha fading at the tips and sides), alpha-cut at
+  :data:`STRAND_CUTOFF` and shaded with an anisotropic highlight along the strands (the renderer's hair shader).
+* **Shoes** (:func:`shoe`): a closed shell over each foot with a flat sole :data:`SOLE_M` under it, a convex toe box
+  and a padded collar at the ankle, skinned like the foot; the clips stand on the shoes' soles.
 
 Character space: glTF's (metres, +Y up, facing +Z, left +X). Vertex arrays are float64 here; joints4 (N, 4) int,
 weights4 (N, 4) summing to 1.
@@ -16,12 +21,14 @@ weights4 (N, 4) summing to 1.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Dict
 
 import numpy as np
 
-__all__ = ["Layer", "shell", "clip_to_level_set", "hanging_tube", "hair_cards", "HAIR_CARDS", "THICKNESS_M", "EASE_M"]
+__all__ = ["Layer", "shell", "clip_to_level_set", "hanging_tube", "hair_cards", "HAIR_CARDS", "THICKNESS_M", "EASE_M",
+           "strand_texture", "strand_png", "STRAND_CUTOFF", "eyebrow_cards", "shoe", "SOLE_M", "UPPER_M"]
 
 #: shell thickness (metres) per garment slot: the offset from the skin along the normal
 THICKNESS_M: Dict[str, float] = {"top": 0.012, "bottom": 0.011}
@@ -213,9 +220,11 @@ def hanging_tube(name: str, region: int, body_vertices: np.ndarray, candidate: n
 
 #: hair-card styles (the outfit record's hair styles other than ``bald``): strand length over the scalp (metres),
 #: card width (metres), lift off the scalp (metres), curl amplitude (metres), cards per style
-HAIR_CARDS = {"short": (0.07, 0.014, 0.004, 0.0, 220), "long": (0.16, 0.018, 0.006, 0.0, 260),
-              "ponytail": (0.12, 0.014, 0.004, 0.0, 200), "bun": (0.12, 0.014, 0.004, 0.0, 200),
-              "curly": (0.06, 0.012, 0.012, 0.008, 320)}
+HAIR_CARDS = {"short": (0.07, 0.014, 0.008, 0.0, 220), "long": (0.16, 0.018, 0.009, 0.0, 260),
+              "ponytail": (0.12, 0.014, 0.008, 0.0, 200), "bun": (0.12, 0.014, 0.008, 0.0, 200),
+              "curly": (0.06, 0.012, 0.014, 0.008, 320)}
+#: cards lie in layers: each card's lift is the style's plus up to this much more (metres, for a 0.24 m head)
+LIFT_JITTER_M = 0.006
 
 
 def _ribbon(path: np.ndarray, up: np.ndarray, width: float):
@@ -237,7 +246,7 @@ def _ribbon(path: np.ndarray, up: np.ndarray, width: float):
 
 
 def hair_cards(style: str, region: int, scalp_vertices: np.ndarray, head_vertices: np.ndarray, bones: Dict[str, int],
-               neck_y: float, shoulder_y: float, seed: int = 0) -> Layer:
+               neck_y: float, shoulder_y: float, seed: int = 0, hairline=None) -> Layer:
     """Hair as geometry: two-sided tapered cards (strips) rooted on the scalp and combed over it, per ``style``
     (:data:`HAIR_CARDS`): ``short`` lies back over the head; ``long`` falls over the head's sides and back and
     hangs straight down to ``shoulder_y``; ``ponytail`` and ``bun`` comb back to a tie point at the back of the
@@ -252,7 +261,11 @@ def hair_cards(style: str, region: int, scalp_vertices: np.ndarray, head_vertice
         bones: ``Head``, ``Neck`` and ``Spine1`` bone indices: cards are skinned to the head; the part of long
             hair and of a ponytail below ``neck_y`` blends towards the chest so it rests on the shoulders.
         seed: the roots' random draw (the same body and style give the same cards).
-    """
+        hairline: (R, 3) optional, the scalp region's edge vertices: short fringe cards cross it from 2.5 cm inside
+            to 6 mm outside, tips (fading strands) outwards, so the hair's edge is strand tips on the skin, not the
+            edge of the scalp's triangles.
+
+    Lifts (off the scalp, under the cards: the opaque scalp shell is thinner) and lengths scale with the head."""
     if style not in HAIR_CARDS:
         raise ValueError(f"hair style {style!r} has no cards; expected one of {sorted(HAIR_CARDS)}")
     length, width, lift, curl, n = HAIR_CARDS[style]
@@ -270,7 +283,7 @@ def hair_cards(style: str, region: int, scalp_vertices: np.ndarray, head_vertice
     for r in roots:
         p = r.copy()
         path, ups = [], []
-        radius = np.linalg.norm(r - centre) + lift
+        radius = np.linalg.norm(r - centre) + (lift + rng.uniform(0, LIFT_JITTER_M)) * scale
         for k in range(steps + 1):
             nrm = (p - centre) / max(np.linalg.norm(p - centre), 1e-9)
             hanging = style in ("long",) and p[1] < centre[1] - 0.1 * size
@@ -298,6 +311,28 @@ def hair_cards(style: str, region: int, scalp_vertices: np.ndarray, head_vertice
         F.append(f + sum(len(x) for x in V))
         V.append(v), N.append(nn), U.append(uv)
     extra = []
+    if hairline is not None and len(hairline):
+        rim = np.asarray(hairline, np.float64)
+        from scipy.spatial import cKDTree
+
+        rim = rim[rng.choice(len(rim), size=min(len(rim), 240), replace=False)]
+        inside = roots.mean(0)
+        skin = cKDTree(hv)
+        t = np.linspace(-0.025, 0.006, 7)
+        # over the scalp shell (which stops 12 mm inside the edge), down to 1.5 mm over the skin at the tip: the
+        # fringe follows the skin (the forehead is not the scalp's sphere)
+        off = np.interp(t, [-0.025, -0.014, -0.008, 0.0, 0.006], [lift, 0.006, 0.003, 0.0022, 0.0015])[:, None] * scale
+        for r in rim:
+            nrm = (r - centre) / max(np.linalg.norm(r - centre), 1e-9)
+            out = r - inside
+            out -= nrm * (out @ nrm)
+            out /= max(np.linalg.norm(out), 1e-9)
+            pts = r + out * t[:, None] * scale + rng.normal(0, 0.002 * scale, 3)
+            d = pts - centre
+            ups = d / np.linalg.norm(d, axis=1, keepdims=True)
+            _, near = skin.query(pts)
+            pts = centre + ups * (np.linalg.norm(hv[near] - centre, axis=1, keepdims=True) + off)
+            extra.append(_ribbon(pts, ups, 1.4 * width * scale))
     if style == "ponytail":  # a tail: cards from the tie point down the back
         for _ in range(40):
             a = rng.uniform(0, 2 * np.pi)
@@ -330,3 +365,214 @@ def hair_cards(style: str, region: int, scalp_vertices: np.ndarray, head_vertice
     w4[:, 1] = below * 0.3
     w4[:, 2] = below * 0.7
     return Layer("hair", region, verts, np.concatenate(N), np.concatenate(U), j4, w4, faces.astype(np.int64))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Hair strands texture, eyebrows, shoes
+# ------------------------------------------------------------------------------------------------------------------
+
+from .pbr_shaders import STRAND_CUTOFF  # noqa: E402  (the shaders' discard threshold; glTF alphaCutoff)
+
+
+def strand_texture(width: int = 128, height: int = 256, strands: int = 44, seed: int = 7) -> np.ndarray:
+    """The hair cards' texture, made at build time: (height, width, 4) uint8 RGBA, u (columns) across a card, v
+    (rows, row 0 at the root) along it. ``strands`` thin wavy strands (Gaussian profile 0.7-1.3 px), each ending at
+    its own length (70-100% of the card) with its alpha fading over the last 15%; alpha fades to 0 over the card's
+    outer 12% on both sides and over the first 5% at the root (no straight card edge). RGB is a grey
+    level per strand (0.62-1.0): the colour is the material's (the outfit's ``hair_name``), the texture only varies
+    it strand by strand."""
+    rng = np.random.default_rng(seed)
+    u = np.arange(width)[None, :] + 0.5
+    v = (np.arange(height)[:, None] + 0.5) / height
+    clear = np.ones((height, width))  # product of (1 - strand alpha): what shows through every strand
+    grey = np.zeros((height, width))
+    wsum = np.zeros((height, width))
+    for _ in range(strands):
+        c = rng.uniform(0.06, 0.94) * width + rng.uniform(1.0, 3.0) * np.sin(2 * np.pi * rng.uniform(0.5, 2.0) * v
+                                                                              + rng.uniform(0, 2 * np.pi))
+        sigma = rng.uniform(0.7, 1.3)
+        end = rng.uniform(0.7, 1.0)
+        a = np.exp(-0.5 * ((u - c) / sigma) ** 2) * np.clip((end - v) / 0.15, 0, 1)
+        b = rng.uniform(0.62, 1.0)
+        clear *= 1 - a
+        grey += a * b
+        wsum += a
+    alpha = 1 - clear
+    side = np.minimum(u / width, 1 - u / width)
+    alpha *= np.clip(side / 0.12, 0, 1)
+    alpha *= np.clip(v / 0.05, 0, 1)  # roots fade in: a card's root end is no hard edge (the scalp shell is below)
+    rgb = np.where(wsum > 1e-3, grey / np.maximum(wsum, 1e-9), 0.8)
+    img = np.concatenate([np.repeat(rgb[..., None], 3, -1), alpha[..., None]], -1)
+    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=1)
+def strand_png() -> bytes:
+    """:func:`strand_texture` as PNG bytes (RGBA; the same bytes every call)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(strand_texture(), "RGBA").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def eyebrow_cards(region: int, head_vertices: np.ndarray, head_normals: np.ndarray, eyes: np.ndarray,
+                  head_bone: int, cards: int = 2, seed: int = 0) -> Layer:
+    """Eyebrows: per eye, ``cards`` short two-sided cards (strand-textured like the hair) along an arch over the
+    brow ridge, 1.5 mm off the skin, skinned rigidly to the head.
+
+    Args:
+        region: the material index (the hair strands').
+        head_vertices: (H, 3) the head's vertices, character space (metres, +Y up, facing +Z, left +X).
+        head_normals: (H, 3) their unit normals.
+        eyes: (2, 2, 3) per eye (left, right) the min and max corner of its front's box: the brow spans the eye's
+            width plus 35% and arches 0.9 eye-heights over its centre.
+        head_bone: the Head bone index (weight 1).
+    """
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(seed)
+    hv = np.asarray(head_vertices, np.float64)
+    hn = np.asarray(head_normals, np.float64)
+    front = hn[:, 2] > 0.2  # the face, not the back of the head
+    tree = cKDTree(hv[front][:, :2])
+    V, N, U, F = [], [], [], []
+    for lo, hi in np.asarray(eyes, np.float64):
+        c = (lo + hi) / 2
+        w, h = hi[0] - lo[0], hi[1] - lo[1]
+        inner = -np.sign(c[0])  # towards the nose: the brow is thickest there
+        for k in range(cards):
+            t = np.linspace(0.0, 1.0, 9)
+            x = c[0] + inner * (0.62 * w - 1.3 * w * t)
+            y = c[1] + 0.8 * h + 0.28 * h * np.sin(np.pi * np.clip(t * 1.15, 0, 1)) - 0.2 * h * t \
+                + (k - (cards - 1) / 2) * 0.09 * h + rng.normal(0, 0.01 * h, len(t))
+            # onto the skin: the nearest face vertex in x, y (the brow ridge is the front surface there)
+            _, near = tree.query(np.stack([x, y], 1), k=6)
+            idx = np.flatnonzero(front)[near]
+            z = hv[idx, 2].max(1)
+            nrm = hn[idx].mean(1)
+            nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
+            path = np.stack([x, y, z], 1) + nrm * 0.0015
+            v, nn, uv, f = _ribbon(path, nrm, 0.16 * h)
+            F.append(f + sum(len(a) for a in V))
+            V.append(v), N.append(nn), U.append(uv)
+    verts = np.concatenate(V)
+    j4 = np.zeros((len(verts), 4), np.int64)
+    j4[:, 0] = head_bone
+    w4 = np.zeros((len(verts), 4))
+    w4[:, 0] = 1.0
+    return Layer("eyebrows", region, verts, np.concatenate(N), np.concatenate(U), j4, w4,
+                 _both_sides(np.concatenate(F)).astype(np.int64))
+
+
+def _toe_box(p: np.ndarray, s: np.ndarray, faces: np.ndarray = None, start: float = 0.5, full: float = 0.68,
+             relax: int = 12) -> np.ndarray:
+    """The front of a foot (``s``: 0 heel .. 1 toes' end) wrapped in a toe box: every vertex with ``s`` > ``start``
+    moves along its direction from the front's centroid onto the convex hull of the front's vertices (the gaps
+    between the toes fill, the toes' tips join in one rounded cap), blended in up to ``full`` (the heel and the
+    midfoot keep the foot's shape). With ``faces`` (indices into ``p``), the moved front is then relaxed ``relax``
+    times (each vertex halfway to its neighbours' mean: the vertices of the gaps between the toes crowd onto the
+    same part of the hull and fold the surface) and pushed back out to the hull where that pulled it inside.
+    ``p`` (N, 3) metres; returns the moved copy."""
+    from scipy.spatial import ConvexHull
+
+    front = s > start
+    if front.sum() < 8:
+        return p
+    pts = p[front]
+    c = pts.mean(0)
+    eq = ConvexHull(pts).equations  # n . x + off <= 0 inside
+    d = pts - c
+    dist = np.linalg.norm(d, axis=1, keepdims=True)
+    d = d / np.maximum(dist, 1e-12)
+    nd = d @ eq[:, :3].T  # (P, facets)
+    t = np.where(nd > 1e-9, -(c @ eq[:, :3].T + eq[:, 3])[None] / np.where(nd > 1e-9, nd, 1.0), np.inf).min(1)
+    hull = c + d * t[:, None]
+    b = np.clip((s[front] - start) / (full - start), 0, 1)
+    b = b * b * (3 - 2 * b)
+    q = p.copy()
+    q[front] = pts + (hull - pts) * b[:, None]
+    if faces is not None and relax:
+        e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+        e = np.unique(np.sort(e, 1), axis=0)
+        deg = np.bincount(e.reshape(-1), minlength=len(p)).astype(float)
+        move = front.copy()
+        move[front] = b > 0.99  # the blend zone stays put: it joins the midfoot
+        for _ in range(relax):
+            acc = np.zeros_like(q)
+            np.add.at(acc, e[:, 0], q[e[:, 1]])
+            np.add.at(acc, e[:, 1], q[e[:, 0]])
+            mean = acc / np.maximum(deg, 1)[:, None]
+            q[move] = 0.5 * q[move] + 0.5 * mean[move]
+        d = q[front] - c
+        r = np.linalg.norm(d, axis=1)
+        d = d / np.maximum(r, 1e-12)[:, None]
+        nd = d @ eq[:, :3].T
+        t = np.where(nd > 1e-9, -(c @ eq[:, :3].T + eq[:, 3])[None] / np.where(nd > 1e-9, nd, 1.0), np.inf).min(1)
+        q[front] = c + d * np.maximum(r, np.where(b > 0.99, t, r))[:, None]
+    return q
+
+
+#: a shoe's sole below the foot's lowest point (metres, the shell's thickness included) and its upper's thickness
+SOLE_M = 0.015
+UPPER_M = 0.004
+
+
+def shoe(region: int, vertices, normals, uv, joints4, weights4, faces, toe_dir) -> Layer:
+    """A shoe over one foot: the foot's triangles ``faces`` (its segmentation part, open only at the ankle) as a
+    closed shell (:func:`shell`, :data:`UPPER_M` thick, with a hem strip down into the opening at the ankle) after
+    shaping the foot: the bottom flattened onto a sole :data:`SOLE_M` below the foot's lowest point and 3 mm wider
+    (a welt), the toes' end lengthened 1 cm and raised into a toe cap, and a padded collar (4 mm more) over the last
+    2 cm below the ankle opening. Skinned with the foot's own weights (the foot and toe bones), so it bends with the
+    toes. ``toe_dir`` (3,): the foot's forward direction (heel to toe). Character space (metres, +Y up)."""
+    faces = np.asarray(faces, np.int64)
+    used = np.unique(faces.reshape(-1))
+    v = np.asarray(vertices, np.float64)
+    n = np.asarray(normals, np.float64)
+    p, nn = v[used], n[used]
+    y0 = p[:, 1].min()
+    fwd = np.asarray(toe_dir, np.float64) * [1, 0, 1]
+    fwd /= np.linalg.norm(fwd)
+    s = (p - p.mean(0)) @ fwd
+    s = (s - s.min()) / max(np.ptp(s), 1e-9)  # 0 at the heel, 1 at the toes' end
+    p = _toe_box(p, s, np.searchsorted(used, faces))
+    full = v.copy()
+    full[used] = p
+    nn = _normals(full, faces)[used]  # the toe box's own
+    s = (p - p.mean(0)) @ fwd
+    s = (s - s.min()) / max(np.ptp(s), 1e-9)
+    sole_zone = np.clip(1 - (p[:, 1] - y0) / 0.025, 0, 1)  # 1 at the bottom, 0 from 2.5 cm up
+    drop = SOLE_M - UPPER_M
+    q = p.copy()
+    q[:, 1] -= drop * sole_zone
+    bottom = (nn[:, 1] < -0.4) & (p[:, 1] < y0 + 0.025)
+    q[bottom, 1] = y0 - drop + 0.15 * (p[bottom, 1] - y0)  # a flat sole (the arch filled in)
+    horiz = nn * [1, 0, 1]
+    horiz /= np.maximum(np.linalg.norm(horiz, axis=1, keepdims=True), 1e-9)
+    q += horiz * 0.003 * sole_zone[:, None]
+    toe = np.clip((s - 0.75) / 0.25, 0, 1) ** 2
+    q += fwd * 0.01 * toe[:, None] + np.array([0, 1.0, 0]) * 0.004 * toe[:, None] * (1 - sole_zone[:, None])
+    # the ankle opening: open edges of the foot's part
+    inv = np.searchsorted(used, faces)
+    e = np.concatenate([inv[:, [0, 1]], inv[:, [1, 2]], inv[:, [2, 0]]])
+    key = e[:, 0] * len(used) + e[:, 1]
+    ring = np.unique(e[~np.isin(key, e[:, 1] * len(used) + e[:, 0])].reshape(-1))
+    if len(ring):
+        from scipy.spatial import cKDTree
+
+        d, _ = cKDTree(p[ring]).query(p)
+        q += nn * 0.004 * np.clip(1 - np.abs(d - 0.01) / 0.01, 0, 1)[:, None]
+    full[used] = q
+    # the shaped shoe's own normals (the foot's carry its toes: shading would draw them on the toe cap)
+    return shell("shoes", region, full, _normals(full, faces), uv, joints4, weights4, faces, UPPER_M)
+
+
+def _normals(v: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted unit vertex normals (V, 3) of counter-clockwise ``faces``."""
+    fn = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
+    n = np.zeros_like(v, dtype=np.float64)
+    for c in range(3):
+        np.add.at(n, faces[:, c], fn)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)

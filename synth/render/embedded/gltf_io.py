@@ -46,11 +46,16 @@ class MeshPart:
 
 @dataclass(frozen=True)
 class Material:
+    """A glTF metallic-roughness material: ``base_color`` linear RGBA, ``texture_png`` (sRGB PNG bytes; RGBA for
+    a cut-out), ``alpha_cutoff``: when set, glTF ``alphaMode: MASK`` with that cutoff (pixels whose texture alpha is
+    below it are not drawn: hair strands on cards), else ``OPAQUE``."""
+
     name: str
     base_color: Sequence[float] = (1.0, 1.0, 1.0, 1.0)
     texture_png: Optional[bytes] = None
     roughness: float = 0.8
     metallic: float = 0.0
+    alpha_cutoff: Optional[float] = None
 
 
 @dataclass
@@ -136,7 +141,8 @@ def write_skinned_glb(path: Path, joints: List[Joint], parts: List[MeshPart], ma
             images.append(g.Image(bufferView=blob.view(m.texture_png), mimeType="image/png"))
             textures.append(g.Texture(source=len(images) - 1, sampler=0))
             pbr.baseColorTexture = g.TextureInfo(index=len(textures) - 1)
-        mats.append(g.Material(name=m.name, pbrMetallicRoughness=pbr, doubleSided=False))
+        alpha = {} if m.alpha_cutoff is None else {"alphaMode": "MASK", "alphaCutoff": float(m.alpha_cutoff)}
+        mats.append(g.Material(name=m.name, pbrMetallicRoughness=pbr, doubleSided=False, **alpha))
     # one primitive per material
     prims = []
     for mi in range(len(materials)):

@@ -357,3 +357,149 @@ void main() {
     o_color = vec4(tonemap(radiance * shade * mix(1.0, detail * mix(1.0, detail2, matched), amount)), 1.0);
 }
 """
+
+# ------------------------------------------------------------------------------------------------------------------
+# Hair strands (cards of the ``hair_strands`` material: hair and eyebrows). Alpha-tested: a pixel whose texture alpha
+# is under the cutoff is discarded, so it writes neither colour nor depth (no sorting needed). The cutoff is compared
+# with the alpha scaled up by the texture's mip level (``strand_alpha``): mip averaging thins the strands' alpha, and
+# without the scaling distant hair would fall apart into holes; every pass (colour, mask, shadow) uses the same
+# function so masks and shadows cut out the same pixels. Shading: Kajiya-Kay's anisotropic model as Scheuermann's
+# two shifted lobes (a white primary highlight shifted towards the tip, a broader one tinted by the hair colour
+# shifted towards the root) around the strand direction, the card's tangent along increasing v (the texture's
+# strand axis), taken from screen-space derivatives (CPU skinning moves the vertices; no tangent attribute needed).
+# ------------------------------------------------------------------------------------------------------------------
+
+#: alpha below which a hair card's pixel is cut out (the strand material's glTF ``alphaCutoff`` too)
+STRAND_CUTOFF = 0.5
+
+_STRAND_ALPHA = """
+const float strand_cutoff = %r;
+float strand_alpha(sampler2D tex, vec2 uv) {
+    vec2 texels = uv * vec2(textureSize(tex, 0));
+    vec2 dx = dFdx(texels), dy = dFdy(texels);
+    float lod = max(0.5 * log2(max(max(dot(dx, dx), dot(dy, dy)), 1e-8)), 0.0);
+    return texture(tex, uv).a * (1.0 + 0.25 * lod);
+}
+""" % float(STRAND_CUTOFF)
+
+HAIR_FRAG = """#version 330
+uniform struct p3d_MaterialParameters {
+    vec4 baseColor;
+    vec4 emission;
+    float roughness;
+    float metallic;
+} p3d_Material;
+uniform struct p3d_LightSourceParameters {
+    vec4 color;
+    vec4 position;
+    sampler2DShadow shadowMap;
+    mat4 shadowViewMatrix;
+} p3d_LightSource[1];
+uniform mat4 p3d_ViewMatrixInverse;
+uniform vec4 p3d_ColorScale;
+uniform sampler2D p3d_Texture0;
+uniform vec3 sh_coeffs[9];
+uniform float shadow_bias;
+""" + _COMMON + _STRAND_ALPHA + """
+in vec3 v_view_position;
+in vec3 v_view_normal;
+in vec4 v_color;
+in vec2 v_texcoord;
+in vec4 v_shadow_pos;
+out vec4 o_color;
+
+vec3 irradiance_from_sh(vec3 n) {
+    return sh_coeffs[0] * 0.282095
+        + sh_coeffs[1] * 0.488603 * n.y + sh_coeffs[2] * 0.488603 * n.z + sh_coeffs[3] * 0.488603 * n.x
+        + sh_coeffs[4] * 1.092548 * n.x * n.y + sh_coeffs[5] * 1.092548 * n.y * n.z
+        + sh_coeffs[6] * 0.315392 * (3.0 * n.z * n.z - 1.0)
+        + sh_coeffs[7] * 1.092548 * n.x * n.z + sh_coeffs[8] * 0.546274 * (n.x * n.x - n.y * n.y);
+}
+
+float shadow_factor() {
+    vec3 p = v_shadow_pos.xyz / v_shadow_pos.w;
+    if (p.x <= 0.0 || p.x >= 1.0 || p.y <= 0.0 || p.y >= 1.0) return 1.0;
+    p.z -= shadow_bias;
+    return texture(p3d_LightSource[0].shadowMap, p);
+}
+
+// Kajiya-Kay: the highlight of a thin cylinder along t is sin(t, h)^exponent
+float strand_spec(vec3 t, vec3 h, float exponent) {
+    float th = dot(t, h);
+    return pow(sqrt(max(1.0 - th * th, 0.0)), exponent) * smoothstep(-1.0, 0.0, th);
+}
+
+void main() {
+    if (strand_alpha(p3d_Texture0, v_texcoord) < strand_cutoff) discard;
+    vec4 tex = texture(p3d_Texture0, v_texcoord);
+    vec3 base = (p3d_Material.baseColor * v_color * p3d_ColorScale).rgb * tex.rgb;
+
+    vec3 n = normalize(v_view_normal);
+    vec3 v = normalize(-v_view_position);
+    if (dot(n, v) < 0.0) n = -n;
+    // strand direction: d(position)/d(v) from the screen-space derivatives
+    vec3 dpx = dFdx(v_view_position), dpy = dFdy(v_view_position);
+    vec2 dtx = dFdx(v_texcoord), dty = dFdy(v_texcoord);
+    vec3 t = dpy * dtx.x - dpx * dty.x;
+    t = length(t) > 1e-12 ? normalize(t - n * dot(t, n)) : normalize(cross(n, vec3(0.0, 0.0, 1.0)) + 1e-6);
+
+    vec3 l = normalize(p3d_LightSource[0].position.xyz);
+    vec3 h = normalize(l + v);
+    float shadow = shadow_factor();
+    // diffuse: wrapped Lambert (light scatters through a strand bundle), energy kept by the 1 / (1 + w)^2 factor
+    float wrap = 0.3;
+    float diffuse = clamp((dot(n, l) + wrap) / ((1.0 + wrap) * (1.0 + wrap)), 0.0, 1.0);
+    vec3 light = p3d_LightSource[0].color.rgb * shadow;
+    float gloss = 1.0 - clamp(p3d_Material.roughness, 0.04, 1.0);
+    float shift = (tex.r - 0.8) * 0.8;  // per-strand jitter (the texture's grey) breaks up the highlight band
+    vec3 t1 = normalize(t + n * (0.12 + shift));
+    vec3 t2 = normalize(t + n * (-0.08 + shift));
+    float e1 = mix(16.0, 160.0, gloss), e2 = 0.5 * e1;
+    vec3 spec = vec3(0.06) * strand_spec(t1, h, e1) + base * 0.25 * strand_spec(t2, h, e2);
+    spec *= clamp(dot(n, l) * 2.0 + 0.5, 0.0, 1.0);  // no highlight on the unlit side
+    vec3 direct = light * (base * diffuse / PI + spec);
+
+    mat3 view_to_world = mat3(p3d_ViewMatrixInverse);
+    vec3 wn = normalize(view_to_world * n);
+    vec3 irradiance = max(irradiance_from_sh(wn), 0.0);
+    // the environment's highlight along the strands: the sky's irradiance reflected about the tangent's normal plane
+    vec3 ambient_spec = max(irradiance_from_sh(normalize(view_to_world * reflect(-v, n))), 0.0) / PI
+        * 0.04 * strand_spec(t1, v, e2);
+    vec3 ambient = base * irradiance / PI + ambient_spec;
+    o_color = vec4(tonemap(direct + ambient + p3d_Material.emission.rgb), 1.0);
+}
+"""
+
+# The mask and shadow passes of cut-out geometry: what the colour pass discards is discarded there too (an
+# untextured surface samples Panda3D's white default texture, an opaque one alpha 1: both kept). The mask pass draws
+# the character white; the shadow pass writes depth only.
+CUTOUT_VERT = """#version 330
+uniform mat4 p3d_ModelViewProjectionMatrix;
+uniform mat4 p3d_TextureMatrix;
+in vec4 p3d_Vertex;
+in vec2 p3d_MultiTexCoord0;
+out vec2 v_texcoord;
+void main() {
+    v_texcoord = (p3d_TextureMatrix * vec4(p3d_MultiTexCoord0, 0, 1)).xy;
+    gl_Position = p3d_ModelViewProjectionMatrix * p3d_Vertex;
+}
+"""
+
+_CUTOUT_FRAG = """#version 330
+uniform sampler2D p3d_Texture0;
+""" + _STRAND_ALPHA + """
+in vec2 v_texcoord;
+out vec4 o_color;
+void main() {
+    if (ALPHA < strand_cutoff) discard;
+    o_color = vec4(1.0);
+}
+"""
+
+
+def cutout_frag(mip_scaled: bool) -> str:
+    """The mask / shadow fragment program of cut-out geometry: ``mip_scaled`` tests the alpha as :data:`HAIR_FRAG`
+    does (the ``standard`` look); without, the plain texture alpha as the fixed-function alpha test of the ``draft``
+    look does."""
+    return _CUTOUT_FRAG.replace("ALPHA", "strand_alpha(p3d_Texture0, v_texcoord)" if mip_scaled
+                                else "texture(p3d_Texture0, v_texcoord).a")

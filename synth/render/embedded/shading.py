@@ -28,6 +28,8 @@ __all__ = ["QUALITIES", "SHADOW_CASTER_BIT", "PbrPipeline", "preset_env_light", 
 QUALITIES = ("draft", "standard")
 #: camera-mask bit of the shadow camera: nodes hidden from it cast no shadow (sky dome, room shells)
 SHADOW_CASTER_BIT = 20
+#: node tag whose value ``cutout`` makes the sun's shadow pass alpha-test the node's textures (hair strands)
+CUTOUT_TAG = "synth_cutout"
 
 #: procedural surface kind -> (roughness, metallic) of its PBR material
 MATERIALS = {"wood": (0.55, 0.0), "plaster": (0.9, 0.0), "fabric": (0.95, 0.0), "crate": (0.75, 0.0),
@@ -119,6 +121,9 @@ class PbrPipeline:
         self.sky_shader = Shader.make(Shader.SL_GLSL, pbr_shaders.SKY_VERT, pbr_shaders.SKY_FRAG)
         self.shadow_shader = Shader.make(Shader.SL_GLSL, pbr_shaders.SHADOW_VERT, pbr_shaders.SHADOW_FRAG)
         self.ground_shader = Shader.make(Shader.SL_GLSL, pbr_shaders.PBR_VERT, pbr_shaders.GROUND_FRAG)
+        self.hair_shader = Shader.make(Shader.SL_GLSL, pbr_shaders.PBR_VERT, pbr_shaders.HAIR_FRAG)
+        self.cutout_shadow_shader = Shader.make(Shader.SL_GLSL, pbr_shaders.CUTOUT_VERT,
+                                                pbr_shaders.cutout_frag(mip_scaled=True))
         world.setShader(self.shader)
         default = Material("default")
         default.setBaseColor((1, 1, 1, 1))
@@ -162,6 +167,9 @@ class PbrPipeline:
         node.setLens(lens)
         # a depth-only program for the shadow pass (overrides the world's PBR shader there)
         node.setInitialState(RenderState.make(ShaderAttrib.make(self.shadow_shader), 1000))
+        # characters (tagged by :meth:`dress_strands`): hair cards cast the shadow of their strands, not of the cards
+        node.setTagStateKey(CUTOUT_TAG)
+        node.setTagState("cutout", RenderState.make(ShaderAttrib.make(self.cutout_shadow_shader), 1001))
         self.sun = scene.attachNewNode(node)
         self.fresh = True
         scene.setLight(self.sun)
@@ -199,6 +207,24 @@ class PbrPipeline:
             if node is not None:
                 node.setShaderInput("proj_centre", centre)
                 node.setShaderInput("dome_radius", float(dome_radius_m))
+
+    def dress_strands(self, model) -> int:
+        """Give the hair-strand geometry of ``model`` (geoms whose material is named ``hair_strands``: hair cards and
+        eyebrows of the ``anny:`` bodies) the alpha-tested anisotropic hair shader (:data:`.pbr_shaders.HAIR_FRAG`),
+        and tag ``model`` so that the sun's shadow pass cuts the same strands out. Returns how many geoms."""
+        from panda3d.core import MaterialAttrib, ShaderAttrib
+
+        count = 0
+        for np_ in model.findAllMatches("**/+GeomNode"):
+            gn = np_.node()
+            for i in range(gn.getNumGeoms()):
+                st = gn.getGeomState(i)
+                ma = st.getAttrib(MaterialAttrib)
+                if ma is not None and ma.getMaterial() is not None and ma.getMaterial().getName() == "hair_strands":
+                    gn.setGeomState(i, st.setAttrib(ShaderAttrib.make(self.hair_shader)))
+                    count += 1
+        model.setTag(CUTOUT_TAG, "cutout")
+        return count
 
     def release(self) -> None:
         """Drop the scene's sun and its shadow buffer (Panda3D keeps a caster's buffer until it stops casting)."""
