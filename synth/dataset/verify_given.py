@@ -47,8 +47,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..core.given_pose import (gray, match_sift, pair_stats, parallax_bound_px, relative_pose, rotation_transfer_px,
-                               sift_features, track_klt)
+from ..core.given_pose import (depth_consistency, gray, high_pass, lift_grid, match_sift, nearest_depth, pair_stats,
+                               parallax_bound_px, relative_pose, rotation_transfer_px, sift_features, track_klt)
 
 __all__ = ["GivenPoseThresholds", "GivenPoseResult", "SceneMeasurements", "measure_scene", "judge_scene", "check_scene"]
 
@@ -77,6 +77,12 @@ class GivenPoseThresholds:
     coarse_factor: float = 3.0
     coarse_px: float = 8.0
     char_step_m: float = 0.1
+    dense_stride: int = 12
+    dense_every: int = 8
+    dense_rel_tol: float = 0.05
+    dense_max_violation: float = 0.05
+    dense_min_points: int = 200
+    dense_time_margin: float = 0.02
 
 
 @dataclass
@@ -98,6 +104,13 @@ class GivenPoseResult:
     depth_bad: int = 0
     depth_median_px: float = math.nan
     char_px: float = math.nan
+    dense_pairs: int = 0
+    dense_bad: int = 0
+    dense_with: str = ""
+    dense_within: int = 0
+    dense_within_bad: int = 0
+    dense_max_violation: float = math.nan
+    dense_time_delta: float = math.nan
     seconds: float = 0.0
     message: str = ""
 
@@ -189,6 +202,8 @@ class SceneMeasurements:
         cross: ``(cam_a, cam_b, frame) -> (x_a, x_b)`` SIFT correspondences between cameras at one instant.
         depth_dir: the scene's ``depth/`` folder, or None.
         seconds: camera -> seconds spent measuring it (its share of the cross-camera matching included).
+        gray: ``(camera, frame) -> (h, w)`` uint8 grey frame downscaled to ``max_size`` at the dense instants
+            (every ``window``-th frame and the last): the texture of the dense depth test (:func:`_dense`).
     """
 
     frames: Dict[str, int]
@@ -196,7 +211,37 @@ class SceneMeasurements:
     cross: Dict[Tuple[str, str, int], Tuple[np.ndarray, np.ndarray]]
     depth_dir: Optional[Path]
     seconds: Dict[str, float]
+    gray: Dict[Tuple[str, int], np.ndarray] = field(default_factory=dict)
     _depth: Dict[Tuple[str, int], Optional[np.ndarray]] = field(default_factory=dict, repr=False)
+    _tex: Dict[Tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
+    _near: Dict[Tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
+    _grid: Dict[Tuple[str, int, bytes, int], Tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False)
+
+    def grid(self, cam: str, frame: int, K: np.ndarray, stride: int):
+        """:func:`synth.core.given_pose.lift_grid` of a rendered depth map under ``K`` (cached per ``K``)."""
+        key = (cam, frame, np.asarray(K, np.float64).tobytes(), stride)
+        if key not in self._grid:
+            self._grid[key] = lift_grid(K, self.depth(cam, frame), stride)
+        return self._grid[key]
+
+    def near(self, cam: str, frame: int) -> np.ndarray:
+        """:func:`synth.core.given_pose.nearest_depth` of a rendered depth map (cached; the depth must exist)."""
+        if (cam, frame) not in self._near:
+            self._near[(cam, frame)] = nearest_depth(self.depth(cam, frame))
+        return self._near[(cam, frame)]
+
+    def texture(self, cam: str, frame: int) -> Optional[np.ndarray]:
+        """High-passed grey frame (:func:`synth.core.given_pose.high_pass`) at a dense instant, or None (cached)."""
+        if (cam, frame) not in self.gray:
+            return None
+        if (cam, frame) not in self._tex:
+            self._tex[(cam, frame)] = high_pass(self.gray[(cam, frame)])
+        return self._tex[(cam, frame)]
+
+    def without_depth(self) -> "SceneMeasurements":
+        """The same measurements judged as pixels only (no depth maps)."""
+        return SceneMeasurements(self.frames, self.tracks, self.cross, None, self.seconds, self.gray)
 
     def depth(self, cam: str, frame: int) -> Optional[np.ndarray]:
         """Planar depth (metres, 0 = unknown) of a camera's frame, or None where not rendered (cached)."""
@@ -214,6 +259,8 @@ class SceneMeasurements:
                 arrs[f"t|{c}|{i}|{j}"] = np.stack([xa, xb])
         for (a, b, k), (xa, xb) in self.cross.items():
             arrs[f"x|{a}|{b}|{k}"] = np.stack([xa, xb])
+        for (c, k), g in self.gray.items():
+            arrs[f"g|{c}|{k}"] = g
         for c in self.frames:
             arrs[f"f|{c}"] = np.array([self.frames[c], self.seconds[c]])
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,17 +271,19 @@ class SceneMeasurements:
     @classmethod
     def load(cls, path: Path, depth_dir: Optional[Path]) -> "SceneMeasurements":
         """Inverse of :meth:`save`."""
-        frames, secs, tracks, cross = {}, {}, {}, {}
+        frames, secs, tracks, cross, grays = {}, {}, {}, {}, {}
         with np.load(path, allow_pickle=False) as z:
             for key in z.files:
                 p = key.split("|")
                 if p[0] == "f":
                     frames[p[1]], secs[p[1]] = int(z[key][0]), float(z[key][1])
+                elif p[0] == "g":
+                    grays[(p[1], int(p[2]))] = z[key]
                 elif p[0] == "t":
                     tracks.setdefault(p[1], {})[(int(p[2]), int(p[3]))] = (z[key][0], z[key][1])
                 else:
                     cross[(p[1], p[2], int(p[3]))] = (z[key][0], z[key][1])
-        return cls(frames, {c: tracks.get(c, {}) for c in frames}, cross, depth_dir, secs)
+        return cls(frames, {c: tracks.get(c, {}) for c in frames}, cross, depth_dir, secs, grays)
 
 
 def measure_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], depth_dir: Optional[Path] = None,
@@ -246,7 +295,7 @@ def measure_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], d
         cameras: all cameras of the scene (the cross-camera test matches every two of them).
         depth_dir: the scene's ``depth/`` folder (``camNN/FFFFF.png``, 16-bit mm) when rendered.
     """
-    nframes, tracks, feats, secs = {}, {}, {}, {}
+    nframes, tracks, feats, secs, grays = {}, {}, {}, {}, {}
     for cam in cameras:
         t0 = time.perf_counter()
         rgb = frames(cam)
@@ -255,6 +304,8 @@ def measure_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], d
         del rgb
         inst = sorted({0, (n - 1) // 2, n - 1}) if th.instants >= 3 else [0]
         feats[cam] = {k: _scaled_feats(sift_features(g[k]), scale) for k in inst}
+        for k in dense_instants(n, th.window):
+            grays[(cam, k)] = g[k]
         tracks[cam] = {p: (xa / scale, xb / scale) for p, (xa, xb) in track_klt(g, th.window).items()}
         secs[cam] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -266,7 +317,12 @@ def measure_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], d
                 if len(xa) >= th.min_cross_matches:
                     cross[(a, b, k)] = (xa, xb)
     share = (time.perf_counter() - t0) / max(len(cameras), 1)
-    return SceneMeasurements(nframes, tracks, cross, depth_dir, {c: v + share for c, v in secs.items()})
+    return SceneMeasurements(nframes, tracks, cross, depth_dir, {c: v + share for c, v in secs.items()}, grays)
+
+
+def dense_instants(n: int, window: int) -> List[int]:
+    """Frames of the dense depth test of an ``n``-frame clip: every ``window``-th and the last."""
+    return sorted(set(range(0, n, max(window, 1))) | {n - 1}) if n > 0 else []
 
 
 def check_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], c2w: Dict[str, np.ndarray],
@@ -365,7 +421,132 @@ def judge_scene(m: SceneMeasurements, c2w: Dict[str, np.ndarray], K: Callable[[s
                     r.reasons.append("character")
         r.seconds += time.perf_counter() - t0
     _cross(res, cameras, c2w, K, m, th)
+    if m.depth_dir is not None:
+        _dense(res, cameras, c2w, K, m, th)
     return res
+
+
+def _depth_K(K: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """``K`` (pixels of the video: width ``2 cx``) scaled to the depth map's pixels (the same size when rendered by
+    ``synth render``)."""
+    sx = depth.shape[1] / (2 * K[0, 2])
+    sy = depth.shape[0] / (2 * K[1, 2])
+    return np.diag([sx, sy, 1.0]) @ K
+
+
+def _consistency(m: SceneMeasurements, c2w, K, th: GivenPoseThresholds, a: str, ka: int, b: str, kb: int,
+                 pose_a: Optional[np.ndarray] = None):
+    """:func:`synth.core.given_pose.depth_consistency` of view ``(b, kb)`` lifted into ``(a, ka)`` (``pose_a``
+    replaces ``a``'s written pose when given), with the high-passed grey textures; None without depth maps."""
+    da, db = m.depth(a, ka), m.depth(b, kb)
+    if da is None or db is None or ka >= len(c2w[a]) or kb >= len(c2w[b]):
+        return None
+    Kb = _depth_K(K(b, kb), db)
+    return depth_consistency(_depth_K(K(a, ka), da), c2w[a][ka] if pose_a is None else pose_a, da,
+                             Kb, c2w[b][kb], db, th.dense_stride, th.dense_rel_tol,
+                             m.texture(a, ka), m.texture(b, kb), near_a=m.near(a, ka),
+                             grid_b=m.grid(b, kb, Kb, th.dense_stride))
+
+
+def _dense_bad(m: SceneMeasurements, c2w, K, th: GivenPoseThresholds, a: str, ka: int, b: str, kb: int,
+               ncc: Optional[Dict] = None) -> Tuple[Optional[bool], float]:
+    """Dense depth test of two views (both directions): ``(None if neither direction has dense_min_points
+    co-visible points else whether one has more than dense_max_violation free-space violations, the larger
+    violation fraction)``. ``ncc[(x, y, k)]`` receives the photometric NCC of ``y`` lifted into ``x``."""
+    viol = []
+    for x, kx, y, ky in ((a, ka, b, kb), (b, kb, a, ka)):
+        r = _consistency(m, c2w, K, th, x, kx, y, ky)
+        if r is None:
+            return None, math.nan
+        if r.n >= th.dense_min_points:
+            viol.append(r.violation_frac)
+        if ncc is not None and r.agree_n >= th.dense_min_points // 2 and np.isfinite(r.ncc):
+            ncc[(x, y, kx)] = r.ncc
+    if not viol:
+        return None, math.nan
+    return max(viol) > th.dense_max_violation, max(viol)
+
+
+def _time_delta(m: SceneMeasurements, c2w, K, th: GivenPoseThresholds, a: str, ncc: Dict) -> float:
+    """Median, over the other cameras and instants ``k``, of how much better camera ``a``'s written pose of frame
+    ``k -+ window`` explains the other camera's texture at instant ``k`` than its pose of frame ``k`` (NCC
+    difference; negative when the written frame ``k`` is the best, 0 for a camera whose pose does not change): a
+    trajectory written late or early (shifted frames) or in reverse fits better at the wrong frame. nan without
+    such comparisons."""
+    P = c2w[a]
+    deltas = []
+    for (x, y, k), n0 in ncc.items():
+        if x != a:
+            continue
+        best = -math.inf
+        for d in (-th.window, th.window):
+            if not 0 <= k + d < len(P):
+                continue
+            if np.allclose(P[k + d], P[k], atol=1e-6):
+                best = max(best, n0)
+                continue
+            r = _consistency(m, c2w, K, th, a, k, y, k, pose_a=P[k + d])
+            if r is not None and r.agree_n >= th.dense_min_points // 2 and np.isfinite(r.ncc):
+                best = max(best, r.ncc)
+        if np.isfinite(best):
+            deltas.append(best - n0)
+    return float(np.median(deltas)) if deltas else math.nan
+
+
+def _dense(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) -> None:
+    """Dense depth consistency (scenes with depth maps; adds ``dense``).
+
+    Across cameras, at every dense instant (:func:`dense_instants`), every two cameras' depth maps are lifted into
+    each other under the written poses (:func:`synth.core.given_pose.depth_consistency`); a pair of cameras
+    disagrees when at some instant (every ``dense_every``-th frame and the last) more than ``dense_max_violation`` of the co-visible points of either is a
+    free-space violation (on correct renders: at most ~1 %, from anti-aliased silhouettes), and a camera that
+    disagrees with at least ``min_cross_disagree`` cameras and half of those it was compared with is flagged. Within
+    a camera, frame ``k`` against ``k + window`` (the written relative motion must carry one depth map onto the
+    other); ``bad_pairs`` such bad pairs flag it too. Timing (:func:`_time_delta`): a camera whose written pose of
+    a neighbouring dense instant explains the other cameras' textures better than its own, by a median NCC margin
+    of ``dense_time_margin``, is flagged (frames shifted or reversed in a camera moving too little for the
+    depths to contradict)."""
+    t0 = time.perf_counter()
+    verdicts: Dict[str, List[Tuple[str, bool]]] = {c: [] for c in cameras}
+    for c in cameras:
+        ks = dense_instants(m.frames[c], th.window)
+        r = res[c]
+        for i, j in zip(ks[:-1], ks[1:]):
+            bad, v = _dense_bad(m, c2w, K, th, c, i, c, j)
+            if bad is None:
+                continue
+            r.dense_within += 1
+            r.dense_within_bad += int(bad)
+            r.dense_max_violation = v if not np.isfinite(r.dense_max_violation) else max(r.dense_max_violation, v)
+    ncc: Dict[Tuple[str, str, int], float] = {}
+    for ai, a in enumerate(cameras):
+        for b in cameras[ai + 1:]:
+            ks = sorted(set(dense_instants(m.frames[a], th.dense_every))
+                        & set(dense_instants(m.frames[b], th.dense_every)))
+            judged = [(bad, v) for bad, v in (_dense_bad(m, c2w, K, th, a, k, b, k, ncc) for k in ks)
+                      if bad is not None]
+            if not judged:
+                continue
+            bad = any(x for x, _ in judged)
+            verdicts[a].append((b, bad))
+            verdicts[b].append((a, bad))
+            v = max(x for _, x in judged)
+            for c in (a, b):
+                rc = res[c]
+                rc.dense_max_violation = v if not np.isfinite(rc.dense_max_violation) else max(
+                    rc.dense_max_violation, v)
+    for c in cameras:
+        v, r = verdicts[c], res[c]
+        r.dense_pairs = len(v)
+        r.dense_bad = sum(b for _, b in v)
+        r.dense_with = ",".join(sorted({o for o, b in v if b}))
+        r.dense_time_delta = _time_delta(m, c2w, K, th, c, ncc) if m.gray else math.nan
+        if (2 * r.dense_bad >= len(v) and r.dense_bad >= th.min_cross_disagree) \
+                or r.dense_within_bad >= th.bad_pairs or r.dense_time_delta > th.dense_time_margin:
+            r.reasons.append("dense")
+    share = (time.perf_counter() - t0) / max(len(cameras), 1)
+    for c in cameras:
+        res[c].seconds += share
 
 
 def _cross(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) -> None:
