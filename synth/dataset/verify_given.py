@@ -502,10 +502,10 @@ def _dense(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) 
     ``dense_max_violation`` of the co-visible points of either is a free-space violation (on correct renders: at most
     ~1 %, from anti-aliased silhouettes), and a camera that disagrees with at least ``min_cross_disagree`` cameras
     and half of those it was compared with is flagged. Within a camera, frame ``k`` against ``k + window`` (the
-    written relative motion must carry one depth map onto the other); ``bad_pairs`` such bad pairs flag it too. Timing (:func:`_time_delta`): a camera whose written pose of
-    a neighbouring dense instant explains the other cameras' textures better than its own, by a median NCC margin
-    of ``dense_time_margin``, is flagged (frames shifted or reversed in a camera moving too little for the
-    depths to contradict)."""
+    written relative motion must carry one depth map onto the other); ``bad_pairs`` such bad pairs flag it too.
+    Timing (:func:`_time_delta`): a camera whose written pose of a neighbouring dense instant explains the other
+    cameras' textures better than its own, by a median NCC margin of ``dense_time_margin``, is flagged (frames
+    shifted or reversed in a camera moving too little for the depths to contradict)."""
     t0 = time.perf_counter()
     verdicts: Dict[str, List[Tuple[str, bool]]] = {c: [] for c in cameras}
     for c in cameras:
