@@ -149,8 +149,7 @@ def given_scene(sd: Path, scenes, out_json: Path, rejudge: bool = False) -> dict
         res = judge_scene(m, c2w, K, target, stated_distance_m=stated_distances(spec),
                           character=character_box(spec))
         return ({c: "+".join(r.reasons) for c, r in res.items()}, time.perf_counter() - t0, c2w, spec,
-                {c: [r.dense_max_violation, r.dense_bad, r.dense_pairs, r.dense_within_bad,
-                     r.dense_time_delta] for c, r in res.items()})
+                {c: [r.dense_max_violation, r.dense_bad, r.dense_pairs, r.dense_time_delta] for c, r in res.items()})
 
     correct, t_judge, c2w, spec, _ = judge(sd, nodepth)
     correct_depth, t_judge_depth, _, _, dense = judge(sd, meas)

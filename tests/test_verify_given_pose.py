@@ -325,6 +325,25 @@ def test_each_tamper_is_caught(rendered, measured, tmp_path, kind):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", ["reversed", "yaw_mirrored", "metres_as_cm", "shift4", "swap", "other_scene",
+                                  "rot10", "focal"])
+def test_each_tamper_is_caught_on_every_target_with_depth_maps(rendered, measured, tmp_path, kind):
+    """With the rendered depth maps every camera whose written geometry a tamper changed is flagged (the wrong focal
+    length and metres as centimetres on all 10 cameras, static ones included), and the dense depth test alone
+    (reason ``dense``) sees the kinds that change where a camera is or how it projects at an instant."""
+    from synth.dataset.verify_tampers import apply_tamper
+
+    s0, s1 = _scenes(rendered)
+    files = _copy_files(s0, tmp_path / "files")
+    targets = apply_tamper(kind, files, "cam03", other="cam06", other_scene=s1)
+    res = _judge(s0, files, measured[s0])
+    missed = {c: res[c].reasons for c in targets if not res[c].flagged}
+    assert not missed and len(targets) == (10 if kind in ("focal", "metres_as_cm") else 2 if kind == "swap" else 1)
+    if kind in ("reversed", "swap", "other_scene", "rot10", "focal"):
+        assert all("dense" in res[c].reasons for c in targets), {c: res[c].reasons for c in targets}
+
+
+@pytest.mark.slow
 def test_synth_verify_command_writes_beside_the_dataset_and_flags_a_tamper(rendered, tmp_path):
     from typer.testing import CliRunner
 

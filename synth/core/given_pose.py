@@ -227,7 +227,8 @@ def depth_consistency(K_a: np.ndarray, c2w_a: np.ndarray, depth_a: np.ndarray, K
                       grid_b: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None) -> DepthConsistency:
     """Whether the written poses and intrinsics of two views explain their rendered depth maps (and textures).
 
-    Every ``stride``-th pixel centre of ``b`` with known depth is lifted (``X = z K_b^-1 [u, v, 1]``), taken to the
+    Every ``stride``-th pixel centre of ``b`` with known depth on a smooth patch (:func:`lift_grid` with
+    ``smooth_tol = rel_tol``) is lifted (``X = z K_b^-1 [u, v, 1]``), taken to the
     world by ``c2w_b`` and into ``a`` by ``c2w_a^-1``, and projected by ``K_a``.
 
     Args:
@@ -246,7 +247,7 @@ def depth_consistency(K_a: np.ndarray, c2w_a: np.ndarray, depth_a: np.ndarray, K
     """
     H, W = depth_b.shape
     Ha, Wa = depth_a.shape
-    u, v, Xb = lift_grid(K_b, depth_b, stride) if grid_b is None else grid_b
+    u, v, Xb = lift_grid(K_b, depth_b, stride, rel_tol) if grid_b is None else grid_b
     T = invert_rigid(np.asarray(c2w_a, np.float64)) @ np.asarray(c2w_b, np.float64)
     Xa = Xb @ T[:3, :3].T + T[:3, 3]
     za = Xa[:, 2]
@@ -276,14 +277,26 @@ def depth_consistency(K_a: np.ndarray, c2w_a: np.ndarray, depth_a: np.ndarray, K
     return DepthConsistency(n, float(viol.mean()), int(agree.sum()), ncc)
 
 
-def lift_grid(K: np.ndarray, depth: np.ndarray, stride: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lift_grid(K: np.ndarray, depth: np.ndarray, stride: int,
+              smooth_tol: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every ``stride``-th pixel centre with known depth, lifted: ``(u (N,), v (N,) continuous pixel coordinates,
     X (N, 3) camera-frame points in metres, OpenCV axes)`` for ``K`` ``(3, 3)`` and planar ``depth`` ``(H, W)``
-    (metres, 0 = unknown)."""
+    (metres, 0 = unknown). With ``smooth_tol``, only points whose 3x3 neighbourhood is known and within
+    ``smooth_tol`` (relative) of their depth: no silhouette and no surface seen at a grazing angle (the far rim of
+    the ground), where a fraction of a pixel changes the depth by more than any tolerance."""
+    import cv2
+
     H, W = depth.shape
     v, u = np.mgrid[stride // 2:H:stride, stride // 2:W:stride]
     z = depth[v, u].astype(np.float64)
     ok = z > 0
+    if smooth_tol is not None:
+        d = np.where(depth > 0, depth, np.inf).astype(np.float32)
+        k3 = np.ones((3, 3), np.uint8)
+        hi = cv2.dilate(d, k3, borderType=cv2.BORDER_REPLICATE)[v, u]
+        lo = cv2.erode(d, k3, borderType=cv2.BORDER_REPLICATE)[v, u]
+        with np.errstate(invalid="ignore"):
+            ok &= np.isfinite(hi) & (hi - lo <= smooth_tol * z)
     u, v, z = u[ok] + 0.5, v[ok] + 0.5, z[ok]
     X = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], axis=1)
     return u, v, X
