@@ -83,6 +83,8 @@ class GivenPoseThresholds:
     dense_max_violation: float = 0.05
     dense_min_points: int = 200
     dense_time_margin: float = 0.02
+    focal_scales: Tuple[float, ...] = tuple(float(x) for x in np.geomspace(0.5, 2.0, 13))
+    focal_margin: float = 0.05
 
 
 @dataclass
@@ -109,6 +111,8 @@ class GivenPoseResult:
     dense_with: str = ""
     dense_max_violation: float = math.nan
     dense_time_delta: float = math.nan
+    focal_best_scale: float = math.nan
+    focal_margin: float = math.nan
     seconds: float = 0.0
     message: str = ""
 
@@ -419,9 +423,53 @@ def judge_scene(m: SceneMeasurements, c2w: Dict[str, np.ndarray], K: Callable[[s
                     r.reasons.append("character")
         r.seconds += time.perf_counter() - t0
     _cross(res, cameras, c2w, K, m, th)
+    _focal_scan(res, cameras, c2w, K, target_m, m, th)
     if m.depth_dir is not None:
         _dense(res, cameras, c2w, K, m, th)
     return res
+
+
+def _focal_scan(res, cameras, c2w, K, target_m, m: SceneMeasurements, th: GivenPoseThresholds) -> None:
+    """Scene focal-length scan (pixels only; adds ``focal`` to every camera).
+
+    The matches of every camera's pairs of frames ``window`` apart (rotation transfer or Sampson, as
+    :func:`synth.core.given_pose.pair_stats`, within ``match_px``; all matches, the character included: it is a
+    minority) and of the cross-camera matches (Sampson within ``cross_px``) are scored under the written poses with
+    every camera's focal lengths scaled by each of ``focal_scales``: the score is the mean inlier fraction over
+    those pairs. When some scale explains them better than the written focal length (scale 1) by more than
+    ``focal_margin`` (a fraction of all matches), the focal length the files state is not the one the pixels were
+    rendered with. A scene-wide test because the lens is (``scene.json``): static cameras and sideways dollies, which
+    cannot see their focal length alone, are flagged with the cameras that do (pans and tilts: a rotation by
+    ``a`` moves the image by ``f tan a``; wide cross-camera baselines)."""
+    t0 = time.perf_counter()
+    sets = []
+    for cam in cameras:
+        P = c2w[cam]
+        for (i, j), (xa, xb) in m.tracks[cam].items():
+            if j - i == th.window and j < len(P) and len(xa) >= th.min_matches:
+                dist = float(np.linalg.norm(P[i][:3, 3] - target_m)) if target_m is not None else 5.0
+                sets.append((K(cam, i), K(cam, j), P[i], P[j], xa, xb, th.match_px, dist, th.max_parallax_px))
+    for (a, b, k), (xa, xb) in m.cross.items():
+        if k < len(c2w[a]) and k < len(c2w[b]):
+            sets.append((K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.cross_px, 1e9, -1.0))
+    if not sets:
+        return
+    scores = []
+    for sc in (1.0,) + tuple(th.focal_scales):
+        S = np.diag([sc, sc, 1.0])
+        fr = [pair_stats(Ka @ S, Kb @ S, Pa, Pb, xa, xb, px, dist, mp).inlier_frac  # fx, fy scaled; cx, cy kept
+              for Ka, Kb, Pa, Pb, xa, xb, px, dist, mp in sets]
+        scores.append(float(np.nanmean(fr)) if np.isfinite(fr).any() else math.nan)
+    best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
+    margin = scores[best] - scores[0]
+    share = (time.perf_counter() - t0) / max(len(cameras), 1)
+    for c in cameras:
+        r = res[c]
+        r.focal_best_scale = ((1.0,) + tuple(th.focal_scales))[best]
+        r.focal_margin = margin
+        if margin > th.focal_margin:
+            r.reasons.append("focal")
+        r.seconds += share
 
 
 def _depth_K(K: np.ndarray, depth: np.ndarray) -> np.ndarray:
