@@ -344,6 +344,24 @@ def test_each_tamper_is_caught_on_every_target_with_depth_maps(rendered, measure
 
 
 @pytest.mark.slow
+def test_wrong_focal_length_is_caught_on_every_camera_from_the_pixels_alone(rendered, measured, tmp_path):
+    """Pixels only (no depth maps): the scene focal-length scan finds that another focal length explains the
+    matches better than the one ``scene.json`` states, on both scenes, and flags every camera (static ones and
+    sideways dollies included, which alone cannot see their focal length); on the correct files the written focal
+    length is the best explanation (checked in test_correct_renders_of_every_family_pass)."""
+    from synth.dataset.verify_tampers import apply_tamper
+
+    for sd, meas in measured.items():
+        files = _copy_files(sd, tmp_path / sd.name)
+        targets = apply_tamper("focal", files, "cam01")
+        res = _judge(sd, files, meas, drop_depth=True)
+        assert len(targets) == 10 and all("focal" in res[c].reasons for c in targets), \
+            {c: (res[c].reasons, res[c].focal_margin, res[c].focal_best_scale) for c in targets}
+        correct = _judge(sd, sd, meas, drop_depth=True)
+        assert all(r.focal_best_scale == 1.0 for r in correct.values()), {c: r.focal_margin for c, r in correct.items()}
+
+
+@pytest.mark.slow
 def test_synth_verify_command_writes_beside_the_dataset_and_flags_a_tamper(rendered, tmp_path):
     from typer.testing import CliRunner
 
