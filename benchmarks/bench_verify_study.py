@@ -215,6 +215,15 @@ def given_study(root: Path, out: Path, rejudge: bool = False) -> None:
         print(f"| {kind} | {len(tg)} | {px} ({100 * px / max(len(tg), 1):.0f} %) | "
               f"{dp} ({100 * dp / max(len(tg), 1):.0f} %) "
               f"| {sp}/{len(recs)} / {sdp}/{len(recs)} |")
+    for kind in TAMPERS:  # what is still missed, for the notes
+        for r in recs:
+            t = r["tampers"][kind]
+            for c in t["targets"]:
+                miss = [m for m in ("pixels", "depth") if not t[m][c]]
+                if miss:
+                    print(f"  missed {kind} {r['scene']}/{c} ({r['families'].get(c, '?')}) by {'+'.join(miss)}; "
+                          f"with depth: {t['depth'][c] or '-'}; dense [max violation, bad pairs, pairs, timing] "
+                          f"{[round(x, 3) if isinstance(x, float) else x for x in t.get('dense', {}).get(c, [])]}")
     dec = float(np.mean([r["decode_s"] for r in recs]))
     ver = float(np.mean([r["measure_s"] + r["judge_s"] for r in recs]))
     verd = float(np.mean([r["measure_s"] + r.get("judge_depth_s", r["judge_s"]) for r in recs]))

@@ -27,6 +27,15 @@ the geometry the files state (:mod:`synth.core.given_pose`):
   a wrong focal length, a mirrored yaw).
 * **depth** (scenes rendered with ``--depth``): matched points lifted at their rendered depth (metres) and moved by the
   written metric poses must land on their match within ``depth_px``; flagged ``depth`` (wrong units, everything else).
+* **focal scan** (pixels only, scene-wide): the matches of every camera's pairs ``window`` apart and across cameras
+  are scored with all focal lengths scaled by each of ``focal_scales``; when another scale explains them better by
+  more than ``focal_margin`` of the matches, every camera is flagged ``focal`` (:func:`_focal_scan`; the lens is
+  the scene's, and static cameras cannot see theirs alone).
+* **dense depth** (scenes with depth maps, no matching): at every ``dense_every``-th frame, every two cameras'
+  depth maps are lifted into each other under the written poses; free-space violations (one camera would see
+  through a surface the other says is there) flag ``dense`` (swaps, another scene, wrong focal length, units, a
+  rotated frame); a photometric timing test flags a camera whose written pose of a neighbouring frame explains the
+  other cameras' textures better than its own (frames shifted or reversed) (:func:`_dense`).
 * **character** (``scene.json``): the character's aim point, at the written frame-0 pose, must be in front of the
   camera and inside the image widened by ``char_margin`` on each side (the recipe starts every camera with the
   character in view), and the camera at least ``min_char_distance_m`` from it horizontally (the recipe's closest
@@ -469,7 +478,13 @@ def _focal_scan(res, cameras, c2w, K, target_m, m: SceneMeasurements, th: GivenP
         r.focal_margin = margin
         if margin > th.focal_margin:
             r.reasons.append("focal")
+            r.message = _join(r.message, f"focal: the written focal length x {r.focal_best_scale:.2f} explains "
+                                         f"{100 * margin:.0f} % more of the scene's matches")
         r.seconds += share
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a else b
 
 
 def _depth_K(K: np.ndarray, depth: np.ndarray) -> np.ndarray:
@@ -546,13 +561,14 @@ def _dense(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) 
     Across cameras, at every ``dense_every``-th frame and the last (:func:`dense_instants`; a multiple of ``window``
     so the grey frames were kept), every two cameras' depth maps are lifted into each other under the written poses
     (:func:`synth.core.given_pose.depth_consistency`); a pair of cameras disagrees when at some instant more than
-    ``dense_max_violation`` of the co-visible points of either is a free-space violation (on correct renders: at most
-    ~1 %, from anti-aliased silhouettes), and a camera that disagrees with at least ``min_cross_disagree`` cameras
-    and half of those it was compared with is flagged. (Not within a camera: frames ``k`` and ``k + window`` are two
-    instants, and the animated character between them contradicts any pose; every tamper that test caught in the
-    study was caught by another test.) Timing (:func:`_time_delta`): a camera whose written pose of a neighbouring dense instant explains the other
-    cameras' textures better than its own, by a median NCC margin of ``dense_time_margin``, is flagged (frames
-    shifted or reversed in a camera moving too little for the depths to contradict)."""
+    ``dense_max_violation`` of the co-visible points of either is a free-space violation (on correct renders: a few
+    %, from anti-aliased rims), and a camera that disagrees with at least ``min_cross_disagree`` cameras and half of
+    those it was compared with is flagged. (Not within a camera: frames ``k`` and ``k + window`` are two instants,
+    and the animated character between them contradicts any pose; every tamper that test caught in the study was
+    caught by another test.) Timing (:func:`_time_delta`): a camera whose written pose of a neighbouring dense
+    instant explains the other cameras' textures better than its own, by a median NCC margin of
+    ``dense_time_margin``, is flagged (frames shifted or reversed in a camera moving too little for the depths to
+    contradict)."""
     t0 = time.perf_counter()
     verdicts: Dict[str, List[Tuple[str, bool]]] = {c: [] for c in cameras}
     ncc: Dict[Tuple[str, str, int], float] = {}
@@ -578,9 +594,14 @@ def _dense(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) 
         r.dense_bad = sum(b for _, b in v)
         r.dense_with = ",".join(sorted({o for o, b in v if b}))
         r.dense_time_delta = _time_delta(m, c2w, K, th, c, ncc) if m.gray else math.nan
-        if (2 * r.dense_bad >= len(v) and r.dense_bad >= th.min_cross_disagree) \
-                or r.dense_time_delta > th.dense_time_margin:
+        cross_bad = 2 * r.dense_bad >= len(v) and r.dense_bad >= th.min_cross_disagree
+        if cross_bad or r.dense_time_delta > th.dense_time_margin:
             r.reasons.append("dense")
+            r.message = _join(r.message, (
+                f"dense: depth maps contradict {r.dense_bad} of {len(v)} cameras ({r.dense_with}; up to "
+                f"{100 * r.dense_max_violation:.0f} % free-space violations)" if cross_bad else
+                f"dense timing: the poses of frames +-{th.window} fit the other cameras better (NCC "
+                f"+{r.dense_time_delta:.2f})"))
     share = (time.perf_counter() - t0) / max(len(cameras), 1)
     for c in cameras:
         res[c].seconds += share
