@@ -93,7 +93,7 @@ class GivenPoseThresholds:
     dense_min_points: int = 200
     dense_time_margin: float = 0.02
     focal_scales: Tuple[float, ...] = tuple(float(x) for x in np.geomspace(0.5, 2.0, 13))
-    focal_margin: float = 0.05
+    focal_margin: float = 0.02
 
 
 @dataclass
