@@ -569,7 +569,8 @@ def _dense(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) 
     (:func:`synth.core.given_pose.depth_consistency`); a pair of cameras disagrees when at some instant more than
     ``dense_max_violation`` of the co-visible points of either is a free-space violation (on correct renders: a few
     %, from anti-aliased rims), and a camera that disagrees with at least ``min_cross_disagree`` cameras and half of
-    those it was compared with is flagged. (Not within a camera: frames ``k`` and ``k + window`` are two instants,
+    those it was compared with (over all instants, or at one instant: a single wrong frame) is flagged. (Not within
+    a camera: frames ``k`` and ``k + window`` are two instants,
     and the animated character between them contradicts any pose; every tamper that test caught in the study was
     caught by another test.) Timing (:func:`_time_delta`): a camera whose written pose of a neighbouring dense
     instant explains the other cameras' textures better than its own, by a median NCC margin of
@@ -578,12 +579,18 @@ def _dense(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) 
     t0 = time.perf_counter()
     verdicts: Dict[str, List[Tuple[str, bool]]] = {c: [] for c in cameras}
     ncc: Dict[Tuple[str, str, int], float] = {}
+    per_instant: Dict[Tuple[str, int], List[bool]] = {}
     for ai, a in enumerate(cameras):
         for b in cameras[ai + 1:]:
             ks = sorted(set(dense_instants(m.frames[a], th.dense_every))
                         & set(dense_instants(m.frames[b], th.dense_every)))
-            judged = [(bad, v) for bad, v in (_dense_bad(m, c2w, K, th, a, k, b, k, ncc) for k in ks)
-                      if bad is not None]
+            judged = []
+            for k in ks:
+                bad_k, v_k = _dense_bad(m, c2w, K, th, a, k, b, k, ncc)
+                if bad_k is not None:
+                    judged.append((bad_k, v_k))
+                    for c in (a, b):
+                        per_instant.setdefault((c, k), []).append(bad_k)
             if not judged:
                 continue
             bad = any(x for x, _ in judged)
@@ -601,6 +608,9 @@ def _dense(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) 
         r.dense_with = ",".join(sorted({o for o, b in v if b}))
         r.dense_time_delta = _time_delta(m, c2w, K, th, c, ncc) if m.gray else math.nan
         cross_bad = 2 * r.dense_bad >= len(v) and r.dense_bad >= th.min_cross_disagree
+        # one wrong frame (a rotated pose) contradicts the cameras co-visible at that instant only
+        cross_bad = cross_bad or any(2 * sum(x) >= len(x) and sum(x) >= th.min_cross_disagree
+                                     for (cc, _), x in per_instant.items() if cc == c)
         if cross_bad or r.dense_time_delta > th.dense_time_margin:
             r.reasons.append("dense")
             r.message = _join(r.message, (
