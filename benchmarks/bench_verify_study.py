@@ -140,7 +140,7 @@ def given_scene(sd: Path, scenes, out_json: Path, rejudge: bool = False) -> dict
         meas = measure_scene(lambda c: read_video(sd / "videos" / f"{c}.mp4")[0], cams, sd / "depth")
         t_measure = time.perf_counter() - t
         meas.save(npz)
-    nodepth = SceneMeasurements(meas.frames, meas.tracks, meas.cross, None, meas.seconds)
+    nodepth = meas.without_depth()
     h, w = read_video(sd / "videos" / f"{cams[0]}.mp4", 1)[0].shape[1:3]
 
     def judge(files: Path, m):
@@ -148,16 +148,18 @@ def given_scene(sd: Path, scenes, out_json: Path, rejudge: bool = False) -> dict
         t0 = time.perf_counter()
         res = judge_scene(m, c2w, K, target, stated_distance_m=stated_distances(spec),
                           character=character_box(spec))
-        return {c: "+".join(r.reasons) for c, r in res.items()}, time.perf_counter() - t0, c2w, spec
+        return ({c: "+".join(r.reasons) for c, r in res.items()}, time.perf_counter() - t0, c2w, spec,
+                {c: [r.dense_max_violation, r.dense_bad, r.dense_pairs, r.dense_time_delta] for c, r in res.items()})
 
-    correct, t_judge, c2w, spec = judge(sd, nodepth)
-    correct_depth, _, _, _ = judge(sd, meas)
+    correct, t_judge, c2w, spec, _ = judge(sd, nodepth)
+    correct_depth, t_judge_depth, _, _, dense = judge(sd, meas)
     k = scenes.index(sd)
     moving = _moving(c2w, cams) or cams
     fams = {c.name: c.family for c in spec.cameras} if spec is not None else {}
     rec = {"scene": f"{sd.parent.name}/{sd.name}", "decode_s": decode, "measure_s": t_measure, "judge_s": t_judge,
+           "judge_depth_s": t_judge_depth,
            "cross_pairs": len(meas.cross), "families": fams, "correct": correct, "correct_depth": correct_depth,
-           "tampers": {}}
+           "dense": dense, "tampers": {}}
     other = scenes[(k + 1) % len(scenes)]
     for j, kind in enumerate(TAMPERS):
         cam = moving[(k + j) % len(moving)]
@@ -169,9 +171,9 @@ def given_scene(sd: Path, scenes, out_json: Path, rejudge: bool = False) -> dict
             shutil.copytree(sd / "cameras", files / "cameras")
             shutil.copy(sd / "scene.json", files / "scene.json")
             targets = apply_tamper(kind, files, cam, other=second, other_scene=other)
-            px, _, _, _ = judge(files, nodepth)
-            dp, _, _, _ = judge(files, meas)
-        rec["tampers"][kind] = {"targets": targets, "pixels": px, "depth": dp}
+            px, _, _, _, _ = judge(files, nodepth)
+            dp, _, _, _, dn = judge(files, meas)
+        rec["tampers"][kind] = {"targets": targets, "pixels": px, "depth": dp, "dense": dn}
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(rec, indent=1))
     return rec
@@ -213,10 +215,21 @@ def given_study(root: Path, out: Path, rejudge: bool = False) -> None:
         print(f"| {kind} | {len(tg)} | {px} ({100 * px / max(len(tg), 1):.0f} %) | "
               f"{dp} ({100 * dp / max(len(tg), 1):.0f} %) "
               f"| {sp}/{len(recs)} / {sdp}/{len(recs)} |")
+    for kind in TAMPERS:  # what is still missed, for the notes
+        for r in recs:
+            t = r["tampers"][kind]
+            for c in t["targets"]:
+                miss = [m for m in ("pixels", "depth") if not t[m][c]]
+                if miss:
+                    print(f"  missed {kind} {r['scene']}/{c} ({r['families'].get(c, '?')}) by {'+'.join(miss)}; "
+                          f"with depth: {t['depth'][c] or '-'}; dense [max violation, bad pairs, pairs, timing] "
+                          f"{[round(x, 3) if isinstance(x, float) else x for x in t.get('dense', {}).get(c, [])]}")
     dec = float(np.mean([r["decode_s"] for r in recs]))
     ver = float(np.mean([r["measure_s"] + r["judge_s"] for r in recs]))
+    verd = float(np.mean([r["measure_s"] + r.get("judge_depth_s", r["judge_s"]) for r in recs]))
     print(f"\nseconds per scene (one process): decode {dec:.1f}, given-pose verify (decode + track + match + judge) "
-          f"{ver:.1f}: {ver / dec:.1f}x the decode")
+          f"{ver:.1f}: {ver / dec:.1f}x the decode; with depth maps (dense test included) {verd:.1f}: "
+          f"{verd / dec:.1f}x")
 
 
 def main() -> None:

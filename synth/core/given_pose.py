@@ -17,6 +17,11 @@ Residuals (each per match, in pixels of view ``b``):
   test, so it checks rotation and focal length of pans, tilts and long lenses where Sampson is weak.
 * :func:`depth_reprojection_px` -- where a rendered depth map of view ``a`` exists, back-project ``x_a`` at its depth,
   move it by the written metric pose and project into ``b``: checks the metric scale as well (metres vs cm).
+* :func:`depth_consistency` -- dense, no matching: where both views have rendered depth maps, a grid of view ``b``'s
+  pixels is lifted at its depth, moved by the written metric poses and projected into ``a``; ``a``'s own depth there
+  must not be clearly *farther* (a *free-space violation*: ``a`` would see through a surface that ``b`` says is
+  there; nearer is an occlusion, no contradiction), and the grey values of the points whose depths agree must
+  correlate (high-passed NCC: a pose error too small for the depths shows as misaligned texture).
 * :func:`cheirality` -- the fraction of matches with parallax that triangulate in front of both cameras (a reversed
   translation puts them behind).
 
@@ -36,7 +41,8 @@ from .rigid import invert_rigid
 
 __all__ = ["relative_pose", "fundamental_from_pose", "sampson_px", "rotation_transfer_px", "depth_reprojection_px",
            "cheirality", "parallax_bound_px", "PairStats", "pair_stats", "track_klt", "sift_features", "match_sift",
-           "gray"]
+           "gray", "DepthConsistency", "depth_consistency", "high_pass",
+           "nearest_depth", "lift_grid"]
 
 
 def relative_pose(c2w_a: np.ndarray, c2w_b: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -184,6 +190,139 @@ def pair_stats(K_a: np.ndarray, K_b: np.ndarray, c2w_a: np.ndarray, c2w_b: np.nd
     if len(r) == 0:
         return PairStats(kind, 0, float("nan"), float("nan"))
     return PairStats(kind, len(r), float(np.median(r)), float(np.mean(r <= threshold_px)), front, fn)
+
+
+@dataclass(frozen=True)
+class DepthConsistency:
+    """Dense depth / photometric agreement of view ``b`` lifted into view ``a`` (:func:`depth_consistency`).
+
+    Attributes:
+        n: co-visible grid points: ``b``'s point lands inside ``a``'s image, in front of it.
+        violation_frac: fraction of the ``n`` where ``a``'s depth (the nearest in a 3x3 neighbourhood; sky, depth 0,
+            counts as infinitely far) exceeds the predicted depth by more than the relative tolerance.
+        agree_n: points whose predicted depth agrees with ``a``'s (nearest pixel) within the tolerance.
+        ncc: normalised cross-correlation of the high-passed grey values of ``b`` and ``a`` at the ``agree_n``
+            points (nan without images or with fewer than 20 such points).
+    """
+
+    n: int
+    violation_frac: float
+    agree_n: int
+    ncc: float
+
+
+def high_pass(g: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+    """``(H, W)`` float32 grey image minus its Gaussian blur (``sigma`` pixels): texture, without the shading and
+    exposure that differ between views."""
+    import cv2
+
+    g = np.asarray(g, dtype=np.float32)
+    return g - cv2.GaussianBlur(g, (0, 0), sigma)
+
+
+def depth_consistency(K_a: np.ndarray, c2w_a: np.ndarray, depth_a: np.ndarray, K_b: np.ndarray, c2w_b: np.ndarray,
+                      depth_b: np.ndarray, stride: int = 8, rel_tol: float = 0.05,
+                      tex_a: Optional[np.ndarray] = None, tex_b: Optional[np.ndarray] = None,
+                      near_a: Optional[np.ndarray] = None,
+                      grid_b: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None) -> DepthConsistency:
+    """Whether the written poses and intrinsics of two views explain their rendered depth maps (and textures).
+
+    Every ``stride``-th pixel centre of ``b`` with known depth on a smooth patch (:func:`lift_grid` with
+    ``smooth_tol = rel_tol``) is lifted (``X = z K_b^-1 [u, v, 1]``), taken to the
+    world by ``c2w_b`` and into ``a`` by ``c2w_a^-1``, and projected by ``K_a``.
+
+    Args:
+        K_a, K_b: ``(3, 3)`` intrinsics in pixels of the depth maps.
+        c2w_a, c2w_b: ``(4, 4)`` OpenCV c2w, metres (the depth maps' unit).
+        depth_a, depth_b: ``(H, W)`` planar depth (metres, 0 = unknown / sky).
+        stride: grid step in pixels of ``b``.
+        rel_tol: relative depth tolerance (0.05: 5 cm at 1 m, 50 cm at 10 m).
+        tex_a, tex_b: optional ``(h, w)`` float images (e.g. :func:`high_pass` grey) of the same views at any
+            resolution (coordinates are scaled by ``w / W``, ``h / H``) for the photometric NCC.
+        near_a: :func:`nearest_depth` of ``depth_a`` when already computed (it is the same for every pair).
+        grid_b: :func:`lift_grid` ``(K_b, depth_b, stride)`` when already computed.
+
+    Returns:
+        :class:`DepthConsistency`.
+    """
+    H, W = depth_b.shape
+    Ha, Wa = depth_a.shape
+    u, v, Xb = lift_grid(K_b, depth_b, stride, rel_tol) if grid_b is None else grid_b
+    T = invert_rigid(np.asarray(c2w_a, np.float64)) @ np.asarray(c2w_b, np.float64)
+    Xa = Xb @ T[:3, :3].T + T[:3, 3]
+    za = Xa[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ua = K_a[0, 0] * Xa[:, 0] / za + K_a[0, 2]
+        va = K_a[1, 1] * Xa[:, 1] / za + K_a[1, 2]
+    vis = (za > 1e-6) & (ua >= 0) & (ua < Wa) & (va >= 0) & (va < Ha)
+    n = int(vis.sum())
+    if n == 0:
+        return DepthConsistency(0, float("nan"), 0, float("nan"))
+    ua, va, za = ua[vis], va[vis], za[vis]
+    ci = np.clip(np.floor(ua).astype(int), 0, Wa - 1)
+    ri = np.clip(np.floor(va).astype(int), 0, Ha - 1)
+    near = nearest_depth(depth_a) if near_a is None else near_a
+    viol = near[ri, ci] > za * (1 + rel_tol)
+    d_at = depth_a[ri, ci]
+    agree = (d_at > 0) & (np.abs(d_at - za) <= rel_tol * za)
+    ncc = float("nan")
+    if tex_a is not None and tex_b is not None and agree.sum() >= 20:
+        sb = np.array(tex_b.shape[::-1], np.float64) / (W, H)
+        sa = np.array(tex_a.shape[::-1], np.float64) / (Wa, Ha)
+        ib = _sample(tex_b, u[vis][agree] * sb[0], v[vis][agree] * sb[1])
+        ia = _sample(tex_a, ua[agree] * sa[0], va[agree] * sa[1])
+        ib, ia = ib - ib.mean(), ia - ia.mean()
+        den = float(np.sqrt((ib ** 2).sum() * (ia ** 2).sum()))
+        ncc = float((ib * ia).sum() / den) if den > 0 else float("nan")
+    return DepthConsistency(n, float(viol.mean()), int(agree.sum()), ncc)
+
+
+def lift_grid(K: np.ndarray, depth: np.ndarray, stride: int,
+              smooth_tol: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every ``stride``-th pixel centre with known depth, lifted: ``(u (N,), v (N,) continuous pixel coordinates,
+    X (N, 3) camera-frame points in metres, OpenCV axes)`` for ``K`` ``(3, 3)`` and planar ``depth`` ``(H, W)``
+    (metres, 0 = unknown). With ``smooth_tol``, only points whose 3x3 neighbourhood is known and within
+    ``smooth_tol`` (relative) of their depth: no silhouette and no surface seen at a grazing angle (the far rim of
+    the ground), where a fraction of a pixel changes the depth by more than any tolerance."""
+    import cv2
+
+    H, W = depth.shape
+    v, u = np.mgrid[stride // 2:H:stride, stride // 2:W:stride]
+    z = depth[v, u].astype(np.float64)
+    ok = z > 0
+    if smooth_tol is not None:
+        d = np.where(depth > 0, depth, np.inf).astype(np.float32)
+        k3 = np.ones((3, 3), np.uint8)
+        hi = cv2.dilate(d, k3, borderType=cv2.BORDER_REPLICATE)[v, u]
+        lo = cv2.erode(d, k3, borderType=cv2.BORDER_REPLICATE)[v, u]
+        with np.errstate(invalid="ignore"):
+            ok &= np.isfinite(hi) & (hi - lo <= smooth_tol * z)
+    u, v, z = u[ok] + 0.5, v[ok] + 0.5, z[ok]
+    X = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], axis=1)
+    return u, v, X
+
+
+def nearest_depth(depth: np.ndarray) -> np.ndarray:
+    """``(H, W)`` float32: the nearest depth (metres) of each pixel's 3x3 neighbourhood, unknown (0, the sky) as
+    infinitely far. A point on a silhouette of one view that lands one pixel beside the silhouette in the other is
+    then not a free-space violation (aliasing of the rasterised edge)."""
+    import cv2
+
+    d = np.where(depth > 0, depth, np.inf).astype(np.float32)
+    return cv2.erode(d, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+
+
+def _sample(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``img`` at continuous pixel coordinates ``x``, ``y`` (pixel centres at +0.5)."""
+    h, w = img.shape
+    x = np.clip(x - 0.5, 0, w - 1)
+    y = np.clip(y - 0.5, 0, h - 1)
+    x0 = np.minimum(np.floor(x).astype(int), w - 2) if w > 1 else np.zeros(len(x), int)
+    y0 = np.minimum(np.floor(y).astype(int), h - 2) if h > 1 else np.zeros(len(y), int)
+    fx, fy = x - x0, y - y0
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    return ((1 - fy) * ((1 - fx) * img[y0, x0] + fx * img[y0, x1])
+            + fy * ((1 - fx) * img[y1, x0] + fx * img[y1, x1])).astype(np.float64)
 
 
 def gray(rgb: np.ndarray) -> np.ndarray:

@@ -27,6 +27,15 @@ the geometry the files state (:mod:`synth.core.given_pose`):
   a wrong focal length, a mirrored yaw).
 * **depth** (scenes rendered with ``--depth``): matched points lifted at their rendered depth (metres) and moved by the
   written metric poses must land on their match within ``depth_px``; flagged ``depth`` (wrong units, everything else).
+* **focal scan** (pixels only, scene-wide): the matches of every camera's pairs ``window`` apart and across cameras
+  are scored with all focal lengths scaled by each of ``focal_scales``; when another scale explains them better by
+  more than ``focal_margin`` of the matches, every camera is flagged ``focal`` (:func:`_focal_scan`; the lens is
+  the scene's, and static cameras cannot see theirs alone).
+* **dense depth** (scenes with depth maps, no matching): at every ``dense_every``-th frame, every two cameras'
+  depth maps are lifted into each other under the written poses; free-space violations (one camera would see
+  through a surface the other says is there) flag ``dense`` (swaps, another scene, wrong focal length, units, a
+  rotated frame); a photometric timing test flags a camera whose written pose of a neighbouring frame explains the
+  other cameras' textures better than its own (frames shifted or reversed) (:func:`_dense`).
 * **character** (``scene.json``): the character's aim point, at the written frame-0 pose, must be in front of the
   camera and inside the image widened by ``char_margin`` on each side (the recipe starts every camera with the
   character in view), and the camera at least ``min_char_distance_m`` from it horizontally (the recipe's closest
@@ -47,8 +56,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..core.given_pose import (gray, match_sift, pair_stats, parallax_bound_px, relative_pose, rotation_transfer_px,
-                               sift_features, track_klt)
+from ..core.given_pose import (depth_consistency, gray, high_pass, lift_grid, match_sift, nearest_depth, pair_stats,
+                               parallax_bound_px, relative_pose, rotation_transfer_px, sift_features, track_klt)
 
 __all__ = ["GivenPoseThresholds", "GivenPoseResult", "SceneMeasurements", "measure_scene", "judge_scene", "check_scene"]
 
@@ -77,6 +86,14 @@ class GivenPoseThresholds:
     coarse_factor: float = 3.0
     coarse_px: float = 8.0
     char_step_m: float = 0.1
+    dense_grid_cols: int = 69
+    dense_every: int = 8
+    dense_rel_tol: float = 0.05
+    dense_max_violation: float = 0.05
+    dense_min_points: int = 200
+    dense_time_margin: float = 0.02
+    focal_scales: Tuple[float, ...] = tuple(float(x) for x in np.geomspace(0.5, 2.0, 13))
+    focal_margin: float = 0.02
 
 
 @dataclass
@@ -98,6 +115,13 @@ class GivenPoseResult:
     depth_bad: int = 0
     depth_median_px: float = math.nan
     char_px: float = math.nan
+    dense_pairs: int = 0
+    dense_bad: int = 0
+    dense_with: str = ""
+    dense_max_violation: float = math.nan
+    dense_time_delta: float = math.nan
+    focal_best_scale: float = math.nan
+    focal_margin: float = math.nan
     seconds: float = 0.0
     message: str = ""
 
@@ -189,6 +213,8 @@ class SceneMeasurements:
         cross: ``(cam_a, cam_b, frame) -> (x_a, x_b)`` SIFT correspondences between cameras at one instant.
         depth_dir: the scene's ``depth/`` folder, or None.
         seconds: camera -> seconds spent measuring it (its share of the cross-camera matching included).
+        gray: ``(camera, frame) -> (h, w)`` uint8 grey frame downscaled to ``max_size`` at the dense instants
+            (every ``window``-th frame and the last): the texture of the dense depth test (:func:`_dense`).
     """
 
     frames: Dict[str, int]
@@ -196,7 +222,37 @@ class SceneMeasurements:
     cross: Dict[Tuple[str, str, int], Tuple[np.ndarray, np.ndarray]]
     depth_dir: Optional[Path]
     seconds: Dict[str, float]
+    gray: Dict[Tuple[str, int], np.ndarray] = field(default_factory=dict)
     _depth: Dict[Tuple[str, int], Optional[np.ndarray]] = field(default_factory=dict, repr=False)
+    _tex: Dict[Tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
+    _near: Dict[Tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
+    _grid: Dict[Tuple[str, int, bytes, int, float], Tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False)
+
+    def grid(self, cam: str, frame: int, K: np.ndarray, stride: int, smooth_tol: float):
+        """:func:`synth.core.given_pose.lift_grid` of a rendered depth map under ``K`` (cached per ``K``)."""
+        key = (cam, frame, np.asarray(K, np.float64).tobytes(), stride, smooth_tol)
+        if key not in self._grid:
+            self._grid[key] = lift_grid(K, self.depth(cam, frame), stride, smooth_tol)
+        return self._grid[key]
+
+    def near(self, cam: str, frame: int) -> np.ndarray:
+        """:func:`synth.core.given_pose.nearest_depth` of a rendered depth map (cached; the depth must exist)."""
+        if (cam, frame) not in self._near:
+            self._near[(cam, frame)] = nearest_depth(self.depth(cam, frame))
+        return self._near[(cam, frame)]
+
+    def texture(self, cam: str, frame: int) -> Optional[np.ndarray]:
+        """High-passed grey frame (:func:`synth.core.given_pose.high_pass`) at a dense instant, or None (cached)."""
+        if (cam, frame) not in self.gray:
+            return None
+        if (cam, frame) not in self._tex:
+            self._tex[(cam, frame)] = high_pass(self.gray[(cam, frame)])
+        return self._tex[(cam, frame)]
+
+    def without_depth(self) -> "SceneMeasurements":
+        """The same measurements judged as pixels only (no depth maps)."""
+        return SceneMeasurements(self.frames, self.tracks, self.cross, None, self.seconds, self.gray)
 
     def depth(self, cam: str, frame: int) -> Optional[np.ndarray]:
         """Planar depth (metres, 0 = unknown) of a camera's frame, or None where not rendered (cached)."""
@@ -214,6 +270,8 @@ class SceneMeasurements:
                 arrs[f"t|{c}|{i}|{j}"] = np.stack([xa, xb])
         for (a, b, k), (xa, xb) in self.cross.items():
             arrs[f"x|{a}|{b}|{k}"] = np.stack([xa, xb])
+        for (c, k), g in self.gray.items():
+            arrs[f"g|{c}|{k}"] = g
         for c in self.frames:
             arrs[f"f|{c}"] = np.array([self.frames[c], self.seconds[c]])
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,17 +282,19 @@ class SceneMeasurements:
     @classmethod
     def load(cls, path: Path, depth_dir: Optional[Path]) -> "SceneMeasurements":
         """Inverse of :meth:`save`."""
-        frames, secs, tracks, cross = {}, {}, {}, {}
+        frames, secs, tracks, cross, grays = {}, {}, {}, {}, {}
         with np.load(path, allow_pickle=False) as z:
             for key in z.files:
                 p = key.split("|")
                 if p[0] == "f":
                     frames[p[1]], secs[p[1]] = int(z[key][0]), float(z[key][1])
+                elif p[0] == "g":
+                    grays[(p[1], int(p[2]))] = z[key]
                 elif p[0] == "t":
                     tracks.setdefault(p[1], {})[(int(p[2]), int(p[3]))] = (z[key][0], z[key][1])
                 else:
                     cross[(p[1], p[2], int(p[3]))] = (z[key][0], z[key][1])
-        return cls(frames, {c: tracks.get(c, {}) for c in frames}, cross, depth_dir, secs)
+        return cls(frames, {c: tracks.get(c, {}) for c in frames}, cross, depth_dir, secs, grays)
 
 
 def measure_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], depth_dir: Optional[Path] = None,
@@ -246,7 +306,7 @@ def measure_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], d
         cameras: all cameras of the scene (the cross-camera test matches every two of them).
         depth_dir: the scene's ``depth/`` folder (``camNN/FFFFF.png``, 16-bit mm) when rendered.
     """
-    nframes, tracks, feats, secs = {}, {}, {}, {}
+    nframes, tracks, feats, secs, grays = {}, {}, {}, {}, {}
     for cam in cameras:
         t0 = time.perf_counter()
         rgb = frames(cam)
@@ -255,6 +315,8 @@ def measure_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], d
         del rgb
         inst = sorted({0, (n - 1) // 2, n - 1}) if th.instants >= 3 else [0]
         feats[cam] = {k: _scaled_feats(sift_features(g[k]), scale) for k in inst}
+        for k in dense_instants(n, th.window):
+            grays[(cam, k)] = g[k]
         tracks[cam] = {p: (xa / scale, xb / scale) for p, (xa, xb) in track_klt(g, th.window).items()}
         secs[cam] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -266,7 +328,12 @@ def measure_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], d
                 if len(xa) >= th.min_cross_matches:
                     cross[(a, b, k)] = (xa, xb)
     share = (time.perf_counter() - t0) / max(len(cameras), 1)
-    return SceneMeasurements(nframes, tracks, cross, depth_dir, {c: v + share for c, v in secs.items()})
+    return SceneMeasurements(nframes, tracks, cross, depth_dir, {c: v + share for c, v in secs.items()}, grays)
+
+
+def dense_instants(n: int, window: int) -> List[int]:
+    """Frames of the dense depth test of an ``n``-frame clip: every ``window``-th and the last."""
+    return sorted(set(range(0, n, max(window, 1))) | {n - 1}) if n > 0 else []
 
 
 def check_scene(frames: Callable[[str], np.ndarray], cameras: Sequence[str], c2w: Dict[str, np.ndarray],
@@ -365,7 +432,195 @@ def judge_scene(m: SceneMeasurements, c2w: Dict[str, np.ndarray], K: Callable[[s
                     r.reasons.append("character")
         r.seconds += time.perf_counter() - t0
     _cross(res, cameras, c2w, K, m, th)
+    _focal_scan(res, cameras, c2w, K, target_m, m, th)
+    if m.depth_dir is not None:
+        _dense(res, cameras, c2w, K, m, th)
+        # where the dense test judged a camera it replaces the two matched-point tests it generalises: their wrong
+        # but RANSAC-consistent matches (repetitive texture between cameras; 4 correct cameras of one study scene)
+        # were the false flags with depth maps, and no tamper of the study was caught by them alone
+        for r in res.values():
+            if r.dense_pairs:
+                r.reasons = [x for x in r.reasons if x not in ("cross", "depth")]
     return res
+
+
+def _focal_scan(res, cameras, c2w, K, target_m, m: SceneMeasurements, th: GivenPoseThresholds) -> None:
+    """Scene focal-length scan (pixels only; adds ``focal`` to every camera).
+
+    The matches of every camera's pairs of frames ``window`` apart (rotation transfer or Sampson, as
+    :func:`synth.core.given_pose.pair_stats`, within ``match_px``; all matches, the character included: it is a
+    minority) and of the cross-camera matches (Sampson within ``cross_px``) are scored under the written poses with
+    every camera's focal lengths scaled by each of ``focal_scales``: the score is the mean inlier fraction over
+    those pairs. When some scale explains them better than the written focal length (scale 1) by more than
+    ``focal_margin`` (a fraction of all matches), the focal length the files state is not the one the pixels were
+    rendered with. A scene-wide test because the lens is (``scene.json``): static cameras and sideways dollies, which
+    cannot see their focal length alone, are flagged with the cameras that do (pans and tilts: a rotation by
+    ``a`` moves the image by ``f tan a``; wide cross-camera baselines)."""
+    t0 = time.perf_counter()
+    sets = []
+    for cam in cameras:
+        P = c2w[cam]
+        for (i, j), (xa, xb) in m.tracks[cam].items():
+            if j - i == th.window and j < len(P) and len(xa) >= th.min_matches:
+                dist = float(np.linalg.norm(P[i][:3, 3] - target_m)) if target_m is not None else 5.0
+                sets.append((K(cam, i), K(cam, j), P[i], P[j], xa, xb, th.match_px, dist, th.max_parallax_px))
+    for (a, b, k), (xa, xb) in m.cross.items():
+        if k < len(c2w[a]) and k < len(c2w[b]):
+            sets.append((K(a, k), K(b, k), c2w[a][k], c2w[b][k], xa, xb, th.cross_px, 1e9, -1.0))
+    if not sets:
+        return
+    scores = []
+    for sc in (1.0,) + tuple(th.focal_scales):
+        S = np.diag([sc, sc, 1.0])
+        fr = [pair_stats(Ka @ S, Kb @ S, Pa, Pb, xa, xb, px, dist, mp).inlier_frac  # fx, fy scaled; cx, cy kept
+              for Ka, Kb, Pa, Pb, xa, xb, px, dist, mp in sets]
+        scores.append(float(np.nanmean(fr)) if np.isfinite(fr).any() else math.nan)
+    best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
+    margin = scores[best] - scores[0]
+    share = (time.perf_counter() - t0) / max(len(cameras), 1)
+    for c in cameras:
+        r = res[c]
+        r.focal_best_scale = ((1.0,) + tuple(th.focal_scales))[best]
+        r.focal_margin = margin
+        if margin > th.focal_margin:
+            r.reasons.append("focal")
+            r.message = _join(r.message, f"focal: the written focal length x {r.focal_best_scale:.2f} explains "
+                                         f"{100 * margin:.0f} % more of the scene's matches")
+        r.seconds += share
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a else b
+
+
+def _depth_K(K: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """``K`` (pixels of the video: width ``2 cx``) scaled to the depth map's pixels (the same size when rendered by
+    ``synth render``)."""
+    sx = depth.shape[1] / (2 * K[0, 2])
+    sy = depth.shape[0] / (2 * K[1, 2])
+    return np.diag([sx, sy, 1.0]) @ K
+
+
+def _consistency(m: SceneMeasurements, c2w, K, th: GivenPoseThresholds, a: str, ka: int, b: str, kb: int,
+                 pose_a: Optional[np.ndarray] = None):
+    """:func:`synth.core.given_pose.depth_consistency` of view ``(b, kb)`` lifted into ``(a, ka)`` (``pose_a``
+    replaces ``a``'s written pose when given), with the high-passed grey textures; None without depth maps."""
+    da, db = m.depth(a, ka), m.depth(b, kb)
+    if da is None or db is None or ka >= len(c2w[a]) or kb >= len(c2w[b]):
+        return None
+    Kb = _depth_K(K(b, kb), db)
+    stride = max(1, db.shape[1] // th.dense_grid_cols)  # the same number of points at any size (12 px at 832)
+    return depth_consistency(_depth_K(K(a, ka), da), c2w[a][ka] if pose_a is None else pose_a, da,
+                             Kb, c2w[b][kb], db, stride, th.dense_rel_tol,
+                             m.texture(a, ka), m.texture(b, kb), near_a=m.near(a, ka),
+                             grid_b=m.grid(b, kb, Kb, stride, th.dense_rel_tol))
+
+
+def _dense_bad(m: SceneMeasurements, c2w, K, th: GivenPoseThresholds, a: str, ka: int, b: str, kb: int,
+               ncc: Optional[Dict] = None) -> Tuple[Optional[bool], float]:
+    """Dense depth test of two views (both directions): ``(None if neither direction has dense_min_points
+    co-visible points else whether one has more than dense_max_violation free-space violations, the larger
+    violation fraction)``. ``ncc[(x, y, k)]`` receives the photometric NCC of ``y`` lifted into ``x``."""
+    viol = []
+    for x, kx, y, ky in ((a, ka, b, kb), (b, kb, a, ka)):
+        r = _consistency(m, c2w, K, th, x, kx, y, ky)
+        if r is None:
+            return None, math.nan
+        if r.n >= th.dense_min_points:
+            viol.append(r.violation_frac)
+        if ncc is not None and r.agree_n >= th.dense_min_points // 2 and np.isfinite(r.ncc):
+            ncc[(x, y, kx)] = r.ncc
+    if not viol:
+        return None, math.nan
+    return max(viol) > th.dense_max_violation, max(viol)
+
+
+def _time_delta(m: SceneMeasurements, c2w, K, th: GivenPoseThresholds, a: str, ncc: Dict) -> float:
+    """Median, over the other cameras and instants ``k``, of how much better camera ``a``'s written pose of frame
+    ``k -+ window`` explains the other camera's texture at instant ``k`` than its pose of frame ``k`` (NCC
+    difference; negative when the written frame ``k`` is the best, 0 for a camera whose pose does not change): a
+    trajectory written late or early (shifted frames) or in reverse fits better at the wrong frame. nan without
+    such comparisons."""
+    P = c2w[a]
+    deltas = []
+    for (x, y, k), n0 in ncc.items():
+        if x != a:
+            continue
+        best = -math.inf
+        for d in (-th.window, th.window):
+            if not 0 <= k + d < len(P):
+                continue
+            if np.allclose(P[k + d], P[k], atol=1e-6):
+                best = max(best, n0)
+                continue
+            r = _consistency(m, c2w, K, th, a, k, y, k, pose_a=P[k + d])
+            if r is not None and r.agree_n >= th.dense_min_points // 2 and np.isfinite(r.ncc):
+                best = max(best, r.ncc)
+        if np.isfinite(best):
+            deltas.append(best - n0)
+    return float(np.median(deltas)) if deltas else math.nan
+
+
+def _dense(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) -> None:
+    """Dense depth consistency (scenes with depth maps; adds ``dense``).
+
+    Across cameras, at every ``dense_every``-th frame and the last (:func:`dense_instants`; a multiple of ``window``
+    so the grey frames were kept), every two cameras' depth maps are lifted into each other under the written poses
+    (:func:`synth.core.given_pose.depth_consistency`); a pair of cameras disagrees when at some instant more than
+    ``dense_max_violation`` of the co-visible points of either is a free-space violation (on correct renders: a few
+    %, from anti-aliased rims), and a camera that disagrees with at least ``min_cross_disagree`` cameras and half of
+    those it was compared with (over all instants, or at one instant: a single wrong frame) is flagged. (Not within
+    a camera: frames ``k`` and ``k + window`` are two instants,
+    and the animated character between them contradicts any pose; every tamper that test caught in the study was
+    caught by another test.) Timing (:func:`_time_delta`): a camera whose written pose of a neighbouring dense
+    instant explains the other cameras' textures better than its own, by a median NCC margin of
+    ``dense_time_margin``, is flagged (frames shifted or reversed in a camera moving too little for the depths to
+    contradict)."""
+    t0 = time.perf_counter()
+    verdicts: Dict[str, List[Tuple[str, bool]]] = {c: [] for c in cameras}
+    ncc: Dict[Tuple[str, str, int], float] = {}
+    per_instant: Dict[Tuple[str, int], List[bool]] = {}
+    for ai, a in enumerate(cameras):
+        for b in cameras[ai + 1:]:
+            ks = sorted(set(dense_instants(m.frames[a], th.dense_every))
+                        & set(dense_instants(m.frames[b], th.dense_every)))
+            judged = []
+            for k in ks:
+                bad_k, v_k = _dense_bad(m, c2w, K, th, a, k, b, k, ncc)
+                if bad_k is not None:
+                    judged.append((bad_k, v_k))
+                    for c in (a, b):
+                        per_instant.setdefault((c, k), []).append(bad_k)
+            if not judged:
+                continue
+            bad = any(x for x, _ in judged)
+            verdicts[a].append((b, bad))
+            verdicts[b].append((a, bad))
+            v = max(x for _, x in judged)
+            for c in (a, b):
+                rc = res[c]
+                rc.dense_max_violation = v if not np.isfinite(rc.dense_max_violation) else max(
+                    rc.dense_max_violation, v)
+    for c in cameras:
+        v, r = verdicts[c], res[c]
+        r.dense_pairs = len(v)
+        r.dense_bad = sum(b for _, b in v)
+        r.dense_with = ",".join(sorted({o for o, b in v if b}))
+        r.dense_time_delta = _time_delta(m, c2w, K, th, c, ncc) if m.gray else math.nan
+        cross_bad = 2 * r.dense_bad >= len(v) and r.dense_bad >= th.min_cross_disagree
+        # one wrong frame (a rotated pose) contradicts the cameras co-visible at that instant only
+        cross_bad = cross_bad or any(2 * sum(x) >= len(x) and sum(x) >= th.min_cross_disagree
+                                     for (cc, _), x in per_instant.items() if cc == c)
+        if cross_bad or r.dense_time_delta > th.dense_time_margin:
+            r.reasons.append("dense")
+            r.message = _join(r.message, (
+                f"dense: depth maps contradict {r.dense_bad} of {len(v)} cameras ({r.dense_with}; up to "
+                f"{100 * r.dense_max_violation:.0f} % free-space violations)" if cross_bad else
+                f"dense timing: the poses of frames +-{th.window} fit the other cameras better (NCC "
+                f"+{r.dense_time_delta:.2f})"))
+    share = (time.perf_counter() - t0) / max(len(cameras), 1)
+    for c in cameras:
+        res[c].seconds += share
 
 
 def _cross(res, cameras, c2w, K, m: SceneMeasurements, th: GivenPoseThresholds) -> None:
