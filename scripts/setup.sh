@@ -34,6 +34,31 @@ if [ "${1:-}" = "--offline" ]; then
   echo "offline install of profile $(cat "$wh/PROFILE") into $venv done"
   exit 0
 fi
+# Debian packages, when this runs as root with apt, in one background job (apt holds the dpkg lock: one apt-get at
+# a time) while pip installs: first the CMU motion capture (assimp-testmodels ships CMU BVH takes; the asset build
+# below waits for it), then Chromium + chromedriver for the studio browser tests (recam studio / synth studio,
+# headless through selenium; mostly download and unpacking, overlapping the asset build; waited for at the end).
+# Never fatal: without the clips the catalog lists them as unavailable and keeps the procedural motions; without a
+# browser the browser tests are skipped.
+apt_try() {  # apt_try PKG...: install, refreshing the package lists once if that fails
+  timeout 600 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 \
+    || { timeout 300 apt-get update -qq >/dev/null 2>&1 \
+         && timeout 600 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1; }
+}
+apt_bg= mocap_done=$(mktemp -u)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (
+    if [ ! -d /usr/share/assimp/models/BVH ]; then
+      apt_try assimp-testmodels || echo "note: assimp-testmodels (CMU mocap clips) not installed; see synth assets list" >&2
+    fi
+    touch "$mocap_done"
+    if ! command -v chromedriver >/dev/null 2>&1; then
+      apt_try chromium chromium-driver \
+        || echo "note: chromium / chromium-driver not installed; the studio browser tests will be skipped" >&2
+    fi
+  ) &
+  apt_bg=$!
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # shellcheck disable=SC1091
 . .venv/bin/activate
@@ -44,23 +69,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   pip install -q -e ".[test]"
   echo "$want" > "$stamp"
 fi
-# CMU motion capture (Debian's assimp-testmodels ships CMU BVH takes): installed when this runs as root with apt;
-# never fatal (without it the catalog lists the mocap clips as unavailable and keeps the procedural motions).
-if [ ! -d /usr/share/assimp/models/BVH ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  (timeout 300 apt-get install -y -qq --no-install-recommends assimp-testmodels >/dev/null 2>&1 \
-    || { timeout 300 apt-get update -qq >/dev/null 2>&1 \
-         && timeout 300 apt-get install -y -qq --no-install-recommends assimp-testmodels >/dev/null 2>&1; }) \
-    || echo "note: assimp-testmodels (CMU mocap clips) not installed; see synth assets list" >&2
-fi
+# the asset build reads the CMU clips: wait for that part of the apt job
+while [ -n "$apt_bg" ] && [ ! -e "$mocap_done" ] && kill -0 "$apt_bg" 2>/dev/null; do sleep 1; done
+rm -f "$mocap_done"
 # Asset cache: CC0 HDRI skies from npm's @pmndrs/assets (~5 s), the anny body bank (anny builds its model data once,
 # ~95 s, kept beside the cache; then ~15 s for 24 bodies), CMU clips; a no-op when up to date. Never fatal: assets
 # that cannot be built are listed as unavailable (`synth assets list`) and the built-in catalog stays in use.
 .venv/bin/synth assets build || echo "warning: synth assets build failed; rendering uses the built-in catalog" >&2
-# Browser for the studio tests (recam studio / synth studio, headless through selenium): Debian's chromium and
-# chromedriver, installed when this runs as root with apt; never fatal (without them the browser tests are skipped).
-if ! command -v chromedriver >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  (timeout 600 apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1 \
-    || { timeout 300 apt-get update -qq >/dev/null 2>&1 \
-         && timeout 600 apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1; }) \
-    || echo "note: chromium / chromium-driver not installed; the studio browser tests will be skipped" >&2
-fi
+# the background apt job (Chromium) ends before set-up does
+[ -z "$apt_bg" ] || wait "$apt_bg" || true

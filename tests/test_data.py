@@ -138,6 +138,37 @@ def _slerp_ref(q0, q1, t):
     return q0 if th < 1e-12 else (np.sin((1 - t) * th) * q0 + np.sin(t * th) * q1) / np.sin(th)
 
 
+def test_training_loader_workers_are_spawned(tmp_path):
+    """The training DataLoader's workers are spawned (a forked worker can inherit a lock held by another thread of
+    the parent and hang): one worker through the spawn path (datasets and collate pickled into a fresh process)
+    yields the batches the main process makes itself."""
+    from recam.train.config import TrainConfig
+    from recam.train.datamodule import ReCamMasterDataModule
+
+    make_realcam(tmp_path)
+
+    def loader(workers):
+        cfg = TrainConfig.model_validate({
+            "model": {"model_dir": str(tmp_path / "none")},
+            "data": {"num_frames": 9, "height": H, "width": W, "batch_size": 2, "num_workers": workers,
+                     "datasets": [{"kind": "realcam-vid", "root": str(tmp_path)}]},
+            "trainer": {"max_steps": 2}})
+        dm = ReCamMasterDataModule(cfg)
+        dm.setup("fit")
+        return dm.train_dataloader()
+
+    spawned, inline = loader(1), loader(0)
+    assert spawned.multiprocessing_context.get_start_method() == "spawn" and inline.num_workers == 0
+    got, ref = list(spawned), list(inline)
+    assert len(got) == len(ref) == 2
+    for a, b in zip(got, ref):
+        assert set(a) == set(b) and a["sample_id"] == b["sample_id"] and a["task"] == b["task"]
+        for k, v in b.items():
+            if isinstance(v, torch.Tensor):
+                assert a[k].dtype == v.dtype and torch.equal(a[k], v), k
+    assert got[0]["video"].shape == (2, 2, 3, 9, H, W)
+
+
 def test_spatialvid_interpolation_scale_and_problems(tmp_path):
     truth = make_spatialvid(tmp_path)
     items, problems = enumerate_items("spatialvid", tmp_path, 9)

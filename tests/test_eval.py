@@ -350,15 +350,11 @@ def test_pairs_are_seeded_and_round_trip(tmp_path):
 
 
 @pytest.mark.slow
-def test_recam_eval_end_to_end_with_the_tiny_model(tmp_path):
+def test_recam_eval_end_to_end_with_the_tiny_model(tmp_path, tiny_demo):
     from recam.cli import app as recam_app
     from recam.eval.run import sample_pairs
-    from synth.cli import app as synth_app
 
-    ds, model = tmp_path / "ds", tmp_path / "tiny"
-    assert run(synth_app, ["render", "--scenes", "2", "--width", "64", "--height", "64", "--frames", "9",
-                           "--out", str(ds)]).exit_code == 0
-    assert run(recam_app, ["init-tiny", str(model)]).exit_code == 0
+    ds, model = tiny_demo / "data", tiny_demo / "tiny"  # a rendered 2-scene dataset and `recam init-tiny` (shared)
     assert sample_pairs(ds, 3, 5) == sample_pairs(ds, 3, 5) != sample_pairs(ds, 3, 6)
     common = ["--num_frames", "9", "--height", "64", "--width", "64", "--pose-stride", "1"]
     out = tmp_path / "eval"

@@ -198,20 +198,17 @@ def test_compute_fvd_over_pairs_caches_features_per_i3d_file(tmp_path, tiny_i3d)
 
 
 @pytest.mark.slow
-def test_recam_eval_end_to_end_writes_fvd_with_a_tiny_i3d(tmp_path, tiny_i3d):
-    """Rendered 2-scene dataset; 'generated' videos = copies of each pair's source (FVD > 0) or target (FVD 0)."""
+def test_recam_eval_end_to_end_writes_fvd_with_a_tiny_i3d(tmp_path, tiny_i3d, tiny_demo):
+    """Rendered 2-scene dataset (the session's shared one, 64x64, 9 frames); 'generated' videos = copies of each
+    pair's source (FVD > 0) or target (FVD 0)."""
     import shutil
 
     from typer.testing import CliRunner
 
     from recam.cli import app as recam_app
     from recam.eval.run import sample_pairs, write_pairs
-    from synth.cli import app as synth_app
 
-    ds = tmp_path / "ds"
-    r = CliRunner().invoke(synth_app, ["render", "--scenes", "2", "--width", "64", "--height", "64", "--frames", "9",
-                                       "--quality", "draft", "--out", str(ds)])
-    assert r.exit_code == 0, r.output
+    ds = tiny_demo / "data"
     pairs = sample_pairs(ds, 4, 0)
     write_pairs(tmp_path / "pairs.csv", pairs)
     values = {}

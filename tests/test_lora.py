@@ -32,17 +32,12 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, _one_thread):
-    """A tiny LoRA trained for 3 steps on a 2-scene synth dataset (9 frames, 64x64), exported."""
-    from synth.cli import app as synth_app
-
+def trained(tmp_path_factory, _one_thread, tiny_demo):
+    """A tiny LoRA trained for 3 steps on a 2-scene synth dataset (9 frames, 64x64; the session's ``tiny_demo``,
+    linked), exported."""
     wd = tmp_path_factory.mktemp("lora")
-    assert run(synth_app, ["render", "--scenes", "2", "--width", "64", "--height", "64", "--frames", "9", "--out",
-                           str(wd / "data")]).exit_code == 0
-    assert run(app, ["init-tiny", str(wd / "tiny")]).exit_code == 0
-    r = run(app, ["prepare", "--dataset", str(wd / "data"), "--kind", "multicam", "--model_dir", str(wd / "tiny"),
-                  "--out", str(wd / "cache"), "--config", str(REPO / "configs/recam/tiny_cpu.yaml")])
-    assert r.exit_code == 0, r.output
+    for name in ("data", "tiny", "cache"):
+        (wd / name).symlink_to(tiny_demo / name, target_is_directory=True)
     cfg = load_train_config(REPO / "configs/recam/tiny_cpu.yaml", [
         f"model.model_dir={wd}/tiny", f"model.init={wd}/tiny/recammaster_tiny.ckpt",
         f"data.datasets.0.cache={wd}/cache", f"output.dir={wd}/run", "trainer.max_steps=3",

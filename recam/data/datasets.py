@@ -53,7 +53,7 @@ from .clips import load_frames
 from .formats import Problem, VideoItem, enumerate_items, get_kind
 
 __all__ = ["SampleError", "DatasetBuildError", "CacheSource", "RawSource", "MultiCamPairDataset",
-           "SingleViewDataset", "build_dataset"]
+           "SingleViewDataset", "build_dataset", "collate"]
 
 log = logging.getLogger(__name__)
 
@@ -309,3 +309,17 @@ def build_dataset(kind: str, *, cache: Optional[Path] = None, root: Optional[Pat
     if k.paired:
         return MultiCamPairDataset(src, num_frames, on_error=on_error, seed=seed, **(pair_filters or {}))
     return SingleViewDataset(src, num_frames, task_probs, require_metric, on_error, seed)
+
+
+def collate(samples):
+    """Stack tensors, keep strings/bools as lists (``sample_id``, ``task``, ``prompt``, ``kind``, ``metric``). The
+    optional intrinsics condition ``cam_intr`` is zero (the source's lens) for samples without it (single-view
+    clips, data without intrinsics) when others of the batch have it."""
+    if any("cam_intr" in s for s in samples):
+        ref = next(s["cam_intr"] for s in samples if "cam_intr" in s)
+        samples = [s if "cam_intr" in s else {**s, "cam_intr": torch.zeros_like(ref)} for s in samples]
+    out = {}
+    for k in samples[0]:
+        vals = [s[k] for s in samples]
+        out[k] = torch.stack(vals) if isinstance(vals[0], torch.Tensor) else vals
+    return out

@@ -14,27 +14,15 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from ..data.datasets import build_dataset
+# collate lives with the datasets: a spawned worker unpickles it by module, and that module must not import
+# lightning (tens of seconds per worker on a loaded machine)
+from ..data.datasets import build_dataset, collate
 from ..data.sampler import MixingSampler
 from .config import TrainConfig
 
 __all__ = ["ReCamMasterDataModule", "collate"]
 
 log = logging.getLogger(__name__)
-
-
-def collate(samples):
-    """Stack tensors, keep strings/bools as lists (``sample_id``, ``task``, ``prompt``, ``kind``, ``metric``). The
-    optional intrinsics condition ``cam_intr`` is zero (the source's lens) for samples without it (single-view
-    clips, data without intrinsics) when others of the batch have it."""
-    if any("cam_intr" in s for s in samples):
-        ref = next(s["cam_intr"] for s in samples if "cam_intr" in s)
-        samples = [s if "cam_intr" in s else {**s, "cam_intr": torch.zeros_like(ref)} for s in samples]
-    out = {}
-    for k in samples[0]:
-        vals = [s[k] for s in samples]
-        out[k] = torch.stack(vals) if isinstance(vals[0], torch.Tensor) else vals
-    return out
 
 
 class ReCamMasterDataModule(L.LightningDataModule):
@@ -81,9 +69,13 @@ class ReCamMasterDataModule(L.LightningDataModule):
         self.sampler = MixingSampler([len(x) for x in self.datasets], [e.weight for e in d.datasets], per_rank,
                                      seed=self.cfg.seed, rank=rank, world_size=world)
         self.sampler.set_start(step * accum * d.batch_size)
+        # Workers spawned, not forked (as `recam prepare`'s): a fork copies whatever locks this process's threads
+        # hold at that instant (Mesa's llvmpipe, OpenMP, Ray, an earlier job of the same process) and a worker can
+        # wait on one forever. Spawned workers receive the datasets and `collate` by pickle (module-level, plain).
         return DataLoader(ConcatDataset(self.datasets), batch_size=d.batch_size, sampler=self.sampler,
                           num_workers=d.num_workers, collate_fn=collate, persistent_workers=d.num_workers > 0,
-                          pin_memory=torch.cuda.is_available(), drop_last=True)
+                          pin_memory=torch.cuda.is_available(), drop_last=True,
+                          multiprocessing_context="spawn" if d.num_workers > 0 else None)
 
     def val_dataloader(self) -> DataLoader:
         n = min(self.cfg.data.val_samples, len(self.datasets[0]))

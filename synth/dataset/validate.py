@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 
 import json
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -350,7 +351,10 @@ def validate_dataset(root: Path, check_videos: bool = True, jobs: int = 1, optio
     done = 0
     if progress:
         progress(0, len(scene_dirs))
-    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 and len(tasks) > 1 else None
+    # spawned, not forked: a fork copies locks other threads of this process hold (Mesa's llvmpipe, OpenMP, Ray) and
+    # a worker can wait on one forever; tasks and _validate_chunk travel by pickle either way
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) \
+        if jobs > 1 and len(tasks) > 1 else None
     with pool or contextlib.nullcontext():
         for res in (pool.map if pool else map)(_validate_chunk, tasks):  # in task order either way
             for probs, n in res:
