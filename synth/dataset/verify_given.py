@@ -104,7 +104,12 @@ class GivenPoseThresholds:
 
 @dataclass
 class GivenPoseResult:
-    """Given-pose verdict of one camera (its columns go to ``verify.csv``)."""
+    """Given-pose verdict of one camera (its columns go to ``verify.csv``).
+
+    With depth maps, a camera the dense test judged (``dense_pairs > 0``) has no matched-point depth test
+    (``depth_pairs`` 0), and when it judged every camera of the scene the cross-camera and focal columns stay empty
+    (0 / nan): the dense test replaces them there (:func:`judge_scene`).
+    """
 
     camera: str
     reasons: List[str] = field(default_factory=list)
