@@ -444,3 +444,74 @@ def test_a_rotated_frame_is_caught_by_the_parallax_bounded_test(rendered, measur
     missed = {c: info[c] for c in info if c not in new}
     assert old <= new and len(new) > len(old), (sorted(old), sorted(new))
     assert len(new) >= 15, missed  # of 20
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sets(st.integers(0, 9), min_size=0, max_size=2), st.data())
+def test_cross_cover_finds_the_few_wrong_cameras_every_bad_pair_shares(wrong, data):
+    from synth.dataset.verify_given import cross_cover
+
+    cams = [f"cam{i:02d}" for i in range(10)]
+    w = sorted(cams[i] for i in wrong)
+    # every bad pair contains a wrong camera (a wrong file contradicts only its own pairs)
+    pairs = [(a, b) for a in w for b in cams if b != a]
+    bad = data.draw(st.lists(st.sampled_from(pairs), unique=True) if pairs else st.just([]))
+    cover = cross_cover(bad, 2)
+    assert cover is not None and len(cover) <= len(w)
+    assert all(set(p) & set(cover) for p in bad)
+    # three disjoint bad pairs need three cameras: more than two wrong files, the matches are not trusted
+    assert cross_cover(bad + [("cam00", "cam01"), ("cam02", "cam03"), ("cam04", "cam05")], 2) is None
+
+
+def _ring(n_cams: int, radius: float = 6.0):
+    """Cameras on a circle around the origin, each looking at it (OpenCV axes: +z forward, +y down; world z up)."""
+    out = []
+    for i in range(n_cams):
+        a = 2 * np.pi * i / n_cams
+        c = np.array([radius * np.cos(a), radius * np.sin(a), 1.5])
+        z = -c / np.linalg.norm(c)
+        x = np.cross(z, [0, 0, 1.0])
+        x /= np.linalg.norm(x)
+        out.append(_c2w(np.c_[x, np.cross(z, x), z], c))
+    return out
+
+
+def test_cross_test_flags_swapped_cameras_and_abstains_when_the_matches_contradict_each_other():
+    """A swap makes bad only the pairs of the two swapped cameras (flagged ``cross``); wrong matches among four
+    cameras (every pair of them: a tiled texture fitted by wrong geometry) cannot be two wrong files: no ``cross``."""
+    from synth.dataset.verify_given import (GivenPoseResult, GivenPoseThresholds, SceneMeasurements, _cross,
+                                            cross_cover)
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1.5, 1.5, size=(150, 3))
+    poses = _ring(6)
+    cams = [f"cam{i:02d}" for i in range(6)]
+    Kf = lambda cam, k: K  # noqa: E731
+    wrong = {c: _c2w(_rot([0, 1, 0], 25.0) @ p[:3, :3], p[:3, 3] + [0.3, -0.4, 0.2]) for c, p in zip(cams, poses)}
+
+    def matches(corrupt=()):
+        cross = {}
+        for ai, a in enumerate(cams):
+            for b in cams[ai + 1:]:
+                pb = wrong[b] if (a, b) in corrupt else poses[cams.index(b)]
+                xa, za = project_points(K, poses[ai], X)
+                xb, zb = project_points(K, pb, X)
+                keep = (za > 0) & (zb > 0)
+                for k in (0, 1):
+                    cross[(a, b, k)] = (xa[keep], xb[keep])
+        return SceneMeasurements({c: 2 for c in cams}, {c: {} for c in cams}, cross, None, {c: 0.0 for c in cams})
+
+    def flagged(m, c2w, th=GivenPoseThresholds()):
+        res = {c: GivenPoseResult(c) for c in cams}
+        _cross(res, cams, c2w, Kf, m, th)
+        return sorted(c for c, r in res.items() if "cross" in r.reasons)
+
+    c2w = {c: np.stack([p, p]) for c, p in zip(cams, poses)}
+    assert flagged(matches(), c2w) == []
+    swapped = dict(c2w, cam01=c2w["cam04"], cam04=c2w["cam01"])
+    assert flagged(matches(), swapped) == ["cam01", "cam04"]
+    tiled = matches(corrupt=[(a, b) for i, a in enumerate(cams[:4]) for b in cams[i + 1:4]])
+    # without the cover rule the four cameras of the contradicting pairs would be flagged
+    assert flagged(tiled, c2w, GivenPoseThresholds(max_cross_wrong=10)) == cams[:4]
+    assert flagged(tiled, c2w) == []
+    assert cross_cover([("cam00", "cam01"), ("cam02", "cam03"), ("cam00", "cam02")], 2) == ("cam00", "cam02")
