@@ -143,9 +143,8 @@ def _limb_t(v, a, b):
     return ((v - a) @ d) / float(d @ d)
 
 
-def _groups(body: BodyData) -> Tuple[np.ndarray, List[str]]:
-    """The body group (torso, neck/head, each arm, each leg, each foot) moving each vertex most: the largest sum of
-    skinning weights per group, a smooth field (its 0.5 contours are clean seams, unlike the strongest bone)."""
+def _group_bones() -> Dict[str, List[str]]:
+    """The body groups (torso, head, each arm, each leg, each foot) and the CMU-named bones of each."""
     groups = {"torso": ["Hips", "LowerBack", "Spine", "Spine1", "LeftShoulder", "RightShoulder", "LHipJoint",
                         "RHipJoint"], "head": ["Neck", "Neck1", "Head"]}
     for side, s in (("Left", "L"), ("Right", "R")):
@@ -153,15 +152,27 @@ def _groups(body: BodyData) -> Tuple[np.ndarray, List[str]]:
                              f"{side}HandFinger1"]
         groups[f"leg{s}"] = [f"{side}UpLeg", f"{side}Leg"]
         groups[f"foot{s}"] = [f"{side}Foot", f"{side}ToeBase"]
-    names = list(groups)
+    return groups
+
+
+def _group_weight_sums(body: BodyData) -> Tuple[np.ndarray, List[str]]:
+    """(V, G) sum of each body group's skinning weights per vertex (groups of :func:`_group_bones`), and the names."""
+    groups = _group_bones()
     gid = np.zeros(len(body.bone_names), int)
     for g, bones in enumerate(groups.values()):
         for b in bones:
             if b in body.bone_names:
                 gid[body.bone(b)] = g
-    acc = np.zeros((len(body.vertices), len(names)))
+    acc = np.zeros((len(body.vertices), len(groups)))
     for i in range(4):
         np.add.at(acc, (np.arange(len(acc)), gid[body.joints4[:, i].astype(int)]), body.weights4[:, i])
+    return acc, list(groups)
+
+
+def _groups(body: BodyData) -> Tuple[np.ndarray, List[str]]:
+    """The body group (torso, neck/head, each arm, each leg, each foot) moving each vertex most: the largest sum of
+    skinning weights per group, a smooth field (its 0.5 contours are clean seams, unlike the strongest bone)."""
+    acc, names = _group_weight_sums(body)
     return acc.argmax(1), names
 
 
@@ -193,22 +204,7 @@ def vertex_regions(body: BodyData, look: Mapping) -> np.ndarray:
 def _group_weights(body: BodyData) -> Tuple[np.ndarray, List[str]]:
     """(V, G) share of each body group (torso, head, arms, legs, feet: :func:`_groups`) in a vertex's skinning
     weights (rows sum to 1): a smooth partition of unity over the skin."""
-    g, names = _groups(body)
-    gid = np.zeros(len(body.bone_names), int)
-    groups = {"torso": ["Hips", "LowerBack", "Spine", "Spine1", "LeftShoulder", "RightShoulder", "LHipJoint",
-                        "RHipJoint"], "head": ["Neck", "Neck1", "Head"]}
-    for side, s in (("Left", "L"), ("Right", "R")):
-        groups[f"arm{s}"] = [f"{side}Arm", f"{side}ForeArm", f"{side}Hand", f"{s}Thumb", f"{side}FingerBase",
-                             f"{side}HandFinger1"]
-        groups[f"leg{s}"] = [f"{side}UpLeg", f"{side}Leg"]
-        groups[f"foot{s}"] = [f"{side}Foot", f"{side}ToeBase"]
-    for gi, bones in enumerate(groups.values()):
-        for b in bones:
-            if b in body.bone_names:
-                gid[body.bone(b)] = gi
-    acc = np.zeros((len(body.vertices), len(names)))
-    for i in range(4):
-        np.add.at(acc, (np.arange(len(acc)), gid[body.joints4[:, i].astype(int)]), body.weights4[:, i])
+    acc, names = _group_weight_sums(body)
     return acc / np.maximum(acc.sum(1, keepdims=True), 1e-12), names
 
 

@@ -94,7 +94,8 @@ vec3 tonemap(vec3 x) {
 }
 """
 
-PBR_FRAG = """#version 330
+#: uniforms and stage inputs shared by the PBR and hair fragment shaders (Panda3D's p3d_* inputs, the SH irradiance)
+_FRAG_UNIFORMS = """
 uniform struct p3d_MaterialParameters {
     vec4 baseColor;
     vec4 emission;
@@ -112,7 +113,8 @@ uniform vec4 p3d_ColorScale;
 uniform sampler2D p3d_Texture0;
 uniform vec3 sh_coeffs[9];          // irradiance SH (world z up), already convolved with the cosine lobe
 uniform float shadow_bias;
-""" + _COMMON + """
+"""
+_FRAG_INPUTS = """
 in vec3 v_view_position;
 in vec3 v_view_normal;
 in vec4 v_color;
@@ -128,7 +130,9 @@ vec3 irradiance_from_sh(vec3 n) {
         + sh_coeffs[7] * 1.092548 * n.x * n.z + sh_coeffs[8] * 0.546274 * (n.x * n.x - n.y * n.y);
 }
 
-// Karis, "Physically Based Shading on Mobile": analytic fit of the split-sum BRDF integral
+"""
+
+PBR_FRAG = "#version 330" + _FRAG_UNIFORMS + _COMMON + _FRAG_INPUTS + """// Karis, "Physically Based Shading on Mobile": analytic fit of the split-sum BRDF integral
 vec3 env_brdf_approx(vec3 spec_color, float roughness, float n_dot_v) {
     const vec4 c0 = vec4(-1.0, -0.0275, -0.572, 0.022);
     const vec4 c1 = vec4(1.0, 0.0425, 1.04, -0.04);
@@ -382,41 +386,7 @@ float strand_alpha(sampler2D tex, vec2 uv) {
 }
 """ % float(STRAND_CUTOFF)
 
-HAIR_FRAG = """#version 330
-uniform struct p3d_MaterialParameters {
-    vec4 baseColor;
-    vec4 emission;
-    float roughness;
-    float metallic;
-} p3d_Material;
-uniform struct p3d_LightSourceParameters {
-    vec4 color;
-    vec4 position;
-    sampler2DShadow shadowMap;
-    mat4 shadowViewMatrix;
-} p3d_LightSource[1];
-uniform mat4 p3d_ViewMatrixInverse;
-uniform vec4 p3d_ColorScale;
-uniform sampler2D p3d_Texture0;
-uniform vec3 sh_coeffs[9];
-uniform float shadow_bias;
-""" + _COMMON + _STRAND_ALPHA + """
-in vec3 v_view_position;
-in vec3 v_view_normal;
-in vec4 v_color;
-in vec2 v_texcoord;
-in vec4 v_shadow_pos;
-out vec4 o_color;
-
-vec3 irradiance_from_sh(vec3 n) {
-    return sh_coeffs[0] * 0.282095
-        + sh_coeffs[1] * 0.488603 * n.y + sh_coeffs[2] * 0.488603 * n.z + sh_coeffs[3] * 0.488603 * n.x
-        + sh_coeffs[4] * 1.092548 * n.x * n.y + sh_coeffs[5] * 1.092548 * n.y * n.z
-        + sh_coeffs[6] * 0.315392 * (3.0 * n.z * n.z - 1.0)
-        + sh_coeffs[7] * 1.092548 * n.x * n.z + sh_coeffs[8] * 0.546274 * (n.x * n.x - n.y * n.y);
-}
-
-float shadow_factor() {
+HAIR_FRAG = "#version 330" + _FRAG_UNIFORMS + _COMMON + _STRAND_ALPHA + _FRAG_INPUTS + """float shadow_factor() {
     vec3 p = v_shadow_pos.xyz / v_shadow_pos.w;
     if (p.x <= 0.0 || p.x >= 1.0 || p.y <= 0.0 || p.y >= 1.0) return 1.0;
     p.z -= shadow_bias;
